@@ -1,0 +1,33 @@
+"""dualnet: globally optimal weight-decay-regularized neural networks, with a certificate.
+
+Implements the convex duality of Ergen & Pilanci, "Revealing the Structure of Deep Neural
+Networks via Convex Duality" (ICML 2021). See ``dualnet.solve`` to start.
+"""
+
+from .api import Path, Solution, certify, dual_program, path, solve
+from .certificate import Certificate
+from .errors import DualnetError, InputError, SettingError, SolverError
+from .losses import LOSSES, Loss
+from .network import Network
+from .problem import DualProgram
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "LOSSES",
+    "Certificate",
+    "DualProgram",
+    "DualnetError",
+    "InputError",
+    "Loss",
+    "Network",
+    "Path",
+    "SettingError",
+    "Solution",
+    "SolverError",
+    "__version__",
+    "certify",
+    "dual_program",
+    "path",
+    "solve",
+]

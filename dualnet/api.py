@@ -1,0 +1,396 @@
+"""Public entry points: solve, certify, dual_program, path.
+
+Each is a short pipeline: validate -> choose the setting -> run it -> certify ->
+result. No setting-specific mathematics lives here.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import cvxpy as cp
+import numpy as np
+
+from .certificate import Certificate, dual_lower_bound
+from .errors import InputError, SettingError
+from .losses import Loss, get_loss
+from .network import Network
+from .problem import DualProgram, Problem
+from .settings import AUTO_ORDER, SETTINGS, get_setting
+from .validation import (as_data, as_labels, check_beta, check_choice, check_depth, check_solver, check_t,
+                         check_tol)
+
+__all__ = ["Solution", "certify", "dual_program", "path", "solve"]
+
+METHODS = ("auto", "fast", "closed-form", "cvxpy")
+REMEDIES = ("activation='linear' for a linear network; dn.whiten(X) for whitened data (this changes the "
+            "problem); batchnorm=True; bias=True for one-dimensional data; depth=2 for the two-layer "
+            "ReLU program")
+
+
+@dataclass(frozen=True)
+class Solution:
+    """A solved problem: the recovered network and its certificate.
+
+    Attributes
+    ----------
+    certified : bool
+        ``rel_gap <= tol`` and the dual feasibility was computed exactly.
+    gap, rel_gap : float
+        ``value - lower_bound`` and that over P(0), the objective of the zero network.
+    value : float
+        Objective of :attr:`network`, by a NumPy forward pass.
+    lower_bound : float
+        Lower bound on the global optimum (a proof when :attr:`exact`).
+    setting, reference, method : str
+        Which setting was used, the theorem behind it, and how it was solved
+        (a closed form, a fast path, or ``"cvxpy:<SOLVER>"``).
+    time : float
+        Wall-clock seconds of the whole solve, certificate included.
+    network : Network
+        The recovered weights.
+    dual : ndarray (n_samples, n_outputs)
+        The dual point that gave :attr:`lower_bound`.
+    program : cvxpy.Problem or None
+        The CVXPY program that was solved, if any.
+    exact : bool
+        Whether ρ was computed exactly (the lower bound is a proof).
+    reason : str
+        Why the result is not certified ("" when it is).
+    info : dict
+        Setting-specific details (for example the radius ``t`` found for weight decay).
+    """
+
+    certified: bool
+    gap: float
+    rel_gap: float
+    value: float
+    lower_bound: float
+    setting: str
+    method: str
+    time: float
+    network: Network = field(repr=False)
+    dual: np.ndarray = field(repr=False)
+    reference: str = field(repr=False, default="")
+    program: cp.Problem | None = field(repr=False, default=None)
+    exact: bool = field(repr=False, default=True)
+    reason: str = field(repr=False, default="")
+    depth: int = field(repr=False, default=2)
+    beta: float = field(repr=False, default=0.0)
+    t: float | None = field(repr=False, default=None)
+    loss: str = field(repr=False, default="squared")
+    info: dict[str, Any] = field(repr=False, default_factory=dict)
+    vector_output: bool = field(repr=False, default=False)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predictions of :attr:`network` (1-D when the labels were 1-D)."""
+        F = self.network.forward(X)
+        return F[:, 0] if self.vector_output else F
+
+    def __str__(self) -> str:
+        status = "certified" if self.certified else "NOT certified"
+        lines = [f"dualnet solution ({status}) - setting {self.setting}, depth {self.depth}, beta {self.beta:g}"
+                 + ("" if self.t is None else f", t {self.t:g}"),
+                 f"  value        {self.value:.10g}",
+                 f"  lower bound  {self.lower_bound:.10g}" + ("" if self.exact else " (estimate, not a proof)"),
+                 f"  gap          {self.gap:.3g} (relative {self.rel_gap:.3g})",
+                 f"  method       {self.method} in {self.time:.3g} s",
+                 f"  reference    {self.reference}"]
+        if self.reason:
+            lines.append(f"  reason       {self.reason}")
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- helpers
+def _problem(X: Any, y: Any, depth: Any, beta: Any, t: Any, loss: Any, activation: Any, bias: Any,
+             batchnorm: Any, method: Any, solver: Any, tol: Any, options: dict[str, Any],
+             where: str) -> tuple[Problem, bool]:
+    X = as_data(X, where)
+    Y, vector = as_labels(y, X.shape[0], where)
+    loss_obj = get_loss(loss, where)
+    loss_obj.check_labels(Y)
+    pb = Problem(X=X, Y=Y, depth=check_depth(depth, where), beta=check_beta(beta, where), t=check_t(t, where),
+                 loss=loss_obj, activation=check_choice(activation, "activation", ("relu", "linear"), where),
+                 bias=_check_flag(bias, "bias", where), batchnorm=_check_flag(batchnorm, "batchnorm", where),
+                 method=check_choice(method, "method", METHODS, where), solver=check_solver(solver, where),
+                 tol=check_tol(tol, where), options=options)
+    return pb, vector
+
+
+def _check_flag(value: Any, param: str, where: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise InputError(f"The '{param}' parameter of {where} must be True or False. Got {value!r} instead.")
+    return bool(value)
+
+
+def choose_setting(pb: Problem, setting: Any, where: str = "solve") -> ModuleType:
+    """The setting module for ``pb``: the named one (checked), or the first that applies."""
+    opts = dict(activation=pb.activation, bias=pb.bias, batchnorm=pb.batchnorm, loss=pb.loss, **pb.options)
+    if not (isinstance(setting, str) and setting.lower() == "auto"):
+        module = get_setting(setting, where)
+        failed = module.check(pb.X, pb.Y, pb.depth, **opts)
+        if failed:
+            raise SettingError(f"The data do not fit setting {module.NAME!r}: " + "; ".join(failed) +
+                               f". Remedies: {REMEDIES}.")
+        return module
+    report = []
+    for name in AUTO_ORDER:
+        module = SETTINGS[name]
+        failed = module.check(pb.X, pb.Y, pb.depth, **opts)
+        if not failed:
+            return module
+        report.append(f"  {name}: " + "; ".join(failed))
+    raise SettingError(
+        f"No setting in which dualnet can certify the global optimum fits these data "
+        f"(activation={pb.activation!r}, depth={pb.depth}). Not yet available for this data. Checks:\n"
+        + "\n".join(report) + f"\nRemedies: {REMEDIES}.")
+
+
+def _certify(net: Network, pb: Problem, module: ModuleType, duals: Sequence[np.ndarray]) -> Certificate:
+    """Certificate of ``net`` on ``pb`` with the setting's ρ (all in NumPy)."""
+    F = net.forward(pb.X)
+    value = pb.loss.value(F, pb.Y) + net.penalty(pb.beta, pb.t if pb.depth >= 3 else None)
+    p0 = pb.loss.zero_value(pb.Y)
+    candidates = [pb.loss.dual_point(F, pb.Y), *duals]
+    homogeneous = getattr(module, "HOMOGENEOUS", True)
+    lb, U, rho1, scale, exact = dual_lower_bound(
+        candidates, pb.Y, pb.loss, pb.beta, pb.depth, pb.t,
+        lambda V: module.rho(V, pb.X, pb.depth, 1.0 if homogeneous else (pb.t or 1.0)), homogeneous)
+    gap = value - lb
+    rel_gap = gap / p0 if p0 > 0 else (0.0 if gap <= 0 else np.inf)
+    reason = ""
+    if not exact:
+        reason = "the dual feasibility (rho) could not be computed exactly, so the lower bound is an estimate"
+    elif rel_gap > pb.tol:
+        reason = f"relative gap {rel_gap:.3g} exceeds tol={pb.tol:g}"
+        if pb.depth >= 3 and pb.t is None and pb.n_outputs > 1:
+            reason += (" (weight decay on a deep network with several outputs: the bound min_t D_t + "
+                       "beta(L-2)t^2/2 need not be attained, MATH §2.5)")
+    return Certificate(certified=exact and rel_gap <= pb.tol, rel_gap=float(rel_gap), gap=float(gap),
+                       value=float(value), lower_bound=float(lb), exact=exact, p0=float(p0), rho=float(rho1),
+                       scale=float(scale), setting=module.NAME, reason=reason, dual=U)
+
+
+# ------------------------------------------------------------------------------- API
+def solve(X: Any, y: Any, *, beta: float, depth: int = 2, activation: str = "relu", loss: str | Loss = "squared",
+          bias: bool = False, batchnorm: bool = False, t: float | None = None, setting: str = "auto",
+          method: str = "auto", solver: str | None = None, tol: float = 1e-6, **options: Any) -> Solution:
+    """Globally optimal weights of a weight-decay-regularized network, with a certificate.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Training inputs. Never modified.
+    y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        Labels (±1 for hinge and logistic loss, one-hot rows for cross-entropy).
+    beta : float
+        Weight-decay strength β > 0; the penalty is (β/2)Σ‖W‖²_F over weight matrices.
+    depth : int, default 2
+        Number of weight layers L ≥ 2.
+    activation : {"relu", "linear"}, default "relu"
+    loss : {"squared", "hinge", "logistic", "absolute", "cross-entropy"}, default "squared"
+        Squared loss is ½‖F − Y‖² summed over samples.
+    bias, batchnorm : bool, default False
+        Biases (one-dimensional data) and batch normalization before the last activation.
+    t : float or None, default None
+        None is plain weight decay on all layers (what SGD minimizes). A float is the
+        paper's constrained form: layers 1..L−2 in Frobenius balls of radius t, weight
+        decay on the last two layers.
+    setting : str, default "auto"
+        "auto" picks the first setting whose assumptions hold, or name one.
+    method : {"auto", "fast", "closed-form", "cvxpy"}, default "auto"
+        "fast" (alias "closed-form") uses the setting's solver-free path; "cvxpy" solves
+        the setting's dual program with CVXPY.
+    solver : str, optional
+        CVXPY solver for ``method="cvxpy"`` (CLARABEL, ECOS, SCS, ...).
+    tol : float, default 1e-6
+        A result is certified when its relative gap is at most ``tol``.
+
+    Returns
+    -------
+    Solution
+
+    Raises
+    ------
+    InputError
+        Bad input (the message names the parameter and the fix).
+    SettingError
+        The data fit no setting; the message lists each check and the remedies.
+    SolverError
+        CVXPY failed with every solver tried.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dualnet as dn
+    >>> sol = dn.solve(np.eye(2), np.array([3.0, 4.0]), beta=1.0, activation="linear")
+    >>> sol.certified, round(sol.value, 6)
+    (True, 4.5)
+    >>> sol.predict(np.eye(2)).round(6)
+    array([2.4, 3.2])
+    """
+    start = time.perf_counter()
+    pb, vector = _problem(X, y, depth, beta, t, loss, activation, bias, batchnorm, method, solver, tol, options,
+                          "solve")
+    module = choose_setting(pb, setting)
+    fitted = module.fit(pb)
+    return _solution(pb, module, fitted, start, vector)
+
+
+def _solution(pb: Problem, module: ModuleType, fitted: Any, start: float, vector: bool) -> Solution:
+    cert = _certify(fitted.network, pb, module, fitted.duals)
+    return Solution(certified=cert.certified, gap=cert.gap, rel_gap=cert.rel_gap, value=cert.value,
+                    lower_bound=cert.lower_bound, setting=module.NAME, method=fitted.method,
+                    time=time.perf_counter() - start, network=fitted.network, dual=cert.dual,
+                    reference=module.REFERENCE, program=fitted.program, exact=cert.exact, reason=cert.reason,
+                    depth=pb.depth, beta=pb.beta, t=pb.t, loss=pb.loss.name, info=fitted.info,
+                    vector_output=vector)
+
+
+def certify(net: Any, X: Any, y: Any, *, beta: float, loss: str | Loss = "squared", t: float | None = None,
+            setting: str = "auto", dual: Any = None, tol: float = 1e-6, **options: Any) -> Certificate:
+    """How far is a network from the global optimum? A certified duality gap.
+
+    Parameters
+    ----------
+    net : Network or list of weight arrays
+        The network to certify (its activation and depth define the problem).
+    X, y : training data, as in :func:`solve`.
+    beta : float
+        Weight-decay strength the network was trained with.
+    loss, t, setting, tol : as in :func:`solve`.
+    dual : array-like (n_samples, n_outputs), optional
+        An extra dual point to try (for example from a solver); the best bound is kept.
+
+    Returns
+    -------
+    Certificate
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dualnet as dn
+    >>> X, y = np.eye(2), np.array([3.0, 4.0])
+    >>> net = dn.Network.from_weights([np.array([[1.2], [1.6]]), np.array([[2.0]])], activation="linear")
+    >>> cert = dn.certify(net, X, y, beta=1.0)
+    >>> cert.certified, round(cert.value, 6), round(cert.lower_bound, 6)
+    (True, 4.5, 4.5)
+    """
+    if not isinstance(net, Network):
+        if isinstance(net, (list, tuple)) and len(net) > 0:
+            net = Network.from_weights(net, activation=options.pop("activation", "relu"))
+        else:
+            raise InputError("The 'net' parameter of certify must be a dualnet.Network or a list of weight "
+                             f"arrays [W1, W2, ...]. Got {type(net).__name__} instead.")
+    pb, _ = _problem(X, y, net.depth if net.depth >= 2 else 2, beta, t, loss, net.activation,
+                     any(b is not None for br in net.branches for _, b in br), False, "auto", None, tol,
+                     options, "certify")
+    if net.depth < 2:
+        raise InputError("The 'net' parameter of certify must have depth >= 2 (at least one hidden layer). "
+                         f"Got depth {net.depth}.")
+    if pb.X.shape[1] != net.n_features or pb.Y.shape[1] != net.n_outputs:
+        raise InputError(f"The network maps {net.n_features} features to {net.n_outputs} outputs, but X has "
+                         f"{pb.X.shape[1]} columns and y has {pb.Y.shape[1]} outputs. Pass the data the "
+                         "network was trained on.")
+    if pb.t is not None and net.t_violation(pb.t) > 1e-9 * max(1.0, pb.t):
+        raise InputError(f"The network violates the t-form constraint ||W_l||_F <= t={pb.t} on layers 1..L-2 "
+                         f"by {net.t_violation(pb.t):.3g}. Pass t=None for plain weight decay.")
+    module = choose_setting(pb, setting, "certify")
+    duals = [] if dual is None else [as_labels(dual, pb.n_samples, "certify", "dual")[0]]
+    return _certify(net, pb, module, duals)
+
+
+def dual_program(X: Any, y: Any, *, beta: float, depth: int = 2, activation: str = "relu",
+                 loss: str | Loss = "squared", bias: bool = False, batchnorm: bool = False, t: float | None = None,
+                 setting: str = "auto", **options: Any) -> DualProgram:
+    """The setting's dual as a CVXPY program, to inspect, solve, or benchmark.
+
+    The threshold β·t^{2−L} is a CVXPY parameter (DPP), so ``prog.set_beta(b)`` followed by
+    ``prog.solve()`` re-solves without recompiling. For depth ≥ 3 and ``t=None`` the
+    program is D_t at t = 1; weight decay on all layers is min over t of
+    D_t + β(L−2)t²/2 (see :func:`solve`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dualnet as dn
+    >>> prog = dn.dual_program(np.eye(2), np.array([3.0, 4.0]), beta=1.0, activation="linear")
+    >>> round(prog.solve(solver="CLARABEL"), 5)
+    4.5
+    """
+    pb, _ = _problem(X, y, depth, beta, t, loss, activation, bias, batchnorm, "cvxpy", None, 1e-6, options,
+                     "dual_program")
+    module = choose_setting(pb, setting, "dual_program")
+    return module.dual_program(pb.X, pb.Y, pb.depth, pb.beta, pb.t, pb.loss)
+
+
+@dataclass(frozen=True)
+class Path:
+    """A regularization path: one :class:`Solution` per β, with arrays for plotting."""
+
+    betas: np.ndarray
+    solutions: list[Solution] = field(repr=False)
+
+    @property
+    def values(self) -> np.ndarray:
+        return np.array([s.value for s in self.solutions])
+
+    @property
+    def lower_bounds(self) -> np.ndarray:
+        return np.array([s.lower_bound for s in self.solutions])
+
+    @property
+    def rel_gaps(self) -> np.ndarray:
+        return np.array([s.rel_gap for s in self.solutions])
+
+    @property
+    def certified(self) -> np.ndarray:
+        return np.array([s.certified for s in self.solutions])
+
+    def __len__(self) -> int:
+        return len(self.solutions)
+
+    def __getitem__(self, i: int) -> Solution:
+        return self.solutions[i]
+
+
+def path(X: Any, y: Any, betas: Any, *, depth: int = 2, activation: str = "relu", loss: str | Loss = "squared",
+         bias: bool = False, batchnorm: bool = False, t: float | None = None, setting: str = "auto",
+         method: str = "auto", solver: str | None = None, tol: float = 1e-6, **options: Any) -> Path:
+    """Solve for several β, sharing one decomposition or one compiled CVXPY program.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dualnet as dn
+    >>> p = dn.path(np.eye(2), np.array([3.0, 4.0]), [0.5, 1.0, 6.0], activation="linear")
+    >>> bool(p.certified.all()), p.values.round(4).tolist()
+    (True, [2.375, 4.5, 12.5])
+    """
+    start = time.perf_counter()
+    try:
+        beta_arr = np.asarray(betas, dtype=float).reshape(-1)
+    except (TypeError, ValueError):
+        raise InputError(f"The 'betas' parameter of path must be a 1-D array of positive floats. Got {betas!r}.") \
+            from None
+    if beta_arr.size == 0:
+        raise InputError("The 'betas' parameter of path must hold at least one value. Got an empty array.")
+    for b in beta_arr:
+        check_beta(float(b), "path")
+    pb, vector = _problem(X, y, depth, float(beta_arr[0]), t, loss, activation, bias, batchnorm, method, solver,
+                          tol, options, "path")
+    module = choose_setting(pb, setting, "path")
+    solutions = []
+    if hasattr(module, "fit_path"):
+        fits = module.fit_path(pb, beta_arr)
+    else:
+        fits = [module.fit(Problem(**{**pb.__dict__, "beta": float(b)})) for b in beta_arr]
+    for b, fitted in zip(beta_arr, fits):
+        sub = Problem(**{**pb.__dict__, "beta": float(b)})
+        solutions.append(_solution(sub, module, fitted, start, vector))
+        start = time.perf_counter()
+    return Path(beta_arr, solutions)

@@ -1,0 +1,202 @@
+"""Duality-gap certificates: the one place gaps are computed.
+
+The certificate trusts no solver. The value of a network is recomputed by a NumPy
+forward pass; a dual point U is taken from the network's own predictions
+(U = −∇ℓ(F), MATH §7.2) and from any candidate the caller supplies; each candidate is
+scaled by c ≥ 0 into the dual feasible set {U : ρ(U) ≤ β} using the setting's
+support function ρ (MATH §A.4), and the best scaled dual value is a lower bound on the
+global optimum by weak duality. It is a *proof* only when ρ was computed exactly (or
+bounded above rigorously); the ``exact`` flag records which.
+
+Weight decay on all layers of a deep homogeneous network (``t=None``, depth L ≥ 3) is
+handled through MATH Lemma A.2: P_WD = min_t [P_t + β(L−2)t²/2] with
+ρ_t = t^{L−2}ρ_1, and the minimum over t is bounded below rigorously on intervals
+(DESIGN.md, "Weight decay on deep networks"), never read off a grid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+
+from .losses import Loss
+
+__all__ = ["Certificate", "dual_lower_bound", "scaled_dual_value", "wd_lower_bound"]
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """Outcome of certifying one network on one problem.
+
+    Attributes
+    ----------
+    certified : bool
+        ``rel_gap <= tol`` and the dual feasibility was computed exactly.
+    rel_gap : float
+        ``gap / P(0)``, P(0) being the objective of the zero network.
+    gap : float
+        ``value - lower_bound`` (≥ 0 up to round-off whenever ``exact``).
+    value : float
+        Objective of the network, by a NumPy forward pass.
+    lower_bound : float
+        Best dual value found; a lower bound on the global optimum when ``exact``.
+    exact : bool
+        Whether ρ(U) was computed exactly or bounded above rigorously. When False the
+        ``lower_bound`` is an estimate, not a proof.
+    p0 : float
+        Objective of the zero network.
+    rho : float
+        Support value ρ(U) of the dual point that gave the bound (at t = 1 for weight
+        decay on deep networks).
+    scale : float
+        The factor c applied to that dual point.
+    setting : str
+        Setting whose ρ was used.
+    reason : str
+        Why the result is not certified ("" when it is).
+    """
+
+    certified: bool
+    rel_gap: float
+    gap: float
+    value: float
+    lower_bound: float
+    exact: bool
+    p0: float
+    rho: float
+    scale: float
+    setting: str
+    reason: str = ""
+    dual: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    def __str__(self) -> str:
+        status = "certified" if self.certified else "NOT certified"
+        text = (f"{status}: value {self.value:.10g}, lower bound {self.lower_bound:.10g}, "
+                f"gap {self.gap:.3g} (relative {self.rel_gap:.3g}), setting {self.setting}")
+        return text + (f"\n  reason: {self.reason}" if self.reason else "")
+
+
+def _phi(loss: Loss, U: np.ndarray, Y: np.ndarray) -> Callable[[float], float]:
+    """c ↦ −ℓ*(−cU): concave in c."""
+    if loss.name == "squared":
+        a, b = float(np.sum(U * Y)), float(np.sum(U * U))
+        return lambda c: c * a - 0.5 * c * c * b
+    return lambda c: loss.dual_value(c * U, Y)
+
+
+def _best_scale(loss: Loss, U: np.ndarray, Y: np.ndarray, c_hi: float) -> tuple[float, float]:
+    """max over c in [0, c_hi] of −ℓ*(−cU); returns (value, c). Every value returned was evaluated."""
+    phi = _phi(loss, U, Y)
+    if loss.name == "squared":
+        b = float(np.sum(U * U))
+        c = 0.0 if b == 0 else min(max(float(np.sum(U * Y)) / b, 0.0), c_hi)
+        return phi(c), c
+    # Non-squared conjugates are finite on c in [0, 1] for the dual points we build
+    # (every loss keeps its domain under shrinking), so search there.
+    c_hi = min(c_hi, 1.0)
+    candidates = [0.0, c_hi]
+    if c_hi > 0:
+        res = minimize_scalar(lambda c: -phi(c), bounds=(0.0, c_hi), method="bounded",
+                              options={"xatol": 1e-12 * max(c_hi, 1e-300)})
+        candidates.append(float(res.x))
+    values = [(phi(c), c) for c in candidates]
+    return max((v for v in values if np.isfinite(v[0])), default=(-np.inf, 0.0))
+
+
+def scaled_dual_value(U: np.ndarray, Y: np.ndarray, loss: Loss, beta: float, rho: float) -> tuple[float, float]:
+    """Best dual value over the feasible scalings cU, c ≤ β/ρ (MATH §0.3 item 4)."""
+    c_max = np.inf if rho <= 0 else beta / rho
+    return _best_scale(loss, U, Y, c_max)
+
+
+def wd_lower_bound(U: np.ndarray, Y: np.ndarray, loss: Loss, beta: float, depth: int, rho1: float,
+                   max_rounds: int = 40) -> tuple[float, float]:
+    """Rigorous lower bound on weight decay over all L ≥ 3 layers from one dual direction U.
+
+    For every t > 0 and every c ≤ β/(t^{L−2}ρ_1), P_t ≥ φ(c) := −ℓ*(−cU) (weak duality;
+    ρ_1 is ρ at t = 1), so P_WD ≥ inf over c of φ(c) + pen(c), where
+    pen(c) = β(L−2)t(c)²/2 at the largest radius t(c) = (β/(ρ_1 c))^{1/(L−2)} that still
+    makes cU feasible. On an interval [c_a, c_b] the concave φ lies above its chord, and
+    chord + pen is convex in c, so its minimum has a closed form: a bound per interval
+    whose slack is second order in the interval width. Intervals whose bound sits below
+    the best value seen are split until the bound stops moving.
+
+    Returns the bound and the radius t at which it is attained.
+    """
+    k = depth - 2
+    phi = _phi(loss, U, Y)
+    best, c_star = _best_scale(loss, U, Y, np.inf)
+    if rho1 <= 0 or c_star <= 0:
+        return best, 0.0                 # U is feasible at every t (or useless): no trade-off
+    kappa = 0.5 * beta * k * (beta / rho1) ** (2.0 / k)        # pen(c) = kappa c^{-2/k}
+    pen = lambda c: kappa * c ** (-2.0 / k)  # noqa: E731
+    t_of = lambda c: (beta / (rho1 * c)) ** (1.0 / k)  # noqa: E731
+    # c >= c* (t <= t(c*)): P_t >= φ(c*) = best. Below c*, partition (0, c*].
+    nodes = np.concatenate([[0.0], c_star * np.geomspace(1e-12, 1.0, 257)])
+    values = np.array([phi(c) for c in nodes])
+    for _ in range(max_rounds):
+        lows, argmins = _interval_bounds(nodes, values, kappa, k)
+        target = min(best, float(np.min(values[1:] + pen(nodes[1:]))))
+        loose = lows < target - 1e-13 * max(1.0, abs(target))
+        if not np.any(loose):
+            break
+        a, b = nodes[:-1][loose], nodes[1:][loose]
+        new = (a[:, None] + (b - a)[:, None] * np.linspace(0, 1, 9)[None, 1:-1]).ravel()
+        nodes = np.concatenate([nodes, new])
+        order = np.argsort(nodes)
+        values = np.concatenate([values, [phi(c) for c in new]])[order]
+        nodes = nodes[order]
+    lows, argmins = _interval_bounds(nodes, values, kappa, k)
+    i = int(np.argmin(lows))
+    if lows[i] >= best:
+        return best, t_of(c_star)
+    return float(lows[i]), float(t_of(argmins[i]))
+
+
+def _interval_bounds(nodes: np.ndarray, values: np.ndarray, kappa: float, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """min over c in [c_a, c_b] of chord(c) + kappa c^{-2/k}, for every interval (vectorized)."""
+    a, b = nodes[:-1], nodes[1:]
+    slope = (values[1:] - values[:-1]) / (b - a)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # Stationary point of slope·c + kappa c^{-2/k}: c = (2 kappa / (k slope))^{k/(k+2)}.
+        c = np.where(slope > 0, (2 * kappa / (k * np.where(slope > 0, slope, 1.0))) ** (k / (k + 2.0)), b)
+    c = np.clip(c, np.maximum(a, 1e-300), b)
+    return values[:-1] + slope * (c - a) + kappa * c ** (-2.0 / k), c
+
+
+def dual_lower_bound(candidates: Iterable[np.ndarray], Y: np.ndarray, loss: Loss, beta: float, depth: int,
+                     t: float | None, rho: Callable[[np.ndarray], tuple[float, bool]],
+                     homogeneous: bool = True) -> tuple[float, np.ndarray, float, float, bool]:
+    """Best certified lower bound over dual candidates.
+
+    Parameters
+    ----------
+    candidates : iterable of (n_samples, n_outputs) arrays
+        Dual points (any; they are projected into the loss's domain and scaled).
+    rho : callable
+        ``rho(U) -> (value, exact)``, the support value at t = 1 (or the setting's own
+        convention when ``homogeneous`` is False).
+    homogeneous : bool
+        Whether ρ_t = t^{L−2} ρ_1 (true for every setting without batch normalization).
+
+    Returns
+    -------
+    lower_bound, U, rho_value, scale, exact
+    """
+    found: list[tuple[float, np.ndarray, float, float, bool]] = []
+    for U in candidates:
+        U = loss.project_dual(np.asarray(U, dtype=float), Y)
+        rho1, exact = rho(U)
+        if homogeneous and depth >= 3 and t is None:
+            lb, _ = wd_lower_bound(U, Y, loss, beta, depth, rho1)
+            scale = float("nan")
+        else:
+            rho_t = rho1 * (t ** (depth - 2) if (homogeneous and t is not None and depth >= 3) else 1.0)
+            lb, scale = scaled_dual_value(U, Y, loss, beta, rho_t)
+        found.append((lb, U, rho1, scale, bool(exact)))
+    # A bound is a proof only if its own ρ was exact: prefer the best proven one.
+    proven = [f for f in found if f[4]]
+    return max(proven or found, key=lambda f: f[0])

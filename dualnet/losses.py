@@ -1,0 +1,236 @@
+"""Convex losses, their CVXPY terms, and their conjugate (dual) terms (MATH §7).
+
+Each loss ℓ(F; Y) acts on predictions F of shape (n_samples, n_outputs). The dual of a
+regularized network's training problem is ``max_U -ℓ*(-U)`` subject to the setting's
+constraint on U; every class here supplies that objective both in CVXPY and in NumPy,
+and the dual point ``U = -∇ℓ(F)`` a network's predictions give.
+
+All sums run over samples (no averaging), matching the package conventions.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import cvxpy as cp
+import numpy as np
+from scipy.special import entr, expit, log_softmax, softmax
+
+from .errors import InputError
+
+__all__ = ["LOSSES", "Loss", "get_loss"]
+
+
+class Loss:
+    """Interface of a convex loss ℓ(F; Y), summed over samples.
+
+    Subclasses implement the five methods below. Dual points are kept inside the
+    conjugate's domain by every method that returns one, and scaling a dual point by
+    c in [0, 1] keeps it there (the certificate relies on this).
+    """
+
+    name: ClassVar[str] = ""
+
+    def check_labels(self, Y: np.ndarray) -> None:
+        """Raise :class:`InputError` when labels do not fit the loss."""
+
+    def value(self, F: np.ndarray, Y: np.ndarray) -> float:
+        """ℓ(F; Y) in NumPy."""
+        raise NotImplementedError
+
+    def primal(self, F: cp.Expression, Y: np.ndarray) -> cp.Expression:
+        """ℓ(F; Y) as a convex CVXPY expression."""
+        raise NotImplementedError
+
+    def dual(self, U: cp.Expression, Y: np.ndarray) -> tuple[cp.Expression, list[cp.Constraint]]:
+        """-ℓ*(-U) as a concave CVXPY expression, and the conjugate's domain constraints."""
+        raise NotImplementedError
+
+    def dual_value(self, U: np.ndarray, Y: np.ndarray) -> float:
+        """-ℓ*(-U) in NumPy; -inf outside the domain."""
+        raise NotImplementedError
+
+    def dual_point(self, F: np.ndarray, Y: np.ndarray) -> np.ndarray:
+        """U = -∇ℓ(F) (a negated subgradient for nonsmooth losses)."""
+        raise NotImplementedError
+
+    def project_dual(self, U: np.ndarray, Y: np.ndarray) -> np.ndarray:
+        """Nearest point of the conjugate's domain (repairs solver round-off)."""
+        return U
+
+    def zero_value(self, Y: np.ndarray) -> float:
+        """P(0): the loss of the zero network, the scale of relative gaps."""
+        return self.value(np.zeros_like(Y), Y)
+
+    def __repr__(self) -> str:
+        return f"Loss({self.name!r})"
+
+
+class Squared(Loss):
+    """½‖F − Y‖²_F."""
+
+    name = "squared"
+
+    def value(self, F, Y):
+        return 0.5 * float(np.sum((F - Y) ** 2))
+
+    def primal(self, F, Y):
+        return 0.5 * cp.sum_squares(F - Y)
+
+    def dual(self, U, Y):
+        return cp.sum(cp.multiply(U, Y)) - 0.5 * cp.sum_squares(U), []
+
+    def dual_value(self, U, Y):
+        return float(np.sum(U * Y) - 0.5 * np.sum(U * U))
+
+    def dual_point(self, F, Y):
+        return Y - F
+
+
+def _check_pm_one(Y: np.ndarray, loss: str) -> None:
+    if not np.all(np.abs(Y) == 1):
+        bad = np.unique(Y[np.abs(Y) != 1])[:5]
+        raise InputError(
+            f"The 'y' parameter of solve must hold labels in {{-1, +1}} for loss={loss!r}. "
+            f"Got values such as {bad.tolist()} instead. Map classes to -1/+1, e.g. y = 2*y - 1 for 0/1 labels.")
+
+
+class Hinge(Loss):
+    """Σ (1 − y f)_+ with labels in {−1, +1} (elementwise for several outputs)."""
+
+    name = "hinge"
+
+    def check_labels(self, Y):
+        _check_pm_one(Y, self.name)
+
+    def value(self, F, Y):
+        return float(np.sum(np.maximum(1.0 - Y * F, 0.0)))
+
+    def primal(self, F, Y):
+        return cp.sum(cp.pos(1 - cp.multiply(Y, F)))
+
+    def dual(self, U, Y):
+        lam = cp.multiply(Y, U)
+        return cp.sum(lam), [lam >= 0, lam <= 1]
+
+    def dual_value(self, U, Y):
+        lam = Y * U
+        if np.any(lam < 0) or np.any(lam > 1):
+            return -np.inf
+        return float(np.sum(lam))
+
+    def dual_point(self, F, Y):
+        return Y * (Y * F < 1)
+
+    def project_dual(self, U, Y):
+        return Y * np.clip(Y * U, 0.0, 1.0)
+
+
+class Logistic(Loss):
+    """Σ log(1 + exp(−y f)) with labels in {−1, +1}."""
+
+    name = "logistic"
+
+    def check_labels(self, Y):
+        _check_pm_one(Y, self.name)
+
+    def value(self, F, Y):
+        return float(np.sum(np.logaddexp(0.0, -Y * F)))
+
+    def primal(self, F, Y):
+        return cp.sum(cp.logistic(-cp.multiply(Y, F)))
+
+    def dual(self, U, Y):
+        lam = cp.multiply(Y, U)
+        return cp.sum(cp.entr(lam) + cp.entr(1 - lam)), []
+
+    def dual_value(self, U, Y):
+        lam = Y * U
+        if np.any(lam < 0) or np.any(lam > 1):
+            return -np.inf
+        return float(np.sum(entr(lam) + entr(1.0 - lam)))
+
+    def dual_point(self, F, Y):
+        return Y * expit(-Y * F)
+
+    def project_dual(self, U, Y):
+        return Y * np.clip(Y * U, 0.0, 1.0)
+
+
+class Absolute(Loss):
+    """Σ |f − y|."""
+
+    name = "absolute"
+
+    def value(self, F, Y):
+        return float(np.sum(np.abs(F - Y)))
+
+    def primal(self, F, Y):
+        return cp.sum(cp.abs(F - Y))
+
+    def dual(self, U, Y):
+        return cp.sum(cp.multiply(U, Y)), [cp.abs(U) <= 1]
+
+    def dual_value(self, U, Y):
+        if np.any(np.abs(U) > 1):
+            return -np.inf
+        return float(np.sum(U * Y))
+
+    def dual_point(self, F, Y):
+        return np.sign(Y - F)
+
+    def project_dual(self, U, Y):
+        return np.clip(U, -1.0, 1.0)
+
+
+class CrossEntropy(Loss):
+    """Softmax cross-entropy Σ_i [logsumexp(f_i) − y_iᵀ f_i] with one-hot rows y_i."""
+
+    name = "cross-entropy"
+
+    def check_labels(self, Y):
+        one_hot = np.all((Y == 0) | (Y == 1)) and np.all(Y.sum(axis=1) == 1)
+        if not one_hot or Y.shape[1] < 2:
+            raise InputError(
+                "The 'y' parameter of solve must be one-hot rows (n_samples, n_classes>=2) for "
+                f"loss='cross-entropy'. Got an array of shape {Y.shape} that is not one-hot. "
+                "Encode integer labels with numpy.eye(n_classes)[labels].")
+
+    def value(self, F, Y):
+        return float(-np.sum(Y * log_softmax(F, axis=1)))
+
+    def primal(self, F, Y):
+        return cp.sum(cp.log_sum_exp(F, axis=1)) - cp.sum(cp.multiply(Y, F))
+
+    def dual(self, U, Y):
+        P = Y - U
+        return cp.sum(cp.entr(P)), [P >= 0, cp.sum(P, axis=1) == 1]
+
+    def dual_value(self, U, Y):
+        P = Y - U
+        if np.any(P < 0) or np.any(np.abs(P.sum(axis=1) - 1) > 1e-9):
+            return -np.inf
+        return float(np.sum(entr(P)))
+
+    def dual_point(self, F, Y):
+        return Y - softmax(F, axis=1)
+
+    def project_dual(self, U, Y):
+        P = np.clip(Y - U, 0.0, None)
+        total = P.sum(axis=1, keepdims=True)
+        P = np.where(total > 0, P / np.where(total > 0, total, 1.0), Y)
+        return Y - P
+
+
+LOSSES: dict[str, Loss] = {cls.name: cls() for cls in (Squared, Hinge, Logistic, Absolute, CrossEntropy)}
+
+
+def get_loss(loss: Any, where: str = "solve") -> Loss:
+    """Return the :class:`Loss` named ``loss`` (or ``loss`` itself if it is one)."""
+    if isinstance(loss, Loss):
+        return loss
+    if isinstance(loss, str) and loss.lower() in LOSSES:
+        return LOSSES[loss.lower()]
+    raise InputError(
+        f"The 'loss' parameter of {where} must be one of {', '.join(repr(k) for k in LOSSES)}. "
+        f"Got {loss!r} instead.")

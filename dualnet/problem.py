@@ -1,0 +1,97 @@
+"""Plain records passed between the API and the setting modules."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import cvxpy as cp
+import numpy as np
+
+from .losses import Loss
+from .network import Network
+
+__all__ = ["DualProgram", "Fit", "Problem"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A validated training problem (float64 arrays, checked scalars)."""
+
+    X: np.ndarray
+    Y: np.ndarray
+    depth: int
+    beta: float
+    t: float | None
+    loss: Loss
+    activation: str = "relu"
+    bias: bool = False
+    batchnorm: bool = False
+    method: str = "auto"
+    solver: str | None = None
+    tol: float = 1e-6
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_samples(self) -> int:
+        return self.X.shape[0]
+
+    @property
+    def n_outputs(self) -> int:
+        return self.Y.shape[1]
+
+    @property
+    def beta_t(self) -> float:
+        """Effective dual threshold β t^{2−L} of the t-form (β itself for depth 2 or t=None)."""
+        if self.t is None or self.depth == 2:
+            return self.beta
+        return self.beta * self.t ** (2 - self.depth)
+
+
+@dataclass
+class Fit:
+    """What a setting's ``fit`` returns: a network and the dual points it came from."""
+
+    network: Network
+    duals: list[np.ndarray]
+    method: str
+    program: cp.Problem | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class DualProgram:
+    """A compiled CVXPY dual program with its threshold as a DPP parameter.
+
+    Attributes
+    ----------
+    problem : cvxpy.Problem
+        The dual (a maximization). Its optimal value is the dual value D (including
+        constants), so ``problem.value`` compares directly with a primal objective.
+    threshold : cvxpy.Parameter
+        The effective threshold β·t^{2−L}; :meth:`set_beta` updates it.
+    lift : callable
+        Maps the solved variables to the full dual point U of shape (n_samples, n_outputs).
+    depth, t : the depth and radius the threshold was built for.
+    """
+
+    problem: cp.Problem
+    threshold: cp.Parameter
+    lift: Callable[[], np.ndarray]
+    depth: int
+    t: float | None = None
+
+    def set_beta(self, beta: float, t: float | None = None) -> None:
+        t = self.t if t is None else t
+        scale = 1.0 if (t is None or self.depth == 2) else t ** (2 - self.depth)
+        self.threshold.value = beta * scale
+
+    @property
+    def U(self) -> np.ndarray:
+        """The dual point of the last solve, shape (n_samples, n_outputs)."""
+        return self.lift()
+
+    def solve(self, **kwargs: Any) -> float:
+        """Solve with CVXPY (keyword arguments go to ``cvxpy.Problem.solve``); returns D."""
+        return float(self.problem.solve(**kwargs))

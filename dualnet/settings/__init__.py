@@ -1,0 +1,29 @@
+"""Settings: one module per setting, each with the same contract (DESIGN.md).
+
+Every module exposes ``NAME``, ``REFERENCE``, ``ACTIVATIONS`` and ``HOMOGENEOUS`` and the
+functions ``check``, ``dual_program``, ``recover``, ``rho`` and ``fit`` (and
+``closed_form`` where the theory gives one). ``tests/settings/test_contract.py`` sweeps
+this registry so no setting can skip a piece.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from ..errors import InputError
+from . import linear
+
+SETTINGS: dict[str, ModuleType] = {
+    linear.NAME: linear,
+}
+
+# The order in which setting="auto" tries settings: the most specific structure first.
+AUTO_ORDER: list[str] = ["linear"]
+
+
+def get_setting(name: str, where: str = "solve") -> ModuleType:
+    """The setting module called ``name``."""
+    if isinstance(name, str) and name.lower() in SETTINGS:
+        return SETTINGS[name.lower()]
+    raise InputError(f"The 'setting' parameter of {where} must be 'auto' or one of "
+                     f"{', '.join(repr(k) for k in SETTINGS)}. Got {name!r} instead.")

@@ -1,0 +1,48 @@
+"""Running CVXPY: solver choice, failure reports, one retry with another installed solver."""
+
+from __future__ import annotations
+
+import warnings
+
+import cvxpy as cp
+import numpy as np
+
+from ..errors import SolverError
+from ..problem import DualProgram
+
+__all__ = ["solve_cvxpy", "solver_order"]
+
+PREFERRED = ("CLARABEL", "ECOS", "SCS")
+_OK = (cp.OPTIMAL, cp.OPTIMAL_INACCURATE)
+
+
+def solver_order(requested: str | None) -> list[str]:
+    """The requested solver first, then one fallback among the installed preferred ones."""
+    installed = [s for s in PREFERRED if s in cp.installed_solvers()]
+    if requested is None:
+        return installed[:2]
+    return [requested] + [s for s in installed if s != requested][:1]
+
+
+def solve_cvxpy(program: DualProgram, solver: str | None) -> tuple[np.ndarray | None, str]:
+    """Solve ``program``; on failure retry once with another installed solver.
+
+    Returns the lifted dual point and ``"cvxpy:<SOLVER>"``. Raises :class:`SolverError`
+    naming every solver tried and the status or message each gave.
+    """
+    tried = []
+    for name in solver_order(solver):
+        try:
+            with warnings.catch_warnings():
+                # Solvers warn about inaccurate solutions; the certificate judges accuracy.
+                warnings.simplefilter("ignore")
+                program.problem.solve(solver=name)
+        except (cp.error.SolverError, cp.error.DCPError, ValueError, ArithmeticError) as err:
+            tried.append(f"{name}: {type(err).__name__}: {str(err).splitlines()[0][:200]}")
+            continue
+        status = program.problem.status
+        if status in _OK:
+            return program.lift(), f"cvxpy:{name}"
+        tried.append(f"{name}: status {status!r}")
+    raise SolverError("CVXPY could not solve the program. Tried " + "; ".join(tried) +
+                      ". Try another solver (solver=...) or rescale the data.")

@@ -1,0 +1,379 @@
+"""Linear networks of any depth, scalar and vector outputs (MATH §1, §2).
+
+Reference: Ergen & Pilanci, "Revealing the Structure of Deep Neural Networks via Convex
+Duality", ICML 2021 (arXiv 2002.09773v4), two-layer and deep linear networks.
+
+The end-to-end matrix W = W_1⋯W_L of an optimal network solves
+
+    min_W ½‖XW − Y‖²_F + β_t ‖W‖,     β_t = β t^{2−L},
+
+with ‖·‖ the Euclidean norm (K = 1) or the nuclear norm (K > 1), and its dual is the
+projection of Y onto {U : ‖XᵀU‖ ≤ β_t} (spectral norm for K > 1).
+
+Everything here works in the coordinates of one decomposition of X: the eigendecomposition
+of the smaller Gram matrix gives X = U_x diag(s) Vᵀ with rank r, after which the problem
+lives in R^{r×K}, independent of n. The fast path solves the reduced problem by the
+secular equation (K = 1) or an accelerated proximal method (K > 1); the CVXPY path builds
+the reduced dual program. Both answers are accepted only through the certificate.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cached_property
+
+import cvxpy as cp
+import numpy as np
+from scipy.optimize import brentq
+
+from ..chains import atoms_from_matrix, network_from_atoms
+from ..errors import InputError, SolverError
+from ..losses import Loss
+from ..network import Network
+from ..problem import DualProgram, Fit, Problem
+from ..weight_decay import search_t
+from ._solve import solve_cvxpy
+
+NAME = "linear"
+REFERENCE = "Ergen & Pilanci (ICML 2021), two-layer and deep linear networks (MATH §1-§2)"
+ACTIVATIONS = ("linear",)
+HOMOGENEOUS = True
+
+__all__ = ["Reduction", "check", "closed_form", "dual_program", "fit", "recover", "reduce", "rho"]
+
+
+# --------------------------------------------------------------------------- reduction
+@dataclass
+class Reduction:
+    """X = U_x diag(s) Vᵀ (rank r) from one eigendecomposition of the smaller Gram matrix.
+
+    Only one of ``V`` (when n ≥ d) or ``Ux`` (when n < d) is stored; products with the
+    other go through X, so nothing of size n×d beyond X itself is formed.
+    """
+
+    X: np.ndarray
+    s: np.ndarray
+    V: np.ndarray | None = None
+    Ux: np.ndarray | None = None
+
+    @property
+    def rank(self) -> int:
+        return self.s.size
+
+    def coords(self, Y: np.ndarray) -> np.ndarray:
+        """Q = U_xᵀ Y (r×K), the labels in the reduced coordinates."""
+        if self.Ux is not None:
+            return self.Ux.T @ Y
+        return (self.V.T @ (self.X.T @ Y)) / self.s[:, None]
+
+    def lift(self, M: np.ndarray) -> np.ndarray:
+        """U_x M (n×K)."""
+        if self.Ux is not None:
+            return self.Ux @ M
+        return self.X @ (self.V @ (M / self.s[:, None]))
+
+    def weights(self, Z: np.ndarray) -> np.ndarray:
+        """W = V Z (d×K): end-to-end weights from reduced coordinates."""
+        if self.V is not None:
+            return self.V @ Z
+        return self.X.T @ (self.Ux @ (Z / self.s[:, None]))
+
+    @cached_property
+    def design(self) -> np.ndarray:
+        """U_x diag(s) (n×r): X in reduced coordinates, for losses that do not reduce further."""
+        if self.Ux is not None:
+            return self.Ux * self.s
+        return self.X @ self.V
+
+
+def reduce(X: np.ndarray) -> Reduction:
+    """One eigendecomposition of XᵀX or XXᵀ, whichever is smaller."""
+    n, d = X.shape
+    G = X.T @ X if n >= d else X @ X.T
+    lam, vecs = np.linalg.eigh(G)
+    # Eigenvalues of a Gram matrix carry absolute error ~ eps·λ_max: drop what is below it.
+    keep = lam > lam[-1] * max(n, d) * np.finfo(float).eps * 10
+    if lam[-1] <= 0 or not np.any(keep):
+        s, vecs = np.zeros(0), vecs[:, :0]
+    else:
+        s, vecs = np.sqrt(lam[keep])[::-1], vecs[:, keep][:, ::-1]
+    return Reduction(X, s, V=vecs) if n >= d else Reduction(X, s, Ux=vecs)
+
+
+# --------------------------------------------------------------------------- contract
+def check(X: np.ndarray, Y: np.ndarray, depth: int, activation: str = "linear", bias: bool = False,
+          batchnorm: bool = False, **opts: object) -> list[str]:
+    """Assumptions of this setting that the problem breaks ([] when it applies)."""
+    problems = []
+    if activation != "linear":
+        problems.append(f"activation={activation!r}: this setting is for linear networks")
+    if bias:
+        problems.append("bias=True: linear networks here have no biases (center X and y instead)")
+    if batchnorm:
+        problems.append("batchnorm=True: use the 'batchnorm' setting")
+    return problems
+
+
+def rho(U: np.ndarray, X: np.ndarray, depth: int, t: float = 1.0) -> tuple[float, bool]:
+    """ρ(U) = t^{L−2}‖XᵀU‖ (spectral norm for K > 1), exact (MATH §2.2)."""
+    XtU = X.T @ U
+    value = np.linalg.norm(XtU) if U.shape[1] == 1 else np.linalg.norm(XtU, 2)
+    return float(value) * t ** (depth - 2), True
+
+
+def closed_form(X: np.ndarray, Y: np.ndarray, beta_t: float, reduction: Reduction | None = None,
+                tol: float = 1e-10, warm: np.ndarray | None = None, max_iter: int = 20000
+                ) -> tuple[np.ndarray, np.ndarray, str]:
+    """Solve min_W ½‖XW − Y‖² + β_t‖W‖ without a generic solver.
+
+    Returns the end-to-end weights W (d×K), the dual point U = Y − XW, and a short
+    description of the method. K = 1: the secular equation (exact up to a scalar root).
+    Equal singular values (whitened or orthonormal X, MATH §1.5–1.6): singular-value
+    thresholding in closed form. Otherwise: accelerated proximal gradient on the reduced
+    problem, stopped by its duality gap.
+    """
+    red = reduction if reduction is not None else reduce(X)
+    Z, U, method = _fast(red, Y, beta_t, tol, warm, max_iter)
+    return red.weights(Z), U, method
+
+
+def _fast(red: Reduction, Y: np.ndarray, beta_t: float, tol: float, warm: np.ndarray | None = None,
+          max_iter: int = 20000) -> tuple[np.ndarray, np.ndarray, str]:
+    """Reduced solution Z, dual point U = Y − XW, and the method used."""
+    Q = red.coords(Y)
+    Z, method = _solve_reduced(red.s, Q, beta_t, tol * 0.5 * float(np.sum(Y * Y)), warm, max_iter)
+    return Z, Y - red.lift(red.s[:, None] * Z), method
+
+
+def dual_program(X: np.ndarray, Y: np.ndarray, depth: int, beta: float, t: float | None, loss: Loss,
+                 reduction: Reduction | None = None) -> DualProgram:
+    """The dual as a CVXPY program in reduced coordinates (size set by rank X, not n).
+
+    Squared loss: U = (I − U_xU_xᵀ)Y + U_x R with R ∈ R^{r×K}, and
+    max ⟨R, Q⟩ − ½‖R‖² + ½‖(I − P)Y‖² s.t. ‖diag(s) R‖ ≤ β_t. Other losses keep U ∈ R^{n×K}
+    but use the n×r matrix U_x diag(s) in place of X.
+    """
+    red = reduction if reduction is not None else reduce(X)
+    K = Y.shape[1]
+    threshold = cp.Parameter(nonneg=True, name="beta_t")
+    if loss.name == "squared":
+        Q = red.coords(Y)
+        R = cp.Variable((red.rank, K), name="R")
+        const = 0.5 * (float(np.sum(Y * Y)) - float(np.sum(Q * Q)))
+        objective = cp.sum(cp.multiply(R, Q)) - 0.5 * cp.sum_squares(R) + const
+        SR = cp.multiply(red.s[:, None], R)
+        constraints = []
+        lift = lambda: Y - red.lift(Q - R.value)  # noqa: E731
+    else:
+        _check_memory(red.design.size, "the dual program")
+        U = cp.Variable(Y.shape, name="U")
+        objective, constraints = loss.dual(U, Y)
+        SR = red.design.T @ U
+        lift = lambda: U.value  # noqa: E731
+    norm = cp.norm(SR[:, 0], 2) if K == 1 else cp.sigma_max(SR)
+    constraints = [*constraints, norm <= threshold]
+    program = DualProgram(cp.Problem(cp.Maximize(objective), constraints), threshold, lift, depth, t)
+    program.set_beta(beta, t)
+    return program
+
+
+def recover(U: np.ndarray, X: np.ndarray, Y: np.ndarray, depth: int, beta: float, t: float | None,
+            loss: Loss | None = None, reduction: Reduction | None = None, solver: str | None = None) -> Network:
+    """Network of depth L from a dual point U (MATH §1.4, §1.6, §2.3).
+
+    Squared loss: XW = Y − U. Other losses: W lies in the span of the top singular vectors
+    of XᵀU (singular value β_t), and the amplitudes solve the restricted primal (MATH §7.1).
+    With ``t=None`` and depth ≥ 3 the layers are balanced for weight decay at the t this U
+    corresponds to.
+    """
+    red = reduction if reduction is not None else reduce(X)
+    beta_t = beta if (t is None or depth == 2) else beta * t ** (2 - depth)
+    W = _end_to_end_from_dual(U, Y, beta_t, red, loss, solver)
+    return network_from_atoms(*atoms_from_matrix(W), depth, t, "linear")
+
+
+def fit(pb: Problem) -> Fit:
+    """Globally optimal linear network for ``pb`` (the pipeline ``api.solve`` calls)."""
+    red = reduce(pb.X)
+    if pb.depth >= 3 and pb.t is None:
+        return _fit_weight_decay(pb, red)
+    t = pb.t if pb.depth >= 3 else None
+    W, duals, method, program = _end_to_end(pb, red, pb.beta_t)
+    return Fit(network_from_atoms(*atoms_from_matrix(W), pb.depth, t, "linear"), duals, method, program)
+
+
+def fit_path(pb: Problem, betas: np.ndarray) -> list[Fit]:
+    """Fits for several β sharing one decomposition and warm starts (used by ``dn.path``)."""
+    red = reduce(pb.X)
+    fits, warm = [], None
+    program = None
+    for beta in betas:
+        sub = Problem(**{**pb.__dict__, "beta": float(beta)})
+        if pb.depth >= 3 and pb.t is None:
+            fits.append(_fit_weight_decay(sub, red))
+            continue
+        if _use_fast(sub):
+            warm, U, method = _fast(red, pb.Y, sub.beta_t, pb.tol * 1e-2, warm)
+            net = network_from_atoms(*atoms_from_matrix(red.weights(warm)), pb.depth,
+                                     pb.t if pb.depth >= 3 else None, "linear")
+            fits.append(Fit(net, [U], method))
+        else:
+            if program is None:
+                program = dual_program(pb.X, pb.Y, pb.depth, sub.beta, pb.t, pb.loss, red)
+            program.set_beta(sub.beta, pb.t)
+            U, method = solve_cvxpy(program, pb.solver)
+            net = recover(U, pb.X, pb.Y, pb.depth, sub.beta, pb.t, pb.loss, red, pb.solver)
+            fits.append(Fit(net, [U], method, program.problem))
+    return fits
+
+
+# --------------------------------------------------------------------------- internals
+def _use_fast(pb: Problem) -> bool:
+    if pb.method in ("fast", "closed-form"):
+        if pb.loss.name != "squared":
+            raise InputError(f"The 'method' parameter of solve is {pb.method!r}, but the linear setting has a "
+                             f"fast path only for loss='squared'. Got loss={pb.loss.name!r}. "
+                             "Use method='auto' or method='cvxpy'.")
+        return True
+    return pb.method == "auto" and pb.loss.name == "squared"
+
+
+def _end_to_end(pb: Problem, red: Reduction, beta_t: float) -> tuple[np.ndarray, list[np.ndarray], str, object]:
+    """End-to-end W at threshold β_t, the dual candidates, the method, and the CVXPY problem."""
+    if _use_fast(pb):
+        Z, U, method = _fast(red, pb.Y, beta_t, pb.tol * 1e-2)
+        return red.weights(Z), [U], method, None
+    program = dual_program(pb.X, pb.Y, 2, beta_t, None, pb.loss, red)
+    U, method = solve_cvxpy(program, pb.solver)
+    W = _end_to_end_from_dual(U, pb.Y, beta_t, red, pb.loss, pb.solver)
+    return W, [U], method, program.problem
+
+
+def _end_to_end_from_dual(U: np.ndarray, Y: np.ndarray, beta_t: float, red: Reduction, loss: Loss | None,
+                          solver: str | None) -> np.ndarray:
+    if loss is None or loss.name == "squared":
+        # X W = Y − U, so W = V diag(1/s) U_xᵀ (Y − U).
+        return red.weights(red.coords(Y - U) / red.s[:, None])
+    # XᵀU = V diag(s) U_xᵀU: its top singular directions with value β_t carry W (MATH §1.6, §7.1).
+    SR = red.design.T @ U
+    A, sig, _ = np.linalg.svd(SR, full_matrices=False)
+    active = A[:, sig >= beta_t * (1 - 1e-3)]   # solver duals are accurate to ~1e-8; be generous
+    if active.shape[1] == 0:
+        return np.zeros((red.X.shape[1], Y.shape[1]))
+    Zr = cp.Variable((active.shape[1], Y.shape[1]))
+    penalty = cp.norm(Zr[:, 0], 2) if Y.shape[1] == 1 else cp.normNuc(Zr)
+    restricted = cp.Problem(cp.Minimize(loss.primal((red.design @ active) @ Zr, Y) + beta_t * penalty))
+    solve_cvxpy(DualProgram(restricted, cp.Parameter(), lambda: None, 2), solver)
+    return red.weights(active @ Zr.value)
+
+
+def _solve_reduced(s: np.ndarray, Q: np.ndarray, lam: float, gap_tol: float, warm: np.ndarray | None,
+                   max_iter: int) -> tuple[np.ndarray, str]:
+    """min_Z ½‖diag(s)Z − Q‖² + lam‖Z‖ (Euclidean for one column, nuclear otherwise)."""
+    r, K = Q.shape
+    if r == 0:
+        return np.zeros((0, K)), "closed-form (X = 0)"
+    if np.ptp(s) <= 1e-12 * s[0]:
+        # Equal singular values (whitened or orthonormal X): ½s²‖Z − Q/s‖² + lam‖Z‖.
+        return _svt(Q / s[0], lam / s[0] ** 2), "closed-form (equal singular values: thresholding)"
+    if K == 1:
+        return _secular(s, Q[:, 0], lam)[:, None], "eig + secular equation"
+    return _nuclear_apg(s, Q, lam, gap_tol, warm, max_iter)
+
+
+def _svt(B: np.ndarray, lam: float) -> np.ndarray:
+    """Singular-value soft thresholding (vector shrinkage for one column)."""
+    if B.shape[1] == 1:
+        nb = np.linalg.norm(B)
+        return B * max(0.0, 1.0 - lam / nb) if nb > 0 else B
+    A, sig, Bt = np.linalg.svd(B, full_matrices=False)
+    return (A * np.maximum(sig - lam, 0.0)) @ Bt
+
+
+def _secular(s: np.ndarray, q: np.ndarray, lam: float) -> np.ndarray:
+    """Group lasso in diagonal form: z = diag(s) q / (s² + μ) with μ‖z‖ = lam (MATH §1.4)."""
+    a = s * q
+    na = np.linalg.norm(a)
+    if na <= lam:
+        return np.zeros_like(q)
+    s2 = s * s
+    g = lambda mu: mu * np.linalg.norm(a / (s2 + mu)) - lam  # noqa: E731  (increasing in mu)
+    lo, hi = lam * s2[-1] / (na - lam), lam * s2[0] / (na - lam)   # brackets from s_min, s_max
+    mu = brentq(g, lo * (1 - 1e-12), hi * (1 + 1e-12), xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=200)
+    return a / (s2 + mu)
+
+
+def _nuclear_apg(s: np.ndarray, Q: np.ndarray, lam: float, gap_tol: float, warm: np.ndarray | None,
+                 max_iter: int) -> tuple[np.ndarray, str]:
+    """FISTA with adaptive restart on the reduced nuclear-norm problem, stopped by its gap."""
+    L = s[0] ** 2
+    S = s[:, None]
+    Z = np.zeros_like(Q) if warm is None else warm.copy()
+    Yk, tk = Z.copy(), 1.0
+    obj = lambda M: 0.5 * np.sum((S * M - Q) ** 2) + lam * np.linalg.norm(M, "nuc")  # noqa: E731
+    f_old = obj(Z)
+    for it in range(1, max_iter + 1):
+        Z_new = _svt(Yk - S * (S * Yk - Q) / L, lam / L)
+        f_new = obj(Z_new)
+        if f_new > f_old:                                  # restart the momentum
+            tk, Yk = 1.0, Z.copy()
+            continue
+        t_new = 0.5 * (1 + np.sqrt(1 + 4 * tk * tk))
+        Yk = Z_new + ((tk - 1) / t_new) * (Z_new - Z)
+        Z, tk, f_old = Z_new, t_new, f_new
+        if it % 5 == 0 and _reduced_gap(S, Q, Z, lam, f_new) <= gap_tol:
+            return Z, f"eig + accelerated proximal gradient ({it} iterations)"
+    return Z, f"eig + accelerated proximal gradient (stopped at max_iter={max_iter})"
+
+
+def _reduced_gap(S: np.ndarray, Q: np.ndarray, Z: np.ndarray, lam: float, primal: float) -> float:
+    R = Q - S * Z
+    rho_R = np.linalg.norm(S * R, 2)
+    rr = float(np.sum(R * R))
+    c = 1.0 if rr == 0 else min(1.0 if rho_R == 0 else lam / rho_R, max(float(np.sum(R * Q)) / rr, 0.0))
+    dual = c * float(np.sum(R * Q)) - 0.5 * c * c * rr
+    return primal - dual
+
+
+def _fit_weight_decay(pb: Problem, red: Reduction) -> Fit:
+    """Weight decay on all L ≥ 3 layers: search t (MATH §2.4); the certificate decides optimality."""
+    L, beta = pb.depth, pb.beta
+    p0 = pb.loss.zero_value(pb.Y)
+    U0 = pb.loss.dual_point(np.zeros_like(pb.Y), pb.Y)
+    rho0, _ = rho(U0, pb.X, L, 1.0)
+    # Nonzero networks need β t^{2−L} < ρ(U(0)); the penalty alone exceeds P(0) beyond t_hi.
+    t_lo = (beta / rho0) ** (1.0 / (L - 2)) if rho0 > 0 else 1.0
+    t_hi = np.sqrt(2.0 * p0 / (beta * (L - 2)))
+    zero = network_from_atoms(np.zeros((pb.X.shape[1], 0)), np.zeros(0), np.zeros((0, pb.n_outputs)), L, None,
+                              "linear")
+    if not t_lo < t_hi:
+        return Fit(zero, [U0], "closed-form (zero network: beta exceeds every active threshold)")
+    methods: list[str] = []
+
+    def evaluate(t: float) -> tuple[float, tuple[Network, np.ndarray]]:
+        W, duals, method, _ = _end_to_end(pb, red, beta * t ** (2 - L))
+        methods.append(method)
+        net = network_from_atoms(*atoms_from_matrix(W), L, None, "linear")
+        return net.objective(pb.X, pb.Y, beta, pb.loss), (net, duals[0])
+
+    t_star, value, (net, U) = search_t(evaluate, t_lo, t_hi)
+    if value >= p0:
+        net, U = zero, U0
+    return Fit(net, [U, pb.loss.dual_point(net.forward(pb.X), pb.Y)],
+               f"search over t ({len(methods)} solves, each {methods[-1]})", info={"t": t_star})
+
+
+def _check_memory(n_coefficients: int, what: str) -> None:
+    """Refuse to build a dense program whose solver would exhaust memory."""
+    try:
+        available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return
+    # Interior-point solvers copy the data into their own formats and factor a KKT system
+    # with dense blocks; 40x the dense size is a conservative envelope, not a measurement.
+    needed = 40 * 8 * n_coefficients
+    if needed > available:
+        raise SolverError(f"Building {what} with {n_coefficients:,} dense coefficients would need about "
+                          f"{needed / 2**30:.1f} GiB, more than the {available / 2**30:.1f} GiB available. "
+                          "Use loss='squared' (which reduces to rank(X) variables) or fewer samples.")

@@ -1,0 +1,165 @@
+"""Input coercion and checks: the only place user input is validated.
+
+Every function here returns clean values (float64 arrays, ints, floats) or raises
+:class:`~dualnet.errors.InputError` with a message that names the parameter, what was
+got, what was expected, and the fix. Internals downstream assume clean input.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from .errors import InputError, SolverError
+
+__all__ = [
+    "as_data",
+    "as_labels",
+    "check_beta",
+    "check_choice",
+    "check_depth",
+    "check_solver",
+    "check_t",
+    "check_tol",
+]
+
+
+def _fail(param: str, where: str, expected: str, got: Any, fix: str = "") -> InputError:
+    """Build the one message format every input error uses."""
+    text = f"The '{param}' parameter of {where} must be {expected}. Got {got} instead."
+    if fix:
+        text += f" {fix}"
+    return InputError(text)
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape} and dtype {value.dtype}"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _as_float_array(value: Any, param: str, where: str) -> np.ndarray:
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise _fail(param, where, "array-like of real numbers", _describe(value),
+                    "Convert it with numpy.asarray(..., dtype=float).") from None
+    if arr.size and not np.all(np.isfinite(arr)):
+        bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+        raise _fail(param, where, "finite (no NaN or inf)", f"{bad} non-finite entries",
+                    "Drop or impute those samples before calling.")
+    return arr
+
+
+def as_data(X: Any, where: str = "solve", param: str = "X") -> np.ndarray:
+    """Return ``X`` as a C-contiguous float64 array of shape (n_samples, n_features).
+
+    A copy is made when needed, so the caller's array is never modified.
+    """
+    arr = _as_float_array(X, param, where)
+    if arr.ndim != 2:
+        fix = ("For one feature, pass x.reshape(-1, 1)." if arr.ndim == 1
+               else "Reshape it to (n_samples, n_features).")
+        raise _fail(param, where, "a 2-D array of shape (n_samples, n_features)",
+                    f"an array with ndim={arr.ndim} and shape {arr.shape}", fix)
+    if arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise _fail(param, where, "non-empty", f"shape {arr.shape}", "Pass at least one sample and feature.")
+    return np.ascontiguousarray(arr)
+
+
+def as_labels(Y: Any, n_samples: int, where: str = "solve", param: str = "y") -> tuple[np.ndarray, bool]:
+    """Return labels as a float64 array of shape (n_samples, n_outputs).
+
+    Returns
+    -------
+    Y : ndarray of shape (n_samples, n_outputs)
+    was_vector : bool
+        True when the input was 1-D, so predictions can be returned 1-D as well.
+    """
+    arr = _as_float_array(Y, param, where)
+    if arr.ndim == 1:
+        arr, was_vector = arr[:, None], True
+    elif arr.ndim == 2:
+        was_vector = False
+    else:
+        raise _fail(param, where, "a 1-D array (n_samples,) or a 2-D array (n_samples, n_outputs)",
+                    f"an array with ndim={arr.ndim}", "Flatten the extra axes.")
+    if arr.shape[0] != n_samples:
+        raise _fail(param, where, f"of length n_samples={n_samples} (the rows of X)",
+                    f"{arr.shape[0]} rows", "X and y must hold the same samples in the same order.")
+    if arr.shape[1] < 1:
+        raise _fail(param, where, "at least one output column", f"shape {arr.shape}")
+    return np.ascontiguousarray(arr), was_vector
+
+
+def check_depth(depth: Any, where: str = "solve") -> int:
+    """``depth`` is the number of weight layers L, an int >= 2."""
+    if isinstance(depth, bool) or not isinstance(depth, numbers.Integral) or depth < 2:
+        raise _fail("depth", where, "an int in the range [2, inf) (the number of weight layers)",
+                    _describe(depth), "A two-layer network has depth=2.")
+    return int(depth)
+
+
+def _positive_float(value: Any, param: str, where: str, fix: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise _fail(param, where, "a positive finite float", _describe(value), fix)
+    value = float(value)
+    if not np.isfinite(value) or value <= 0:
+        raise _fail(param, where, "a positive finite float", repr(value), fix)
+    return value
+
+
+def check_beta(beta: Any, where: str = "solve") -> float:
+    """``beta`` is the weight-decay strength, a positive finite float."""
+    return _positive_float(beta, "beta", where,
+                           "Weight decay must be positive; for the beta -> 0 limit see "
+                           "dn.min_norm_interpolant or use a small beta such as 1e-6.")
+
+
+def check_t(t: Any, where: str = "solve") -> float | None:
+    """``t`` is None (weight decay on all layers) or the Frobenius radius, a positive float."""
+    if t is None:
+        return None
+    return _positive_float(t, "t", where, "Use t=None for plain weight decay on all layers.")
+
+
+def check_tol(tol: Any, where: str = "solve") -> float:
+    """``tol`` is the relative gap under which a result counts as certified."""
+    value = _positive_float(tol, "tol", where, "A typical value is 1e-6.")
+    if value >= 1:
+        raise _fail("tol", where, "a float in (0, 1)", repr(value), "A typical value is 1e-6.")
+    return value
+
+
+def check_choice(value: Any, param: str, options: Iterable[str], where: str = "solve") -> str:
+    """``value`` must be one of ``options`` (case-insensitive for strings)."""
+    options = list(options)
+    if isinstance(value, str) and value.lower() in options:
+        return value.lower()
+    raise _fail(param, where, "one of " + ", ".join(repr(o) for o in options), _describe(value))
+
+
+def check_solver(solver: Any, where: str = "solve") -> str | None:
+    """``solver`` is None (dualnet chooses) or the name of an installed CVXPY solver."""
+    if solver is None:
+        return None
+    import cvxpy as cp
+
+    if not isinstance(solver, str):
+        raise _fail("solver", where, "None or a CVXPY solver name such as 'CLARABEL'", _describe(solver))
+    name = solver.upper()
+    if name not in cp.installed_solvers():
+        known = {"CLARABEL", "ECOS", "SCS", "OSQP", "MOSEK", "GUROBI", "CVXOPT", "SCIPY", "GLPK", "HIGHS",
+                 "COPT", "PIQP", "PROXQP", "SDPA", "XPRESS", "CPLEX", "NAG", "CBC", "GLOP", "PDLP", "QOCO"}
+        if name in known:
+            raise SolverError(
+                f"The solver {name!r} is not installed. Installed CVXPY solvers: "
+                f"{', '.join(cp.installed_solvers())}. Install it (pip install {name.lower()}) "
+                "or pass one of those.")
+        raise _fail("solver", where, "an installed CVXPY solver: " + ", ".join(cp.installed_solvers()),
+                    repr(solver))
+    return name
