@@ -21,8 +21,7 @@ from .losses import Loss, get_loss
 from .network import Network
 from .problem import DualProgram, Problem
 from .settings import AUTO_ORDER, SETTINGS, get_setting
-from .validation import (as_data, as_labels, check_beta, check_choice, check_depth, check_solver, check_t,
-                         check_tol)
+from .validation import as_data, as_labels, check_beta, check_choice, check_depth, check_solver, check_t, check_tol
 
 __all__ = ["Solution", "certify", "dual_program", "path", "solve"]
 
@@ -150,7 +149,8 @@ def choose_setting(pb: Problem, setting: Any, where: str = "solve") -> ModuleTyp
         + "\n".join(report) + f"\nRemedies: {REMEDIES}.")
 
 
-def _certify(net: Network, pb: Problem, module: ModuleType, duals: Sequence[np.ndarray]) -> Certificate:
+def _certify(net: Network, pb: Problem, module: ModuleType, duals: Sequence[np.ndarray],
+             dual_path: Sequence[tuple[float, np.ndarray]] = ()) -> Certificate:
     """Certificate of ``net`` on ``pb`` with the setting's ρ (all in NumPy)."""
     F = net.forward(pb.X)
     value = pb.loss.value(F, pb.Y) + net.penalty(pb.beta, pb.t if pb.depth >= 3 else None)
@@ -159,7 +159,7 @@ def _certify(net: Network, pb: Problem, module: ModuleType, duals: Sequence[np.n
     homogeneous = getattr(module, "HOMOGENEOUS", True)
     lb, U, rho1, scale, exact = dual_lower_bound(
         candidates, pb.Y, pb.loss, pb.beta, pb.depth, pb.t,
-        lambda V: module.rho(V, pb.X, pb.depth, 1.0 if homogeneous else (pb.t or 1.0)), homogeneous)
+        lambda V: module.rho(V, pb.X, pb.depth, 1.0 if homogeneous else (pb.t or 1.0)), homogeneous, dual_path)
     gap = value - lb
     rel_gap = gap / p0 if p0 > 0 else (0.0 if gap <= 0 else np.inf)
     reason = ""
@@ -242,7 +242,7 @@ def solve(X: Any, y: Any, *, beta: float, depth: int = 2, activation: str = "rel
 
 
 def _solution(pb: Problem, module: ModuleType, fitted: Any, start: float, vector: bool) -> Solution:
-    cert = _certify(fitted.network, pb, module, fitted.duals)
+    cert = _certify(fitted.network, pb, module, fitted.duals, fitted.dual_path)
     return Solution(certified=cert.certified, gap=cert.gap, rel_gap=cert.rel_gap, value=cert.value,
                     lower_bound=cert.lower_bound, setting=module.NAME, method=fitted.method,
                     time=time.perf_counter() - start, network=fitted.network, dual=cert.dual,

@@ -24,7 +24,7 @@ from scipy.optimize import minimize_scalar
 
 from .losses import Loss
 
-__all__ = ["Certificate", "dual_lower_bound", "scaled_dual_value", "wd_lower_bound"]
+__all__ = ["Certificate", "dual_lower_bound", "scaled_dual_value", "wd_lower_bound", "wd_path_lower_bound"]
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ class Certificate:
 
 
 def _phi(loss: Loss, U: np.ndarray, Y: np.ndarray) -> Callable[[float], float]:
-    """c ↦ −ℓ*(−cU): concave in c."""
+    """C ↦ −ℓ*(−cU): concave in c."""
     if loss.name == "squared":
         a, b = float(np.sum(U * Y)), float(np.sum(U * U))
         return lambda c: c * a - 0.5 * c * c * b
@@ -88,7 +88,7 @@ def _phi(loss: Loss, U: np.ndarray, Y: np.ndarray) -> Callable[[float], float]:
 
 
 def _best_scale(loss: Loss, U: np.ndarray, Y: np.ndarray, c_hi: float) -> tuple[float, float]:
-    """max over c in [0, c_hi] of −ℓ*(−cU); returns (value, c). Every value returned was evaluated."""
+    """Max over c in [0, c_hi] of −ℓ*(−cU); returns (value, c). Every value returned was evaluated."""
     phi = _phi(loss, U, Y)
     if loss.name == "squared":
         b = float(np.sum(U * U))
@@ -157,7 +157,7 @@ def wd_lower_bound(U: np.ndarray, Y: np.ndarray, loss: Loss, beta: float, depth:
 
 
 def _interval_bounds(nodes: np.ndarray, values: np.ndarray, kappa: float, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """min over c in [c_a, c_b] of chord(c) + kappa c^{-2/k}, for every interval (vectorized)."""
+    """Min over c in [c_a, c_b] of chord(c) + kappa c^{-2/k}, for every interval (vectorized)."""
     a, b = nodes[:-1], nodes[1:]
     slope = (values[1:] - values[:-1]) / (b - a)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -167,9 +167,41 @@ def _interval_bounds(nodes: np.ndarray, values: np.ndarray, kappa: float, k: int
     return values[:-1] + slope * (c - a) + kappa * c ** (-2.0 / k), c
 
 
+def wd_path_lower_bound(path: Iterable[tuple[float, np.ndarray]], Y: np.ndarray, loss: Loss, beta: float,
+                        depth: int, rho: Callable[[np.ndarray], tuple[float, bool]]) -> tuple[float, bool]:
+    """Rigorous lower bound on weight decay over all L ≥ 3 layers from dual points at several t.
+
+    D(λ) = max{−ℓ*(−U) : ρ_1(U) ≤ λ} is concave and non-decreasing in the threshold λ, and
+    P_t ≥ D(β t^{2−L}). A dual point U_i found at radius t_i, scaled to feasibility, gives
+    d_i ≤ D(λ_i) with λ_i = β t_i^{2−L}. Between nodes D lies above the chord of the d_i,
+    and chord + β(L−2)t(λ)²/2 is convex in λ with a closed-form minimum, so
+    min_t [P_t + β(L−2)t²/2] is bounded below with second-order slack (MATH Lemma A.2).
+
+    Returns the bound and whether every ρ was exact.
+    """
+    k = depth - 2
+    lams, vals, exact = [0.0], [loss.dual_value(np.zeros_like(Y), Y)], True
+    for t_i, U in path:
+        U = loss.project_dual(np.asarray(U, dtype=float), Y)
+        r1, ok = rho(U)
+        exact &= bool(ok)
+        lam = beta * t_i ** (-k)
+        lams.append(lam)
+        vals.append(scaled_dual_value(U, Y, loss, lam, r1)[0])
+    order = np.argsort(lams)
+    nodes = np.asarray(lams)[order]
+    values = np.maximum.accumulate(np.asarray(vals)[order])      # D is non-decreasing in λ
+    nodes, idx = np.unique(nodes, return_index=True)
+    values = np.maximum.reduceat(values, idx) if len(idx) else values
+    kappa = 0.5 * beta * k * beta ** (2.0 / k)                   # β(L−2)t²/2 = kappa λ^{-2/k}
+    lows, _ = _interval_bounds(nodes, values, kappa, k)
+    return float(min(np.min(lows) if lows.size else np.inf, values[-1])), exact
+
+
 def dual_lower_bound(candidates: Iterable[np.ndarray], Y: np.ndarray, loss: Loss, beta: float, depth: int,
                      t: float | None, rho: Callable[[np.ndarray], tuple[float, bool]],
-                     homogeneous: bool = True) -> tuple[float, np.ndarray, float, float, bool]:
+                     homogeneous: bool = True, path: Iterable[tuple[float, np.ndarray]] = ()
+                     ) -> tuple[float, np.ndarray, float, float, bool]:
     """Best certified lower bound over dual candidates.
 
     Parameters
@@ -181,6 +213,9 @@ def dual_lower_bound(candidates: Iterable[np.ndarray], Y: np.ndarray, loss: Loss
         convention when ``homogeneous`` is False).
     homogeneous : bool
         Whether ρ_t = t^{L−2} ρ_1 (true for every setting without batch normalization).
+    path : iterable of (t, U)
+        Dual points found at several radii t, for weight decay on deep networks
+        (:func:`wd_path_lower_bound`).
 
     Returns
     -------
@@ -197,6 +232,10 @@ def dual_lower_bound(candidates: Iterable[np.ndarray], Y: np.ndarray, loss: Loss
             rho_t = rho1 * (t ** (depth - 2) if (homogeneous and t is not None and depth >= 3) else 1.0)
             lb, scale = scaled_dual_value(U, Y, loss, beta, rho_t)
         found.append((lb, U, rho1, scale, bool(exact)))
+    path = list(path)
+    if path and homogeneous and depth >= 3 and t is None:
+        lb, exact = wd_path_lower_bound(path, Y, loss, beta, depth, rho)
+        found.append((lb, path[-1][1], float("nan"), float("nan"), exact))
     # A bound is a proof only if its own ρ was exact: prefer the best proven one.
     proven = [f for f in found if f[4]]
     return max(proven or found, key=lambda f: f[0])

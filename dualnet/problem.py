@@ -58,6 +58,8 @@ class Fit:
     method: str
     program: cp.Problem | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    #: dual points (t, U) at several radii, for weight decay on deep networks (certificate.wd_path_lower_bound)
+    dual_path: list[tuple[float, np.ndarray]] = field(default_factory=list)
 
 
 @dataclass

@@ -14,7 +14,69 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["search_t"]
+from .chains import network_from_atoms
+from .network import Network
+from .problem import Fit, Problem
+
+__all__ = ["fit_weight_decay", "search_t"]
+
+Atoms = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]
+
+
+def fit_weight_decay(pb: Problem, solve_at: Callable[[float], Atoms], rho1: Callable[[np.ndarray], float],
+                     activation: str) -> Fit:
+    """Weight decay on all L ≥ 3 layers of a homogeneous network (MATH Lemma A.2).
+
+    Parameters
+    ----------
+    pb : the problem (``pb.t`` is None, ``pb.depth`` ≥ 3).
+    solve_at : callable
+        ``solve_at(beta_t) -> (P, s, Qo, U, method)``: the optimal atoms of the t-form at
+        threshold β_t = β t^{2−L} (see :func:`dualnet.chains.network_from_atoms`), the dual
+        point there, and how it was found.
+    rho1 : callable
+        ρ at t = 1, used only to bracket the search.
+    activation : activation of the network to build.
+
+    Every dual point met during the search goes into ``Fit.dual_path``, from which the
+    certificate bounds min over t rigorously; the search itself proves nothing.
+    """
+    L, beta = pb.depth, pb.beta
+    p0 = pb.loss.zero_value(pb.Y)
+    U0 = pb.loss.dual_point(np.zeros_like(pb.Y), pb.Y)
+    r0 = rho1(U0)
+    # Nonzero networks need β t^{2−L} < ρ_1(U(0)); the penalty alone exceeds P(0) beyond t_hi.
+    t_lo = (beta / r0) ** (1.0 / (L - 2)) if r0 > 0 else 1.0
+    t_hi = float(np.sqrt(2.0 * p0 / (beta * (L - 2))))
+    d, K = pb.X.shape[1], pb.n_outputs
+    zero = network_from_atoms(np.zeros((d, 0)), np.zeros(0), np.zeros((0, K)), L, None, activation)
+    if not t_lo < t_hi:
+        return Fit(zero, [U0], "closed-form (zero network: beta exceeds every active threshold)",
+                   dual_path=[(t_lo, U0)])
+    methods: list[str] = []
+    dual_path: list[tuple[float, np.ndarray]] = []
+
+    def evaluate(t: float) -> tuple[float, tuple[Network, np.ndarray]]:
+        P, s, Qo, U, method = solve_at(beta * t ** (2 - L))
+        methods.append(method)
+        dual_path.append((t, U))
+        net = network_from_atoms(P, s, Qo, L, None, activation)
+        return net.objective(pb.X, pb.Y, beta, pb.loss), (net, U)
+
+    t_star, value, (net, U) = search_t(evaluate, t_lo, t_hi)
+    method = f"search over t ({len(methods)} solves, each {methods[-1]})"
+    if K > 1:
+        # Several outputs: weight decay penalizes Σ_k s_k^{2/L} (MATH §2.4), which one shared
+        # t does not minimize. Polish the merged network with L-BFGS on the true objective.
+        from .train import train
+
+        polished = train(pb.X, pb.Y, beta=beta, depth=L, loss=pb.loss, init=net.to_mlp(), max_iter=3000)
+        polished_value = polished.objective(pb.X, pb.Y, beta, pb.loss)
+        if polished_value < value:
+            net, value, method = polished, polished_value, method + " + L-BFGS polish"
+    if value >= p0:
+        net, U = zero, U0
+    return Fit(net, [U], method, info={"t": t_star}, dual_path=dual_path)
 
 
 def search_t(evaluate: Callable[[float], tuple[float, Any]], t_lo: float, t_hi: float,

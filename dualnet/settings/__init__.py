@@ -13,12 +13,16 @@ from types import ModuleType
 from ..errors import InputError
 from . import linear
 
-SETTINGS: dict[str, ModuleType] = {
-    linear.NAME: linear,
-}
+SETTINGS: dict[str, ModuleType] = {}
+for _module in (linear,):
+    SETTINGS[_module.NAME] = _module
 
-# The order in which setting="auto" tries settings: the most specific structure first.
-AUTO_ORDER: list[str] = ["linear"]
+# The order in which setting="auto" tries settings (docs/settings.md explains it): the
+# explicit architecture flags first (linear activation, batch normalization, biases on
+# 1-D data), then exact data structure (rank one, whitened), then the two-layer program
+# that covers any data at depth 2.
+_ORDER = ("linear", "batchnorm", "relu-1d", "relu-rank-one", "relu-whitened", "relu-two-layer")
+AUTO_ORDER: list[str] = [name for name in _ORDER if name in SETTINGS]
 
 
 def get_setting(name: str, where: str = "solve") -> ModuleType:

@@ -32,7 +32,7 @@ from ..errors import InputError, SolverError
 from ..losses import Loss
 from ..network import Network
 from ..problem import DualProgram, Fit, Problem
-from ..weight_decay import search_t
+from ..weight_decay import fit_weight_decay
 from ._solve import solve_cvxpy
 
 NAME = "linear"
@@ -292,16 +292,26 @@ def _svt(B: np.ndarray, lam: float) -> np.ndarray:
 
 
 def _secular(s: np.ndarray, q: np.ndarray, lam: float) -> np.ndarray:
-    """Group lasso in diagonal form: z = diag(s) q / (s² + μ) with μ‖z‖ = lam (MATH §1.4)."""
+    """Group lasso in diagonal form (MATH §1.4).
+
+    Stationarity gives z = ν a / (1 + ν s²) with a = s∘q and ‖a / (1 + ν s²)‖ = lam, where
+    ν = ‖z‖/lam. The left side falls from ‖a‖ to 0 as ν grows, so the root is unique; the
+    bounds s_min ≤ s ≤ s_max bracket it. Working in ν (not μ = 1/ν) keeps the equation
+    well conditioned when ‖a‖ is close to lam.
+    """
     a = s * q
     na = np.linalg.norm(a)
     if na <= lam:
         return np.zeros_like(q)
     s2 = s * s
-    g = lambda mu: mu * np.linalg.norm(a / (s2 + mu)) - lam  # noqa: E731  (increasing in mu)
-    lo, hi = lam * s2[-1] / (na - lam), lam * s2[0] / (na - lam)   # brackets from s_min, s_max
-    mu = brentq(g, lo * (1 - 1e-12), hi * (1 + 1e-12), xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=200)
-    return a / (s2 + mu)
+    psi = lambda nu: np.linalg.norm(a / (1.0 + nu * s2)) - lam  # noqa: E731  (decreasing in nu)
+    lo, hi = (na - lam) / (lam * s2[0]), (na - lam) / (lam * s2[-1])
+    lo, hi = lo * (1 - 1e-12), hi * (1 + 1e-12)
+    if psi(lo) > 0 > psi(hi):
+        nu = brentq(psi, lo, hi, xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=200)
+    else:                      # the bracket is narrower than rounding: both ends are the root
+        nu = 0.5 * (lo + hi)
+    return nu * a / (1.0 + nu * s2)
 
 
 def _nuclear_apg(s: np.ndarray, Q: np.ndarray, lam: float, gap_tol: float, warm: np.ndarray | None,
@@ -312,17 +322,14 @@ def _nuclear_apg(s: np.ndarray, Q: np.ndarray, lam: float, gap_tol: float, warm:
     Z = np.zeros_like(Q) if warm is None else warm.copy()
     Yk, tk = Z.copy(), 1.0
     obj = lambda M: 0.5 * np.sum((S * M - Q) ** 2) + lam * np.linalg.norm(M, "nuc")  # noqa: E731
-    f_old = obj(Z)
     for it in range(1, max_iter + 1):
         Z_new = _svt(Yk - S * (S * Yk - Q) / L, lam / L)
-        f_new = obj(Z_new)
-        if f_new > f_old:                                  # restart the momentum
-            tk, Yk = 1.0, Z.copy()
-            continue
+        if np.sum((Yk - Z_new) * (Z_new - Z)) > 0:         # gradient-based restart (O'Donoghue & Candès)
+            tk = 1.0
         t_new = 0.5 * (1 + np.sqrt(1 + 4 * tk * tk))
         Yk = Z_new + ((tk - 1) / t_new) * (Z_new - Z)
-        Z, tk, f_old = Z_new, t_new, f_new
-        if it % 5 == 0 and _reduced_gap(S, Q, Z, lam, f_new) <= gap_tol:
+        Z, tk = Z_new, t_new
+        if it % 5 == 0 and _reduced_gap(S, Q, Z, lam, obj(Z)) <= gap_tol:
             return Z, f"eig + accelerated proximal gradient ({it} iterations)"
     return Z, f"eig + accelerated proximal gradient (stopped at max_iter={max_iter})"
 
@@ -337,31 +344,13 @@ def _reduced_gap(S: np.ndarray, Q: np.ndarray, Z: np.ndarray, lam: float, primal
 
 
 def _fit_weight_decay(pb: Problem, red: Reduction) -> Fit:
-    """Weight decay on all L ≥ 3 layers: search t (MATH §2.4); the certificate decides optimality."""
-    L, beta = pb.depth, pb.beta
-    p0 = pb.loss.zero_value(pb.Y)
-    U0 = pb.loss.dual_point(np.zeros_like(pb.Y), pb.Y)
-    rho0, _ = rho(U0, pb.X, L, 1.0)
-    # Nonzero networks need β t^{2−L} < ρ(U(0)); the penalty alone exceeds P(0) beyond t_hi.
-    t_lo = (beta / rho0) ** (1.0 / (L - 2)) if rho0 > 0 else 1.0
-    t_hi = np.sqrt(2.0 * p0 / (beta * (L - 2)))
-    zero = network_from_atoms(np.zeros((pb.X.shape[1], 0)), np.zeros(0), np.zeros((0, pb.n_outputs)), L, None,
-                              "linear")
-    if not t_lo < t_hi:
-        return Fit(zero, [U0], "closed-form (zero network: beta exceeds every active threshold)")
-    methods: list[str] = []
+    """Weight decay on all L ≥ 3 layers: search over t (MATH §2.4); the certificate decides."""
 
-    def evaluate(t: float) -> tuple[float, tuple[Network, np.ndarray]]:
-        W, duals, method, _ = _end_to_end(pb, red, beta * t ** (2 - L))
-        methods.append(method)
-        net = network_from_atoms(*atoms_from_matrix(W), L, None, "linear")
-        return net.objective(pb.X, pb.Y, beta, pb.loss), (net, duals[0])
+    def solve_at(beta_t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
+        W, duals, method, _ = _end_to_end(pb, red, beta_t)
+        return (*atoms_from_matrix(W), duals[0], method)
 
-    t_star, value, (net, U) = search_t(evaluate, t_lo, t_hi)
-    if value >= p0:
-        net, U = zero, U0
-    return Fit(net, [U, pb.loss.dual_point(net.forward(pb.X), pb.Y)],
-               f"search over t ({len(methods)} solves, each {methods[-1]})", info={"t": t_star})
+    return fit_weight_decay(pb, solve_at, lambda U: rho(U, pb.X, pb.depth, 1.0)[0], "linear")
 
 
 def _check_memory(n_coefficients: int, what: str) -> None:
