@@ -139,11 +139,11 @@ def closed_form(X: np.ndarray, Y: np.ndarray, beta_t: float, reduction: Reductio
 
 
 def _fast(red: Reduction, Y: np.ndarray, beta_t: float, tol: float, warm: np.ndarray | None = None,
-          max_iter: int = 20000) -> tuple[np.ndarray, np.ndarray, str]:
-    """Reduced solution Z, dual point U = Y − XW, and the method used."""
+          max_iter: int = 20000, want_dual: bool = True) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """Reduced solution Z, dual point U = Y − XW (None unless ``want_dual``), and the method used."""
     Q = red.coords(Y)
     Z, method = _solve_reduced(red.s, Q, beta_t, tol * 0.5 * float(np.sum(Y * Y)), warm, max_iter)
-    return Z, Y - red.lift(red.s[:, None] * Z), method
+    return Z, (Y - red.lift(red.s[:, None] * Z)) if want_dual else None, method
 
 
 def dual_program(X: np.ndarray, Y: np.ndarray, depth: int, beta: float, t: float | None, loss: Loss,
@@ -199,7 +199,7 @@ def fit(pb: Problem) -> Fit:
     if pb.depth >= 3 and pb.t is None:
         return _fit_weight_decay(pb, red)
     t = pb.t if pb.depth >= 3 else None
-    W, duals, method, program = _end_to_end(pb, red, pb.beta_t)
+    W, duals, method, program = _end_to_end(pb, red, pb.beta_t, want_dual=False)
     return Fit(network_from_atoms(*atoms_from_matrix(W), pb.depth, t, "linear"), duals, method, program)
 
 
@@ -214,10 +214,10 @@ def fit_path(pb: Problem, betas: np.ndarray) -> list[Fit]:
             fits.append(_fit_weight_decay(sub, red))
             continue
         if _use_fast(sub):
-            warm, U, method = _fast(red, pb.Y, sub.beta_t, pb.tol * 1e-2, warm)
+            warm, _, method = _fast(red, pb.Y, sub.beta_t, pb.tol * 1e-2, warm, want_dual=False)
             net = network_from_atoms(*atoms_from_matrix(red.weights(warm)), pb.depth,
                                      pb.t if pb.depth >= 3 else None, "linear")
-            fits.append(Fit(net, [U], method))
+            fits.append(Fit(net, [], method))
         else:
             if program is None:
                 program = dual_program(pb.X, pb.Y, pb.depth, sub.beta, pb.t, pb.loss, red)
@@ -239,11 +239,16 @@ def _use_fast(pb: Problem) -> bool:
     return pb.method == "auto" and pb.loss.name == "squared"
 
 
-def _end_to_end(pb: Problem, red: Reduction, beta_t: float) -> tuple[np.ndarray, list[np.ndarray], str, object]:
-    """End-to-end W at threshold β_t, the dual candidates, the method, and the CVXPY problem."""
+def _end_to_end(pb: Problem, red: Reduction, beta_t: float, want_dual: bool = True
+                ) -> tuple[np.ndarray, list[np.ndarray], str, object]:
+    """End-to-end W at threshold β_t, the dual candidates, the method, and the CVXPY problem.
+
+    The fast path's dual point U = Y − XW is what the certificate recomputes from the
+    network, so it is only formed when ``want_dual`` (the weight-decay search needs it).
+    """
     if _use_fast(pb):
-        Z, U, method = _fast(red, pb.Y, beta_t, pb.tol * 1e-2)
-        return red.weights(Z), [U], method, None
+        Z, U, method = _fast(red, pb.Y, beta_t, pb.tol * 1e-2, want_dual=want_dual)
+        return red.weights(Z), [] if U is None else [U], method, None
     program = dual_program(pb.X, pb.Y, 2, beta_t, None, pb.loss, red)
     U, method = solve_cvxpy(program, pb.solver)
     W = _end_to_end_from_dual(U, pb.Y, beta_t, red, pb.loss, pb.solver)
