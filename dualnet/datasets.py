@@ -1,0 +1,76 @@
+"""Small problems that satisfy each setting's assumptions, for demos, tests and benchmarks.
+
+Every generator is seeded and returns ``(X, y)`` float64 arrays; nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+__all__ = ["DEMOS", "make_gaussian", "make_one_d", "make_rank_one", "make_whitened"]
+
+
+def make_gaussian(n_samples: int = 40, n_features: int = 5, n_outputs: int = 1, seed: int = 0,
+                  noise: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+    """Gaussian inputs and labels from a random linear map plus noise (any setting of any data).
+
+    Examples
+    --------
+    >>> X, y = make_gaussian(10, 3)
+    >>> X.shape, y.shape
+    ((10, 3), (10,))
+    """
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n_samples, n_features))
+    W = rng.standard_normal((n_features, n_outputs))
+    Y = X @ W + noise * rng.standard_normal((n_samples, n_outputs))
+    return X, (Y[:, 0] if n_outputs == 1 else Y)
+
+
+def make_rank_one(n_samples: int = 20, n_features: int = 5, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """X = c a0ᵀ with c ≥ 0 (MATH §3), labels from a noisy function of c."""
+    rng = np.random.default_rng(seed)
+    c = rng.uniform(0.1, 2.0, n_samples)
+    a0 = rng.standard_normal(n_features)
+    return np.outer(c, a0), np.sin(2 * c) + 0.1 * rng.standard_normal(n_samples)
+
+
+def make_whitened(n_samples: int = 12, n_features: int = 20, n_classes: int | None = None,
+                  seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """X with orthonormal rows (X Xᵀ = I, MATH §5); scalar labels, or one-hot with ``n_classes``."""
+    rng = np.random.default_rng(seed)
+    Q, _ = np.linalg.qr(rng.standard_normal((n_features, n_samples)))
+    if n_classes is None:
+        return Q.T.copy(), rng.standard_normal(n_samples)
+    labels = np.arange(n_samples) % n_classes
+    rng.shuffle(labels)
+    return Q.T.copy(), np.eye(n_classes)[labels]
+
+
+def make_one_d(n_samples: int = 10, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Scalar inputs on [−2, 2] (MATH §9 E4) as a column, and Gaussian labels."""
+    rng = np.random.default_rng(seed)
+    x = np.sort(rng.uniform(-2, 2, n_samples))
+    return x[:, None], rng.standard_normal(n_samples)
+
+
+def _one_hot_gaussian(n_samples: int = 12, n_features: int = 20, n_classes: int = 3,
+                      seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n_samples) % n_classes
+    return rng.standard_normal((n_samples, n_features)), np.eye(n_classes)[labels]
+
+
+#: Demo problems: (setting, make data, keyword arguments of dn.solve), in the order shown.
+DEMOS: list[tuple[str, Callable[[], tuple[np.ndarray, np.ndarray]], dict[str, Any]]] = [
+    ("linear", lambda: make_gaussian(200, 20, 3), dict(depth=2, beta=1.0, activation="linear")),
+    ("linear", lambda: make_gaussian(200, 20, 1), dict(depth=4, beta=1.0, activation="linear")),
+    ("relu-rank-one", lambda: make_rank_one(30, 6), dict(depth=4, beta=0.5)),
+    ("relu-1d", lambda: make_one_d(10), dict(depth=2, beta=0.05, bias=True)),
+    ("relu-whitened", lambda: make_whitened(12, 30, n_classes=3), dict(depth=3, beta=0.5, t=1.0)),
+    ("batchnorm", lambda: _one_hot_gaussian(12, 20, 3), dict(depth=2, beta=0.5, batchnorm=True)),
+    ("relu-two-layer", lambda: make_gaussian(12, 2, seed=1), dict(depth=2, beta=0.3)),
+]
