@@ -1,0 +1,75 @@
+"""Turn a pytest-benchmark JSON file into docs/benchmarks.md.
+
+Usage::
+
+    pytest benchmarks --benchmark-only --benchmark-json=bench.json
+    python benchmarks/report.py bench.json [docs/benchmarks.md]
+
+Times in one group are shown as ratios to that group's decomposition (the floor of an exact
+method) when the group has one, all measured in the same run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+COMMAND = ("pytest benchmarks --benchmark-only --benchmark-json=bench.json && "
+           "python benchmarks/report.py bench.json")
+
+
+def _fmt_time(seconds: float) -> str:
+    return f"{seconds * 1e3:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+def render(data: dict) -> str:
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for bench in data["benchmarks"]:
+        groups[bench.get("group") or bench["name"]].append(bench)
+    info = data.get("machine_info", {})
+    lines = ["# Benchmarks", "",
+             f"Machine: {info.get('cpu', {}).get('brand_raw', info.get('processor', '?'))}, "
+             f"{info.get('cpu', {}).get('count', '?')} cores, Python {info.get('python_version', '?')}; "
+             f"BLAS pinned to one thread. Run on {data.get('datetime', '?')[:10]}.", "",
+             f"Command: `{COMMAND}`", "",
+             "Time is the mean over rounds (one round for solves of tens of seconds). *ratio* divides it by "
+             "the decomposition of X measured in the same run; *rel. gap* is the relative duality gap the run "
+             "reached, so speed is never shown without the accuracy it bought.", ""]
+    for group in sorted(groups):
+        rows = groups[group]
+        floor = next((b["stats"]["mean"] for b in rows if b["extra_info"].get("kind") == "decomposition"), None)
+        lines += [f"## {group}", "", "| method | time | ratio | rel. gap | certified |", "|---|---|---|---|---|"]
+        for b in sorted(rows, key=lambda b: b["stats"]["mean"]):
+            extra = b["extra_info"]
+            ratio = f"{b['stats']['mean'] / floor:.2f}" if floor else "–"
+            gap = f"{extra['rel_gap']:.1e}" if "rel_gap" in extra else "–"
+            cert = {True: "yes", False: "no"}.get(extra.get("certified"), "–")
+            lines.append(f"| {extra.get('kind', b['name'])} | {_fmt_time(b['stats']['mean'])} | {ratio} | "
+                         f"{gap} | {cert} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def main(argv: list[str]) -> int:
+    if not argv:
+        print(__doc__)
+        return 2
+    out = Path(argv[1]) if len(argv) > 1 else Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+    write_atomic(out, render(json.loads(Path(argv[0]).read_text())))
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
