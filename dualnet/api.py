@@ -86,8 +86,8 @@ class Solution:
     vector_output: bool = field(repr=False, default=False)
 
     def predict(self, X: Any) -> np.ndarray:
-        """Predictions of :attr:`network` (1-D when the labels were 1-D)."""
-        F = self.network.forward(X)
+        """Predictions of :attr:`network` (1-D when the labels were 1-D); BN uses stored statistics."""
+        F = self.network.predict(X)
         return F[:, 0] if self.vector_output else F
 
     def __str__(self) -> str:
@@ -122,7 +122,8 @@ def _problem(X: Any, y: Any, depth: Any, beta: Any, t: Any, loss: Any, activatio
 
 def _check_flag(value: Any, param: str, where: str) -> bool:
     if not isinstance(value, (bool, np.bool_)):
-        raise InputError(f"The '{param}' parameter of {where} must be True or False. Got {value!r} instead.")
+        raise InputError(f"The '{param}' parameter of {where} must be True or False. Got {value!r} instead. "
+                         f"Pass {param}=True or {param}=False.")
     return bool(value)
 
 
@@ -157,9 +158,12 @@ def _certify(net: Network, pb: Problem, module: ModuleType, duals: Sequence[np.n
     p0 = pb.loss.zero_value(pb.Y)
     candidates = [pb.loss.dual_point(F, pb.Y), *duals]
     homogeneous = getattr(module, "HOMOGENEOUS", True)
+    # Settings whose rho needs more than (U, X, depth, t) say so through problem_options.
+    extra = module.problem_options(pb) if hasattr(module, "problem_options") else {}
     lb, U, rho1, scale, exact = dual_lower_bound(
         candidates, pb.Y, pb.loss, pb.beta, pb.depth, pb.t,
-        lambda V: module.rho(V, pb.X, pb.depth, 1.0 if homogeneous else (pb.t or 1.0)), homogeneous, dual_path)
+        lambda V: module.rho(V, pb.X, pb.depth, 1.0 if homogeneous else (pb.t or 1.0), **extra), homogeneous,
+        dual_path)
     gap = value - lb
     rel_gap = gap / p0 if p0 > 0 else (0.0 if gap <= 0 else np.inf)
     reason = ""
@@ -286,9 +290,11 @@ def certify(net: Any, X: Any, y: Any, *, beta: float, loss: str | Loss = "square
         else:
             raise InputError("The 'net' parameter of certify must be a dualnet.Network or a list of weight "
                              f"arrays [W1, W2, ...]. Got {type(net).__name__} instead.")
+    if net.batchnorm is not None:
+        options["bn_scale"] = net.bn_scale          # the network defines the BN branch set
     pb, _ = _problem(X, y, net.depth if net.depth >= 2 else 2, beta, t, loss, net.activation,
-                     any(b is not None for br in net.branches for _, b in br), False, "auto", None, tol,
-                     options, "certify")
+                     any(b is not None for br in net.branches for _, b in br), net.batchnorm is not None, "auto",
+                     None, tol, options, "certify")
     if net.depth < 2:
         raise InputError("The 'net' parameter of certify must have depth >= 2 (at least one hidden layer). "
                          f"Got depth {net.depth}.")
@@ -325,7 +331,8 @@ def dual_program(X: Any, y: Any, *, beta: float, depth: int = 2, activation: str
     pb, _ = _problem(X, y, depth, beta, t, loss, activation, bias, batchnorm, "cvxpy", None, 1e-6, options,
                      "dual_program")
     module = choose_setting(pb, setting, "dual_program")
-    return module.dual_program(pb.X, pb.Y, pb.depth, pb.beta, pb.t, pb.loss)
+    extra = module.problem_options(pb) if hasattr(module, "problem_options") else {}
+    return module.dual_program(pb.X, pb.Y, pb.depth, pb.beta, pb.t, pb.loss, **extra)
 
 
 @dataclass(frozen=True)
