@@ -17,6 +17,7 @@ import numpy as np
 from scipy.special import entr, expit, log_softmax, softmax
 
 from .errors import InputError
+from .validation import check_choice
 
 __all__ = ["LOSSES", "Loss", "get_loss"]
 
@@ -229,8 +230,4 @@ def get_loss(loss: Any, where: str = "solve") -> Loss:
     """Return the :class:`Loss` named ``loss`` (or ``loss`` itself if it is one)."""
     if isinstance(loss, Loss):
         return loss
-    if isinstance(loss, str) and loss.lower() in LOSSES:
-        return LOSSES[loss.lower()]
-    raise InputError(
-        f"The 'loss' parameter of {where} must be one of {', '.join(repr(k) for k in LOSSES)}. "
-        f"Got {loss!r} instead.")
+    return LOSSES[check_choice(loss, "loss", LOSSES, where)]

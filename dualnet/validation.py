@@ -7,6 +7,7 @@ got, what was expected, and the fix. Internals downstream assume clean input.
 
 from __future__ import annotations
 
+import difflib
 import numbers
 from collections.abc import Iterable
 from typing import Any
@@ -92,7 +93,8 @@ def as_labels(Y: Any, n_samples: int, where: str = "solve", param: str = "y") ->
         raise _fail(param, where, f"of length n_samples={n_samples} (the rows of X)",
                     f"{arr.shape[0]} rows", "X and y must hold the same samples in the same order.")
     if arr.shape[1] < 1:
-        raise _fail(param, where, "at least one output column", f"shape {arr.shape}")
+        raise _fail(param, where, "of shape (n_samples, n_outputs) with n_outputs >= 1", f"shape {arr.shape}",
+                    "Pass a 1-D array for one output.")
     return np.ascontiguousarray(arr), was_vector
 
 
@@ -140,7 +142,9 @@ def check_choice(value: Any, param: str, options: Iterable[str], where: str = "s
     options = list(options)
     if isinstance(value, str) and value.lower() in options:
         return value.lower()
-    raise _fail(param, where, "one of " + ", ".join(repr(o) for o in options), _describe(value))
+    close = difflib.get_close_matches(value.lower(), options, n=1) if isinstance(value, str) else []
+    fix = f"Did you mean {close[0]!r}?" if close else "Pass one of those names (case does not matter)."
+    raise _fail(param, where, "one of " + ", ".join(repr(o) for o in options), _describe(value), fix)
 
 
 def check_solver(solver: Any, where: str = "solve") -> str | None:
@@ -149,17 +153,18 @@ def check_solver(solver: Any, where: str = "solve") -> str | None:
         return None
     import cvxpy as cp
 
+    fix = "Pass solver=None to let dualnet choose."
     if not isinstance(solver, str):
-        raise _fail("solver", where, "None or a CVXPY solver name such as 'CLARABEL'", _describe(solver))
+        raise _fail("solver", where, "None or a CVXPY solver name such as 'CLARABEL'", _describe(solver), fix)
     name = solver.upper()
     if name not in cp.installed_solvers():
         known = {"CLARABEL", "ECOS", "SCS", "OSQP", "MOSEK", "GUROBI", "CVXOPT", "SCIPY", "GLPK", "HIGHS",
                  "COPT", "PIQP", "PROXQP", "SDPA", "XPRESS", "CPLEX", "NAG", "CBC", "GLOP", "PDLP", "QOCO"}
         if name in known:
             raise SolverError(
-                f"The solver {name!r} is not installed. Installed CVXPY solvers: "
+                f"The 'solver' parameter of {where} names {name!r}, which is not installed. Installed CVXPY solvers: "
                 f"{', '.join(cp.installed_solvers())}. Install it (pip install {name.lower()}) "
                 "or pass one of those.")
         raise _fail("solver", where, "an installed CVXPY solver: " + ", ".join(cp.installed_solvers()),
-                    repr(solver))
+                    repr(solver), fix)
     return name

@@ -30,4 +30,5 @@ def get_setting(name: str, where: str = "solve") -> ModuleType:
     if isinstance(name, str) and name.lower() in SETTINGS:
         return SETTINGS[name.lower()]
     raise InputError(f"The 'setting' parameter of {where} must be 'auto' or one of "
-                     f"{', '.join(repr(k) for k in SETTINGS)}. Got {name!r} instead.")
+                     f"{', '.join(repr(k) for k in SETTINGS)}. Got {name!r} instead. "
+                     "Use setting='auto' to let dualnet pick the first setting that applies.")
