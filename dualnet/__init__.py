@@ -7,6 +7,7 @@ Networks via Convex Duality" (ICML 2021). See ``dualnet.solve`` to start.
 from .api import Path, Solution, certify, dual_program, path, solve
 from .certificate import Certificate
 from .errors import DualnetError, InputError, SettingError, SolverError
+from .linalg import whiten
 from .losses import LOSSES, Loss
 from .network import Network
 from .problem import DualProgram
@@ -30,4 +31,5 @@ __all__ = [
     "dual_program",
     "path",
     "solve",
+    "whiten",
 ]
