@@ -15,10 +15,10 @@ import numpy as np
 from scipy.optimize import minimize
 
 from .losses import get_loss
-from .network import Network
-from .validation import as_data, as_labels, check_beta, check_depth
+from .network import BN_SCALES, Network, bn_statistics
+from .validation import as_data, as_labels, check_beta, check_choice, check_depth
 
-__all__ = ["objective_and_gradient", "train"]
+__all__ = ["bn_objective_and_gradient", "objective_and_gradient", "train"]
 
 
 def _shapes(d: int, widths: Sequence[int], K: int) -> list[tuple[int, int]]:
@@ -71,10 +71,56 @@ def objective_and_gradient(net: Network, X: np.ndarray, Y: np.ndarray, beta: flo
     return value, grads
 
 
+def bn_objective_and_gradient(net: Network, X: np.ndarray, Y: np.ndarray, beta: float, loss: Any = "squared"
+                              ) -> tuple[float, list[list[tuple[np.ndarray, np.ndarray | None]]],
+                                         list[tuple[np.ndarray, np.ndarray]]]:
+    """Objective of a network with batch normalization (train mode) and its gradients.
+
+    Returns the value, the gradients of every (W, b), and those of every branch's (γ, α).
+    Only γ, α and the last layer carry weight decay (MATH §6.1, :mod:`dualnet.network`).
+    """
+    loss = get_loss(loss)
+    F = net.forward(X)
+    value = loss.value(F, Y) + net.penalty(beta)
+    G = -loss.dual_point(F, Y)
+    s_n2 = float(X.shape[0]) if net.bn_scale == "std" else 1.0
+    grads, bn_grads = [], []
+    for branch, (gamma, alpha) in zip(net.branches, net.batchnorm):
+        acts, pre = [X], []
+        for W, b in branch[:-2]:
+            pre.append(acts[-1] @ W + (0 if b is None else b))
+            acts.append(np.maximum(pre[-1], 0) if net.activation == "relu" else pre[-1])
+        W, b = branch[-2]
+        Z = acts[-1] @ W + (0 if b is None else b)
+        mean, div = bn_statistics(Z, net.bn_scale)
+        Zhat = np.divide(Z - mean, div, out=np.zeros_like(Z), where=div > 0)
+        H = gamma * Zhat + alpha
+        A = np.maximum(H, 0) if net.activation == "relu" else H
+        WL, bL = branch[-1]
+        layer_grads = [(A.T @ G + beta * WL, None if bL is None else G.sum(axis=0))]
+        dH = G @ WL.T
+        if net.activation == "relu":
+            dH = dH * (H > 0)
+        bn_grads.append(((Zhat * dH).sum(axis=0) + beta * gamma, dH.sum(axis=0) + beta * alpha))
+        g = dH * gamma
+        # Zhat = s_n·P_⊥z/‖P_⊥z‖: its Jacobian is (1/div)(P_⊥ − ẑẑᵀ/s_n²) per column.
+        delta = np.divide(g - g.mean(axis=0) - Zhat * (Zhat * g).sum(axis=0) / s_n2, div,
+                          out=np.zeros_like(g), where=div > 0)
+        for l in range(len(branch) - 2, -1, -1):
+            W, b = branch[l]
+            layer_grads.append((acts[l].T @ delta, None if b is None else delta.sum(axis=0)))
+            if l > 0:
+                delta = delta @ W.T
+                if net.activation == "relu":
+                    delta = delta * (pre[l - 1] > 0)
+        grads.append(layer_grads[::-1])
+    return value, grads, bn_grads
+
+
 def train(X: Any, y: Any, *, beta: float, depth: int = 2, width: int | Sequence[int] = 10,
           activation: str = "relu", loss: Any = "squared", bias: bool = False, n_branches: int = 1,
           seed: int | None = 0, init: Network | None = None, init_scale: float = 0.5,
-          max_iter: int = 5000, gtol: float = 1e-10) -> Network:
+          max_iter: int = 5000, gtol: float = 1e-10, batchnorm: bool = False, bn_scale: str = "std") -> Network:
     """Train a network on the weight-decay objective with L-BFGS from a random start.
 
     Parameters
@@ -88,6 +134,9 @@ def train(X: Any, y: Any, *, beta: float, depth: int = 2, width: int | Sequence[
     n_branches : number of parallel branches (1 = a standard network).
     seed : seed of the random initialization.
     init : start from this network instead (its architecture is kept).
+    batchnorm, bn_scale : batch normalization before the last activation (MATH §6.1);
+        only γ, α and the last layer are penalized. The returned network stores the
+        training-batch statistics for ``predict``.
 
     Returns
     -------
@@ -107,7 +156,10 @@ def train(X: Any, y: Any, *, beta: float, depth: int = 2, width: int | Sequence[
     beta = check_beta(beta, "train")
     depth = check_depth(depth, "train")
     loss = get_loss(loss, "train")
+    bn_scale = check_choice(bn_scale, "bn_scale", BN_SCALES, "train")
+    bn0 = None
     if init is not None:
+        batchnorm, bn_scale, bn0 = init.batchnorm is not None, init.bn_scale, init.batchnorm
         n_branches = init.n_branches
         widths = [W.shape[1] for W, _ in init.branches[0][:-1]]
         bias = init.branches[0][0][1] is not None
@@ -126,13 +178,30 @@ def train(X: Any, y: Any, *, beta: float, depth: int = 2, width: int | Sequence[
                 if bias:
                     parts.append(rng.standard_normal(b) * init_scale)
         theta0 = np.concatenate(parts)
+        if batchnorm:
+            bn0 = [(rng.standard_normal(widths[-1]), rng.standard_normal(widths[-1]) * init_scale)
+                   for _ in range(n_branches)]
+    n_weights = theta0.size
+    if batchnorm:
+        theta0 = np.concatenate([theta0, *(np.concatenate(pair) for pair in bn0)])
+
+    def build(theta: np.ndarray) -> Network:
+        branches = _unpack(theta[:n_weights], shapes, n_branches, bias)
+        if not batchnorm:
+            return Network(branches, activation)
+        pairs = theta[n_weights:].reshape(n_branches, 2, widths[-1])
+        return Network(branches, activation, [(g, a) for g, a in pairs], bn_scale)
 
     def fun(theta: np.ndarray) -> tuple[float, np.ndarray]:
-        net = Network(_unpack(theta, shapes, n_branches, bias), activation)
-        value, grads = objective_and_gradient(net, X, Y, beta, loss)
+        net = build(theta)
+        if batchnorm:
+            value, grads, bn_grads = bn_objective_and_gradient(net, X, Y, beta, loss)
+        else:
+            (value, grads), bn_grads = objective_and_gradient(net, X, Y, beta, loss), []
         flat = [np.concatenate([gW.ravel()] + ([] if gb is None else [gb])) for br in grads for gW, gb in br]
-        return value, np.concatenate(flat)
+        return value, np.concatenate(flat + [np.concatenate(pair) for pair in bn_grads])
 
     res = minimize(fun, theta0, jac=True, method="L-BFGS-B",
                    options={"maxiter": max_iter, "gtol": gtol, "ftol": 1e-15, "maxcor": 30})
-    return Network(_unpack(res.x, shapes, n_branches, bias), activation)
+    net = build(res.x)
+    return net.with_batch_statistics(X) if batchnorm else net
