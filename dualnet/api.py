@@ -151,24 +151,36 @@ def choose_setting(pb: Problem, setting: Any, where: str = "solve") -> ModuleTyp
 
 
 def _certify(net: Network, pb: Problem, module: ModuleType, duals: Sequence[np.ndarray],
-             dual_path: Sequence[tuple[float, np.ndarray]] = ()) -> Certificate:
-    """Certificate of ``net`` on ``pb`` with the setting's ρ (all in NumPy)."""
-    F = net.forward(pb.X)
+             dual_path: Sequence[tuple[float, np.ndarray]] = (), F: np.ndarray | None = None,
+             known_rho: tuple[np.ndarray, tuple[float, bool]] | None = None) -> Certificate:
+    """Certificate of ``net`` on ``pb`` with the setting's ρ (all in NumPy).
+
+    ``F`` (the network's predictions) and ``known_rho`` (a dual point and its ρ) may be passed
+    when they were computed in a batch for many networks (``path``).
+    """
+    F = net.forward(pb.X) if F is None else F
     value = pb.loss.value(F, pb.Y) + net.penalty(pb.beta, pb.t if pb.depth >= 3 else None)
     p0 = pb.loss.zero_value(pb.Y)
-    candidates = [pb.loss.dual_point(F, pb.Y), *duals]
+    candidates = [pb.loss.dual_point(F, pb.Y) if known_rho is None else known_rho[0], *duals]
     homogeneous = getattr(module, "HOMOGENEOUS", True)
     # Settings whose rho needs more than (U, X, depth, t) say so through problem_options.
     extra = module.problem_options(pb) if hasattr(module, "problem_options") else {}
-    lb, U, rho1, scale, exact = dual_lower_bound(
-        candidates, pb.Y, pb.loss, pb.beta, pb.depth, pb.t,
-        lambda V: module.rho(V, pb.X, pb.depth, 1.0 if homogeneous else (pb.t or 1.0), **extra), homogeneous,
-        dual_path)
+    if hasattr(module, "dual_candidates"):         # e.g. dual points made to satisfy a setting's equality
+        candidates = module.dual_candidates(candidates, pb)
+
+    def rho(V: np.ndarray) -> tuple[float, bool]:
+        if known_rho is not None and V is known_rho[0]:
+            return known_rho[1]
+        return module.rho(V, pb.X, pb.depth, 1.0 if homogeneous else (pb.t or 1.0), **extra)
+
+    lb, U, rho1, scale, exact = dual_lower_bound(candidates, pb.Y, pb.loss, pb.beta, pb.depth, pb.t, rho,
+                                                 homogeneous, dual_path)
     gap = value - lb
     rel_gap = gap / p0 if p0 > 0 else (0.0 if gap <= 0 else np.inf)
     reason = ""
     if not exact:
-        reason = "the dual feasibility (rho) could not be computed exactly, so the lower bound is an estimate"
+        reason = (module.rho_reason(pb) if hasattr(module, "rho_reason") else "") or \
+            "the dual feasibility (rho) could not be computed exactly, so the lower bound is an estimate"
     elif rel_gap > pb.tol:
         reason = f"relative gap {rel_gap:.3g} exceeds tol={pb.tol:g}"
         if pb.depth >= 3 and pb.t is None and pb.n_outputs > 1:
@@ -245,8 +257,8 @@ def solve(X: Any, y: Any, *, beta: float, depth: int = 2, activation: str = "rel
     return _solution(pb, module, fitted, start, vector)
 
 
-def _solution(pb: Problem, module: ModuleType, fitted: Any, start: float, vector: bool) -> Solution:
-    cert = _certify(fitted.network, pb, module, fitted.duals, fitted.dual_path)
+def _solution(pb: Problem, module: ModuleType, fitted: Any, start: float, vector: bool, **batch: Any) -> Solution:
+    cert = _certify(fitted.network, pb, module, fitted.duals, fitted.dual_path, **batch)
     return Solution(certified=cert.certified, gap=cert.gap, rel_gap=cert.rel_gap, value=cert.value,
                     lower_bound=cert.lower_bound, setting=module.NAME, method=fitted.method,
                     time=time.perf_counter() - start, network=fitted.network, dual=cert.dual,
@@ -261,8 +273,9 @@ def certify(net: Any, X: Any, y: Any, *, beta: float, loss: str | Loss = "square
 
     Parameters
     ----------
-    net : Network or list of weight arrays
-        The network to certify (its activation and depth define the problem).
+    net : Network, list of weight arrays, or torch.nn.Sequential
+        The network to certify (its activation and depth define the problem). A torch
+        module must be a Sequential of Linear and ReLU layers (see ``Network.from_torch``).
     X, y : training data, as in :func:`solve`.
     beta : float
         Weight-decay strength the network was trained with.
@@ -287,9 +300,11 @@ def certify(net: Any, X: Any, y: Any, *, beta: float, loss: str | Loss = "square
     if not isinstance(net, Network):
         if isinstance(net, (list, tuple)) and len(net) > 0:
             net = Network.from_weights(net, activation=options.pop("activation", "relu"))
+        elif type(net).__module__.split(".")[0] == "torch":
+            net = Network.from_torch(net)
         else:
-            raise InputError("The 'net' parameter of certify must be a dualnet.Network or a list of weight "
-                             f"arrays [W1, W2, ...]. Got {type(net).__name__} instead.")
+            raise InputError("The 'net' parameter of certify must be a dualnet.Network, a list of weight "
+                             f"arrays [W1, W2, ...] or a torch nn.Sequential. Got {type(net).__name__} instead.")
     if net.batchnorm is not None:
         options["bn_scale"] = net.bn_scale          # the network defines the BN branch set
     pb, _ = _problem(X, y, net.depth if net.depth >= 2 else 2, beta, t, loss, net.activation,
@@ -333,6 +348,28 @@ def dual_program(X: Any, y: Any, *, beta: float, depth: int = 2, activation: str
     module = choose_setting(pb, setting, "dual_program")
     extra = module.problem_options(pb) if hasattr(module, "problem_options") else {}
     return module.dual_program(pb.X, pb.Y, pb.depth, pb.beta, pb.t, pb.loss, **extra)
+
+
+def _batched_certificate_inputs(nets: list[Network], pb: Problem, module: ModuleType) -> list[dict[str, Any]]:
+    """Predictions and ρ of many networks with one pass over X each, where the setting allows.
+
+    Linear networks without biases predict X·E with E the product of their layers, so all
+    forward passes are one matrix product; a setting with ``rho_batch`` evaluates all ρ in one
+    product too. Otherwise each certificate does its own passes.
+    """
+    if not all(n.activation == "linear" and n.batchnorm is None and
+               all(b is None for br in n.branches for _, b in br) for n in nets):
+        return [{} for _ in nets]
+    ends = [sum(np.linalg.multi_dot([W for W, _ in br]) if len(br) > 1 else br[0][0] for br in n.branches)
+            for n in nets]
+    F_all = pb.X @ np.hstack(ends)
+    K = pb.n_outputs
+    Fs = [F_all[:, i * K:(i + 1) * K] for i in range(len(nets))]
+    Us = [pb.loss.dual_point(F, pb.Y) for F in Fs]
+    if not hasattr(module, "rho_batch"):
+        return [{"F": F} for F in Fs]
+    rhos = module.rho_batch(Us, pb.X, pb.depth, 1.0)
+    return [{"F": F, "known_rho": (U, r)} for F, U, r in zip(Fs, Us, rhos)]
 
 
 @dataclass(frozen=True)
@@ -391,13 +428,14 @@ def path(X: Any, y: Any, betas: Any, *, depth: int = 2, activation: str = "relu"
     pb, vector = _problem(X, y, depth, float(beta_arr[0]), t, loss, activation, bias, batchnorm, method, solver,
                           tol, options, "path")
     module = choose_setting(pb, setting, "path")
-    solutions = []
     if hasattr(module, "fit_path"):
         fits = module.fit_path(pb, beta_arr)
     else:
         fits = [module.fit(Problem(**{**pb.__dict__, "beta": float(b)})) for b in beta_arr]
-    for b, fitted in zip(beta_arr, fits):
+    batches = _batched_certificate_inputs([f.network for f in fits], pb, module)
+    solutions = []
+    for b, fitted, batch in zip(beta_arr, fits, batches):
         sub = Problem(**{**pb.__dict__, "beta": float(b)})
-        solutions.append(_solution(sub, module, fitted, start, vector))
+        solutions.append(_solution(sub, module, fitted, start, vector, **batch))
         start = time.perf_counter()
     return Path(beta_arr, solutions)

@@ -67,6 +67,13 @@ class Reduction:
             return self.Ux.T @ Y
         return (self.V.T @ (self.X.T @ Y)) / self.s[:, None]
 
+    def coords_cached(self, Y: np.ndarray) -> np.ndarray:
+        """:meth:`coords` of the labels this reduction last saw (one pass over X per label set)."""
+        key = (id(Y), Y.shape)
+        if getattr(self, "_q_key", None) != key:
+            self._q_key, self._q = key, self.coords(Y)
+        return self._q
+
     def lift(self, M: np.ndarray) -> np.ndarray:
         """U_x M (n×K)."""
         if self.Ux is not None:
@@ -122,6 +129,15 @@ def rho(U: np.ndarray, X: np.ndarray, depth: int, t: float = 1.0) -> tuple[float
     return float(value) * t ** (depth - 2), True
 
 
+def rho_batch(Us: list[np.ndarray], X: np.ndarray, depth: int, t: float = 1.0) -> list[tuple[float, bool]]:
+    """:func:`rho` of many dual points with one product Xᵀ[U_1 … U_m] (used by ``dn.path``)."""
+    K = Us[0].shape[1]
+    XtU = X.T @ np.hstack(Us)
+    scale = t ** (depth - 2)
+    return [(float(np.linalg.norm(XtU[:, i * K:(i + 1) * K], None if K == 1 else 2)) * scale, True)
+            for i in range(len(Us))]
+
+
 def closed_form(X: np.ndarray, Y: np.ndarray, beta_t: float, reduction: Reduction | None = None,
                 tol: float = 1e-10, warm: np.ndarray | None = None, max_iter: int = 20000
                 ) -> tuple[np.ndarray, np.ndarray, str]:
@@ -141,7 +157,7 @@ def closed_form(X: np.ndarray, Y: np.ndarray, beta_t: float, reduction: Reductio
 def _fast(red: Reduction, Y: np.ndarray, beta_t: float, tol: float, warm: np.ndarray | None = None,
           max_iter: int = 20000, want_dual: bool = True) -> tuple[np.ndarray, np.ndarray | None, str]:
     """Reduced solution Z, dual point U = Y − XW (None unless ``want_dual``), and the method used."""
-    Q = red.coords(Y)
+    Q = red.coords_cached(Y)
     Z, method = _solve_reduced(red.s, Q, beta_t, tol * 0.5 * float(np.sum(Y * Y)), warm, max_iter)
     return Z, (Y - red.lift(red.s[:, None] * Z)) if want_dual else None, method
 
