@@ -738,9 +738,9 @@ def _network_from_program(geo: Geometry, V: np.ndarray, W: np.ndarray, K: int = 
                           rtol: float = 1e-9) -> Network:
     """Neurons v_i/√‖v_i‖ with output +√‖v_i‖ and w_i/√‖w_i‖ with −√‖w_i‖ (MATH §8.2).
 
-    With a bias column (``free=1``) the last coordinate is the unpenalized bias and the
-    norm is that of the weight part; a column with zero weight part but a nonzero bias
-    is a constant, which goes to the output bias.
+    With a bias column (``free=1``, the last coordinate) the norm is that of the weight
+    part and the last coordinate is the unpenalized hidden bias; a column with zero weight
+    part but a nonzero bias is a constant, which goes to the (unpenalized) output bias.
     """
     r = V.shape[0] - free
     cols, signs = np.hstack([V, W]), np.concatenate([np.ones(V.shape[1]), -np.ones(W.shape[1])])
@@ -749,18 +749,24 @@ def _network_from_program(geo: Geometry, V: np.ndarray, W: np.ndarray, K: int = 
     keep = norms > rtol * scale
     const = 0.0
     if free:
-        dead = ~keep & (np.abs(cols[r]) > 0)
+        dead = ~keep
         const = float(np.sum(signs[dead] * np.maximum(cols[r, dead], 0.0)))
     cols, signs, norms = cols[:, keep], signs[keep], norms[keep]
-    d = geo.red.X.shape[1] - free
+    d = geo.red.X.shape[1]
+    out_b = np.full(K, const) if free else None
     if cols.shape[1] == 0:
-        first = (np.zeros((d, 1)), np.zeros(1) if free else None)
-        return Network([[first, (np.zeros((1, K)), np.full(K, const) if free else None)]])
+        return Network([[(np.zeros((d, 1)), np.zeros(1) if free else None), (np.zeros((1, K)), out_b)]])
     root = np.sqrt(norms)
-    Wfull = geo.to_weights(cols / root)                 # (d + free) × m in the original coordinates
-    hidden_b = Wfull[d] if free else None
+    W1 = geo.to_weights(cols[:r] / root)                 # d × m in the original coordinates
+    hidden_b = cols[r] / root if free else None
     out = (signs * root)[:, None] * np.ones((1, K))
-    return Network([[(Wfull[:d], hidden_b), (out, np.full(K, const) if free else None)]])
+    return Network([[(W1, hidden_b), (out, out_b)]])
+
+
+def _design(X: np.ndarray, bias: bool) -> tuple[Geometry, np.ndarray]:
+    """Geometry of X and the program's design: A, or [A, 1] with the bias as the last coordinate."""
+    geo = geometry(X)
+    return geo, (np.hstack([geo.A, np.ones((X.shape[0], 1))]) if bias else geo.A)
 
 
 def recover(U: np.ndarray, X: np.ndarray, Y: np.ndarray, depth: int, beta: float, t: float | None = None,
@@ -772,22 +778,21 @@ def recover(U: np.ndarray, X: np.ndarray, Y: np.ndarray, depth: int, beta: float
     amplitudes and directions come from the convex program restricted to them.
     """
     loss = get_loss(loss or "squared")
-    Xa = _augment(X, bias)
-    geo = geometry(Xa)
+    geo, A = _design(X, bias)
     if D is None:
-        D = _enumerate(geo.A, None, False, MAX_PATTERNS).D
+        D = _enumerate(geometry(_augment(X, bias)).A, None, False, MAX_PATTERNS).D
     u = U[:, 0]
-    C = geo.A.T @ (D * u[:, None])
-    active = []
-    for i in range(D.shape[1]):
-        if np.linalg.norm(C[:, i]) < beta * (1 - 1e-4):
-            continue
-        v = max(_cone_max(geo.A, D[:, i], C[:, i])[0], _cone_max(geo.A, D[:, i], -C[:, i])[0])
-        if v >= beta * (1 - 1e-4):
-            active.append(i)
+    if bias:
+        # With a free bias the per-pattern value is not a cone projection; keep every pattern.
+        active = list(range(D.shape[1]))
+    else:
+        C = A.T @ (D * u[:, None])
+        active = [i for i in range(D.shape[1]) if np.linalg.norm(C[:, i]) >= beta * (1 - 1e-4) and
+                  max(_cone_max(A, D[:, i], C[:, i])[0], _cone_max(A, D[:, i], -C[:, i])[0]) >= beta * (1 - 1e-4)]
     if not active:
-        return _network_from_program(geo, np.zeros((geo.rank, 0)), np.zeros((geo.rank, 0)), Y.shape[1], int(bias))
-    program, V, W = _program(geo.A, Y, D[:, active], beta, loss, int(bias))
+        return _network_from_program(geo, np.zeros((A.shape[1], 0)), np.zeros((A.shape[1], 0)), Y.shape[1],
+                                     int(bias))
+    program, V, W = _program(A, Y, D[:, active], beta, loss, int(bias))
     solve_cvxpy(program, solver)
     return _network_from_program(geo, V.value, W.value, Y.shape[1], int(bias))
 
@@ -836,7 +841,7 @@ class CuttingPlaneResult:
     method: str = ""
 
 
-def _seed_patterns(Xa: np.ndarray, X: np.ndarray, Y: np.ndarray, beta: float, loss: Loss, init: Any, seed: int,
+def _seed_patterns(X: np.ndarray, Y: np.ndarray, beta: float, loss: Loss, init: Any, seed: int,
                    bias: bool, train_iter: int) -> tuple[np.ndarray, Network | None]:
     """Patterns of a user network's neurons, or of a short L-BFGS run (MATH §8.3 seeding)."""
     if init is None:
@@ -882,16 +887,17 @@ def cutting_plane(X: np.ndarray, y: np.ndarray, beta: float, loss: str | Loss = 
         raise InputError(f"cutting_plane handles one output (the pattern program of MATH §8.2). Got y with "
                          f"{Y.shape[1]} columns. Use dualnet.solve, which handles vector outputs by column "
                          "generation over neurons.")
-    Xa = _augment(X, bias)
-    geo = geometry(Xa)
-    A, free = geo.A, int(bias)
+    geo, A = _design(X, bias)
+    free = int(bias)
     if patterns is not None:
         D = np.asarray(patterns, dtype=bool)
         net0 = None
     else:
-        D, net0 = _seed_patterns(Xa, X, Y, beta, loss, init, seed, bias, train_iter)
+        D, net0 = _seed_patterns(X, Y, beta, loss, init, seed, bias, train_iter)
     if D.shape[1] == 0:
         D = _sample(A, 8, seed, None, False).D
+    if bias:      # the all-ones pattern carries the free constant, which forces 1ᵀU = 0 in the master
+        D = _unique_columns(np.hstack([D, np.ones((X.shape[0], 1), dtype=bool)]))
     history: list[dict[str, Any]] = []
     bar = _progress_bar(progress if progress is not None else None, max_iter, "cutting plane")
     res_oracle = None
@@ -900,8 +906,8 @@ def cutting_plane(X: np.ndarray, y: np.ndarray, beta: float, loss: str | Loss = 
         start = time.perf_counter()
         program, V, W = _program(A, Y, D, beta, loss, free)
         U, method = solve_cvxpy(program, solver)
-        U = loss.project_dual(U, Y)
-        seeds = geo.to_reduced(_first_layer(net0, bias)) if net0 is not None else None
+        U = _center(U, Y, loss) if bias else loss.project_dual(U, Y)
+        seeds = geo.to_reduced(_first_layer(net0, False)) if (net0 is not None and not bias) else None
         res_oracle = _cutting_oracle(A, U, X, bias, top, seeds, executor, max_patterns, n_starts, seed + it)
         history.append({"iteration": it, "patterns": D.shape[1], "value": float(program.problem.value),
                         "rho/beta": res_oracle.value / beta, "exact": res_oracle.exact,
@@ -989,7 +995,7 @@ def _fit_vector(pb: Problem, geo: Geometry, opts: dict[str, Any]) -> Fit:
     from ..train import train
 
     A, X, Y = geo.A, pb.X, pb.Y
-    _, net0 = _seed_patterns(X, X, Y, pb.beta, pb.loss, opts["init"], opts["seed"], False, opts["train_iter"])
+    _, net0 = _seed_patterns(X, Y, pb.beta, pb.loss, opts["init"], opts["seed"], False, opts["train_iter"])
     Z = geo.to_reduced(_first_layer(net0, False))
     Z = Z[:, np.linalg.norm(Z, axis=0) > 0]
     Z = Z / np.linalg.norm(Z, axis=0)
@@ -1069,18 +1075,43 @@ def rho(U: np.ndarray, X: np.ndarray, depth: int = 2, t: float = 1.0, bias: bool
     return res.value, res.exact
 
 
-def rho_reason(X: np.ndarray, Y: np.ndarray, bias: bool = False, max_patterns: int = MAX_PATTERNS, **_: Any) -> str:
-    """Why :func:`rho` is not exact on these data ("" when it is)."""
-    A = geometry(_augment(X, False)).A
+def rho_reason(pb: Problem) -> str:
+    """Why :func:`rho` is not exact on ``pb`` ("" when it is)."""
+    opts = problem_options(pb)
+    A = geometry(pb.X).A
     r = A.shape[1]
     bound = pattern_bound(len(_hyperplanes(A)), r) if r else 1
-    if Y.shape[1] == 1 and (r <= 2 or bound <= max_patterns):
+    if pb.n_outputs == 1 and (r <= 2 or bound <= opts["max_patterns"]):
         return ""
-    return _inexact_reason(X.shape[0], r, Y.shape[1], bound, max_patterns, bias)
+    return _inexact_reason(pb.n_samples, r, pb.n_outputs, bound, opts["max_patterns"], pb.bias)
+
+
+def problem_options(pb: Problem) -> dict[str, Any]:
+    """Keyword arguments :func:`rho` and :func:`dual_program` take from ``pb`` (api hook)."""
+    keys = ("executor", "progress", "max_patterns", "n_starts", "seed")
+    return {"bias": pb.bias, **{k: pb.options.get(k, _OPTIONS[k]) for k in keys}}
+
+
+def _center(U: np.ndarray, Y: np.ndarray, loss: Loss) -> np.ndarray:
+    """A dual point with zero column sums inside the loss's domain (alternating projections)."""
+    V = U
+    for _ in range(100):
+        V = loss.project_dual(V - V.mean(axis=0), Y)
+        if np.all(np.abs(V.sum(axis=0)) <= 1e-12 * max(float(np.abs(V).sum()), 1e-300)):
+            break
+    return V
+
+
+def dual_candidates(candidates: list[np.ndarray], pb: Problem) -> list[np.ndarray]:
+    """With biases the dual needs 1ᵀU = 0 (free constants): add the centred candidates (api hook)."""
+    if not pb.bias:
+        return list(candidates)
+    return [*candidates, *(_center(np.asarray(U, dtype=float), pb.Y, pb.loss) for U in candidates)]
 
 
 def dual_program(X: np.ndarray, Y: np.ndarray, depth: int, beta: float, t: float | None, loss: Loss,
-                 D: np.ndarray | None = None, bias: bool = False) -> DualProgram:
+                 D: np.ndarray | None = None, bias: bool = False, max_patterns: int = MAX_PATTERNS,
+                 **_: Any) -> DualProgram:
     """The dual of MATH §8.2 over the patterns D (every pattern when None), K = 1.
 
     max −ℓ*(−u) s.t. ‖AᵀD_i u + Aᵀ(2D_i − I)α_i‖ ≤ β, ‖−AᵀD_i u + Aᵀ(2D_i − I)α'_i‖ ≤ β, α, α' ≥ 0.
@@ -1090,9 +1121,9 @@ def dual_program(X: np.ndarray, Y: np.ndarray, depth: int, beta: float, t: float
     if Y.shape[1] != 1:
         raise InputError(f"The two-layer ReLU dual with {Y.shape[1]} outputs has a copositive-type constraint "
                          "(MATH §8.1) and no finite CVXPY form. Pass one output column.")
-    A = geometry(_augment(X, bias)).A
+    A = _design(X, bias)[1]
     if D is None:
-        D = _enumerate(A, None, False, MAX_PATTERNS).D
+        D = _enumerate(geometry(_augment(X, bias)).A, None, False, max_patterns).D
     D = D[:, D.any(axis=0)]
     n, P = D.shape
     Dm, S = D.astype(float), 2.0 * D - 1.0
@@ -1127,14 +1158,14 @@ def fit(pb: Problem) -> Fit:
         raise InputError(f"The 'method' parameter of solve is {pb.method!r}, but two-layer ReLU networks on general "
                          "data have no closed form. Use method='auto' (cutting plane) or method='cvxpy' (one "
                          "convex program over the patterns).")
-    geo = geometry(_augment(pb.X, pb.bias))
+    geo, A = _design(pb.X, pb.bias)
     if pb.n_outputs > 1:
         if pb.bias:
             raise InputError("bias=True with several outputs is not supported by the 'relu-two-layer' setting. "
                              "Append a column of ones to X (a penalized bias) or use bias=False.")
         return _fit_vector(pb, geo, opts)
     if pb.method == "cvxpy":
-        return _fit_full(pb, geo, opts)
+        return _fit_full(pb, geo, A, opts)
     res = cutting_plane(pb.X, pb.Y, pb.beta, pb.loss, init=opts["init"], bias=pb.bias, seed=opts["seed"],
                         max_iter=opts["max_iter"], top=opts["top"], eps=opts["eps"], solver=pb.solver,
                         executor=opts["executor"], progress=opts["progress"], max_patterns=opts["max_patterns"],
@@ -1144,17 +1175,17 @@ def fit(pb: Problem) -> Fit:
     return Fit(res.network, [res.U], res.method, None, info)
 
 
-def _fit_full(pb: Problem, geo: Geometry, opts: dict[str, Any]) -> Fit:
+def _fit_full(pb: Problem, geo: Geometry, A: np.ndarray, opts: dict[str, Any]) -> Fit:
     how = opts["patterns"]
     if isinstance(how, np.ndarray):
         P = Patterns(how.astype(bool), False, 0, "given")
     else:
-        P = _patterns(geo.A, how, opts["n_patterns"], opts["seed"], opts["max_patterns"], opts["executor"],
-                      opts["progress"])
+        P = _patterns(geometry(_augment(pb.X, pb.bias)).A, how, opts["n_patterns"], opts["seed"],
+                      opts["max_patterns"], opts["executor"], opts["progress"])
     D = P.D[:, P.D.any(axis=0)]
     if pb.bias:
         D = _unique_columns(np.hstack([D, np.ones((pb.n_samples, 1), dtype=bool)]))
-    program, V, W = _program(geo.A, pb.Y, D, pb.beta, pb.loss, int(pb.bias))
+    program, V, W = _program(A, pb.Y, D, pb.beta, pb.loss, int(pb.bias))
     U, method = solve_cvxpy(program, pb.solver)
     net = _network_from_program(geo, V.value, W.value, 1, int(pb.bias))
     info = {"patterns": D.shape[1], "patterns_exact": P.exact, "patterns_reason": P.reason}
