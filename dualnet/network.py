@@ -456,6 +456,71 @@ class Network:
         """
         return cls([list(weights)], activation, None if batchnorm is None else [batchnorm], bn_scale)
 
+    @classmethod
+    def from_torch(cls, module: Any) -> Network:
+        """A one-branch network from a torch ``nn.Sequential`` of ``Linear`` and ``ReLU`` layers.
+
+        ``Linear`` layers separated by ``ReLU`` give activation "relu", adjacent ones
+        "linear"; ``Identity`` and ``Flatten`` are skipped. Weights are copied as float64
+        (``W = weight.T``). Biases are kept and, as everywhere in dualnet, not penalized.
+        """
+        from torch import nn
+
+        if not isinstance(module, nn.Sequential):
+            raise InputError("The 'module' parameter of Network.from_torch must be a torch nn.Sequential of Linear "
+                             f"and ReLU layers. Got {type(module).__name__} instead.")
+        layers: list[Layer] = []
+        between: list[str] = []
+        after = ""
+        for i, m in enumerate(module):
+            if isinstance(m, nn.Linear):
+                if layers:
+                    between.append(after or "linear")
+                W = m.weight.detach().cpu().double().numpy().T.copy()
+                b = None if m.bias is None else m.bias.detach().cpu().double().numpy().copy()
+                layers.append((W, b))
+                after = ""
+            elif isinstance(m, nn.ReLU):
+                if not layers or after:
+                    raise InputError(f"Layer {i} of the torch module is a ReLU that does not follow a Linear layer. "
+                                     "dualnet reads Linear, ReLU, Linear, ..., Linear.")
+                after = "relu"
+            elif not isinstance(m, (nn.Identity, nn.Flatten)):
+                raise InputError(f"Layer {i} of the torch module is {type(m).__name__}, which dualnet cannot read. "
+                                 "Network.from_torch supports nn.Sequential of Linear and ReLU layers only.")
+        if not layers or after:
+            raise InputError("The torch module must start with a Linear layer and end with one (no final "
+                             f"activation). Got {[type(m).__name__ for m in module]}.")
+        if len(set(between)) > 1:
+            raise InputError("The torch module mixes ReLU and linear connections between Linear layers; dualnet "
+                             "networks use one activation after every hidden layer.")
+        return cls([layers], between[0] if between else "relu")
+
+    def to_torch(self, dtype: Any = None) -> Any:
+        """A torch ``nn.Sequential`` (float64 unless ``dtype``) with the same function.
+
+        Several branches are first merged into one MLP (:meth:`to_mlp`), which keeps both
+        the function and the weight-decay penalty.
+        """
+        import torch
+        from torch import nn
+
+        if self.batchnorm is not None:
+            raise InputError("Network.to_torch does not convert batch normalization; use forward() instead.")
+        net = self.to_mlp() if self.n_branches > 1 else self
+        dtype = torch.float64 if dtype is None else dtype
+        modules: list[Any] = []
+        for l, (W, b) in enumerate(net.branches[0]):
+            lin = nn.Linear(W.shape[0], W.shape[1], bias=b is not None, dtype=dtype)
+            with torch.no_grad():
+                lin.weight.copy_(torch.as_tensor(W.T, dtype=dtype))
+                if b is not None:
+                    lin.bias.copy_(torch.as_tensor(b, dtype=dtype))
+            modules.append(lin)
+            if l < net.depth - 1 and net.activation == "relu":
+                modules.append(nn.ReLU())
+        return nn.Sequential(*modules)
+
     # ------------------------------------------------------------------- misc
     def copy(self) -> Network:
         copy_pairs = lambda pairs: None if pairs is None else [(a.copy(), b.copy()) for a, b in pairs]  # noqa: E731
