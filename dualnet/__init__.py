@@ -6,6 +6,7 @@ Networks via Convex Duality" (ICML 2021). See ``dualnet.solve`` to start.
 
 from .api import Path, Solution, certify, dual_program, path, solve
 from .certificate import Certificate
+from .collapse import CollapseMetrics, collapse_metrics
 from .errors import DualnetError, InputError, SettingError, SolverError
 from .linalg import whiten
 from .losses import LOSSES, Loss
@@ -17,6 +18,7 @@ __version__ = "0.1.0"
 __all__ = [
     "LOSSES",
     "Certificate",
+    "CollapseMetrics",
     "DualProgram",
     "DualnetError",
     "InputError",
@@ -28,6 +30,7 @@ __all__ = [
     "SolverError",
     "__version__",
     "certify",
+    "collapse_metrics",
     "dual_program",
     "path",
     "solve",
