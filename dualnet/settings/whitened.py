@@ -1,0 +1,459 @@
+"""Deep ReLU networks of any depth on whitened data X Xᵀ = I (MATH §5).
+
+Reference: Ergen & Pilanci, "Revealing the Structure of Deep Neural Networks via Convex
+Duality", ICML 2021 (arXiv 2002.09773v4), deep ReLU networks with whitened data.
+
+With orthonormal rows, {Xv : ‖v‖ ≤ r} is the whole ball of radius r in R^n, and ReLU
+chains map it onto its nonnegative part: the branch set is
+G_t = {g ≥ 0 : ‖g‖ ≤ t^{L−2}} (MATH §5.2), so ρ(U) = t^{L−2} max_{v≥0,‖v‖≤1} ‖Uᵀv‖.
+
+Labels come in *groups*: a nonnegative unit vector h_j ∈ R^n, a size a_j and an output
+direction q_j with Y = Σ_j a_j h_j q_jᵀ. Scalar labels give two groups, y₊ (q = +1) and
+y₋ (q = −1); one-hot labels give one group per class, h_k = y_k/√n_k, a_k = √n_k,
+q_k = e_k. The groups have disjoint supports, and the optimum thresholds each one
+(MATH §5.4): F* = Σ_j (a_j − β_t)₊ h_j q_jᵀ, P_t = Σ_j H_{β_t}(a_j). One branch per
+active group, with first layer Xᵀh_j (so X Xᵀh_j = h_j ≥ 0 and every ReLU on the chain
+is the identity) realizes it at any depth (§5.5).
+
+Other vector labels are not covered: their dual constraint is copositive and NP-hard
+(§5.3). Certificates use :func:`rho`, which is exact for one output and for dual
+points whose rows have at most one nonzero (the shape of every squared-loss one-hot
+optimum), exact by enumeration when the rows take at most ``_ENUM_MAX`` distinct
+values, and otherwise a rigorous upper bound; all are multiplied by an upper bound on
+‖X‖₂, so data that are whitened only up to round-off still get proofs.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import cvxpy as cp
+import numpy as np
+from scipy.optimize import brentq
+
+from ..chains import network_from_atoms
+from ..errors import InputError
+from ..linalg import cached
+from ..losses import Loss
+from ..network import Network
+from ..problem import DualProgram, Fit, Problem
+from ..weight_decay import fit_weight_decay, search_t
+from ._solve import solve_cvxpy
+
+NAME = "relu-whitened"
+REFERENCE = "Ergen & Pilanci (ICML 2021), deep ReLU networks with whitened data (MATH §5)"
+ACTIVATIONS = ("relu",)
+HOMOGENEOUS = True
+#: Largest accepted ‖X Xᵀ − I‖_max.
+WHITEN_TOL = 1e-8
+#: Dual points whose rows take at most this many distinct values get ρ exactly (2^J eigenproblems).
+_ENUM_MAX = 10
+#: Up to this many distinct rows, ρ is bounded by λ_max of an J×J matrix (else by ‖U‖₂).
+_DENSE_MAX = 3000
+
+__all__ = ["balanced_amplitude", "check", "closed_form", "dual_program", "fit", "groups", "nonneg_support",
+           "optimal_value", "recover", "rho"]
+
+
+# --------------------------------------------------------------------------- labels
+def label_kind(Y: np.ndarray) -> str | None:
+    """"scalar" (one output), "one-hot" (0/1 rows with a single 1), or None (not covered)."""
+    if Y.shape[1] == 1:
+        return "scalar"
+    if np.all((Y == 0) | (Y == 1)) and np.all(Y.sum(axis=1) == 1):
+        return "one-hot"
+    return None
+
+
+def groups(Y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Y = Σ_j a_j h_j q_jᵀ with disjoint nonnegative unit h_j: returns H (n×J), a (J,), Qo (J×K).
+
+    Scalar labels: h = y₊/‖y₊‖ with q = +1 and h = y₋/‖y₋‖ with q = −1. One-hot labels:
+    h_k = y_k/√n_k, a_k = √n_k, q_k = e_k. Empty groups are left out.
+
+    Examples
+    --------
+    >>> H, a, Qo = groups(np.array([[3.0], [-4.0]]))
+    >>> a.tolist(), Qo.ravel().tolist()
+    ([3.0, 4.0], [1.0, -1.0])
+    """
+    K = Y.shape[1]
+    if K == 1:
+        parts = [(np.maximum(Y[:, 0], 0.0), np.ones(1)), (np.maximum(-Y[:, 0], 0.0), -np.ones(1))]
+    else:
+        parts = [(Y[:, k], np.eye(K)[k]) for k in range(K)]
+    cols, sizes, outs = [], [], []
+    for h, q in parts:
+        a = float(np.linalg.norm(h))
+        if a > 0:
+            cols.append(h / a)
+            sizes.append(a)
+            outs.append(q)
+    if not cols:
+        return np.zeros((Y.shape[0], 0)), np.zeros(0), np.zeros((0, K))
+    return np.column_stack(cols), np.array(sizes), np.array(outs)
+
+
+# --------------------------------------------------------------------------- data
+def _gram_deviation(X: np.ndarray) -> tuple[float, float]:
+    """(‖G − I‖_max, ‖G − I‖_F) for the smaller Gram matrix G of X (cached per array)."""
+    def compute(X: np.ndarray) -> tuple[float, float]:
+        n, d = X.shape
+        G = X @ X.T if n <= d else X.T @ X
+        G[np.diag_indices_from(G)] -= 1.0
+        return float(np.max(np.abs(G))), float(np.linalg.norm(G))
+    return cached(X, "gram deviation", compute)
+
+
+def _norm_bound(X: np.ndarray) -> float:
+    """Upper bound on ‖X‖₂: ‖X‖₂² = λ_max(G) ≤ 1 + ‖G − I‖_F (1 up to round-off for whitened X)."""
+    return float(np.sqrt(1.0 + _gram_deviation(X)[1]))
+
+
+# --------------------------------------------------------------------------- contract
+def check(X: np.ndarray, Y: np.ndarray, depth: int, activation: str = "relu", bias: bool = False,
+          batchnorm: bool = False, loss: Loss | None = None, **opts: object) -> list[str]:
+    """Assumptions of this setting that the problem breaks ([] when it applies).
+
+    X Xᵀ = I up to ``whiten_tol`` (default 1e-8, an option of :func:`dualnet.solve`) in
+    the max norm, and scalar or one-hot labels (MATH §5.1).
+    """
+    problems = []
+    if activation != "relu":
+        problems.append(f"activation={activation!r}: this setting is for ReLU networks")
+    if bias:
+        problems.append("bias=True: whitened networks here have no biases")
+    if batchnorm:
+        problems.append("batchnorm=True: use the 'batchnorm' setting")
+    tol = float(opts.get("whiten_tol", WHITEN_TOL))      # type: ignore[arg-type]
+    n, d = X.shape
+    fix = "dn.whiten(X) whitens on the sample axis; this changes the problem"
+    if n > d:
+        problems.append(f"X X^T = I needs n_samples <= n_features; got X of shape {X.shape}")
+    else:
+        # The diagonal alone rejects most data in O(nd), before the O(n²d) Gram matrix.
+        diagonal = float(np.max(np.abs(np.einsum("ij,ij->i", X, X) - 1.0)))
+        if diagonal > tol:
+            problems.append(f"X is not whitened: ||X X^T - I||_max >= {diagonal:.3g} > tolerance {tol:g} "
+                            f"(rows are not unit vectors). {fix}")
+        else:
+            deviation = _gram_deviation(X)[0]
+            if deviation > tol:
+                problems.append(f"X is not whitened: ||X X^T - I||_max = {deviation:.3g} > tolerance {tol:g}. {fix}")
+    if label_kind(Y) is None:
+        problems.append(f"labels of shape {Y.shape} are neither scalar nor one-hot; other vector labels are not "
+                        "covered (their dual constraint is copositive, MATH §5.3)")
+    return problems
+
+
+def nonneg_support(U: np.ndarray) -> tuple[float, bool]:
+    """The maximum of ‖Uᵀv‖ over v ≥ 0, ‖v‖ ≤ 1, and whether the value is exact (else a rigorous upper bound).
+
+    * one column: max(‖u₊‖, ‖u₋‖) (MATH §5.2);
+    * rows with at most one nonzero (columns with disjoint supports, as every one-hot
+      squared-loss optimum): max over columns of max(‖u_k₊‖, ‖u_k₋‖), by the feasibility
+      proof of MATH §5.4 applied column by column;
+    * otherwise rows are grouped into J distinct values R_j with multiplicities m_j, and
+      with B = diag(√m) R Rᵀ diag(√m), the value for the grouped matrix is
+      max_{w≥0,‖w‖=1} wᵀBw: exact by enumerating supports when J ≤ ``_ENUM_MAX`` (the
+      maximizer is a positive top eigenvector of some principal submatrix), else
+      bounded by λ_max(B₊) (for v ≥ 0, vᵀBv ≤ vᵀB₊v). The grouping error is added, and
+      ‖U‖₂ caps the result.
+    """
+    K = U.shape[1]
+    if K == 1 or np.all(np.count_nonzero(U, axis=1) <= 1):
+        value = max(max(np.linalg.norm(np.maximum(col, 0.0)), np.linalg.norm(np.maximum(-col, 0.0)))
+                    for col in U.T)
+        return float(value), True
+    upper = float(np.linalg.norm(U, 2))
+    R, m, deviation = _group_rows(U)
+    if R.shape[0] > _DENSE_MAX:
+        return upper, False
+    S = np.sqrt(m)[:, None] * R
+    B = S @ S.T
+    if R.shape[0] <= _ENUM_MAX:
+        value, exact = float(np.sqrt(max(_copositive_max(B), 0.0))), deviation == 0.0
+    else:
+        value, exact = float(np.sqrt(max(np.linalg.eigvalsh(np.maximum(B, 0.0))[-1], 0.0))), False
+    value += deviation
+    return (value, exact) if value < upper else (upper, False)
+
+
+def _group_rows(U: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Distinct rows (to 1e-10 relative) as their means R, their counts m, and ‖U − R[group]‖_F."""
+    scale = float(np.max(np.abs(U))) or 1.0
+    _, inverse, counts = np.unique(np.round(U / scale, 10), axis=0, return_inverse=True, return_counts=True)
+    inverse = np.asarray(inverse).reshape(-1)
+    R = np.zeros((counts.size, U.shape[1]))
+    np.add.at(R, inverse, U)
+    R /= counts[:, None]
+    return R, counts.astype(float), float(np.linalg.norm(U - R[inverse]))
+
+
+def _copositive_max(B: np.ndarray) -> float:
+    """The maximum of wᵀBw over w ≥ 0, ‖w‖ = 1, by enumerating supports (exact; small B only)."""
+    J = B.shape[0]
+    best = float(np.max(np.diag(B)))
+    for size in range(2, J + 1):
+        for S in itertools.combinations(range(J), size):
+            idx = np.array(S)
+            lam, V = np.linalg.eigh(B[np.ix_(idx, idx)])
+            v = V[:, -1]
+            if np.all(v >= -1e-12) or np.all(v <= 1e-12):
+                best = max(best, float(lam[-1]))
+    return best
+
+
+def rho(U: np.ndarray, X: np.ndarray, depth: int, t: float = 1.0) -> tuple[float, bool]:
+    """ρ(U) ≤ t^{L−2}·‖X‖₂·max_{v≥0,‖v‖≤1}‖Uᵀv‖ (MATH §5.2), always a rigorous upper bound.
+
+    The branch set of any X lies in {g ≥ 0 : ‖g‖ ≤ ‖X‖₂ t^{L−2}} (equality for whitened X),
+    so the bound holds for every X and is exact for whitened X and the dual points
+    :func:`nonneg_support` evaluates exactly. ``exact`` is True: the value is a proof.
+    """
+    value, _ = nonneg_support(U)
+    return value * _norm_bound(X) * t ** (depth - 2), True
+
+
+def closed_form(X: np.ndarray, Y: np.ndarray, beta_t: float) -> tuple[np.ndarray, np.ndarray]:
+    """Optimal dual point U* and predictions F* at threshold β_t = β t^{2−L} (MATH §5.4).
+
+    F* = Σ_j (a_j − β_t)₊ h_j q_jᵀ over the label groups (:func:`groups`) and U* = Y − F*.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> U, F = closed_form(np.eye(2), np.array([[3.0], [-4.0]]), beta_t=1.0)   # MATH §10 T6
+    >>> F.ravel().tolist(), U.ravel().tolist()
+    ([2.0, -3.0], [1.0, -1.0])
+    """
+    H, a, Qo = groups(Y)
+    F = (H * np.maximum(a - beta_t, 0.0)) @ Qo
+    return Y - F, F
+
+
+def optimal_value(Y: np.ndarray, beta_t: float) -> float:
+    """P_t = D_t = Σ_j H_{β_t}(a_j), Huber functions of the group sizes (MATH §5.4, squared loss)."""
+    _, a, _ = groups(Y)
+    return float(sum(0.5 * aj * aj if aj <= beta_t else beta_t * aj - 0.5 * beta_t ** 2 for aj in a))
+
+
+def balanced_amplitude(a: float, beta: float, depth: int) -> float:
+    """The minimizer over s ≥ 0 of ½(a − s)² + (βL/2) s^{2/L}: one branch under weight decay on all L layers.
+
+    A branch of amplitude s with balanced layers pays (βL/2)s^{2/L} (MATH §A.2, §5.5). For
+    L = 2 this is the soft threshold (a − β)₊; for L ≥ 3 the derivative s − a + βs^{2/L−1}
+    is convex in s, so the nonzero candidate is its larger root, compared with s = 0.
+
+    Examples
+    --------
+    >>> round(balanced_amplitude(5.0, 1.0, 3), 6)     # MATH §10 T4 (r = 5 - r^{-1/3})
+    4.389241
+    """
+    L = depth
+    if a <= 0:
+        return 0.0
+    if L == 2:
+        return max(a - beta, 0.0)
+    slope = lambda s: s - a + beta * s ** (2.0 / L - 1.0)  # noqa: E731
+    s_min = (beta * (1.0 - 2.0 / L)) ** (L / (2.0 * L - 2.0))      # where the slope is smallest
+    if s_min >= a or slope(s_min) >= 0:
+        return 0.0
+    s = brentq(slope, s_min, a, xtol=1e-15, rtol=4 * np.finfo(float).eps)
+    value = 0.5 * (a - s) ** 2 + 0.5 * beta * L * s ** (2.0 / L)
+    return float(s) if value < 0.5 * a * a else 0.0
+
+
+def dual_program(X: np.ndarray, Y: np.ndarray, depth: int, beta: float, t: float | None, loss: Loss
+                 ) -> DualProgram:
+    """The dual in CVXPY, threshold β t^{2−L} a DPP parameter (MATH §5.3, §7).
+
+    Scalar labels: the exact dual, ‖u₊‖ ≤ β_t and ‖u₋‖ ≤ β_t (``cp.pos``/``cp.neg``),
+    for any loss. One-hot labels: the dual of the problem restricted to the class atoms
+    h_k, ‖Uᵀh_k‖ ≤ β_t for every class; for squared loss its optimum is feasible for
+    the full dual (MATH §5.4), so it solves it. Squared loss then works in the class
+    coordinates, U = (I − HHᵀ)Y + HR with R ∈ R^{K×K}.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dualnet.losses import get_loss
+    >>> prog = dual_program(np.eye(2), np.array([[3.0], [-4.0]]), 2, 1.0, None, get_loss("squared"))
+    >>> round(prog.solve(solver="CLARABEL"), 6)
+    6.0
+    """
+    threshold = cp.Parameter(nonneg=True, name="beta_t")
+    if Y.shape[1] == 1:
+        u = cp.Variable(Y.shape, name="U")
+        objective, constraints = loss.dual(u, Y)
+        constraints = [*constraints, cp.norm(cp.pos(u[:, 0]), 2) <= threshold,
+                       cp.norm(cp.neg(u[:, 0]), 2) <= threshold]
+        lift = lambda: u.value  # noqa: E731
+    else:
+        H, _, _ = groups(Y)
+        if loss.name == "squared":
+            Q = H.T @ Y
+            rest = Y - H @ Q
+            R = cp.Variable(Q.shape, name="R")
+            const = 0.5 * (float(np.sum(Y * Y)) - float(np.sum(Q * Q)))
+            objective = cp.sum(cp.multiply(R, Q)) - 0.5 * cp.sum_squares(R) + const
+            constraints = [cp.norm(R, 2, axis=1) <= threshold]
+            lift = lambda: rest + H @ R.value  # noqa: E731
+        else:
+            U = cp.Variable(Y.shape, name="U")
+            objective, constraints = loss.dual(U, Y)
+            constraints = [*constraints, cp.norm(H.T @ U, 2, axis=1) <= threshold]
+            lift = lambda: U.value  # noqa: E731
+    program = DualProgram(cp.Problem(cp.Maximize(objective), constraints), threshold, lift, depth, t)
+    program.set_beta(beta, t)
+    return program
+
+
+def recover(U: np.ndarray, X: np.ndarray, Y: np.ndarray, depth: int, beta: float, t: float | None,
+            loss: Loss | None = None, solver: str | None = None) -> Network:
+    """Network of depth L from a dual point U: one branch per active group (MATH §5.5, §7.1).
+
+    One output: the active atoms are u₊/‖u₊‖ and u₋/‖u₋‖ (those with norm β_t). One-hot
+    labels: the class atoms h_k. Squared loss reads the output weights off F = Y − U;
+    other losses solve the restricted primal over the active atoms in CVXPY. With
+    ``t=None`` and depth ≥ 3 each branch is balanced for weight decay.
+    """
+    beta_t = beta if (t is None or depth == 2) else beta * t ** (2 - depth)
+    H = _active_atoms(U, Y, beta_t)
+    W = _output_weights(H, U, Y, beta_t, loss, solver)
+    return network_from_atoms(*_atoms(X, H, W), depth, t, "relu")
+
+
+def fit(pb: Problem) -> Fit:
+    """Globally optimal network for ``pb`` (the pipeline ``api.solve`` calls)."""
+    if pb.depth >= 3 and pb.t is None:
+        if pb.n_outputs == 1:
+            return _fit_weight_decay_scalar(pb)
+        if _use_closed_form(pb):
+            return _fit_weight_decay_construction(pb)
+        return fit_weight_decay(pb, lambda beta_t: _solve(pb, beta_t)[:5], lambda U: rho(U, pb.X, pb.depth)[0],
+                                "relu")
+    P, s, Qo, U, method, program = _solve(pb, pb.beta_t)
+    t = pb.t if pb.depth >= 3 else None
+    return Fit(network_from_atoms(P, s, Qo, pb.depth, t, "relu"), [U], method, program)
+
+
+# --------------------------------------------------------------------------- internals
+def _use_closed_form(pb: Problem) -> bool:
+    if pb.method in ("fast", "closed-form") and pb.loss.name != "squared":
+        raise InputError(f"The 'method' parameter of solve is {pb.method!r}, but the whitened setting has a closed "
+                         f"form only for loss='squared'. Got loss={pb.loss.name!r}. Use method='auto' or "
+                         "method='cvxpy'.")
+    return pb.method != "cvxpy" and pb.loss.name == "squared"
+
+
+def _solve(pb: Problem, beta_t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str,
+                                                 cp.Problem | None]:
+    """Atoms (P, s, Qo) at threshold β_t, the dual point, the method and the CVXPY problem."""
+    if _use_closed_form(pb):
+        H, a, Qo = groups(pb.Y)
+        s = np.maximum(a - beta_t, 0.0)
+        U = pb.Y - (H * s) @ Qo
+        return (*_atoms(pb.X, H, s[:, None] * Qo), U, "closed-form (MATH §5.4)", None)
+    program = dual_program(pb.X, pb.Y, 2, beta_t, None, pb.loss)
+    U, method = solve_cvxpy(program, pb.solver)
+    H = _active_atoms(U, pb.Y, beta_t)
+    W = _output_weights(H, U, pb.Y, beta_t, pb.loss, pb.solver)
+    return (*_atoms(pb.X, H, W), U, method, program.problem)
+
+
+def _active_atoms(U: np.ndarray, Y: np.ndarray, beta_t: float) -> np.ndarray:
+    """Nonnegative unit atoms h (columns): from u± for one output, the classes for one-hot labels."""
+    if Y.shape[1] > 1:
+        return groups(Y)[0]
+    cols = []
+    for part in (np.maximum(U[:, 0], 0.0), np.maximum(-U[:, 0], 0.0)):
+        norm = np.linalg.norm(part)
+        if norm > 0 and norm >= beta_t * (1 - 1e-3):      # solver duals are accurate to ~1e-8: be generous
+            cols.append(part / norm)
+    return np.column_stack(cols) if cols else np.zeros((Y.shape[0], 0))
+
+
+def _output_weights(H: np.ndarray, U: np.ndarray, Y: np.ndarray, beta_t: float, loss: Loss | None,
+                    solver: str | None) -> np.ndarray:
+    """Output weights W (J×K) of the atoms: F = H W."""
+    if H.shape[1] == 0:
+        return np.zeros((0, Y.shape[1]))
+    if loss is None or loss.name == "squared":
+        return H.T @ (Y - U)                               # the atoms are orthonormal
+    W = cp.Variable((H.shape[1], Y.shape[1]))
+    problem = cp.Problem(cp.Minimize(loss.primal(H @ W, Y) + beta_t * cp.sum(cp.norm(W, 2, axis=1))))
+    solve_cvxpy(DualProgram(problem, cp.Parameter(), lambda: None, 2), solver)
+    return np.asarray(W.value, dtype=float)
+
+
+def _atoms(X: np.ndarray, H: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(P, s, Qo) for network_from_atoms: first layers Xᵀh_j (X Xᵀh_j = h_j ≥ 0), amplitudes ‖W_j‖."""
+    s = np.linalg.norm(W, axis=1)
+    keep = s > 1e-14 * max(1.0, float(s.max(initial=0.0)))
+    P = X.T @ H[:, keep]
+    P /= np.maximum(np.linalg.norm(P, axis=0), 1e-300)     # unit up to round-off already
+    return P, s[keep], W[keep] / s[keep, None]
+
+
+def _construction(pb: Problem) -> Network:
+    """MATH §5.5: one balanced branch per group, amplitude argmin ½(a−s)² + (βL/2)s^{2/L}, merged."""
+    H, a, Qo = groups(pb.Y)
+    s = np.array([balanced_amplitude(aj, pb.beta, pb.depth) for aj in a])
+    return network_from_atoms(*_atoms(pb.X, H, s[:, None] * Qo), pb.depth, None, "relu").to_mlp()
+
+
+def _fit_weight_decay_scalar(pb: Problem) -> Fit:
+    """One output: the search over t (MATH Lemma A.2); squared loss also tries the §5.5 construction.
+
+    With both y₊ and y₋ active the shared-t network pays the trunk twice at one radius;
+    the construction balances each branch on its own and is never worse.
+    """
+    fitted = fit_weight_decay(pb, lambda beta_t: _solve(pb, beta_t)[:5], lambda U: rho(U, pb.X, pb.depth)[0],
+                              "relu")
+    if pb.loss.name != "squared":
+        return fitted
+    built = _construction(pb)
+    if built.objective(pb.X, pb.Y, pb.beta, pb.loss) < fitted.network.objective(pb.X, pb.Y, pb.beta, pb.loss):
+        fitted.network = built
+        fitted.method += " + per-branch balanced construction (MATH §5.5)"
+    _note_shared_trunk(fitted, fitted.network)
+    return fitted
+
+
+def _note_shared_trunk(fitted: Fit, net: Network) -> None:
+    """Say why weight decay with several active branches is reported, not certified (MATH §5.5)."""
+    active = int(np.sum(net.layer_norms()[:, -1] > 0)) if net.n_branches > 1 else \
+        int(np.count_nonzero(np.linalg.norm(net.branches[0][-1][0], axis=1)))
+    if active >= 2:
+        fitted.info["note"] = (f"{active} active branches under weight decay on all layers: the lower bound "
+                               "min_t D_t + beta(L-2)t^2/2 pays the hidden layers once, the network once per "
+                               "branch, so the gap need not close (MATH §5.5)")
+
+
+def _fit_weight_decay_construction(pb: Problem) -> Fit:
+    """One-hot labels, weight decay on all L ≥ 3 layers: the construction of MATH §5.5.
+
+    Upper bound: the constructed network, Σ_k min_s ½(√n_k − s)² + (βL/2)s^{2/L}.
+    Lower bound: min_t Σ_k H_{βt^{2−L}}(√n_k) + β(L−2)t²/2 from closed-form dual points
+    along t (certificate.wd_path_lower_bound). They meet when at most one class is
+    active; otherwise the trunk is paid once in the bound and once per class in the
+    network, and the result is reported, not certified.
+    """
+    L, beta = pb.depth, pb.beta
+    H, a, Qo = groups(pb.Y)
+    dual_path: list[tuple[float, np.ndarray]] = []
+
+    def bound(t: float) -> tuple[float, np.ndarray]:
+        U, _ = closed_form(pb.X, pb.Y, beta * t ** (2 - L))
+        dual_path.append((t, U))
+        return optimal_value(pb.Y, beta * t ** (2 - L)) + 0.5 * beta * (L - 2) * t * t, U
+
+    p0 = pb.loss.zero_value(pb.Y)
+    t_lo = (beta / float(a.max(initial=0.0))) ** (1.0 / (L - 2)) if a.size else 1.0
+    t_hi = float(np.sqrt(2.0 * p0 / (beta * (L - 2)))) if p0 > 0 else t_lo
+    t_star, _, U = search_t(bound, t_lo, max(t_hi, t_lo))
+    fitted = Fit(_construction(pb), [U], "closed-form construction (MATH §5.5) + dual bound along t",
+                 info={"t": t_star}, dual_path=dual_path)
+    _note_shared_trunk(fitted, fitted.network)
+    return fitted
