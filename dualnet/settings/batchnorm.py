@@ -33,6 +33,8 @@ ReLU networks (whose output [X₊, X₋] is nonnegative, so later ReLUs pass it 
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -96,12 +98,29 @@ class Basis:
         return self.V @ ((self.Q0.T @ C) / self.s[:, None])
 
 
+_CACHE: OrderedDict[tuple[Any, ...], Basis] = OrderedDict()
+
+
 def make_basis(X: np.ndarray, depth: int = 2, activation: str = "linear") -> Basis:
     """Trunk output A (X itself, or [X₊, X₋] for ReLU depth ≥ 3) and the SVD of P_⊥A.
 
     The numerical rank uses NumPy's default tolerance σ_1·max(n, p)·eps: BN ignores the
     scale of a direction, so any direction the SVD resolves is usable by a network.
+    Check, fit and certificate all need the same SVD; the last few are kept, keyed by a
+    digest of the contents of X (so an array changed in place is never served stale).
     """
+    key = (X.shape, depth, activation, hashlib.blake2b(np.ascontiguousarray(X).data, digest_size=20).digest())
+    if key in _CACHE:
+        _CACHE.move_to_end(key)
+        return _CACHE[key]
+    basis = _compute_basis(X, depth, activation)
+    _CACHE[key] = basis
+    if len(_CACHE) > 4:
+        _CACHE.popitem(last=False)
+    return basis
+
+
+def _compute_basis(X: np.ndarray, depth: int, activation: str) -> Basis:
     d = X.shape[1]
     if depth == 2:
         A, trunk = X, ()
