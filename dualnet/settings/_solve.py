@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import cvxpy as cp
@@ -16,9 +17,15 @@ PREFERRED = ("CLARABEL", "ECOS", "SCS")
 _OK = (cp.OPTIMAL, cp.OPTIMAL_INACCURATE)
 
 
+@functools.cache
+def _installed() -> tuple[str, ...]:
+    # cp.installed_solvers() tries to import every known solver (~15 ms); ask once per process.
+    return tuple(cp.installed_solvers())
+
+
 def solver_order(requested: str | None) -> list[str]:
     """The requested solver first, then one fallback among the installed preferred ones."""
-    installed = [s for s in PREFERRED if s in cp.installed_solvers()]
+    installed = [s for s in PREFERRED if s in _installed()]
     if requested is None:
         return installed[:2]
     return [requested] + [s for s in installed if s != requested][:1]
