@@ -248,11 +248,12 @@ def recover(U: np.ndarray, X: np.ndarray, Y: np.ndarray, depth: int, beta: float
 
 def fit(pb: Problem) -> Fit:
     """Globally optimal network for ``pb`` (the pipeline ``api.solve`` calls)."""
+    programs = _Programs(pb)
     if pb.depth >= 3 and pb.t is None:
-        return fit_weight_decay(pb, lambda beta_t: _solve_at(pb, beta_t),
+        return fit_weight_decay(pb, lambda beta_t: _solve_at(pb, beta_t, programs),
                                 lambda U: rho(U, pb.X, pb.depth, 1.0)[0], "relu")
     t = pb.t if pb.depth >= 3 else None
-    m, U, method, program = _solve(pb, pb.beta_t)
+    m, U, method, program = _solve(pb, pb.beta_t, programs)
     return Fit(_network(factor(pb.X), m, pb.depth, t), [U], method, program)
 
 
@@ -265,23 +266,45 @@ def _use_closed_form(pb: Problem) -> bool:
     return pb.method != "cvxpy" and pb.loss.name == "squared"
 
 
-def _solve(pb: Problem, beta_t: float) -> tuple[np.ndarray, np.ndarray, str, cp.Problem | None]:
+class _Programs:
+    """The CVXPY problems of one fit, compiled once and re-solved along β_t (DPP)."""
+
+    def __init__(self, pb: Problem):
+        self.pb = pb
+        self.dual: DualProgram | None = None
+        self.primal: tuple[cp.Problem, cp.Variable, cp.Parameter] | None = None
+
+    def solve_dual(self, beta_t: float) -> tuple[np.ndarray, str, cp.Problem]:
+        pb = self.pb
+        if self.dual is None:
+            self.dual = dual_program(pb.X, pb.Y, 2, beta_t, None, pb.loss)
+        self.dual.set_beta(beta_t)
+        U, method = solve_cvxpy(self.dual, pb.solver)
+        return U, method, self.dual.problem
+
+    def solve_primal(self, beta_t: float) -> np.ndarray:
+        if self.primal is None:
+            self.primal = _restricted_primal_program(factor(self.pb.X), self.pb.Y, self.pb.loss)
+        problem, m, beta_c = self.primal
+        beta_c.value = beta_t / factor(self.pb.X).norm_a0
+        solve_cvxpy(DualProgram(problem, beta_c, lambda: None, 2), self.pb.solver)
+        return np.asarray(m.value, dtype=float).reshape(-1)
+
+
+def _solve(pb: Problem, beta_t: float, programs: _Programs) -> tuple[np.ndarray, np.ndarray, str, cp.Problem | None]:
     """Output coefficients m (F = ĉ mᵀ), the dual point, the method and the CVXPY problem."""
     f = factor(pb.X)
     if _use_closed_form(pb):
         m = _coefficients(pb.Y.T @ f.c, beta_t / f.norm_a0)
         return m, pb.Y - np.outer(f.c, m), "closed-form (MATH §3.4)", None
-    program = dual_program(pb.X, pb.Y, 2, beta_t, None, pb.loss)
-    U, method = solve_cvxpy(program, pb.solver)
-    if pb.loss.name == "squared":
-        m = (pb.Y - U).T @ f.c
-    else:
-        m = _restricted_primal(f, pb.Y, beta_t, pb.loss, pb.solver)
-    return m, U, method, program.problem
+    U, method, problem = programs.solve_dual(beta_t)
+    m = (pb.Y - U).T @ f.c if pb.loss.name == "squared" else programs.solve_primal(beta_t)
+    return m, U, method, problem
 
 
-def _solve_at(pb: Problem, beta_t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
-    m, U, method, _ = _solve(pb, beta_t)
+def _solve_at(pb: Problem, beta_t: float, programs: _Programs
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
+    m, U, method, _ = _solve(pb, beta_t, programs)
     return (*_atoms(factor(pb.X), m), U, method)
 
 
@@ -298,10 +321,18 @@ def _network(f: Factors, m: np.ndarray, depth: int, t: float | None) -> Network:
     return network_from_atoms(*_atoms(f, m), depth, t, "relu")
 
 
-def _restricted_primal(f: Factors, Y: np.ndarray, beta_t: float, loss: Loss, solver: str | None) -> np.ndarray:
-    """min_m ℓ(ĉ mᵀ) + (β_t/‖a0‖)‖m‖: the whole problem, since every branch output is ∝ ĉ."""
+def _restricted_primal_program(f: Factors, Y: np.ndarray, loss: Loss
+                               ) -> tuple[cp.Problem, cp.Variable, cp.Parameter]:
+    """min_m ℓ(ĉ mᵀ) + β_c‖m‖ with β_c a parameter: the whole problem, since every branch output is ∝ ĉ."""
     m = cp.Variable(Y.shape[1])
+    beta_c = cp.Parameter(nonneg=True)
     F = f.c[:, None] @ cp.reshape(m, (1, Y.shape[1]), order="F")
-    problem = cp.Problem(cp.Minimize(loss.primal(F, Y) + (beta_t / f.norm_a0) * cp.norm(m, 2)))
-    solve_cvxpy(DualProgram(problem, cp.Parameter(), lambda: None, 2), solver)
+    problem = cp.Problem(cp.Minimize(loss.primal(F, Y) + beta_c * cp.norm(m, 2)))
+    return problem, m, beta_c
+
+
+def _restricted_primal(f: Factors, Y: np.ndarray, beta_t: float, loss: Loss, solver: str | None) -> np.ndarray:
+    problem, m, beta_c = _restricted_primal_program(f, Y, loss)
+    beta_c.value = beta_t / f.norm_a0
+    solve_cvxpy(DualProgram(problem, beta_c, lambda: None, 2), solver)
     return np.asarray(m.value, dtype=float).reshape(-1)
