@@ -331,9 +331,10 @@ def fit(pb: Problem) -> Fit:
             return _fit_weight_decay_scalar(pb)
         if _use_closed_form(pb):
             return _fit_weight_decay_construction(pb)
-        return fit_weight_decay(pb, lambda beta_t: _solve(pb, beta_t)[:5], lambda U: rho(U, pb.X, pb.depth)[0],
-                                "relu")
-    P, s, Qo, U, method, program = _solve(pb, pb.beta_t)
+        programs = _Programs(pb)
+        return fit_weight_decay(pb, lambda beta_t: _solve(pb, beta_t, programs)[:5],
+                                lambda U: rho(U, pb.X, pb.depth)[0], "relu")
+    P, s, Qo, U, method, program = _solve(pb, pb.beta_t, _Programs(pb))
     t = pb.t if pb.depth >= 3 else None
     return Fit(network_from_atoms(P, s, Qo, pb.depth, t, "relu"), [U], method, program)
 
@@ -347,19 +348,62 @@ def _use_closed_form(pb: Problem) -> bool:
     return pb.method != "cvxpy" and pb.loss.name == "squared"
 
 
-def _solve(pb: Problem, beta_t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str,
-                                                 cp.Problem | None]:
+class _Programs:
+    """The CVXPY problems of one fit, compiled once and re-solved along β_t (DPP).
+
+    The restricted primal takes its atoms as a parameter H (zero columns for inactive
+    atoms), so a search over t re-solves one compiled problem.
+    """
+
+    def __init__(self, pb: Problem):
+        self.pb = pb
+        self.dual: DualProgram | None = None
+        self.primal: tuple[cp.Problem, cp.Variable, cp.Parameter, cp.Parameter] | None = None
+
+    def solve_dual(self, beta_t: float) -> tuple[np.ndarray, str, cp.Problem]:
+        pb = self.pb
+        if self.dual is None:
+            self.dual = dual_program(pb.X, pb.Y, 2, beta_t, None, pb.loss)
+        self.dual.set_beta(beta_t)
+        U, method = solve_cvxpy(self.dual, pb.solver)
+        return U, method, self.dual.problem
+
+    def output_weights(self, H: np.ndarray, U: np.ndarray, beta_t: float) -> np.ndarray:
+        pb = self.pb
+        if H.shape[1] == 0 or pb.loss.name == "squared":
+            return _output_weights(H, U, pb.Y, beta_t, pb.loss, pb.solver)
+        width = 2 if pb.n_outputs == 1 else pb.n_outputs       # u₊, u₋ atoms or one per class
+        if self.primal is None:
+            self.primal = _restricted_primal_program(pb.Y, pb.loss, width)
+        problem, W, H_param, threshold = self.primal
+        H_param.value = np.hstack([H, np.zeros((H.shape[0], width - H.shape[1]))])
+        threshold.value = beta_t
+        solve_cvxpy(DualProgram(problem, threshold, lambda: None, 2), pb.solver)
+        return np.asarray(W.value, dtype=float)[:H.shape[1]]
+
+
+def _solve(pb: Problem, beta_t: float, programs: _Programs
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str, cp.Problem | None]:
     """Atoms (P, s, Qo) at threshold β_t, the dual point, the method and the CVXPY problem."""
     if _use_closed_form(pb):
         H, a, Qo = groups(pb.Y)
         s = np.maximum(a - beta_t, 0.0)
         U = pb.Y - (H * s) @ Qo
         return (*_atoms(pb.X, H, s[:, None] * Qo), U, "closed-form (MATH §5.4)", None)
-    program = dual_program(pb.X, pb.Y, 2, beta_t, None, pb.loss)
-    U, method = solve_cvxpy(program, pb.solver)
+    U, method, problem = programs.solve_dual(beta_t)
     H = _active_atoms(U, pb.Y, beta_t)
-    W = _output_weights(H, U, pb.Y, beta_t, pb.loss, pb.solver)
-    return (*_atoms(pb.X, H, W), U, method, program.problem)
+    W = programs.output_weights(H, U, beta_t)
+    return (*_atoms(pb.X, H, W), U, method, problem)
+
+
+def _restricted_primal_program(Y: np.ndarray, loss: Loss, width: int
+                               ) -> tuple[cp.Problem, cp.Variable, cp.Parameter, cp.Parameter]:
+    """min_W ℓ(H W) + β_t Σ_j ‖W_j‖ over the atoms H (a parameter, as is β_t): MATH §7.1."""
+    W = cp.Variable((width, Y.shape[1]))
+    H = cp.Parameter((Y.shape[0], width))
+    threshold = cp.Parameter(nonneg=True)
+    problem = cp.Problem(cp.Minimize(loss.primal(H @ W, Y) + threshold * cp.sum(cp.norm(W, 2, axis=1))))
+    return problem, W, H, threshold
 
 
 def _active_atoms(U: np.ndarray, Y: np.ndarray, beta_t: float) -> np.ndarray:
@@ -381,9 +425,9 @@ def _output_weights(H: np.ndarray, U: np.ndarray, Y: np.ndarray, beta_t: float, 
         return np.zeros((0, Y.shape[1]))
     if loss is None or loss.name == "squared":
         return H.T @ (Y - U)                               # the atoms are orthonormal
-    W = cp.Variable((H.shape[1], Y.shape[1]))
-    problem = cp.Problem(cp.Minimize(loss.primal(H @ W, Y) + beta_t * cp.sum(cp.norm(W, 2, axis=1))))
-    solve_cvxpy(DualProgram(problem, cp.Parameter(), lambda: None, 2), solver)
+    problem, W, H_param, threshold = _restricted_primal_program(Y, loss, H.shape[1])
+    H_param.value, threshold.value = H, beta_t
+    solve_cvxpy(DualProgram(problem, threshold, lambda: None, 2), solver)
     return np.asarray(W.value, dtype=float)
 
 
@@ -409,8 +453,9 @@ def _fit_weight_decay_scalar(pb: Problem) -> Fit:
     With both y₊ and y₋ active the shared-t network pays the trunk twice at one radius;
     the construction balances each branch on its own and is never worse.
     """
-    fitted = fit_weight_decay(pb, lambda beta_t: _solve(pb, beta_t)[:5], lambda U: rho(U, pb.X, pb.depth)[0],
-                              "relu")
+    programs = _Programs(pb)
+    fitted = fit_weight_decay(pb, lambda beta_t: _solve(pb, beta_t, programs)[:5],
+                              lambda U: rho(U, pb.X, pb.depth)[0], "relu")
     if pb.loss.name != "squared":
         return fitted
     built = _construction(pb)
