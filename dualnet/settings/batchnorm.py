@@ -141,15 +141,51 @@ def _norm(M: Any) -> Any:
 
 
 def _kappa(U: np.ndarray) -> float:
-    """Upper bound on max_{v ≥ 0, ‖v‖ ≤ 1} ‖Uᵀv‖, exact for one column (MATH §5.2).
+    """κ(U) = max_{v ≥ 0, ‖v‖ ≤ 1} ‖Uᵀv‖: exact for one or two columns, else a rigorous upper bound.
 
-    For v ≥ 0, (u_kᵀv)² ≤ max(‖u_k₊‖, ‖u_k₋‖)² for each column, and ‖Uᵀv‖ ≤ ‖U‖₂: the
-    smaller of the two bounds is rigorous.
+    One column: max(‖u₊‖, ‖u₋‖) (MATH §5.2). Two columns: the circle sweep of
+    :func:`_kappa_two`. More: for v ≥ 0, (u_kᵀv)² ≤ max(‖u_k₊‖, ‖u_k₋‖)² for each column and
+    ‖Uᵀv‖ ≤ ‖U‖₂, so the smaller of the two bounds holds.
     """
     per_column = np.maximum(np.linalg.norm(np.maximum(U, 0), axis=0), np.linalg.norm(np.maximum(-U, 0), axis=0))
     if U.shape[1] == 1:
         return float(per_column[0])
+    if U.shape[1] == 2:
+        return _kappa_two(U)
     return float(min(np.linalg.norm(U, 2), np.linalg.norm(per_column)))
+
+
+def _kappa_two(U: np.ndarray) -> float:
+    """max_{‖z‖=1} ‖(Uz)₊‖ for two columns (= κ(U): maximize over v ≥ 0 first, then over z).
+
+    Row i is positive on the half circle of directions z(θ) within π/2 of its angle φ_i,
+    so the active set is constant between the 2n breakpoints φ_i ± π/2. On each arc the
+    objective is the quadratic form z(θ)ᵀM z(θ), M the sum of the active rows' outer
+    products (updated by a cumulative sum over the sorted breakpoints), whose maximum on the
+    arc is at an end or at an eigen-direction of M inside it: O(n log n) and exact.
+    """
+    rows = U[np.linalg.norm(U, axis=1) > 0]
+    if rows.shape[0] == 0:
+        return 0.0
+    two_pi = 2 * np.pi
+    phi = np.arctan2(rows[:, 1], rows[:, 0])
+    outer = np.column_stack([rows[:, 0] ** 2, rows[:, 0] * rows[:, 1], rows[:, 1] ** 2])
+    angles = np.concatenate([np.mod(phi - np.pi / 2, two_pi), np.mod(phi + np.pi / 2, two_pi)])
+    order = np.argsort(angles, kind="stable")
+    angles, deltas = angles[order], np.concatenate([outer, -outer])[order]
+    # Active set on the arc that wraps around 2π, then one breakpoint at a time: M on (angles[k], angles[k+1]).
+    before = np.cos(0.5 * (angles[-1] + angles[0] + two_pi) - phi) > 0
+    M = outer[before].sum(axis=0) + np.cumsum(deltas, axis=0)
+    lo, hi = angles, np.append(angles[1:], angles[0] + two_pi)
+    psi = 0.5 * np.arctan2(2 * M[:, 1], M[:, 0] - M[:, 2])        # top eigen-direction of each M
+    thetas = [lo, hi]
+    for shift in (0.0, np.pi, two_pi, 3 * np.pi):                  # every representative of ±psi
+        inside = (psi + shift > lo) & (psi + shift < hi)
+        thetas.append(np.where(inside, psi + shift, lo))
+    theta = np.concatenate(thetas)
+    a, b, c = np.tile(M, (len(thetas), 1)).T
+    values = a * np.cos(theta) ** 2 + 2 * b * np.cos(theta) * np.sin(theta) + c * np.sin(theta) ** 2
+    return float(np.sqrt(max(float(values.max()), 0.0)))
 
 
 # --------------------------------------------------------------------------- contract
@@ -233,9 +269,10 @@ def rho(U: np.ndarray, X: np.ndarray, depth: int, t: float = 1.0, activation: st
 
     * linear: ‖DQᵀU‖₂ with Q from range(P_⊥X) ⊕ span(1), exact (any linear trunk has
       range inside range(X), and the identity trunk attains it);
-    * relu: √n·max(‖u₊‖, ‖u₋‖) for one column, exact in the high-dimensional regime and
-      a rigorous upper bound for any data (σ(BN(·)) has norm ≤ √n and is nonnegative);
-      several columns: √n·min(‖U‖₂, ‖(max(‖u_k₊‖, ‖u_k₋‖))_k‖), a rigorous upper bound.
+    * relu: √n·κ(U), κ(U) = max_{v≥0, ‖v‖≤1} ‖Uᵀv‖ — exact in the high-dimensional regime
+      and a rigorous upper bound for any data (σ(BN(·)) is nonnegative with norm ≤ √n).
+      κ is exact for one column (max(‖u₊‖, ‖u₋‖)) and two (a circle sweep); for more it is
+      bounded by min(‖U‖₂, ‖(max(‖u_k₊‖, ‖u_k₋‖))_k‖).
     * ``activation=None`` (unknown): the larger of the two, an upper bound for either.
 
     Returns (value, exact) with exact=True: every case is exact or a rigorous upper bound.

@@ -434,3 +434,36 @@ def test_predict_on_new_data_uses_training_statistics(t11) -> None:
     g, a = net.batchnorm[0]
     expected = np.maximum(g * (A @ net.branches[0][-2][0] - mean) / div + a, 0) @ net.branches[0][-1][0]
     np.testing.assert_allclose(sol.predict(x_new), expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_two_output_relu_rho_is_exact(seed) -> None:
+    """K = 2: √n·max_{‖z‖=1} ‖(Uz)₊‖ by the circle sweep = a dense angle grid, ≤ the spectral bound."""
+    rng = np.random.default_rng(20 + seed)
+    n = 9
+    U = rng.standard_normal((n, 2))
+    U[rng.random(n) < 0.3] = 0.0
+    if seed == 3:
+        U = np.vstack([U, U[:2], -U[:2]])                # repeated and opposite rows: tied breakpoints
+    rho, exact = bn.rho(U, np.zeros((U.shape[0], 1)), 2, activation="relu")
+    theta = np.linspace(0, 2 * np.pi, 100_001)
+    grid = np.sqrt(np.max(np.sum(np.maximum(U @ np.vstack([np.cos(theta), np.sin(theta)]), 0) ** 2, axis=0)))
+    assert exact
+    # the grid misses the maximizer by at most ‖U‖₂·(angle step)²/2 ≈ 1e-9
+    assert grid * np.sqrt(U.shape[0]) <= rho <= grid * np.sqrt(U.shape[0]) * (1 + 1e-8)
+    assert rho <= np.sqrt(U.shape[0]) * np.linalg.norm(U, 2) * (1 + 1e-14)
+
+
+def test_two_class_relu_bn_certificate() -> None:
+    """One-hot K = 2: closed form = CVXPY, and a trained network is certified to its training accuracy."""
+    rng = np.random.default_rng(21)
+    X = rng.standard_normal((6, 9))
+    Y = np.eye(2)[[0, 0, 0, 1, 1, 1]]
+    sol = dn.solve(X, Y, beta=0.5, batchnorm=True)
+    lam = 0.5 / np.sqrt(6)
+    assert sol.certified and sol.value == pytest.approx(2 * huber(np.sqrt(3), lam), abs=1e-12)
+    assert dn.solve(X, Y, beta=0.5, batchnorm=True, method="cvxpy").value == pytest.approx(sol.value, abs=1e-6)
+    trained, net = best_trained(X, Y, 0.5, seeds=(0,), width=4)
+    cert = dn.certify(net, X, Y, beta=0.5)
+    assert cert.lower_bound <= sol.value + 1e-12 and trained >= sol.value - 1e-9
+    assert cert.rel_gap <= 1e-5                         # first order in the training error (~1e-9)
