@@ -304,7 +304,8 @@ def certify(net: Any, X: Any, y: Any, *, beta: float, loss: str | Loss = "square
             net = Network.from_torch(net)
         else:
             raise InputError("The 'net' parameter of certify must be a dualnet.Network, a list of weight "
-                             f"arrays [W1, W2, ...] or a torch nn.Sequential. Got {type(net).__name__} instead.")
+                             f"arrays [W1, W2, ...] or a torch nn.Sequential. Got {type(net).__name__} instead. "
+                             "Wrap raw weights with dn.Network.from_weights([W1, W2], activation=...).")
     if net.batchnorm is not None:
         options["bn_scale"] = net.bn_scale          # the network defines the BN branch set
     pb, _ = _problem(X, y, net.depth if net.depth >= 2 else 2, beta, t, loss, net.activation,

@@ -165,8 +165,8 @@ def test_dual_program_validates() -> None:
 
 def test_certify_validates() -> None:
     net = dn.Network.from_weights([np.ones((2, 1)), np.ones((1, 1))], activation="linear")
-    with pytest.raises(InputError, match=r"The 'net' parameter of certify must be a dualnet\.Network or a list of "
-                                         r"weight arrays \[W1, W2, \.\.\.\]\. Got str instead"):
+    with pytest.raises(InputError, match=r"The 'net' parameter of certify must be a dualnet\.Network, a list of "
+                                         r"weight arrays \[W1, W2, \.\.\.\].*Got str instead\. Wrap raw weights"):
         dn.certify("net", X4, Y4, beta=1.0)
     with pytest.raises(InputError, match=r"'net' parameter of certify must have depth >= 2.*Got depth 1"):
         dn.certify(dn.Network.from_weights([np.ones((2, 1))], "linear"), X4, Y4, beta=1.0)
