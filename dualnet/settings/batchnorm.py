@@ -41,7 +41,7 @@ from typing import Any, NamedTuple
 import cvxpy as cp
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, SettingError
 from ..losses import Loss, get_loss
 from ..network import BN_SCALES, Network
 from ..problem import DualProgram, Fit, Problem
@@ -204,6 +204,15 @@ def _one_hot_defects(Y: np.ndarray) -> tuple[int, int]:
     return int(np.count_nonzero(~binary)), int(np.count_nonzero(np.sum(Y == 1, axis=1) != 1))
 
 
+def _require_one_hot(Y: np.ndarray, where: str) -> None:
+    """ReLU-BN formulas for several outputs hold for one-hot labels only."""
+    bad_entries, bad_rows = _one_hot_defects(Y)
+    if Y.shape[1] > 1 and (bad_entries or bad_rows):
+        raise SettingError(f"{where} of the ReLU batchnorm setting needs one-hot labels when there are several "
+                           f"outputs. Got {bad_entries} entries outside {{0, 1}} and {bad_rows} rows without exactly "
+                           "one 1. Use one output column, one-hot labels, or activation='linear'.")
+
+
 def check(X: np.ndarray, Y: np.ndarray, depth: int, activation: str = "relu", bias: bool = False,
           batchnorm: bool = False, loss: Loss | str | None = None, bn_scale: str = "std",
           **opts: object) -> list[str]:
@@ -324,6 +333,7 @@ def closed_form(X: np.ndarray, Y: np.ndarray, beta: float, depth: int = 2, activ
     n = X.shape[0]
     lam = beta / np.sqrt(n)
     if activation == "relu":
+        _require_one_hot(Y, "closed_form")
         parts = [(np.maximum(Y, 0.0), 1.0), (np.maximum(-Y, 0.0), -1.0)]
         F = sum(sign * np.column_stack([_shrink(c, lam) for c in P.T]) for P, sign in parts)
         value = sum(float(np.sum(_huber(np.linalg.norm(P, axis=0), lam))) for P, _ in parts)
@@ -389,6 +399,7 @@ def dual_program(X: np.ndarray, Y: np.ndarray, depth: int, beta: float, t: float
                        cp.norm(cp.neg(U[:, 0]), 2) <= threshold / np.sqrt(n)]
         lift = lambda: U.value  # noqa: E731
     else:
+        _require_one_hot(Y, "dual_program")
         counts = Y.sum(axis=0)
         QY = Y[:, counts > 0] / np.sqrt(counts[counts > 0])
         C = QY.T @ Y

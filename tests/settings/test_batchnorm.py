@@ -467,3 +467,12 @@ def test_two_class_relu_bn_certificate() -> None:
     cert = dn.certify(net, X, Y, beta=0.5)
     assert cert.lower_bound <= sol.value + 1e-12 and trained >= sol.value - 1e-9
     assert cert.rel_gap <= 1e-5                         # first order in the training error (~1e-9)
+
+
+def test_relu_formulas_refuse_non_one_hot_vector_labels(t11) -> None:
+    X, _, _, beta = t11
+    Y = np.random.default_rng(22).standard_normal((6, 2))
+    with pytest.raises(SettingError, match="closed_form of the ReLU batchnorm setting needs one-hot labels"):
+        bn.closed_form(X, Y, beta, activation="relu")
+    with pytest.raises(SettingError, match="dual_program of the ReLU batchnorm setting needs one-hot labels"):
+        bn.dual_program(X, Y, 2, beta, None, SQ, activation="relu")
