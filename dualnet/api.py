@@ -420,10 +420,11 @@ def path(X: Any, y: Any, betas: Any, *, depth: int = 2, activation: str = "relu"
     try:
         beta_arr = np.asarray(betas, dtype=float).reshape(-1)
     except (TypeError, ValueError):
-        raise InputError(f"The 'betas' parameter of path must be a 1-D array of positive floats. Got {betas!r}.") \
-            from None
+        raise InputError(f"The 'betas' parameter of path must be a 1-D array of positive floats. Got {betas!r} "
+                         "instead. Pass numbers, e.g. numpy.geomspace(1e-3, 1.0, 20).") from None
     if beta_arr.size == 0:
-        raise InputError("The 'betas' parameter of path must hold at least one value. Got an empty array.")
+        raise InputError("The 'betas' parameter of path must hold at least one value. Got an empty array instead. "
+                         "Pass e.g. numpy.geomspace(1e-3, 1.0, 20).")
     for b in beta_arr:
         check_beta(float(b), "path")
     pb, vector = _problem(X, y, depth, float(beta_arr[0]), t, loss, activation, bias, batchnorm, method, solver,

@@ -147,10 +147,11 @@ def test_solver_not_installed() -> None:
 
 # ------------------------------------------------------------- other entry points
 def test_path_rejects_bad_betas() -> None:
-    with pytest.raises(InputError, match=r"'betas' parameter of path must hold at least one value\. Got an empty"):
+    with pytest.raises(InputError, match=r"'betas' parameter of path must hold at least one value\. Got an empty "
+                                         r"array instead\. Pass e\.g\. numpy\.geomspace"):
         dn.path(X4, Y4, [], activation="linear")
     with pytest.raises(InputError, match=r"'betas' parameter of path must be a 1-D array of positive floats\. "
-                                         r"Got \['a'\]"):
+                                         r"Got \['a'\] instead\. Pass numbers"):
         dn.path(X4, Y4, ["a"], activation="linear")
     with pytest.raises(InputError, match=r"'beta' parameter of path must be a positive finite float\. Got -1\.0"):
         dn.path(X4, Y4, [1.0, -1.0], activation="linear")
