@@ -111,7 +111,7 @@ def _problem(X: Any, y: Any, depth: Any, beta: Any, t: Any, loss: Any, activatio
     X = as_data(X, where)
     Y, vector = as_labels(y, X.shape[0], where)
     loss_obj = get_loss(loss, where)
-    loss_obj.check_labels(Y)
+    loss_obj.check_labels(Y, where)
     pb = Problem(X=X, Y=Y, depth=check_depth(depth, where), beta=check_beta(beta, where), t=check_t(t, where),
                  loss=loss_obj, activation=check_choice(activation, "activation", ("relu", "linear"), where),
                  bias=_check_flag(bias, "bias", where), batchnorm=_check_flag(batchnorm, "batchnorm", where),

@@ -32,8 +32,8 @@ class Loss:
 
     name: ClassVar[str] = ""
 
-    def check_labels(self, Y: np.ndarray) -> None:
-        """Raise :class:`InputError` when labels do not fit the loss."""
+    def check_labels(self, Y: np.ndarray, where: str = "solve") -> None:
+        """Raise :class:`InputError` when labels do not fit the loss (``where``: the caller's name)."""
 
     def value(self, F: np.ndarray, Y: np.ndarray) -> float:
         """ℓ(F; Y) in NumPy."""
@@ -88,11 +88,11 @@ class Squared(Loss):
         return Y - F
 
 
-def _check_pm_one(Y: np.ndarray, loss: str) -> None:
+def _check_pm_one(Y: np.ndarray, loss: str, where: str) -> None:
     if not np.all(np.abs(Y) == 1):
         bad = np.unique(Y[np.abs(Y) != 1])[:5]
         raise InputError(
-            f"The 'y' parameter of solve must hold labels in {{-1, +1}} for loss={loss!r}. "
+            f"The 'y' parameter of {where} must hold labels in {{-1, +1}} for loss={loss!r}. "
             f"Got values such as {bad.tolist()} instead. Map classes to -1/+1, e.g. y = 2*y - 1 for 0/1 labels.")
 
 
@@ -101,8 +101,8 @@ class Hinge(Loss):
 
     name = "hinge"
 
-    def check_labels(self, Y):
-        _check_pm_one(Y, self.name)
+    def check_labels(self, Y, where="solve"):
+        _check_pm_one(Y, self.name, where)
 
     def value(self, F, Y):
         return float(np.sum(np.maximum(1.0 - Y * F, 0.0)))
@@ -132,8 +132,8 @@ class Logistic(Loss):
 
     name = "logistic"
 
-    def check_labels(self, Y):
-        _check_pm_one(Y, self.name)
+    def check_labels(self, Y, where="solve"):
+        _check_pm_one(Y, self.name, where)
 
     def value(self, F, Y):
         return float(np.sum(np.logaddexp(0.0, -Y * F)))
@@ -189,11 +189,11 @@ class CrossEntropy(Loss):
 
     name = "cross-entropy"
 
-    def check_labels(self, Y):
+    def check_labels(self, Y, where="solve"):
         one_hot = np.all((Y == 0) | (Y == 1)) and np.all(Y.sum(axis=1) == 1)
         if not one_hot or Y.shape[1] < 2:
             raise InputError(
-                "The 'y' parameter of solve must be one-hot rows (n_samples, n_classes>=2) for "
+                f"The 'y' parameter of {where} must be one-hot rows (n_samples, n_classes>=2) for "
                 f"loss='cross-entropy'. Got an array of shape {Y.shape} that is not one-hot. "
                 "Encode integer labels with numpy.eye(n_classes)[labels].")
 
