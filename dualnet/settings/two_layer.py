@@ -540,7 +540,7 @@ def _ascent(A: np.ndarray, U: np.ndarray, Z: np.ndarray, iters: int = 60) -> np.
     return Z
 
 
-def _local_search(A: np.ndarray, u: np.ndarray, z: np.ndarray, rounds: int = 20) -> tuple[float, np.ndarray]:
+def _local_search(A: np.ndarray, u: np.ndarray, z: np.ndarray, rounds: int = 10) -> tuple[float, np.ndarray]:
     """Exact maximum in z's chamber, then moves to the best neighbouring chamber across an active facet."""
     d = A @ z > 0
     best, best_z = -np.inf, z
@@ -551,7 +551,8 @@ def _local_search(A: np.ndarray, u: np.ndarray, z: np.ndarray, rounds: int = 20)
         if val <= best * (1 + 1e-12):
             break
         best, best_z = val, zz
-        active = np.flatnonzero(lam > 1e-12)[: 2 * A.shape[1]]
+        active = np.flatnonzero(lam > 1e-12)
+        active = active[np.argsort(-lam[active])][: A.shape[1]]        # the facets pressing hardest
         moves = []
         for j in active:
             d2 = d.copy()
@@ -862,7 +863,7 @@ def cutting_plane(X: np.ndarray, y: np.ndarray, beta: float, loss: str | Loss = 
                   bias: bool = False, seed: int = 0, max_iter: int = 100, top: int = 5, eps: float = 1e-7,
                   solver: str | None = None, executor: Executor | None = None, progress: bool | None = None,
                   max_patterns: int = MAX_PATTERNS, n_starts: int = 200, train_iter: int = 300,
-                  patterns: np.ndarray | None = None) -> CuttingPlaneResult:
+                  patterns: np.ndarray | None = None, polish_rounds: int = 3) -> CuttingPlaneResult:
     """Column generation over patterns: restricted master program plus the oracle (MATH §8.3).
 
     Starts from the patterns of ``init`` (a Network, weight list or torch module) or of a
@@ -902,6 +903,7 @@ def cutting_plane(X: np.ndarray, y: np.ndarray, beta: float, loss: str | Loss = 
     bar = _progress_bar(progress if progress is not None else None, max_iter, "cutting plane")
     res_oracle = None
     method = ""
+    polish_left = polish_rounds
     for it in range(max_iter):
         start = time.perf_counter()
         program, V, W = _program(A, Y, D, beta, loss, free)
@@ -916,10 +918,35 @@ def cutting_plane(X: np.ndarray, y: np.ndarray, beta: float, loss: str | Loss = 
             bar.update(1)
             bar.set_postfix(patterns=D.shape[1], rho_over_beta=f"{res_oracle.value / beta:.6g}", refresh=False)
         if res_oracle.value <= beta * (1 + eps):
-            break
-        new = res_oracle.D[:, res_oracle.values > beta * (1 + eps)][:, :top]
-        merged = _unique_columns(np.hstack([D, new]))
-        if merged.shape[1] == D.shape[1]:
+            if res_oracle.exact or polish_left == 0:
+                break
+            # A many-start oracle can miss violated patterns: let L-BFGS, started from the
+            # master's network, look for a better one, and feed its patterns back.
+            polish_left -= 1
+            polished = _polish(_network_from_program(geo, V.value, W.value, 1, free), X, Y, beta, loss, train_iter)
+            if polished.objective(X, Y, beta, loss) >= history[-1]["value"] - 1e-9 * max(1.0, history[-1]["value"]):
+                break
+            net0 = polished
+            new = _unique_columns(np.hstack([X @ W1 + (0.0 if b1 is None else b1) > 0
+                                             for W1, b1 in (br[0] for br in polished.branches)]))
+            if not bias:                 # keep the patterns the current dual point finds violated
+                u = U[:, 0]
+                vals = np.array([max(_cone_max(A, d, A.T @ (d * u))[0], _cone_max(A, d, -(A.T @ (d * u)))[0])
+                                 for d in new.T])
+                hot = np.flatnonzero(vals > beta * (1 + eps))
+                if hot.size:
+                    new = new[:, hot[np.argsort(-vals[hot])][: 2 * top]]
+        else:
+            new = res_oracle.D[:, res_oracle.values > beta * (1 + eps)][:, :top]
+        # Drop patterns the master left unused: the current solution stays feasible, so the
+        # master value cannot go up, and the programs stay small.
+        group = np.linalg.norm(V.value[: A.shape[1] - free], axis=0) + np.linalg.norm(W.value[: A.shape[1] - free],
+                                                                                       axis=0)
+        used = group > 1e-7 * max(float(group.max(initial=0.0)), 1e-300)
+        if bias:
+            used |= D.all(axis=0)
+        merged = _unique_columns(np.hstack([D[:, used], new]))
+        if _unique_columns(np.hstack([D, new])).shape[1] == D.shape[1]:
             break                                  # the oracle repeats known patterns: numerical stall
         D = merged
     if bar is not None:
@@ -935,6 +962,15 @@ def cutting_plane(X: np.ndarray, y: np.ndarray, beta: float, loss: str | Loss = 
                   f"(max_iter={max_iter})")
     return CuttingPlaneResult(net, U, history[-1]["value"], res_oracle.value, res_oracle.exact, converged, history,
                               D, reason, f"cutting plane ({len(history)} iterations, {D.shape[1]} patterns, {method})")
+
+
+def _polish(net: Network, X: np.ndarray, Y: np.ndarray, beta: float, loss: Loss, max_iter: int) -> Network:
+    """L-BFGS on the non-convex objective from ``net`` (dualnet.train)."""
+    from ..train import train
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return train(X, Y, beta=beta, loss=loss, init=net, max_iter=max_iter)
 
 
 def _first_layer(net: Network, bias: bool) -> np.ndarray:
