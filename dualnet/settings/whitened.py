@@ -34,7 +34,7 @@ from scipy.optimize import brentq
 from ..chains import network_from_atoms
 from ..errors import InputError
 from ..linalg import cached
-from ..losses import Loss
+from ..losses import Loss, get_loss
 from ..network import Network
 from ..problem import DualProgram, Fit, Problem
 from ..weight_decay import fit_weight_decay, search_t
@@ -313,14 +313,15 @@ def recover(U: np.ndarray, X: np.ndarray, Y: np.ndarray, depth: int, beta: float
             loss: Loss | None = None, solver: str | None = None) -> Network:
     """Network of depth L from a dual point U: one branch per active group (MATH §5.5, §7.1).
 
-    One output: the active atoms are u₊/‖u₊‖ and u₋/‖u₋‖ (those with norm β_t). One-hot
-    labels: the class atoms h_k. Squared loss reads the output weights off F = Y − U;
-    other losses solve the restricted primal over the active atoms in CVXPY. With
-    ``t=None`` and depth ≥ 3 each branch is balanced for weight decay.
+    Squared loss: the active atoms are those with ‖Uᵀh‖ = β_t (u₊/‖u₊‖ and u₋/‖u₋‖ for one
+    output, the classes h_k for one-hot labels), and F = Y − U gives their output weights.
+    Other losses: one output solves the primal min_F ℓ(F) + β_t(‖F₊‖ + ‖F₋‖) (the gauge of
+    the branch set, exact), whose F₊ and F₋ are the atoms; one-hot labels solve the
+    primal restricted to the active classes (MATH §7.1). With ``t=None`` and depth ≥ 3
+    each branch is balanced for weight decay.
     """
     beta_t = beta if (t is None or depth == 2) else beta * t ** (2 - depth)
-    H = _active_atoms(U, Y, beta_t)
-    W = _output_weights(H, U, Y, beta_t, loss, solver)
+    H, W = _Programs(Y, loss, solver).atoms(U, beta_t)
     return network_from_atoms(*_atoms(X, H, W), depth, t, "relu")
 
 
@@ -331,10 +332,10 @@ def fit(pb: Problem) -> Fit:
             return _fit_weight_decay_scalar(pb)
         if _use_closed_form(pb):
             return _fit_weight_decay_construction(pb)
-        programs = _Programs(pb)
+        programs = _Programs(pb.Y, pb.loss, pb.solver, pb.X)
         return fit_weight_decay(pb, lambda beta_t: _solve(pb, beta_t, programs)[:5],
                                 lambda U: rho(U, pb.X, pb.depth)[0], "relu")
-    P, s, Qo, U, method, program = _solve(pb, pb.beta_t, _Programs(pb))
+    P, s, Qo, U, method, program = _solve(pb, pb.beta_t, _Programs(pb.Y, pb.loss, pb.solver, pb.X))
     t = pb.t if pb.depth >= 3 else None
     return Fit(network_from_atoms(P, s, Qo, pb.depth, t, "relu"), [U], method, program)
 
@@ -349,37 +350,47 @@ def _use_closed_form(pb: Problem) -> bool:
 
 
 class _Programs:
-    """The CVXPY problems of one fit, compiled once and re-solved along β_t (DPP).
+    """The CVXPY problems of one fit, compiled once and re-solved along β_t (DPP)."""
 
-    The restricted primal takes its atoms as a parameter H (zero columns for inactive
-    atoms), so a search over t re-solves one compiled problem.
-    """
-
-    def __init__(self, pb: Problem):
-        self.pb = pb
+    def __init__(self, Y: np.ndarray, loss: Loss | None, solver: str | None, X: np.ndarray | None = None):
+        self.X, self.Y, self.solver = X, Y, solver
+        self.loss = loss if loss is not None else get_loss("squared")
         self.dual: DualProgram | None = None
-        self.primal: tuple[cp.Problem, cp.Variable, cp.Parameter, cp.Parameter] | None = None
+        self.primal: tuple[cp.Problem, cp.Variable, cp.Parameter, cp.Parameter | None] | None = None
 
     def solve_dual(self, beta_t: float) -> tuple[np.ndarray, str, cp.Problem]:
-        pb = self.pb
         if self.dual is None:
-            self.dual = dual_program(pb.X, pb.Y, 2, beta_t, None, pb.loss)
+            self.dual = dual_program(self.X, self.Y, 2, beta_t, None, self.loss)
         self.dual.set_beta(beta_t)
-        U, method = solve_cvxpy(self.dual, pb.solver)
+        U, method = solve_cvxpy(self.dual, self.solver)
         return U, method, self.dual.problem
 
-    def output_weights(self, H: np.ndarray, U: np.ndarray, beta_t: float) -> np.ndarray:
-        pb = self.pb
-        if H.shape[1] == 0 or pb.loss.name == "squared":
-            return _output_weights(H, U, pb.Y, beta_t, pb.loss, pb.solver)
-        width = 2 if pb.n_outputs == 1 else pb.n_outputs       # u₊, u₋ atoms or one per class
+    def atoms(self, U: np.ndarray, beta_t: float) -> tuple[np.ndarray, np.ndarray]:
+        """Active atoms H (n×J, nonnegative unit columns) and output weights W (J×K): F = H W."""
+        Y = self.Y
+        if self.loss.name == "squared":
+            H = _active_atoms(U, Y, beta_t)
+            return H, H.T @ (Y - U)                        # the atoms are orthonormal
+        if Y.shape[1] == 1:
+            return _split_signs(self._solve_primal(None, beta_t))
+        H = _active_atoms(U, Y, beta_t)
+        if H.shape[1] == 0:
+            return H, np.zeros((0, Y.shape[1]))
+        H_all = groups(Y)[0]
+        active = np.isin(np.arange(H_all.shape[1]), _active_classes(U, Y, beta_t))
+        W = self._solve_primal(H_all * active, beta_t)
+        return H, W[active]
+
+    def _solve_primal(self, H: np.ndarray | None, beta_t: float) -> np.ndarray:
+        """One output: F of the exact primal. Several: W of the primal restricted to H (a parameter)."""
         if self.primal is None:
-            self.primal = _restricted_primal_program(pb.Y, pb.loss, width)
-        problem, W, H_param, threshold = self.primal
-        H_param.value = np.hstack([H, np.zeros((H.shape[0], width - H.shape[1]))])
+            self.primal = _primal_program(self.Y, self.loss)
+        problem, variable, threshold, H_param = self.primal
+        if H_param is not None:
+            H_param.value = H
         threshold.value = beta_t
-        solve_cvxpy(DualProgram(problem, threshold, lambda: None, 2), pb.solver)
-        return np.asarray(W.value, dtype=float)[:H.shape[1]]
+        solve_cvxpy(DualProgram(problem, threshold, lambda: None, 2), self.solver)
+        return np.asarray(variable.value, dtype=float)
 
 
 def _solve(pb: Problem, beta_t: float, programs: _Programs
@@ -391,44 +402,58 @@ def _solve(pb: Problem, beta_t: float, programs: _Programs
         U = pb.Y - (H * s) @ Qo
         return (*_atoms(pb.X, H, s[:, None] * Qo), U, "closed-form (MATH §5.4)", None)
     U, method, problem = programs.solve_dual(beta_t)
-    H = _active_atoms(U, pb.Y, beta_t)
-    W = programs.output_weights(H, U, beta_t)
+    H, W = programs.atoms(U, beta_t)
     return (*_atoms(pb.X, H, W), U, method, problem)
 
 
-def _restricted_primal_program(Y: np.ndarray, loss: Loss, width: int
-                               ) -> tuple[cp.Problem, cp.Variable, cp.Parameter, cp.Parameter]:
-    """min_W ℓ(H W) + β_t Σ_j ‖W_j‖ over the atoms H (a parameter, as is β_t): MATH §7.1."""
-    W = cp.Variable((width, Y.shape[1]))
-    H = cp.Parameter((Y.shape[0], width))
+def _primal_program(Y: np.ndarray, loss: Loss) -> tuple[cp.Problem, cp.Variable, cp.Parameter, cp.Parameter | None]:
+    """The primal for CVXPY with β_t a parameter (MATH §7.1).
+
+    One output: min_F ℓ(F) + β_t(‖F₊‖ + ‖F₋‖), exact because ‖F₊‖ + ‖F₋‖ is the gauge of
+    ±G for whitened data (attained by the two atoms F±/‖F±‖). Several outputs:
+    min_W ℓ(HW) + β_t Σ_j ‖W_j‖ over the class atoms H (a parameter).
+    """
     threshold = cp.Parameter(nonneg=True)
+    if Y.shape[1] == 1:
+        F = cp.Variable(Y.shape)
+        penalty = cp.norm(cp.pos(F[:, 0]), 2) + cp.norm(cp.neg(F[:, 0]), 2)
+        return cp.Problem(cp.Minimize(loss.primal(F, Y) + threshold * penalty)), F, threshold, None
+    K = Y.shape[1]
+    W = cp.Variable((K, K))
+    H = cp.Parameter((Y.shape[0], K))
     problem = cp.Problem(cp.Minimize(loss.primal(H @ W, Y) + threshold * cp.sum(cp.norm(W, 2, axis=1))))
-    return problem, W, H, threshold
+    return problem, W, threshold, H
+
+
+def _split_signs(F: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """F = ‖F₊‖ h₊ − ‖F₋‖ h₋ as atoms H = [h₊, h₋] and weights W = [‖F₊‖, −‖F₋‖]ᵀ (one output)."""
+    cols, weights = [], []
+    for part, sign in ((np.maximum(F[:, 0], 0.0), 1.0), (np.maximum(-F[:, 0], 0.0), -1.0)):
+        norm = float(np.linalg.norm(part))
+        if norm > 0:
+            cols.append(part / norm)
+            weights.append([sign * norm])
+    if not cols:
+        return np.zeros((F.shape[0], 0)), np.zeros((0, 1))
+    return np.column_stack(cols), np.array(weights)
+
+
+def _active_classes(U: np.ndarray, Y: np.ndarray, beta_t: float) -> np.ndarray:
+    """Indices of the label groups with ‖Uᵀh_j‖ = β_t (solver duals are accurate to ~1e-8: be generous)."""
+    H, _, _ = groups(Y)
+    return np.flatnonzero(np.linalg.norm(H.T @ U, axis=1) >= beta_t * (1 - 1e-3))
 
 
 def _active_atoms(U: np.ndarray, Y: np.ndarray, beta_t: float) -> np.ndarray:
-    """Nonnegative unit atoms h (columns): from u± for one output, the classes for one-hot labels."""
+    """Active nonnegative unit atoms (columns): u₊/‖u₊‖ and u₋/‖u₋‖ for one output, else classes."""
     if Y.shape[1] > 1:
-        return groups(Y)[0]
+        return groups(Y)[0][:, _active_classes(U, Y, beta_t)]
     cols = []
     for part in (np.maximum(U[:, 0], 0.0), np.maximum(-U[:, 0], 0.0)):
         norm = np.linalg.norm(part)
-        if norm > 0 and norm >= beta_t * (1 - 1e-3):      # solver duals are accurate to ~1e-8: be generous
+        if norm > 0 and norm >= beta_t * (1 - 1e-3):
             cols.append(part / norm)
     return np.column_stack(cols) if cols else np.zeros((Y.shape[0], 0))
-
-
-def _output_weights(H: np.ndarray, U: np.ndarray, Y: np.ndarray, beta_t: float, loss: Loss | None,
-                    solver: str | None) -> np.ndarray:
-    """Output weights W (J×K) of the atoms: F = H W."""
-    if H.shape[1] == 0:
-        return np.zeros((0, Y.shape[1]))
-    if loss is None or loss.name == "squared":
-        return H.T @ (Y - U)                               # the atoms are orthonormal
-    problem, W, H_param, threshold = _restricted_primal_program(Y, loss, H.shape[1])
-    H_param.value, threshold.value = H, beta_t
-    solve_cvxpy(DualProgram(problem, threshold, lambda: None, 2), solver)
-    return np.asarray(W.value, dtype=float)
 
 
 def _atoms(X: np.ndarray, H: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -453,7 +478,7 @@ def _fit_weight_decay_scalar(pb: Problem) -> Fit:
     With both y₊ and y₋ active the shared-t network pays the trunk twice at one radius;
     the construction balances each branch on its own and is never worse.
     """
-    programs = _Programs(pb)
+    programs = _Programs(pb.Y, pb.loss, pb.solver, pb.X)
     fitted = fit_weight_decay(pb, lambda beta_t: _solve(pb, beta_t, programs)[:5],
                               lambda U: rho(U, pb.X, pb.depth)[0], "relu")
     if pb.loss.name != "squared":
