@@ -9,7 +9,7 @@ through ``solver_tol``, a parametrization in the style of cvxpy's
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import cvxpy as cp
@@ -57,16 +57,10 @@ class Case:
     #: absolute tolerance of ``value``: 1e-9 for closed forms; 1e-6 where the spec quotes 7
     #: digits (T4) or only a CVXPY path exists (hinge, logistic: interior-point accuracy)
     atol: float = 1e-9
-    notes: str = field(default="", compare=False)
 
     @property
     def n_outputs(self) -> int:
         return 1 if self.y.ndim == 1 else self.y.shape[1]
-
-    @property
-    def is_cone_program_sdp(self) -> bool:
-        """Whether the CVXPY dual needs a semidefinite cone (spectral norm, K > 1)."""
-        return self.n_outputs > 1
 
 
 _I2 = np.eye(2)
