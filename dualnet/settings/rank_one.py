@@ -37,8 +37,8 @@ ACTIVATIONS = ("relu",)
 HOMOGENEOUS = True
 #: Largest accepted σ₂(X)/σ₁(X), and largest accepted ‖c₋‖/‖c‖ (relative round-off of data).
 RANK_TOL = 1e-10
-#: Below this size the check computes σ₂/σ₁ by a full SVD; above it, by cheaper bounds.
-_EXACT_SVD_MAX = 400
+#: Up to this cost (min(n,d)²·max(n,d)) the check computes σ₂/σ₁ by a full SVD; above it, an estimate.
+_EXACT_SVD_COST = 2e8
 
 __all__ = ["Factors", "check", "closed_form", "dual_program", "factor", "fit", "recover", "rho"]
 
@@ -102,7 +102,11 @@ def _singular_ratio(X: np.ndarray, f: Factors, tol: float) -> tuple[float, str]:
     """σ₂/σ₁ for the check message: exact for small X, else an upper bound or an estimate."""
     if f.ratio <= tol:
         return f.ratio, "<="
-    if min(X.shape) <= _EXACT_SVD_MAX:
+    return cached(X, "rank-one singular ratio", lambda X: _measured_ratio(X, f))
+
+
+def _measured_ratio(X: np.ndarray, f: Factors) -> tuple[float, str]:
+    if min(X.shape) ** 2 * max(X.shape) <= _EXACT_SVD_COST:
         s = np.linalg.svd(X, compute_uv=False)
         return (float(s[1] / s[0]) if s.size > 1 and s[0] > 0 else 0.0), "="
     # Large X far from rank one: σ₁ of the residual (a few power steps) estimates σ₂.

@@ -289,8 +289,8 @@ def test_check_lists_each_failed_assumption() -> None:
 
 def test_large_data_reject_cheaply_with_an_estimate() -> None:
     """Above the SVD size the check estimates σ₂/σ₁ from the residual (here ≈ 1 for Gaussian data)."""
-    X = np.random.default_rng(0).standard_normal((450, 500))
-    (message,) = rank_one.check(X, np.ones((450, 1)), 2)
+    X = np.random.default_rng(0).standard_normal((600, 700))
+    (message,) = rank_one.check(X, np.ones((600, 1)), 2)
     assert "sigma_2(X)/sigma_1(X) ~ " in message
 
 
