@@ -584,7 +584,16 @@ def _heuristic(A: np.ndarray, U: np.ndarray, seeds: np.ndarray | None, n_starts:
     vals = _values(A, U, Z)
     order = np.argsort(-vals)
     Z, vals = Z[:, order], vals[order]
-    if U.shape[1] == 1:             # polish the best few exactly inside their chambers
+    if U.shape[1] == 1:
+        # Exact values over the chambers of a larger random pool and of the ascent's end
+        # points (pruned by the bound ‖c_i‖, as in the exact oracle): catches small basins.
+        pool = rng.standard_normal((r, 10 * n_starts))
+        D_pool = _unique_columns(np.hstack([_patterns_of(A, pool), A @ Z > 0]))
+        idx, pvals, pZ = _nnls_task((A, D_pool, U[:, 0], max(top, 8)))
+        Z, vals = np.hstack([pZ, Z]), np.concatenate([pvals, vals])
+        order = np.argsort(-vals)
+        Z, vals = Z[:, order], vals[order]
+        # Then polish the best few exactly inside their chambers and their neighbours.
         keep = _unique_columns(A @ Z[:, : 4 * top] > 0)
         polished = []
         for j in range(min(keep.shape[1], max(8, top))):
@@ -686,29 +695,69 @@ def _bias_oracle(U: np.ndarray, X: np.ndarray, **kw: Any) -> OracleResult:
 
 
 # ==================================================================== convex program
-def _program(A: np.ndarray, Y: np.ndarray, D: np.ndarray, beta: float, loss: Loss, free: int = 0
-             ) -> tuple[DualProgram, cp.Variable, cp.Variable]:
+def _program(A: np.ndarray, Y: np.ndarray, D: np.ndarray, beta: float, loss: Loss, free: int = 0,
+             Dw: np.ndarray | None = None) -> tuple[DualProgram, cp.Variable | None, cp.Variable | None]:
     """Group lasso with cone constraints over the patterns D (MATH §8.2), K = 1.
 
     min ℓ(Σ_i D_i A(v_i − w_i)) + β Σ_i (‖v_i‖ + ‖w_i‖) s.t. (2D_i − I)Av_i ≥ 0, (2D_i − I)Aw_i ≥ 0.
-    The last ``free`` coordinates of each v_i, w_i are unpenalized (the bias column). The
-    prediction is a variable tied by an equality whose multiplier is the dual point U.
+    ``Dw`` (default ``D``) gives the w_i their own patterns. The last ``free`` coordinates
+    of each v_i, w_i are unpenalized (the bias column). The prediction is a variable tied by
+    an equality whose multiplier is the dual point U.
     """
     n, r = A.shape
-    P = D.shape[1]
-    Dm = D.astype(float)
-    S = 2.0 * Dm - 1.0
-    V, W = cp.Variable((r, P), name="V"), cp.Variable((r, P), name="W")
+    Dw = D if Dw is None else Dw
     F = cp.Variable((n, 1), name="F")
     threshold = cp.Parameter(nonneg=True, name="beta")
     pen_rows = slice(0, r - free)
-    penalty = cp.sum(cp.norm(V[pen_rows], 2, axis=0)) + cp.sum(cp.norm(W[pen_rows], 2, axis=0))
-    link = F[:, 0] == cp.sum(cp.multiply(Dm, A @ (V - W)), axis=1)
-    constraints = [link, cp.multiply(S, A @ V) >= 0, cp.multiply(S, A @ W) >= 0]
-    problem = cp.Problem(cp.Minimize(loss.primal(F, Y) + threshold * penalty), constraints)
+    fit_terms, penalty, constraints, groups = [], [], [], []
+    for name, Dg, sign in (("V", D, 1.0), ("W", Dw, -1.0)):
+        if Dg.shape[1] == 0:
+            groups.append(None)
+            continue
+        G = cp.Variable((r, Dg.shape[1]), name=name)
+        Dm = Dg.astype(float)
+        fit_terms.append(sign * cp.sum(cp.multiply(Dm, A @ G), axis=1))
+        penalty.append(cp.sum(cp.norm(G[pen_rows], 2, axis=0)) if r > free else 0)
+        constraints.append(cp.multiply(2.0 * Dm - 1.0, A @ G) >= 0)
+        groups.append(G)
+    link = F[:, 0] == (cp.sum(fit_terms) if fit_terms else np.zeros(n))
+    objective = loss.primal(F, Y) + (threshold * cp.sum(penalty) if penalty else 0)
+    problem = cp.Problem(cp.Minimize(objective), [link, *constraints])
     program = DualProgram(problem, threshold, lambda: np.asarray(link.dual_value).reshape(n, 1), 2)
     program.set_beta(beta)
-    return program, V, W
+    return program, groups[0], groups[1]
+
+
+def _values_of(G: cp.Variable | None, r: int) -> np.ndarray:
+    return np.zeros((r, 0)) if G is None else np.asarray(G.value)
+
+
+def _support_resolve(A: np.ndarray, Y: np.ndarray, D: np.ndarray, Dw: np.ndarray, V: np.ndarray, W: np.ndarray,
+                     value: float, beta: float, loss: Loss, free: int, solver: str | None
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
+    """Re-solve over the groups an interior-point solution left visibly nonzero.
+
+    Interior-point solvers leave every group slightly nonzero; the program restricted to
+    the support has the same optimum and a clean solution. Returns (V, W, U), or None
+    when the restricted value is worse (the support guess missed something).
+    """
+    r = A.shape[1] - free
+    nv, nw = np.linalg.norm(V[:r], axis=0), np.linalg.norm(W[:r], axis=0)
+    top = max(float(nv.max(initial=0.0)), float(nw.max(initial=0.0)), 1e-300)
+    kv, kw = nv > 1e-6 * top, nw > 1e-6 * top
+    if free:
+        kv |= D.all(axis=0)
+        kw |= Dw.all(axis=0)
+    if kv.all() and kw.all():
+        return None
+    program, Vs, Ws = _program(A, Y, D[:, kv], beta, loss, free, Dw[:, kw])
+    try:
+        U, _ = solve_cvxpy(program, solver)
+    except Exception:                       # a failed polish never spoils a solved program
+        return None
+    if not program.problem.value <= value + 1e-9 * max(1.0, abs(value)):
+        return None
+    return _values_of(Vs, A.shape[1]), _values_of(Ws, A.shape[1]), U
 
 
 def convex_program(X: np.ndarray, y: np.ndarray, beta: float, D: np.ndarray | Patterns | None = None,
@@ -795,7 +844,12 @@ def recover(U: np.ndarray, X: np.ndarray, Y: np.ndarray, depth: int, beta: float
                                      int(bias))
     program, V, W = _program(A, Y, D[:, active], beta, loss, int(bias))
     solve_cvxpy(program, solver)
-    return _network_from_program(geo, V.value, W.value, Y.shape[1], int(bias))
+    Vv, Wv = V.value, W.value
+    clean = _support_resolve(A, Y, D[:, active], D[:, active], Vv, Wv, program.problem.value, beta, loss, int(bias),
+                             solver)
+    if clean is not None:
+        Vv, Wv = clean[0], clean[1]
+    return _network_from_program(geo, Vv, Wv, Y.shape[1], int(bias))
 
 
 def _augment(X: np.ndarray, bias: bool) -> np.ndarray:
@@ -953,7 +1007,11 @@ def cutting_plane(X: np.ndarray, y: np.ndarray, beta: float, loss: str | Loss = 
         bar.close()
     assert res_oracle is not None
     converged = res_oracle.value <= beta * (1 + eps)
-    net = _network_from_program(geo, V.value, W.value, 1, free)
+    Vv, Wv = V.value, W.value
+    clean = _support_resolve(A, Y, D, D, Vv, Wv, history[-1]["value"], beta, loss, free, solver)
+    if clean is not None:
+        Vv, Wv = clean[0], clean[1]
+    net = _network_from_program(geo, Vv, Wv, 1, free)
     reason = ""
     if not res_oracle.exact:
         reason = res_oracle.reason
@@ -1223,6 +1281,10 @@ def _fit_full(pb: Problem, geo: Geometry, A: np.ndarray, opts: dict[str, Any]) -
         D = _unique_columns(np.hstack([D, np.ones((pb.n_samples, 1), dtype=bool)]))
     program, V, W = _program(A, pb.Y, D, pb.beta, pb.loss, int(pb.bias))
     U, method = solve_cvxpy(program, pb.solver)
-    net = _network_from_program(geo, V.value, W.value, 1, int(pb.bias))
+    Vv, Wv = V.value, W.value
+    clean = _support_resolve(A, pb.Y, D, D, Vv, Wv, program.problem.value, pb.beta, pb.loss, int(pb.bias), pb.solver)
+    if clean is not None:
+        Vv, Wv = clean[0], clean[1]
+    net = _network_from_program(geo, Vv, Wv, 1, int(pb.bias))
     info = {"patterns": D.shape[1], "patterns_exact": P.exact, "patterns_reason": P.reason}
     return Fit(net, [pb.loss.project_dual(U, pb.Y)], f"{method} ({D.shape[1]} patterns)", program.problem, info)
