@@ -20,7 +20,7 @@ the reduced dual program. Both answers are accepted only through the certificate
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import cvxpy as cp
@@ -56,6 +56,8 @@ class Reduction:
     s: np.ndarray
     V: np.ndarray | None = None
     Ux: np.ndarray | None = None
+    #: compiled CVXPY programs, re-solved for every threshold (β path, search over t)
+    programs: dict = field(default_factory=dict, repr=False)
 
     @property
     def rank(self) -> int:
@@ -220,27 +222,22 @@ def fit(pb: Problem) -> Fit:
 
 
 def fit_path(pb: Problem, betas: np.ndarray) -> list[Fit]:
-    """Fits for several β sharing one decomposition and warm starts (used by ``dn.path``)."""
+    """Fits for several β sharing one decomposition, warm starts and compiled programs (``dn.path``)."""
     red = reduce(pb.X)
+    t = pb.t if pb.depth >= 3 else None
     fits, warm = [], None
-    program = None
     for beta in betas:
         sub = Problem(**{**pb.__dict__, "beta": float(beta)})
         if pb.depth >= 3 and pb.t is None:
             fits.append(_fit_weight_decay(sub, red))
-            continue
-        if _use_fast(sub):
+        elif _use_fast(sub):
             warm, _, method = _fast(red, pb.Y, sub.beta_t, pb.tol * 1e-2, warm, want_dual=False)
-            net = network_from_atoms(*atoms_from_matrix(red.weights(warm)), pb.depth,
-                                     pb.t if pb.depth >= 3 else None, "linear")
-            fits.append(Fit(net, [], method))
+            fits.append(Fit(network_from_atoms(*atoms_from_matrix(red.weights(warm)), pb.depth, t, "linear"),
+                            [], method))
         else:
-            if program is None:
-                program = dual_program(pb.X, pb.Y, pb.depth, sub.beta, pb.t, pb.loss, red)
-            program.set_beta(sub.beta, pb.t)
-            U, method = solve_cvxpy(program, pb.solver)
-            net = recover(U, pb.X, pb.Y, pb.depth, sub.beta, pb.t, pb.loss, red, pb.solver)
-            fits.append(Fit(net, [U], method, program.problem))
+            W, duals, method, program = _end_to_end(sub, red, sub.beta_t)
+            fits.append(Fit(network_from_atoms(*atoms_from_matrix(W), pb.depth, t, "linear"), duals, method,
+                            program))
     return fits
 
 
@@ -265,7 +262,12 @@ def _end_to_end(pb: Problem, red: Reduction, beta_t: float, want_dual: bool = Tr
     if _use_fast(pb):
         Z, U, method = _fast(red, pb.Y, beta_t, pb.tol * 1e-2, want_dual=want_dual)
         return red.weights(Z), [] if U is None else [U], method, None
-    program = dual_program(pb.X, pb.Y, 2, beta_t, None, pb.loss, red)
+    # One compiled program per reduction: the weight-decay search re-solves it along t (DPP).
+    key = ("dual", pb.loss.name)
+    if key not in red.programs:
+        red.programs[key] = dual_program(pb.X, pb.Y, 2, beta_t, None, pb.loss, red)
+    program = red.programs[key]
+    program.set_beta(beta_t)
     U, method = solve_cvxpy(program, pb.solver)
     W = _end_to_end_from_dual(U, pb.Y, beta_t, red, pb.loss, pb.solver)
     return W, [U], method, program.problem
@@ -287,14 +289,28 @@ def _end_to_end_from_dual(U: np.ndarray, Y: np.ndarray, beta_t: float, red: Redu
         return np.zeros((red.X.shape[1], Y.shape[1]))
     # The directions of an interior-point dual are only accurate to ~sqrt(its tolerance), and
     # for kinked losses (hinge, absolute) that error reaches the value at first order (relative
-    # gaps ~1e-5). So the amplitudes solve the primal over all r reduced directions (the
-    # program has the size of the dual), which is accurate to the solver's own tolerance.
-    active = np.eye(red.rank)
-    Zr = cp.Variable((active.shape[1], Y.shape[1]))
-    penalty = cp.norm(Zr[:, 0], 2) if Y.shape[1] == 1 else cp.normNuc(Zr)
-    restricted = cp.Problem(cp.Minimize(loss.primal((red.design @ active) @ Zr, Y) + beta_t * penalty))
-    solve_cvxpy(DualProgram(restricted, cp.Parameter(), lambda: None, 2), solver)
-    return red.weights(active @ Zr.value)
+    # gaps ~1e-5). So the weights solve the primal over all r reduced directions (a program the
+    # size of the dual), which is accurate to the solver's own tolerance.
+    program = red.programs.get(("primal", loss.name))
+    if program is None:
+        program = red.programs[("primal", loss.name)] = _reduced_primal(red, Y, loss)
+    program.set_beta(beta_t)
+    solve_cvxpy(program, solver)
+    return red.weights(program.lift())
+
+
+def _reduced_primal(red: Reduction, Y: np.ndarray, loss: Loss) -> DualProgram:
+    """min_Z ℓ(U_x diag(s) Z) + β_t‖Z‖ in CVXPY, β_t a parameter; ``lift`` returns Z."""
+    K = Y.shape[1]
+    if K > 1:
+        # CVXPY writes the nuclear norm of an r×K matrix with an r×r matrix variable, which
+        # interior-point solvers factor densely: refuse before the machine runs out of memory.
+        _check_memory((red.rank + K) ** 4 // 4, "the nuclear-norm program of a non-squared loss")
+    Z = cp.Variable((red.rank, K))
+    threshold = cp.Parameter(nonneg=True, name="beta_t")
+    penalty = cp.norm(Z[:, 0], 2) if K == 1 else cp.normNuc(Z)
+    problem = cp.Problem(cp.Minimize(loss.primal(red.design @ Z, Y) + threshold * penalty))
+    return DualProgram(problem, threshold, lambda: Z.value, 2)
 
 
 def _solve_reduced(s: np.ndarray, Q: np.ndarray, lam: float, gap_tol: float, warm: np.ndarray | None,

