@@ -51,8 +51,8 @@ _ENUM_MAX = 10
 #: Up to this many distinct rows, ρ is bounded by λ_max of an J×J matrix (else by ‖U‖₂).
 _DENSE_MAX = 3000
 
-__all__ = ["balanced_amplitude", "check", "closed_form", "dual_program", "fit", "groups", "nonneg_support",
-           "optimal_value", "recover", "rho"]
+__all__ = ["balanced_amplitude", "check", "closed_form", "dual_program", "fit", "groups", "label_kind",
+           "nonneg_support", "optimal_value", "recover", "rho"]
 
 
 # --------------------------------------------------------------------------- labels
