@@ -771,7 +771,7 @@ def convex_program(X: np.ndarray, y: np.ndarray, beta: float, D: np.ndarray | Pa
     --------
     >>> import numpy as np
     >>> prob = convex_program(np.array([[1.0], [-1.0]]), np.array([1.0, 1.0]), beta=0.5)
-    >>> round(prob.solve(solver="CLARABEL"), 6)
+    >>> round(float(prob.solve(solver="CLARABEL")), 6)
     0.75
     """
     X = np.asarray(X, dtype=float)
