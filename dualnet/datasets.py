@@ -1,16 +1,53 @@
 """Small problems that satisfy each setting's assumptions, for demos, tests and benchmarks.
 
 Every generator is seeded and returns ``(X, y)`` float64 arrays; nothing is downloaded.
+One small real dataset ships inside the package: Fisher's Iris data (:func:`load_iris`,
+source and license in ``dualnet/data/README.md``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["DEMOS", "make_gaussian", "make_one_d", "make_rank_one", "make_whitened"]
+__all__ = ["DEMOS", "IRIS_CLASSES", "IRIS_CSV", "load_iris", "make_gaussian", "make_one_d", "make_rank_one",
+           "make_whitened"]
+
+#: Fisher's Iris data as bundled CSV (header row; the last column is the species name).
+IRIS_CSV = Path(__file__).resolve().parent / "data" / "iris.csv"
+IRIS_CLASSES = ("setosa", "versicolor", "virginica")
+
+
+def load_iris(one_hot: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Fisher's Iris data (1936): 150 flowers, 4 measurements in cm, 3 species (real data, bundled).
+
+    Parameters
+    ----------
+    one_hot : bool, default False
+        Return the labels as one-hot rows (for ``loss="cross-entropy"``) instead of class indices.
+
+    Returns
+    -------
+    X : ndarray of shape (150, 4)
+        Sepal length, sepal width, petal length, petal width (cm), float64.
+    y : ndarray of shape (150,) or (150, 3)
+        Class indices 0, 1, 2 in the order of :data:`IRIS_CLASSES` (int64), or one-hot float64 rows.
+
+    Examples
+    --------
+    >>> X, y = load_iris()
+    >>> X.shape, y.shape, np.bincount(y).tolist()
+    ((150, 4), (150,), [50, 50, 50])
+    >>> X[0].tolist()
+    [5.1, 3.5, 1.4, 0.2]
+    """
+    X = np.loadtxt(IRIS_CSV, delimiter=",", skiprows=1, usecols=(0, 1, 2, 3), dtype=np.float64)
+    names = np.loadtxt(IRIS_CSV, delimiter=",", skiprows=1, usecols=4, dtype=str)
+    y = np.searchsorted(np.array(IRIS_CLASSES), names).astype(np.int64)
+    return X, (np.eye(len(IRIS_CLASSES))[y] if one_hot else y)
 
 
 def make_gaussian(n_samples: int = 40, n_features: int = 5, n_outputs: int = 1, seed: int = 0,
@@ -64,13 +101,15 @@ def _one_hot_gaussian(n_samples: int = 12, n_features: int = 20, n_classes: int 
     return rng.standard_normal((n_samples, n_features)), np.eye(n_classes)[labels]
 
 
-#: Demo problems: (setting, make data, keyword arguments of dn.solve), in the order shown.
-DEMOS: list[tuple[str, Callable[[], tuple[np.ndarray, np.ndarray]], dict[str, Any]]] = [
-    ("linear", lambda: make_gaussian(200, 20, 3), dict(depth=2, beta=1.0, activation="linear")),
-    ("linear", lambda: make_gaussian(200, 20, 1), dict(depth=4, beta=1.0, activation="linear")),
-    ("relu-rank-one", lambda: make_rank_one(30, 6), dict(depth=4, beta=0.5)),
-    ("relu-1d", lambda: make_one_d(10), dict(depth=2, beta=0.05, bias=True)),
-    ("relu-whitened", lambda: make_whitened(12, 30, n_classes=3), dict(depth=3, beta=0.5, t=1.0)),
-    ("batchnorm", lambda: _one_hot_gaussian(12, 20, 3), dict(depth=2, beta=0.5, batchnorm=True)),
-    ("relu-two-layer", lambda: make_gaussian(12, 2, seed=1), dict(depth=2, beta=0.3)),
+#: Demo problems: (setting, data name, make data, keyword arguments of dn.solve), in the order shown.
+DEMOS: list[tuple[str, str, Callable[[], tuple[np.ndarray, np.ndarray]], dict[str, Any]]] = [
+    ("linear", "gaussian", lambda: make_gaussian(200, 20, 3), dict(depth=2, beta=1.0, activation="linear")),
+    ("linear", "gaussian", lambda: make_gaussian(200, 20, 1), dict(depth=4, beta=1.0, activation="linear")),
+    ("linear", "iris (real)", lambda: load_iris(one_hot=True),
+     dict(depth=2, beta=1.0, activation="linear", loss="cross-entropy")),
+    ("relu-rank-one", "rank-one", lambda: make_rank_one(30, 6), dict(depth=4, beta=0.5)),
+    ("relu-1d", "1-d", lambda: make_one_d(10), dict(depth=2, beta=0.05, bias=True)),
+    ("relu-whitened", "whitened", lambda: make_whitened(12, 30, n_classes=3), dict(depth=3, beta=0.5, t=1.0)),
+    ("batchnorm", "gaussian", lambda: _one_hot_gaussian(12, 20, 3), dict(depth=2, beta=0.5, batchnorm=True)),
+    ("relu-two-layer", "gaussian", lambda: make_gaussian(12, 2, seed=1), dict(depth=2, beta=0.3)),
 ]
