@@ -6,6 +6,7 @@ result. No setting-specific mathematics lives here.
 
 from __future__ import annotations
 
+import difflib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from .validation import as_data, as_labels, check_beta, check_choice, check_dept
 __all__ = ["Solution", "certify", "dual_program", "path", "solve"]
 
 METHODS = ("auto", "fast", "closed-form", "cvxpy")
+PARAMETERS = ("beta", "depth", "activation", "loss", "bias", "batchnorm", "t", "setting", "method", "solver", "tol")
 REMEDIES = ("activation='linear' for a linear network; dn.whiten(X) for whitened data (this changes the "
             "problem); batchnorm=True; bias=True for one-dimensional data; depth=2 for the two-layer "
             "ReLU program")
@@ -136,18 +138,42 @@ def choose_setting(pb: Problem, setting: Any, where: str = "solve") -> ModuleTyp
         if failed:
             raise SettingError(f"The data do not fit setting {module.NAME!r}: " + "; ".join(failed) +
                                f". Remedies: {REMEDIES}.")
+        _check_options(pb, module, where)
         return module
     report = []
     for name in AUTO_ORDER:
         module = SETTINGS[name]
         failed = module.check(pb.X, pb.Y, pb.depth, **opts)
         if not failed:
+            _check_options(pb, module, where)
             return module
         report.append(f"  {name}: " + "; ".join(failed))
     raise SettingError(
         f"No setting in which dualnet can certify the global optimum fits these data "
         f"(activation={pb.activation!r}, depth={pb.depth}). Not yet available for this data. Checks:\n"
         + "\n".join(report) + f"\nRemedies: {REMEDIES}.")
+
+
+def _check_options(pb: Problem, module: ModuleType, where: str) -> None:
+    """Refuse keyword options the chosen setting does not use (a misspelt keyword is not ignored)."""
+    if getattr(module, "OPTIONS", None) is None:      # a setting that validates its own options
+        return
+    unknown = sorted(set(pb.options) - set(module.OPTIONS))
+    if not unknown:
+        return
+    known_anywhere = {opt: [m.NAME for m in SETTINGS.values() if opt in getattr(m, "OPTIONS", ())] for opt in unknown}
+    vocabulary = sorted({o for m in SETTINGS.values() for o in getattr(m, "OPTIONS", ())} | set(PARAMETERS))
+    hints = []
+    for opt in unknown:
+        if known_anywhere[opt]:
+            hints.append(f"'{opt}' is an option of setting {', '.join(known_anywhere[opt])}")
+        else:
+            close = difflib.get_close_matches(opt, vocabulary, n=1)
+            hints.append(f"'{opt}' is not an option of any setting" + (f"; did you mean '{close[0]}'?" if close else ""))
+    accepted = ", ".join(repr(o) for o in getattr(module, "OPTIONS", ())) or "none"
+    raise InputError(f"{where} got keyword argument(s) {', '.join(repr(o) for o in unknown)} that setting "
+                     f"{module.NAME!r} does not use ({'; '.join(hints)}). Options of {module.NAME!r}: {accepted}. "
+                     "Remove them or fix their spelling.")
 
 
 def _certify(net: Network, pb: Problem, module: ModuleType, duals: Sequence[np.ndarray],

@@ -188,12 +188,14 @@ def test_certify_validates() -> None:
         dn.certify(net, X4, (Y4 > 0).astype(float), beta=1.0, loss="hinge")
 
 
-@pytest.mark.xfail(strict=True, reason="extra keywords go to pb.options and every setting's check(**opts), which "
-                   "ignores names it does not know, so a misspelt keyword (dpeth=3) is silently dropped; a fix "
-                   "needs each setting to declare its options (a contract change across settings)")
 def test_misspelt_keyword_is_rejected() -> None:
-    with pytest.raises(InputError, match=r"'dpeth'"):
+    with pytest.raises(InputError, match=r"'dpeth'.*did you mean 'depth'\?.*Remove them or fix their spelling"):
         dn.solve(X4, Y4, **BASE, dpeth=3)
+
+
+def test_option_of_another_setting_is_rejected() -> None:
+    with pytest.raises(InputError, match=r"'bn_scale' is an option of setting batchnorm.*Options of 'linear': none"):
+        dn.solve(X4, Y4, **BASE, bn_scale="l2")
 
 
 # ------------------------------------------------------------------ solver failures

@@ -52,6 +52,8 @@ NAME = "batchnorm"
 REFERENCE = ("Ergen & Pilanci (ICML 2021, arXiv 2002.09773v3/v4), batch-normalized networks and "
              "Neural Collapse (MATH §6)")
 ACTIVATIONS = ("linear", "relu")
+#: keyword options of dn.solve this setting reads (others are refused)
+OPTIONS: tuple[str, ...] = ("bn_scale",)
 HOMOGENEOUS = False
 
 __all__ = ["Basis", "ClosedForm", "check", "closed_form", "dual_program", "fit", "fit_path", "make_basis",

@@ -38,6 +38,8 @@ from ._solve import solve_cvxpy
 NAME = "linear"
 REFERENCE = "Ergen & Pilanci (ICML 2021), two-layer and deep linear networks (MATH §1-§2)"
 ACTIVATIONS = ("linear",)
+#: keyword options of dn.solve this setting reads (others are refused)
+OPTIONS: tuple[str, ...] = ()
 HOMOGENEOUS = True
 
 __all__ = ["Reduction", "check", "closed_form", "dual_program", "fit", "recover", "reduce", "rho"]

@@ -34,6 +34,8 @@ from ._solve import solve_cvxpy
 NAME = "relu-rank-one"
 REFERENCE = "Ergen & Pilanci (ICML 2021), deep ReLU networks with rank-one data (MATH §3)"
 ACTIVATIONS = ("relu",)
+#: keyword options of dn.solve this setting reads (others are refused)
+OPTIONS: tuple[str, ...] = ("rank_one_tol",)
 HOMOGENEOUS = True
 #: Largest accepted σ₂(X)/σ₁(X), and largest accepted ‖c₋‖/‖c‖ (relative round-off of data).
 RANK_TOL = 1e-10

@@ -43,6 +43,8 @@ from ._solve import solve_cvxpy
 NAME = "relu-whitened"
 REFERENCE = "Ergen & Pilanci (ICML 2021), deep ReLU networks with whitened data (MATH §5)"
 ACTIVATIONS = ("relu",)
+#: keyword options of dn.solve this setting reads (others are refused)
+OPTIONS: tuple[str, ...] = ("whiten_tol",)
 HOMOGENEOUS = True
 #: Largest accepted ‖X Xᵀ − I‖_max.
 WHITEN_TOL = 1e-8
