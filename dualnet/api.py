@@ -169,8 +169,9 @@ def _check_options(pb: Problem, module: ModuleType, where: str) -> None:
             hints.append(f"'{opt}' is an option of setting {', '.join(known_anywhere[opt])}")
         else:
             close = difflib.get_close_matches(opt, vocabulary, n=1)
-            hints.append(f"'{opt}' is not an option of any setting" + (f"; did you mean '{close[0]}'?" if close else ""))
-    accepted = ", ".join(repr(o) for o in getattr(module, "OPTIONS", ())) or "none"
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            hints.append(f"'{opt}' is not an option of any setting{hint}")
+    accepted = ", ".join(repr(o) for o in module.OPTIONS) or "none"
     raise InputError(f"{where} got keyword argument(s) {', '.join(repr(o) for o in unknown)} that setting "
                      f"{module.NAME!r} does not use ({'; '.join(hints)}). Options of {module.NAME!r}: {accepted}. "
                      "Remove them or fix their spelling.")
