@@ -11,10 +11,10 @@ from __future__ import annotations
 from types import ModuleType
 
 from ..errors import InputError
-from . import batchnorm, linear, rank_one, two_layer, whitened
+from . import batchnorm, linear, rank_one, spline, two_layer, whitened
 
 SETTINGS: dict[str, ModuleType] = {}
-for _module in (linear, batchnorm, rank_one, two_layer, whitened):
+for _module in (linear, batchnorm, rank_one, spline, two_layer, whitened):
     SETTINGS[_module.NAME] = _module
 
 # The order in which setting="auto" tries settings (docs/settings.md explains it): the
