@@ -12,6 +12,7 @@ from .linalg import whiten
 from .losses import LOSSES, Loss
 from .network import Network
 from .problem import DualProgram
+from .settings.spline import Interpolant, min_norm_interpolant
 
 __version__ = "0.1.0"
 
@@ -22,6 +23,7 @@ __all__ = [
     "DualProgram",
     "DualnetError",
     "InputError",
+    "Interpolant",
     "Loss",
     "Network",
     "Path",
@@ -32,6 +34,7 @@ __all__ = [
     "certify",
     "collapse_metrics",
     "dual_program",
+    "min_norm_interpolant",
     "path",
     "solve",
     "whiten",

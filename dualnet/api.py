@@ -87,6 +87,11 @@ class Solution:
     info: dict[str, Any] = field(repr=False, default_factory=dict)
     vector_output: bool = field(repr=False, default=False)
 
+    @property
+    def knots(self) -> np.ndarray | None:
+        """Kink positions of a one-dimensional spline fit (setting "relu-1d"), else None."""
+        return self.info.get("knots")
+
     def predict(self, X: Any) -> np.ndarray:
         """Predictions of :attr:`network` (1-D when the labels were 1-D); BN uses stored statistics."""
         F = self.network.predict(X)

@@ -50,6 +50,8 @@ NAME = "relu-1d"
 REFERENCE = ("Ergen & Pilanci (ICML 2021), one-dimensional data: linear splines with kinks at the data points "
              "(MATH §4, Variant A)")
 ACTIVATIONS = ("relu",)
+#: keyword options of dn.solve this setting reads (others are refused)
+OPTIONS: tuple[str, ...] = ()
 HOMOGENEOUS = True
 
 #: Largest number of distinct x values for depth ≥ 3 with several outputs: the exact deep
