@@ -165,6 +165,7 @@ def test_vector_oracle_is_copositive_and_never_exact() -> None:
 
 
 # ------------------------------------------------------ program = cutting plane = training
+@pytest.mark.slow      # 1-4 s each alone, up to ~18 s on a busy 2-core machine
 @pytest.mark.parametrize("seed, n, d", [(0, 8, 2), (1, 10, 3), (2, 12, 3), (3, 12, 1), (4, 6, 3)])
 def test_program_equals_cutting_plane_and_training_never_below(seed: int, n: int, d: int, trained_values) -> None:
     rng = np.random.default_rng(seed)
@@ -181,6 +182,7 @@ def test_program_equals_cutting_plane_and_training_never_below(seed: int, n: int
     assert trained.min() <= cut.value * (1 + 2e-3)
 
 
+@pytest.mark.slow      # 1-4 s each alone, up to ~18 s on a busy 2-core machine
 @pytest.mark.parametrize("loss, make_y", [
     ("hinge", lambda y: np.sign(y)),
     ("logistic", lambda y: np.sign(y)),
