@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "output"
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 #: Exit code of a script whose optional dependency (torch) is missing.
 EXIT_MISSING = 3
 
@@ -43,6 +45,7 @@ def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
     os.close(fd)
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)        # mkstemp makes 0600 files; outputs are ordinary files
         write(Path(tmp))
         os.replace(tmp, path)
     except BaseException:

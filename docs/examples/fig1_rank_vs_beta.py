@@ -115,7 +115,7 @@ def plot(panels: dict, path) -> None:
         ax.set_ylabel(r"rank of $W_1$")
         ax.set_title(f"{name} X")
         ax.legend(fontsize=8, loc="lower left")
-    fig.suptitle("E1: two-layer linear network, rank of the hidden layer vs weight decay")
+    fig.suptitle("E1: two-layer linear network, rank of the hidden layer vs weight decay", y=1.03)
     save_figure(fig, path)
 
 
