@@ -1126,6 +1126,8 @@ def _fit_vector(pb: Problem, geo: Geometry, opts: dict[str, Any]) -> Fit:
 _OPTIONS = {"patterns": "auto", "n_patterns": 100, "seed": 0, "max_patterns": MAX_PATTERNS, "executor": None,
             "progress": None, "init": None, "max_iter": 100, "top": 5, "eps": None, "n_starts": 200,
             "train_iter": 300}
+#: keyword options of dn.solve this setting reads (others are refused)
+OPTIONS: tuple[str, ...] = tuple(_OPTIONS)
 
 
 def _options(pb: Problem) -> dict[str, Any]:
