@@ -1131,11 +1131,7 @@ OPTIONS: tuple[str, ...] = tuple(_OPTIONS)
 
 
 def _options(pb: Problem) -> dict[str, Any]:
-    unknown = sorted(set(pb.options) - set(_OPTIONS))
-    if unknown:
-        raise InputError(f"Unknown option(s) {', '.join(map(repr, unknown))} for setting {NAME!r}. Known options: "
-                         f"{', '.join(_OPTIONS)}.")
-    opts = {**_OPTIONS, **pb.options}
+    opts = {**_OPTIONS, **pb.options}         # api.solve already refused names not in OPTIONS
     if opts["eps"] is None:
         opts["eps"] = pb.tol / 10          # ρ ≤ β(1 + eps) costs at most ~eps·P(0) of the bound
     return opts

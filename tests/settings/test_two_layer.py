@@ -300,7 +300,7 @@ def test_depth_three_relu_on_general_data_is_not_covered() -> None:
 def test_bad_inputs_get_clear_errors() -> None:
     with pytest.raises(InputError, match="no closed form"):
         dn.solve(T8_X, T8_Y, beta=0.5, method="fast")
-    with pytest.raises(InputError, match="Unknown option.*'n_pattern'"):
+    with pytest.raises(InputError, match="'n_pattern'.*did you mean 'n_patterns'"):
         dn.solve(T8_X, T8_Y, beta=0.5, n_pattern=5)
     with pytest.raises(InputError, match="'patterns' parameter"):
         tl.patterns(T8_X, "all")
