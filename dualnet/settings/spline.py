@@ -720,18 +720,18 @@ def recover(U: np.ndarray, X: np.ndarray, Y: np.ndarray, depth: int, beta: float
     return network_from_atoms(recover_atoms(U, X, Y, depth, beta_t, loss, solver), depth, tt)
 
 
-def _solve(prog: PrimalProgram, pb: Problem, t: float | None, beta_t: float) -> tuple[Network, np.ndarray, str]:
-    """Solve the O(n) primal, then recover a sparse network from its dual point.
+def _solve(dual: DualProgram, pb: Problem, t: float | None, beta_t: float) -> tuple[Network, np.ndarray, str]:
+    """Solve the O(n) dual, then recover a sparse network from its dual point.
 
-    The interior-point solution carries round-off atoms at every kink (noise of 1e-8 in
-    the values is a slope change of 1e-8/gap²); the restricted primal over the atoms the
-    dual makes active removes them. It is accepted when its network's objective does
-    not exceed the program's value by more than 1e-7 relative (the interior-point value itself
-    is only that accurate); else the solver's own atoms are kept.
+    Only the atoms the dual point makes active enter the restricted primal, a small
+    program. (The O(n) primal's own interior-point atoms carry round-off at every kink:
+    noise of 1e-8 in the values is a slope change of 1e-8/gap².) The network is accepted
+    when its objective exceeds the dual value by at most 1e-7 relative (the interior-point
+    accuracy); otherwise the finite primal is solved and its own atoms are used.
     """
-    U, method = solve_cvxpy(prog.as_dual_program(), pb.solver)
+    U, method = solve_cvxpy(dual, pb.solver)
     U = project_dual(U, pb.Y, pb.loss)
-    target = float(prog.problem.value)
+    target = float(dual.problem.value)
     slack = 1e-7 * max(1.0, abs(target), pb.loss.zero_value(pb.Y))
     tt = t if pb.depth >= 3 else None
     for act_tol in (1e-4, 1e-2):
@@ -742,7 +742,9 @@ def _solve(prog: PrimalProgram, pb: Problem, t: float | None, beta_t: float) -> 
         net = network_from_atoms(atoms, pb.depth, tt)
         if _objective(net, pb, tt) <= target + slack:
             return net, U, method
-    return network_from_atoms(_atoms_from_program(prog, pb.n_outputs), pb.depth, tt), U, method + " (unrefined)"
+    prog = primal_program(pb.X, pb.Y, pb.depth, pb.beta, tt, pb.loss)
+    _, how = solve_cvxpy(prog.as_dual_program(), pb.solver)
+    return network_from_atoms(_atoms_from_program(prog, pb.n_outputs), pb.depth, tt), U, f"{method} + primal {how}"
 
 
 def _objective(net: Network, pb: Problem, t: float | None) -> float:
@@ -763,24 +765,25 @@ def fit(pb: Problem) -> Fit:
     if pb.depth >= 3 and pb.t is None:
         return _fit_weight_decay(pb)
     t = pb.t if pb.depth >= 3 else None
-    prog = primal_program(pb.X, pb.Y, pb.depth, pb.beta, t, pb.loss)
-    net, U, method = _solve(prog, pb, t, pb.beta_t)
-    return Fit(net, [U], method, prog.problem, info={"knots": knots_of(net, prog.grid, pb.Y)})
+    dual = dual_program(pb.X, pb.Y, pb.depth, pb.beta, t, pb.loss)
+    net, U, method = _solve(dual, pb, t, pb.beta_t)
+    return Fit(net, [U], method, dual.problem, info={"knots": knots_of(net, make_grid(pb.X), pb.Y)})
 
 
 def fit_path(pb: Problem, betas: np.ndarray) -> list[Fit]:
-    """Fits for several β re-using one compiled program (DPP; used by ``dn.path``)."""
+    """Fits for several β re-using one compiled dual program (DPP; used by ``dn.path``)."""
     _check_method(pb)
     if pb.depth >= 3 and pb.t is None:
         return [_fit_weight_decay(Problem(**{**pb.__dict__, "beta": float(b)})) for b in betas]
     t = pb.t if pb.depth >= 3 else None
-    prog = primal_program(pb.X, pb.Y, pb.depth, pb.beta, t, pb.loss)
+    dual = dual_program(pb.X, pb.Y, pb.depth, pb.beta, t, pb.loss)
+    grid = make_grid(pb.X)
     fits = []
     for beta in betas:
         sub = Problem(**{**pb.__dict__, "beta": float(beta)})
-        prog.set_beta(sub.beta, t)
-        net, U, method = _solve(prog, sub, t, sub.beta_t)
-        fits.append(Fit(net, [U], method, prog.problem, info={"knots": knots_of(net, prog.grid, pb.Y)}))
+        dual.set_beta(sub.beta, t)
+        net, U, method = _solve(dual, sub, t, sub.beta_t)
+        fits.append(Fit(net, [U], method, dual.problem, info={"knots": knots_of(net, grid, pb.Y)}))
     return fits
 
 
@@ -794,7 +797,7 @@ def _fit_weight_decay(pb: Problem) -> Fit:
     ramps the bounds need not meet, and the result is then reported as not certified.
     """
     L, beta = pb.depth, pb.beta
-    prog = primal_program(pb.X, pb.Y, L, beta, 1.0, pb.loss)
+    dual = dual_program(pb.X, pb.Y, L, beta, 1.0, pb.loss)
     p0 = pb.loss.zero_value(pb.Y)
     U0 = project_dual(pb.loss.dual_point(np.zeros_like(pb.Y), pb.Y), pb.Y, pb.loss)
     r0 = rho(U0, pb.X, L, 1.0)[0]
@@ -804,8 +807,8 @@ def _fit_weight_decay(pb: Problem) -> Fit:
     methods: list[str] = []
 
     def evaluate(t: float) -> tuple[float, tuple[Network, np.ndarray]]:
-        prog.set_beta(beta, t)
-        net_t, U, method = _solve(prog, Problem(**{**pb.__dict__, "t": t}), t, beta * t ** (2 - L))
+        dual.set_beta(beta, t)
+        net_t, U, method = _solve(dual, Problem(**{**pb.__dict__, "t": t}), t, beta * t ** (2 - L))
         methods.append(method)
         dual_path.append((t, U))
         net = net_t.balanced()
@@ -821,11 +824,11 @@ def _fit_weight_decay(pb: Problem) -> Fit:
     else:                                   # β beats every atom at every useful t: a constant fit
         t_star, (_, (net, U)) = t_lo, evaluate(t_lo)
         method = f"constant fit ({methods[-1]})"
-    info = {"t": t_star, "knots": knots_of(net, prog.grid, pb.Y),
+    info = {"t": t_star, "knots": knots_of(net, make_grid(pb.X), pb.Y),
             "note": "weight decay on all layers of a deep network: the value is that of a parallel network "
                     "(an upper bound); the lower bound is min over t of D_t + beta(L-2)t^2/2, which several "
                     "active branches need not attain"}
-    return Fit(net, [U], method, prog.problem, info=info, dual_path=dual_path)
+    return Fit(net, [U], method, dual.problem, info=info, dual_path=dual_path)
 
 
 # --------------------------------------------------------------------------- interpolation limit

@@ -463,6 +463,20 @@ def test_recover_from_dual_program() -> None:
     assert net.objective(X, y, 0.2, t=1.2) == pytest.approx(value, abs=1e-7)
 
 
+def test_fallback_to_primal_atoms(monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the restricted refit fails, the finite primal's own atoms are used (and still certified)."""
+    X, y = e4_data(6, 8)
+    reference = dn.solve(X, y, beta=0.2, bias=True)
+
+    def broken(*args, **kwargs):
+        raise dn.SolverError("refit failed on purpose")
+
+    monkeypatch.setattr(spline, "recover_atoms", broken)
+    sol = dn.solve(X, y, beta=0.2, bias=True)
+    assert "primal" in sol.method
+    assert sol.certified and sol.value == pytest.approx(reference.value, abs=1e-7)
+
+
 def test_path_reuses_one_program() -> None:
     X, y = e4_data(8, 8)
     betas = [0.05, 0.2, 1.0]

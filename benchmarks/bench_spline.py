@@ -1,0 +1,95 @@
+"""relu-1d setting: the O(n) spline program with each CVXPY solver, against the dense program.
+
+Targets (docs/settings/spline.md): the one-dimensional program in at most 0.2 s at n = 1000
+and 2 s at n = 10000. BLAS runs on one thread (threadpool_limits(1), here and in conftest).
+Every run records the relative gap its answer reached.
+"""
+
+from __future__ import annotations
+
+import cvxpy as cp
+import numpy as np
+import pytest
+from benchutil import record
+from threadpoolctl import threadpool_limits
+
+import dualnet as dn
+from dualnet.losses import get_loss
+from dualnet.settings import spline
+
+SOLVERS = ["CLARABEL", "ECOS", "SCS"]
+BETA = 0.1
+
+
+def sine_data(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs uniform on [−2, 2], labels sin(3x) + noise: a spline with a few dozen kinks."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-2, 2, n)
+    return x[:, None], np.sin(3 * x) + 0.3 * rng.standard_normal(n)
+
+
+def _rounds(n: int) -> int:
+    return 1 if n >= 10000 else 3
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+@pytest.mark.parametrize("n", [100, 1000, 10000])
+def test_solve(benchmark, n, solver):
+    """dn.solve end to end: O(n) primal, active-set refit, certificate."""
+    X, y = sine_data(n)
+    benchmark.group = f"relu-1d n={n}"
+    with threadpool_limits(limits=1):
+        sol = benchmark.pedantic(dn.solve, args=(X, y), kwargs=dict(beta=BETA, bias=True, method="cvxpy",
+                                                                     solver=solver),
+                                 rounds=_rounds(n), iterations=1)
+    record(benchmark, sol, kind=f"solve {solver}", knots=int(sol.knots.size))
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+@pytest.mark.parametrize("n", [100, 1000, 10000])
+def test_program(benchmark, n, solver):
+    """The O(n) finite primal alone (compile + solve); gap measured against the certified optimum."""
+    X, y = sine_data(n)
+    benchmark.group = f"relu-1d n={n}"
+    reference = dn.solve(X, y, beta=BETA, bias=True)
+
+    def run() -> float:
+        prog = spline.primal_program(X, y[:, None], 2, BETA, None, get_loss("squared"))
+        return float(prog.problem.solve(solver=solver))
+
+    with threadpool_limits(limits=1):
+        value = benchmark.pedantic(run, rounds=_rounds(n), iterations=1)
+    benchmark.extra_info.update(kind=f"O(n) program {solver}", value=value,
+                                rel_gap=abs(value - reference.value) / reference.value)
+
+
+@pytest.mark.parametrize("n", [100, 1000])
+def test_dense_program(benchmark, n):
+    """The same primal with the dense n×n atom matrices (what the O(n) form avoids)."""
+    X, y = sine_data(n)
+    x = X[:, 0]
+    benchmark.group = f"relu-1d n={n}"
+    reference = dn.solve(X, y, beta=BETA, bias=True)
+    A, B = np.maximum(x[:, None] - x[None, :], 0), np.maximum(x[None, :] - x[:, None], 0)
+
+    def run() -> float:
+        z, zl, b0 = cp.Variable(n), cp.Variable(n), cp.Variable()
+        prob = cp.Problem(cp.Minimize(0.5 * cp.sum_squares(A @ z + B @ zl + b0 - y) + BETA * (cp.norm1(z)
+                                                                                            + cp.norm1(zl))))
+        return float(prob.solve(solver="CLARABEL"))
+
+    with threadpool_limits(limits=1):
+        value = benchmark.pedantic(run, rounds=1, iterations=1)
+    benchmark.extra_info.update(kind="dense program CLARABEL", value=value,
+                                rel_gap=abs(value - reference.value) / reference.value)
+
+
+@pytest.mark.parametrize("n", [1000, 10000])
+def test_deep_tform(benchmark, n):
+    """Depth 3, t = 1: the ramp program (O(n) slope form)."""
+    X, y = sine_data(n)
+    benchmark.group = f"relu-1d n={n}"
+    with threadpool_limits(limits=1):
+        sol = benchmark.pedantic(dn.solve, args=(X, y), kwargs=dict(beta=BETA, depth=3, t=1.0, bias=True),
+                                 rounds=_rounds(n), iterations=1)
+    record(benchmark, sol, kind="deep t-form CLARABEL", knots=int(sol.knots.size))
