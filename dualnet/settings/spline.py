@@ -31,7 +31,7 @@ amplitudes, so no n×n atom matrix is formed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import cvxpy as cp
@@ -58,8 +58,9 @@ HOMOGENEOUS = True
 #: constraint is a diameter, which needs one cone per pair of kinks (O(m²)).
 MAX_PAIRWISE = 100
 
-__all__ = ["Grid", "Interpolant", "check", "dual_candidates", "dual_program", "fit", "fit_path", "interpolation_value",
-           "make_grid", "min_norm_interpolant", "primal_program", "project_dual", "recover", "recover_atoms", "rho"]
+__all__ = ["Atoms", "Grid", "Interpolant", "check", "dual_candidates", "dual_program", "fit", "fit_path",
+           "interpolation_value", "make_grid", "min_norm_interpolant", "primal_program", "project_dual", "recover",
+           "recover_atoms", "rho"]
 
 
 # --------------------------------------------------------------------------- the grid
@@ -152,6 +153,14 @@ def rho(U: np.ndarray, X: np.ndarray, depth: int, t: float = 1.0) -> tuple[float
     ‖Uᵀ(xw + b)_+‖, attained at a data point. Depth L ≥ 3: t^{L−2} times the diameter of
     {r_k}. The free output bias makes the sup infinite unless 1ᵀU = 0; ``inf`` is
     returned then (the certificate centers its candidates with :func:`project_dual`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dualnet.settings import spline
+    >>> X, u = np.array([[-1.0], [0.0], [1.0]]), np.array([[-0.1], [0.2], [-0.1]])
+    >>> [round(spline.rho(u, X, L, 1.0)[0], 12) for L in (2, 3)]       # MATH §10 T9: active at β = 0.1
+    [0.1, 0.1]
     """
     U = np.asarray(U, dtype=float).reshape(U.shape[0], -1)
     if not _centered(U):
@@ -230,6 +239,18 @@ def dual_program(X: np.ndarray, Y: np.ndarray, depth: int, beta: float, t: float
     max −ℓ*(−U) s.t. 1ᵀU = 0 and, with l_k the double cumulative sums of U
     (``left_values``) and r_k = l_m − l_k: |l_k|, |r_k| ≤ β (depth 2), or
     max l − min l ≤ β t^{2−L} (depth ≥ 3; pairwise norms for several outputs).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dualnet.losses import get_loss
+    >>> from dualnet.settings import spline
+    >>> X, Y = np.array([[-1.0], [0.0], [1.0]]), np.array([[0.0], [1.0], [0.0]])
+    >>> prog = spline.dual_program(X, Y, 2, 0.1, None, get_loss("squared"))
+    >>> round(prog.solve(solver="CLARABEL"), 6)                             # MATH §10 T9
+    0.17
+    >>> prog.set_beta(0.5); round(prog.solve(solver="CLARABEL"), 6)
+    0.333333
     """
     grid = make_grid(X)
     n, K = Y.shape
@@ -839,6 +860,14 @@ def interpolation_value(x: np.ndarray, y: np.ndarray, depth: int = 2, t: float =
     depth 2: max(D, (D + |s_1 + s_{n−1}|)/2); depth L ≥ 3 (t-form):
     t^{2−L}·(|s_1| + D + |s_{n−1}|)/2. (MATH §4.3 prints max(D, |s_1 + s_{n−1}|) for depth 2,
     which overstates the value when the end slopes dominate: y = x costs 1, not 2.)
+
+    Examples
+    --------
+    >>> from dualnet.settings.spline import interpolation_value
+    >>> interpolation_value([-1.0, 0.0, 1.0], [0.0, 1.0, 0.0]), interpolation_value([0.0, 1.0, 2.0], [0.0, 1.0, 2.0])
+    (2.0, 1.0)
+    >>> interpolation_value([-2.0, -1.0, 0.0, 1.0, 2.0], [0, 0, 1, 0, 0], depth=3)    # one ramp pair, not 4 kinks
+    2.0
     """
     grid = make_grid(np.asarray(x, dtype=float).reshape(-1, 1))
     F = grid.sums(np.asarray(y, dtype=float).reshape(-1, 1))[:, 0] / np.bincount(grid.group)
@@ -847,8 +876,8 @@ def interpolation_value(x: np.ndarray, y: np.ndarray, depth: int = 2, t: float =
     s = np.diff(F) / grid.gaps
     D = float(np.sum(np.abs(np.diff(s))))
     if depth == 2:
-        return max(D, 0.5 * (D + abs(s[0] + s[-1])))
-    return t ** (2 - depth) * 0.5 * (abs(s[0]) + D + abs(s[-1]))
+        return float(max(D, 0.5 * (D + abs(s[0] + s[-1]))))
+    return float(t ** (2 - depth) * 0.5 * (abs(s[0]) + D + abs(s[-1])))
 
 
 @dataclass(frozen=True)
@@ -866,6 +895,9 @@ class Interpolant:
         An interpolating network of that cost (balanced two-layer, or deep t-form).
     method : str
         "closed-form" or "cvxpy:<SOLVER>" (how ``value`` was computed).
+    atoms : Atoms
+        The spline as atoms: right/left ReLU amplitudes at each ξ_k (depth 2) or ramps
+        (p, q, c) (depth ≥ 3), and the output bias.
     depth, t : the architecture.
     program : cvxpy.Problem or None
         The LP that was solved (``method="cvxpy"``).
@@ -875,9 +907,10 @@ class Interpolant:
     knots: np.ndarray
     network: Network
     method: str
+    atoms: Atoms | None = field(default=None, repr=False)
     depth: int = 2
     t: float = 1.0
-    program: cp.Problem | None = None
+    program: cp.Problem | None = field(default=None, repr=False)
 
     def predict(self, x: Any) -> np.ndarray:
         """Interpolant at the points ``x`` (1-D)."""
@@ -944,10 +977,10 @@ def min_norm_interpolant(x: Any, y: Any, *, depth: int = 2, t: float = 1.0, meth
     knots = knots_of(net, grid, values)
     if method == "closed-form":
         value = interpolation_value(grid.knots, values[:, 0], depth, t)
-        return Interpolant(value, knots, net, "closed-form", depth, t)
+        return Interpolant(value, knots, net, "closed-form", atoms, depth, t)
     prog = _interpolation_lp(grid, values, depth, t)
     _, how = solve_cvxpy(DualProgram(prog, cp.Parameter(), lambda: None, depth, t), solver)
-    return Interpolant(float(prog.value), knots, net, how, depth, t, prog)
+    return Interpolant(float(prog.value), knots, net, how, atoms, depth, t, prog)
 
 
 def _as_inputs(x: Any) -> np.ndarray:

@@ -398,8 +398,11 @@ def test_deep_weight_decay_bounds_hold() -> None:
     sol = dn.solve(X, y, beta=0.05, depth=3, bias=True)
     assert sol.exact and sol.lower_bound <= sol.value
     assert "t" in sol.info and np.all(np.isin(sol.knots, X[:, 0]))
-    trained = [train(X, y, beta=0.05, depth=3, width=4, bias=True, seed=s).objective(X, y, 0.05) for s in range(2)]
-    assert min(trained) >= sol.lower_bound - 1e-8
+    nets = [train(X, y, beta=0.05, depth=3, width=4, bias=True, seed=s) for s in range(2)]
+    assert min(net.objective(X, y, 0.05) for net in nets) >= sol.lower_bound - 1e-8
+    cert = dn.certify(nets[0], X, y, beta=0.05)                  # a standard deep network, certified
+    assert cert.setting == "relu-1d" and cert.exact
+    assert cert.lower_bound <= sol.value and cert.lower_bound <= cert.value
 
 
 def test_deep_weight_decay_single_ramp_is_certified() -> None:
@@ -511,6 +514,7 @@ def test_interpolation_lp_equals_formula(seed: int, depth: int) -> None:
     np.testing.assert_allclose(closed.predict(X[:, 0]), y, atol=1e-10)
     cost = closed.network.penalty(1.0, 1.5 if depth >= 3 else None)
     assert cost == pytest.approx(closed.value, rel=1e-10)
+    assert closed.atoms.cost * (1.5 ** (2 - depth) if depth >= 3 else 1.0) == pytest.approx(closed.value, rel=1e-10)
     assert np.all(np.isin(closed.knots, X[:, 0]))
 
 
