@@ -145,6 +145,9 @@ def read_data(path: str, labels: str | None, loss: str) -> tuple[np.ndarray, np.
     classes = None
     numeric = np.issubdtype(np.asarray(y).dtype, np.number)
     if np.ndim(y) == 1 and (loss in CLASS_LOSSES or not numeric):
+        if numeric and not np.all(np.mod(y, 1) == 0):
+            raise InputError(f"The label column of {path!r} holds non-integer numbers, which are not class labels, "
+                             f"but loss={loss!r} needs classes. Use --loss squared (or absolute) for regression.")
         y, classes = encode_classes(y, loss, "the DATA file")
     elif not numeric:
         raise InputError(f"The label columns of {path!r} must be numeric when there are several. "
