@@ -265,9 +265,10 @@ def _problem_kwargs(args: argparse.Namespace) -> dict[str, Any]:
                 tol=args.tol)
 
 
-def _problem_doc(args: argparse.Namespace) -> dict[str, Any]:
-    return {"depth": args.depth, "beta": getattr(args, "beta", None), "t": args.t, "activation": args.activation,
-            "loss": args.loss, "bias": args.bias, "batchnorm": args.batchnorm, "tol": args.tol}
+def _problem_doc(args: argparse.Namespace, sol: Any) -> dict[str, Any]:
+    """The problem as solved (names normalized by validation, so 'LINEAR' shows as 'linear')."""
+    return {"depth": sol.depth, "beta": sol.beta, "t": sol.t, "activation": sol.network.activation,
+            "loss": sol.loss, "bias": args.bias, "batchnorm": args.batchnorm, "tol": args.tol}
 
 
 def _solve(args: argparse.Namespace) -> int:
@@ -282,7 +283,7 @@ def _solve(args: argparse.Namespace) -> int:
     if classes is not None:
         accuracy = float(np.mean(decode_classes(sol.network.predict(X), classes) ==
                                  decode_classes(np.asarray(Y).reshape(len(Y), -1), classes)))
-    doc = {**_header("solve"), "data": _data_doc(args.data, X, Y, classes), "problem": _problem_doc(args),
+    doc = {**_header("solve"), "data": _data_doc(args.data, X, Y, classes), "problem": _problem_doc(args, sol),
            "result": {**_solution_doc(sol), "train_accuracy": accuracy}, "network": _network_doc(sol.network, saved)}
     text = [_data_line(args.data, X, Y, classes), str(sol)]
     if accuracy is not None:
@@ -339,6 +340,7 @@ def _torch_state(path: str, activation: str | None) -> Any:
 def _certify(args: argparse.Namespace) -> int:
     """Certify a saved network (.npz from dualnet, or a PyTorch state_dict) on a data file."""
     from .api import certify
+    from .losses import get_loss
     from .network import Network
 
     suffix = Path(args.net).suffix.lower()
@@ -352,7 +354,7 @@ def _certify(args: argparse.Namespace) -> int:
     X, Y, classes = read_data(args.data, args.labels, args.loss)
     cert = certify(net, X, Y, beta=args.beta, loss=args.loss, t=args.t, setting=args.setting, tol=args.tol)
     doc = {**_header("certify"), "data": _data_doc(args.data, X, Y, classes),
-           "problem": {"beta": args.beta, "t": args.t, "loss": args.loss, "tol": args.tol},
+           "problem": {"beta": args.beta, "t": args.t, "loss": get_loss(args.loss, "certify").name, "tol": args.tol},
            "result": {**_result_doc(cert), "p0": _number(cert.p0)}, "network": _network_doc(net, args.net)}
     _emit(args, doc, "\n".join([_data_line(args.data, X, Y, classes), f"network: {net!r}", str(cert)]))
     return 0
@@ -390,7 +392,8 @@ def _path(args: argparse.Namespace) -> int:
         _plot_path(result, plot)
     points = [{"beta": float(b), **_solution_doc(s)} for b, s in zip(result.betas, result.solutions)]
     doc = {**_header("path"), "data": _data_doc(args.data, X, Y, classes),
-           "problem": {**_problem_doc(args), "betas": [float(b) for b in result.betas]}, "points": points,
+           "problem": {**_problem_doc(args, result[0]), "beta": None, "betas": [float(b) for b in result.betas]},
+           "points": points,
            "plot": None if plot is None else str(plot)}
     header = f"{'beta':>12}{'value':>16}{'lower bound':>16}{'rel. gap':>11}{'certified':>11}"
     lines = [_data_line(args.data, X, Y, classes), f"setting {result[0].setting}, method {result[0].method}", "",
