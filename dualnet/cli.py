@@ -25,6 +25,7 @@ import numpy as np
 from . import __version__
 from ._labels import CLASS_LOSSES, decode_classes, encode_classes
 from .errors import DualnetError, InputError, SettingError, SolverError
+from .losses import get_loss
 
 #: The ``schema`` field of every JSON document the command line writes (docs/cli.md).
 JSON_SCHEMA = "dualnet-cli/1"
@@ -66,7 +67,7 @@ def _label_columns(spec: str | None, header: list[str] | None, n_columns: int, p
     return picked
 
 
-def _read_csv(path: str, labels: str | None) -> tuple[np.ndarray, np.ndarray, list[str] | None]:
+def _read_csv(path: str, labels: str | None) -> tuple[np.ndarray, np.ndarray]:
     with open(path, newline="") as fh:
         rows = [r for r in csv.reader(fh) if any(cell.strip() for cell in r)]
     if not rows:
@@ -95,10 +96,10 @@ def _read_csv(path: str, labels: str | None) -> tuple[np.ndarray, np.ndarray, li
                          f"{i + 1 + (header is not None)}. Pick the label column with --labels.") from None
     y = table[:, label_idx]
     y = y.astype(np.float64) if all(_is_number(v) for v in y.ravel()) else np.char.strip(y)
-    return X, (y[:, 0] if len(label_idx) == 1 else y), None if header is None else [header[j] for j in label_idx]
+    return X, (y[:, 0] if len(label_idx) == 1 else y)
 
 
-def _read_npy(path: str, labels: str | None) -> tuple[np.ndarray, np.ndarray, None]:
+def _read_npy(path: str, labels: str | None) -> tuple[np.ndarray, np.ndarray]:
     table = np.load(path, allow_pickle=False)
     if table.ndim != 2 or table.shape[1] < 2:
         raise InputError(f"The NPY file {path} must hold a 2-D array with feature columns and label columns. "
@@ -106,10 +107,10 @@ def _read_npy(path: str, labels: str | None) -> tuple[np.ndarray, np.ndarray, No
     label_idx = _label_columns(labels, None, table.shape[1], path)
     X = np.delete(table, label_idx, axis=1)
     y = table[:, label_idx]
-    return X, (y[:, 0] if len(label_idx) == 1 else y), None
+    return X, (y[:, 0] if len(label_idx) == 1 else y)
 
 
-def _read_npz(path: str, labels: str | None) -> tuple[np.ndarray, np.ndarray, None]:
+def _read_npz(path: str, labels: str | None) -> tuple[np.ndarray, np.ndarray]:
     if labels is not None:
         raise InputError(f"The '--labels' option applies to CSV and NPY files; the NPZ file {path} holds its "
                          "labels in the array 'y'. Drop --labels.")
@@ -118,24 +119,26 @@ def _read_npz(path: str, labels: str | None) -> tuple[np.ndarray, np.ndarray, No
         if missing:
             raise InputError(f"The NPZ file {path} must hold arrays named 'X' and 'y'. Got arrays {data.files}. "
                              "Write it with numpy.savez(path, X=X, y=y).")
-        return data["X"], data["y"], None
+        return data["X"], data["y"]
 
 
-def read_data(path: str, labels: str | None, loss: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def read_data(path: str, labels: str | None, loss: str,
+              where: str = "solve") -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Features, label matrix and classes (None for numeric labels) from a CSV, NPY or NPZ file.
 
     Labels are classes when the loss is a classification loss (hinge, logistic,
     cross-entropy) or when the label column is not numeric; classes are encoded by
     :func:`dualnet._labels.encode_classes`. Numeric labels with squared or absolute loss
-    are used as they are.
+    are used as they are. ``where`` names the command in messages about ``loss``.
     """
+    loss = get_loss(loss, where).name
     readers = {".csv": _read_csv, ".txt": _read_csv, ".npy": _read_npy, ".npz": _read_npz}
     suffix = Path(path).suffix.lower()
     if suffix not in readers:
         raise InputError(f"The DATA file must be a .csv, .npy or .npz file. Got {path!r} instead. "
                          "Convert it, e.g. with numpy.savez(path, X=X, y=y).")
     try:
-        X, y, _ = readers[suffix](path, labels)
+        X, y = readers[suffix](path, labels)
     except OSError as err:
         raise InputError(f"Cannot read the DATA file {path!r}: {err.strerror or err}.") from None
     except ValueError as err:
@@ -309,8 +312,6 @@ def _torch_state(path: str, activation: str | None) -> Any:
         raise InputError(f"Cannot read the PyTorch file {path!r} as a state_dict ({type(err).__name__}; dualnet "
                          "loads tensors only, never pickled code). Save it with "
                          "torch.save(model.state_dict(), path).") from None
-    if isinstance(state, torch.nn.Module):
-        return Network.from_torch(state)
     if not isinstance(state, dict) or not state:
         raise InputError(f"The PyTorch file {path!r} must hold the state_dict of an nn.Sequential. Got "
                          f"{type(state).__name__}. Save it with torch.save(model.state_dict(), path).")
@@ -340,7 +341,6 @@ def _torch_state(path: str, activation: str | None) -> Any:
 def _certify(args: argparse.Namespace) -> int:
     """Certify a saved network (.npz from dualnet, or a PyTorch state_dict) on a data file."""
     from .api import certify
-    from .losses import get_loss
     from .network import Network
 
     suffix = Path(args.net).suffix.lower()
@@ -351,7 +351,7 @@ def _certify(args: argparse.Namespace) -> int:
     else:
         raise InputError(f"The NET file must be a .npz network saved by dualnet or a PyTorch .pt/.pth state_dict. "
                          f"Got {args.net!r} instead.")
-    X, Y, classes = read_data(args.data, args.labels, args.loss)
+    X, Y, classes = read_data(args.data, args.labels, args.loss, "certify")
     cert = certify(net, X, Y, beta=args.beta, loss=args.loss, t=args.t, setting=args.setting, tol=args.tol)
     doc = {**_header("certify"), "data": _data_doc(args.data, X, Y, classes),
            "problem": {"beta": args.beta, "t": args.t, "loss": get_loss(args.loss, "certify").name, "tol": args.tol},
@@ -386,7 +386,7 @@ def _path(args: argparse.Namespace) -> int:
     if plot is not None:
         _plot_backend(plot)                # fail before solving when matplotlib is missing
     betas = _betas(args.betas)
-    X, Y, classes = read_data(args.data, args.labels, args.loss)
+    X, Y, classes = read_data(args.data, args.labels, args.loss, "path")
     result = path(X, Y, betas, **_problem_kwargs(args))
     if plot is not None:
         _plot_path(result, plot)
@@ -517,13 +517,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if getattr(args, "json_out", None) is not None:
             args.json_out = _output_path(args.json_out, "--json-out")
-        return int(args.func(args))
+        code = int(args.func(args))
+        sys.stdout.flush()               # a closed pipe shows up here, inside the handlers below
+        return code
     except (InputError, SettingError) as err:
         print(f"dualnet: error: {_one_line(err)}", file=sys.stderr)
         return 2
     except SolverError as err:
         print(f"dualnet: solver failure: {_one_line(err)}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        # The reader of stdout went away (``dualnet ... | head``): stay quiet, as shell tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except OSError as err:
         print(f"dualnet: error: cannot write {err.filename or 'a file'}: {err.strerror or err}", file=sys.stderr)
         return 1
