@@ -308,10 +308,20 @@ def certify(net: Any, X: Any, y: Any, *, beta: float, loss: str | Loss = "square
     net : Network, list of weight arrays, or torch.nn.Sequential
         The network to certify (its activation and depth define the problem). A torch
         module must be a Sequential of Linear and ReLU layers (see ``Network.from_torch``).
-    X, y : training data, as in :func:`solve`.
+    X : array-like of shape (n_samples, n_features)
+        Training inputs, as in :func:`solve`.
+    y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        Labels, as in :func:`solve`.
     beta : float
         Weight-decay strength the network was trained with.
-    loss, t, setting, tol : as in :func:`solve`.
+    loss : str or Loss
+        As in :func:`solve`.
+    t : float or None
+        As in :func:`solve`.
+    setting : str
+        As in :func:`solve`.
+    tol : float
+        As in :func:`solve`.
     dual : array-like (n_samples, n_outputs), optional
         An extra dual point to try (for example from a solver); the best bound is kept.
 

@@ -75,7 +75,10 @@ class DualProgram:
         The effective threshold β·t^{2−L}; :meth:`set_beta` updates it.
     lift : callable
         Maps the solved variables to the full dual point U of shape (n_samples, n_outputs).
-    depth, t : the depth and radius the threshold was built for.
+    depth : int
+        The depth the threshold was built for.
+    t : float or None
+        The radius the threshold was built for (None: plain weight decay, or depth 2).
     """
 
     problem: cp.Problem

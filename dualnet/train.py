@@ -125,18 +125,41 @@ def train(X: Any, y: Any, *, beta: float, depth: int = 2, width: int | Sequence[
 
     Parameters
     ----------
-    X, y : training data (as in :func:`dualnet.solve`).
-    beta : weight-decay strength.
-    depth : number of weight layers.
-    width : hidden width, one int for every hidden layer or a list of depth−1 ints.
-    activation, loss : as in :func:`dualnet.solve`.
-    bias : whether layers have (unpenalized) biases.
-    n_branches : number of parallel branches (1 = a standard network).
-    seed : seed of the random initialization.
-    init : start from this network instead (its architecture is kept).
-    batchnorm, bn_scale : batch normalization before the last activation (MATH §6.1);
-        only γ, α and the last layer are penalized. The returned network stores the
-        training-batch statistics for ``predict``.
+    X : array-like of shape (n_samples, n_features)
+        Training inputs, as in :func:`dualnet.solve`.
+    y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        Labels, as in :func:`dualnet.solve`.
+    beta : float
+        Weight-decay strength.
+    depth : int
+        Number of weight layers.
+    width : int or sequence of int
+        Hidden width, one int for every hidden layer or a list of depth−1 ints.
+    activation : str
+        As in :func:`dualnet.solve`.
+    loss : str or Loss
+        As in :func:`dualnet.solve`.
+    bias : bool
+        Whether layers have (unpenalized) biases.
+    n_branches : int
+        Number of parallel branches (1 = a standard network).
+    seed : int or None
+        Seed of the random initialization.
+    init : Network, optional
+        Start from this network instead (its architecture is kept).
+    init_scale : float
+        Scale of the random initialization.
+    max_iter : int
+        Maximum number of L-BFGS iterations.
+    gtol : float
+        L-BFGS stopping tolerance on the projected gradient.
+    batchnorm : bool
+        Batch normalization before the last activation (MATH §6.1); only γ, α and the last
+        layer are penalized. The returned network stores the training-batch statistics for
+        ``predict``.
+    bn_scale : {"std", "l2"}
+        "std" normalizes by the batch standard deviation, "l2" by the norm, as in
+        :class:`dualnet.Network`.
 
     Returns
     -------

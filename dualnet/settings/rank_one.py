@@ -52,11 +52,16 @@ class Factors:
 
     Attributes
     ----------
-    c : (n,) nonnegative unit vector (the measured one, negative entries clipped).
-    a0 : (d,) equal to Xᵀĉ, so ‖a0‖ ≤ σ₁(X).
-    residual : ‖X − ĉ a0ᵀ‖_F, an upper bound on ‖X − ĉ a0ᵀ‖₂ (0 up to round-off for rank-one data).
-    ratio : upper bound on σ₂(X)/σ₁(X): residual/‖a0‖.
-    negative : ‖c₋‖/‖c‖ of the measured c before clipping (0 when c ≥ 0).
+    c : ndarray of shape (n,)
+        Nonnegative unit vector (the measured one, negative entries clipped).
+    a0 : ndarray of shape (d,)
+        Equal to Xᵀĉ, so ‖a0‖ ≤ σ₁(X).
+    residual : float
+        ‖X − ĉ a0ᵀ‖_F, an upper bound on ‖X − ĉ a0ᵀ‖₂ (0 up to round-off for rank-one data).
+    ratio : float
+        Upper bound on σ₂(X)/σ₁(X): residual/‖a0‖.
+    negative : float
+        ‖c₋‖/‖c‖ of the measured c before clipping (0 when c ≥ 0).
     """
 
     c: np.ndarray

@@ -898,7 +898,10 @@ class Interpolant:
     atoms : Atoms
         The spline as atoms: right/left ReLU amplitudes at each ξ_k (depth 2) or ramps
         (p, q, c) (depth ≥ 3), and the output bias.
-    depth, t : the architecture.
+    depth : int
+        Number of weight layers of ``network``.
+    t : float
+        Its radius in the t-form (depth ≥ 3).
     program : cvxpy.Problem or None
         The LP that was solved (``method="cvxpy"``).
     """
