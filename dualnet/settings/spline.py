@@ -125,11 +125,10 @@ def _diameter(R: np.ndarray) -> tuple[float, bool]:
         return float(np.ptp(R)), True
     if R.shape[0] <= 5000:
         best = 0.0
-        for start in range(0, R.shape[0], 512):          # chunks keep memory at 512·m
-            block = R[start:start + 512]
-            d2 = np.sum(block * block, 1)[:, None] + np.sum(R * R, 1)[None, :] - 2 * block @ R.T
-            best = max(best, float(np.max(d2)))
-        return float(np.sqrt(max(best, 0.0))), True
+        for start in range(0, R.shape[0], 256):          # direct differences (no cancellation), 256·m·K memory
+            diff = R[start:start + 256, None, :] - R[None, :, :]
+            best = max(best, float(np.max(np.linalg.norm(diff, axis=2))))
+        return best, True
     return 2.0 * float(np.max(np.linalg.norm(R - R.mean(axis=0), axis=1))), True
 
 

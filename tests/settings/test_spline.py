@@ -544,6 +544,9 @@ def test_check_reports_what_fails() -> None:
     reasons = spline.check(X2, np.ones((5, 1)), 2, activation="linear", bias=False, batchnorm=True)
     assert len(reasons) == 4
     assert any("n_features=2" in r for r in reasons) and any("bias=False" in r for r in reasons)
+    many = np.linspace(0, 1, spline.MAX_PAIRWISE + 1)[:, None]
+    assert any("one cone per pair" in r for r in spline.check(many, np.ones((many.shape[0], 2)), 3, bias=True))
+    assert spline.check(many, np.ones((many.shape[0], 1)), 3, bias=True) == []
     with pytest.raises(SettingError, match="bias=False: the spline setting"):
         dn.solve(T9_X, T9_Y, beta=0.1, setting="relu-1d")
     with pytest.raises(SettingError, match="n_features=2"):
