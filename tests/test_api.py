@@ -72,11 +72,13 @@ def test_solve_auto_and_named_setting_agree(data) -> None:
     assert auto.value == pytest.approx(named.value, rel=1e-12)
 
 
-def test_solve_accepts_loss_objects_and_options(data) -> None:
+def test_solve_accepts_loss_objects_and_refuses_unused_options(data) -> None:
     X, Y = data
-    a = dn.solve(X, Y, beta=0.5, activation="linear", loss=LOSSES["squared"], any_setting_option=3)
+    a = dn.solve(X, Y, beta=0.5, activation="linear", loss=LOSSES["squared"])
     b = dn.solve(X, Y, beta=0.5, activation="linear")
     assert a.value == pytest.approx(b.value, rel=1e-12)
+    with pytest.raises(dn.InputError, match="'any_setting_option' is not an option of any setting"):
+        dn.solve(X, Y, beta=0.5, activation="linear", any_setting_option=3)
 
 
 def test_tol_decides_certified(data) -> None:
