@@ -17,7 +17,7 @@ import cvxpy as cp
 import numpy as np
 
 from .certificate import Certificate, dual_lower_bound
-from .errors import InputError, SettingError
+from .errors import InputError, SettingError, SolverError
 from .losses import Loss, get_loss
 from .network import Network
 from .problem import DualProgram, Problem
@@ -365,7 +365,16 @@ def certify(net: Any, X: Any, y: Any, *, beta: float, loss: str | Loss = "square
                          f"by {net.t_violation(pb.t):.3g}. Pass t=None for plain weight decay.")
     module = choose_setting(pb, setting, "certify")
     duals = [] if dual is None else [as_labels(dual, pb.n_samples, "certify", "dual")[0]]
-    return _certify(net, pb, module, duals)
+    dual_path: list[tuple[float, np.ndarray]] = []
+    if pb.depth >= 3 and pb.t is None and getattr(module, "HOMOGENEOUS", True):
+        # Weight decay on a deep network: the bound from the network's one dual direction dips
+        # below the optimum away from its own t, so it cannot close the gap. The setting's dual
+        # points along t can (MATH Lemma A.2): any dual point is valid, and ρ is recomputed here.
+        try:
+            dual_path = module.fit(pb).dual_path
+        except SolverError:
+            dual_path = []
+    return _certify(net, pb, module, duals, dual_path)
 
 
 def dual_program(X: Any, y: Any, *, beta: float, depth: int = 2, activation: str = "relu",

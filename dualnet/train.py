@@ -46,6 +46,8 @@ def objective_and_gradient(net: Network, X: np.ndarray, Y: np.ndarray, beta: flo
                            ) -> tuple[float, list[list[tuple[np.ndarray, np.ndarray | None]]]]:
     """Weight-decay objective of ``net`` and its gradient with respect to every (W, b)."""
     loss = get_loss(loss)
+    X = as_data(X, "objective_and_gradient")
+    Y, _ = as_labels(Y, X.shape[0], "objective_and_gradient")
     F = net.forward(X)
     value = loss.value(F, Y) + net.penalty(beta)
     G = -loss.dual_point(F, Y)            # ∇_F ℓ = −U

@@ -205,3 +205,13 @@ def test_path_reuses_one_dpp_program_with_cvxpy(data, monkeypatch) -> None:
 def test_path_deep_weight_decay() -> None:
     p = dn.path(X2, Y34, [1.0], depth=3, activation="linear")                 # T4
     assert p.certified.all() and p.values[0] == pytest.approx(4.207669, abs=1e-6)
+
+
+def test_certify_closes_the_gap_of_deep_weight_decay_networks() -> None:
+    """One dual direction cannot bound min over t; certify adds the setting's dual points along t."""
+    rng = np.random.default_rng(3)
+    X, y = rng.standard_normal((8, 4)), rng.standard_normal(8)
+    sol = dn.solve(X, y, beta=0.1, depth=4, activation="linear")
+    cert = dn.certify(sol.network, X, y, beta=0.1)
+    assert sol.certified and cert.certified
+    assert cert.lower_bound == pytest.approx(sol.lower_bound, rel=1e-9)
