@@ -426,7 +426,21 @@ def _batched_certificate_inputs(nets: list[Network], pb: Problem, module: Module
 
 @dataclass(frozen=True)
 class Path:
-    """A regularization path: one :class:`Solution` per β, with arrays for plotting."""
+    """A regularization path: one :class:`Solution` per β, with arrays for plotting.
+
+    ``path[i]`` is the :class:`Solution` at ``betas[i]``; ``len(path)`` the number of β.
+
+    Attributes
+    ----------
+    betas : ndarray
+        The β values, in the order given.
+    solutions : list of Solution
+        One solved problem per β.
+    values, lower_bounds, rel_gaps : ndarray
+        ``value``, ``lower_bound`` and ``rel_gap`` of each solution.
+    certified : ndarray of bool
+        Which solutions are certified.
+    """
 
     betas: np.ndarray
     solutions: list[Solution] = field(repr=False)
