@@ -291,10 +291,13 @@ def solve(X: Any, y: Any, *, beta: float, depth: int = 2, activation: str = "rel
 
 def _solution(pb: Problem, module: ModuleType, fitted: Any, start: float, vector: bool, **batch: Any) -> Solution:
     cert = _certify(fitted.network, pb, module, fitted.duals, fitted.dual_path, **batch)
+    reason = cert.reason
+    if reason and fitted.info.get("note"):       # the setting's own account of why bounds may not meet
+        reason += f"; {fitted.info['note']}"
     return Solution(certified=cert.certified, gap=cert.gap, rel_gap=cert.rel_gap, value=cert.value,
                     lower_bound=cert.lower_bound, setting=module.NAME, method=fitted.method,
                     time=time.perf_counter() - start, network=fitted.network, dual=cert.dual,
-                    reference=module.REFERENCE, program=fitted.program, exact=cert.exact, reason=cert.reason,
+                    reference=module.REFERENCE, program=fitted.program, exact=cert.exact, reason=reason,
                     depth=pb.depth, beta=pb.beta, t=pb.t, loss=pb.loss.name, info=fitted.info,
                     vector_output=vector)
 
