@@ -251,3 +251,12 @@ def test_ecos_without_sdp_cone_falls_back() -> None:
     sol = dn.solve(X4, Y, **BASE, method="cvxpy", solver="ECOS")
     assert sol.method == "cvxpy:CLARABEL"
     assert sol.certified
+
+
+def test_semidefinite_program_falls_back_past_ecos(failing_solver) -> None:
+    """CLARABEL failing on a spectral-norm program: ECOS cannot take the cone, so SCS is the retry."""
+    calls = failing_solver({"CLARABEL"}, "raise")
+    Y = np.stack([Y4, 2 * Y4 + 1], axis=1)
+    sol = dn.solve(X4, Y, **BASE, method="cvxpy", tol=1e-3)
+    assert calls[:3] == ["CLARABEL", "ECOS", "SCS"]
+    assert sol.method == "cvxpy:SCS"

@@ -17,7 +17,7 @@ SETTINGS: dict[str, ModuleType] = {}
 for _module in (linear, batchnorm, rank_one, spline, two_layer, whitened):
     SETTINGS[_module.NAME] = _module
 
-# The order in which setting="auto" tries settings (docs/settings.md explains it): the
+# The order in which setting="auto" tries settings (docs/index.md explains it): the
 # explicit architecture flags first (linear activation, batch normalization, biases on
 # 1-D data), then exact data structure (rank one, whitened), then the two-layer program
 # that covers any data at depth 2.

@@ -24,11 +24,19 @@ def _installed() -> tuple[str, ...]:
 
 
 def solver_order(requested: str | None) -> list[str]:
-    """The requested solver first, then one fallback among the installed preferred ones."""
+    """The requested solver (or the first preferred one), then the other installed preferred ones.
+
+    :func:`solve_cvxpy` makes at most two real attempts; a solver that cannot take the
+    program's cones (ECOS has no semidefinite cone) is passed over without counting.
+    """
     installed = [s for s in PREFERRED if s in _installed()]
     if requested is None:
-        return installed[:2]
-    return [requested] + [s for s in installed if s != requested][:1]
+        return installed
+    return [requested] + [s for s in installed if s != requested]
+
+
+def _cannot_take_cones(err: Exception) -> bool:
+    return isinstance(err, cp.error.SolverError) and "do not support the cones" in str(err)
 
 
 def solve_cvxpy(program: DualProgram, solver: str | None) -> tuple[np.ndarray | None, str]:
@@ -37,8 +45,10 @@ def solve_cvxpy(program: DualProgram, solver: str | None) -> tuple[np.ndarray | 
     Returns the lifted dual point and ``"cvxpy:<SOLVER>"``. Raises :class:`SolverError`
     naming every solver tried and the status or message each gave.
     """
-    tried = []
+    tried, attempts = [], 0
     for name in solver_order(solver):
+        if attempts == 2:
+            break
         try:
             with warnings.catch_warnings():
                 # Solvers warn about inaccurate solutions; the certificate judges accuracy.
@@ -46,7 +56,9 @@ def solve_cvxpy(program: DualProgram, solver: str | None) -> tuple[np.ndarray | 
                 program.problem.solve(solver=name)
         except (cp.error.SolverError, cp.error.DCPError, ValueError, ArithmeticError) as err:
             tried.append(f"{name}: {type(err).__name__}: {str(err).splitlines()[0][:200]}")
+            attempts += not _cannot_take_cones(err)
             continue
+        attempts += 1
         status = program.problem.status
         if status in _OK:
             return program.lift(), f"cvxpy:{name}"
