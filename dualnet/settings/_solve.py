@@ -36,7 +36,10 @@ def solver_order(requested: str | None) -> list[str]:
 
 
 def _cannot_take_cones(err: Exception) -> bool:
-    return isinstance(err, cp.error.SolverError) and "do not support the cones" in str(err)
+    """CVXPY's refusals of a solver for the program's cone types (not a failed solve)."""
+    text = str(err)
+    return isinstance(err, cp.error.SolverError) and ("do not support the cones" in text or
+                                                       "cannot solve this problem" in text)
 
 
 def solve_cvxpy(program: DualProgram, solver: str | None) -> tuple[np.ndarray | None, str]:
