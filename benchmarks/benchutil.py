@@ -15,5 +15,5 @@ def gaussian(n: int, d: int, K: int, seed: int = 0) -> tuple[np.ndarray, np.ndar
 
 def record(benchmark, sol, **extra) -> None:
     """Store what the run reached next to its time."""
-    benchmark.extra_info.update(rel_gap=float(sol.rel_gap), certified=bool(sol.certified),
+    benchmark.extra_info.update(rel_gap=float(sol.rel_gap), certified=bool(sol.certified), exact=bool(sol.exact),
                                 value=float(sol.value), method=sol.method, **extra)

@@ -37,19 +37,31 @@ def render(data: dict) -> str:
              f"BLAS pinned to one thread. Run on {data.get('datetime', '?')[:10]}.", "",
              f"Command: `{COMMAND}`", "",
              "Time is the mean over rounds (one round for solves of tens of seconds). *ratio* divides it by "
-             "the decomposition of X measured in the same run; *rel. gap* is the relative duality gap the run "
-             "reached, so speed is never shown without the accuracy it bought.", ""]
+             "the decomposition of X measured in the same run; *value* is the objective of the network found; "
+             "*rel. gap* is the relative duality gap the run reached (an *estimate*, not a proof, where the "
+             "dual feasibility could not be computed exactly), so speed is never shown without the accuracy "
+             "it bought. *vs program optimum* compares solvers of the same restricted program (sampled "
+             "patterns) with its optimum, relative to P(0).", ""]
     for group in sorted(groups):
         rows = groups[group]
         floor = next((b["stats"]["mean"] for b in rows if b["extra_info"].get("kind") == "decomposition"), None)
-        lines += [f"## {group}", "", "| method | time | ratio | rel. gap | certified |", "|---|---|---|---|---|"]
+        vs_program = any("rel_gap_to_program" in b["extra_info"] for b in rows)
+        head = "| method | time | ratio | value | rel. gap | certified |"
+        head += " vs program optimum |" if vs_program else ""
+        lines += [f"## {group}", "", head, "|" + "---|" * (head.count("|") - 1)]
         for b in sorted(rows, key=lambda b: b["stats"]["mean"]):
             extra = b["extra_info"]
             ratio = f"{b['stats']['mean'] / floor:.2f}" if floor else "–"
+            value = f"{extra['value']:.8g}" if "value" in extra else "–"
             gap = f"{extra['rel_gap']:.1e}" if "rel_gap" in extra else "–"
+            if "rel_gap" in extra and extra.get("exact") is False:
+                gap += " (estimate)"
             cert = {True: "yes", False: "no"}.get(extra.get("certified"), "–")
-            lines.append(f"| {extra.get('kind', b['name'])} | {_fmt_time(b['stats']['mean'])} | {ratio} | "
-                         f"{gap} | {cert} |")
+            name, seconds = extra.get("kind", b["name"]), _fmt_time(b["stats"]["mean"])
+            row = f"| {name} | {seconds} | {ratio} | {value} | {gap} | {cert} |"
+            if vs_program:
+                row += f" {extra['rel_gap_to_program']:.1e} |" if "rel_gap_to_program" in extra else " – |"
+            lines.append(row)
         lines.append("")
     return "\n".join(lines)
 
