@@ -12,11 +12,11 @@ method) when the group has one, all measured in the same run.
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 from collections import defaultdict
 from pathlib import Path
+
+from dualnet._io import write_atomic
 
 COMMAND = ("pytest benchmarks --benchmark-only --benchmark-json=bench.json && "
            "python benchmarks/report.py bench.json")
@@ -81,19 +81,13 @@ def render(data: dict) -> str:
     return "\n".join(lines)
 
 
-def write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
-
-
 def main(argv: list[str]) -> int:
     if not argv:
         print(__doc__)
         return 2
     out = Path(argv[1]) if len(argv) > 1 else Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
-    write_atomic(out, render(json.loads(Path(argv[0]).read_text())))
+    text = render(json.loads(Path(argv[0]).read_text()))
+    write_atomic(out, lambda fh: fh.write(text.encode()))
     print(f"wrote {out}")
     return 0
 

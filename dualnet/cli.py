@@ -14,15 +14,15 @@ import json
 import math
 import os
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Any, NoReturn
+from typing import Any, NoReturn
 
 import numpy as np
 
 from . import __version__
+from ._io import write_atomic
 from ._labels import CLASS_LOSSES, decode_classes, encode_classes
 from .errors import DualnetError, InputError, SettingError, SolverError
 from .losses import get_loss
@@ -159,20 +159,6 @@ def read_data(path: str, labels: str | None, loss: str,
 
 
 # ------------------------------------------------------------------------------ output
-def _write_atomic(path: Path, write: Callable[[IO[bytes]], None]) -> None:
-    """Write a file through a temporary file in the same folder and os.replace (never half a file)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _output_path(value: str | None, option: str) -> Path | None:
     """Check an output path before any work is done, so a typo does not waste a solve."""
     if value is None:
@@ -193,7 +179,7 @@ def _emit(args: argparse.Namespace, doc: dict[str, Any], text: str) -> None:
     """Print the text report, or the JSON document with --json; write --json-out atomically."""
     body = json.dumps(doc, indent=2, allow_nan=False) + "\n"
     if args.json_out is not None:
-        _write_atomic(args.json_out, lambda fh: fh.write(body.encode()))
+        write_atomic(args.json_out, lambda fh: fh.write(body.encode()))
     print(body if args.json else text, end="" if args.json else "\n")
 
 
@@ -434,7 +420,7 @@ def _plot_path(result: Any, path: Path) -> None:
     bottom.semilogy(result.betas, gaps, "s-")
     bottom.set_xlabel("beta")
     bottom.set_ylabel("relative gap (floor 1e-16)")
-    _write_atomic(path, lambda fh: fig.savefig(fh, format=path.suffix.lstrip(".").lower()))
+    write_atomic(path, lambda fh: fig.savefig(fh, format=path.suffix.lstrip(".").lower()))
 
 
 # ------------------------------------------------------------------------------ parser

@@ -30,7 +30,6 @@ batch standard deviation, ε = 0) or s_n = 1 (``bn_scale="l2"``). Conventions:
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -38,6 +37,7 @@ from typing import Any
 import numpy as np
 import scipy.linalg
 
+from ._io import write_atomic
 from .errors import InputError
 from .losses import get_loss
 from .validation import as_data, as_labels, check_beta, check_t
@@ -416,16 +416,7 @@ class Network:
                 arrays[f"bn_gamma_{j}"], arrays[f"bn_alpha_{j}"] = g, a
             for j, (m, s) in enumerate(self.bn_stats or []):
                 arrays[f"bn_mean_{j}"], arrays[f"bn_div_{j}"] = m, s
-        fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=path.name, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, **arrays)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(path, lambda fh: np.savez(fh, **arrays))
         return path
 
     @classmethod
