@@ -155,7 +155,7 @@ def choose_setting(pb: Problem, setting: Any, where: str = "solve") -> ModuleTyp
         report.append(f"  {name}: " + "; ".join(failed))
     raise SettingError(
         f"No setting in which dualnet can certify the global optimum fits these data "
-        f"(activation={pb.activation!r}, depth={pb.depth}). Not yet available for this data. Checks:\n"
+        f"(activation={pb.activation!r}, depth={pb.depth}). Checks:\n"
         + "\n".join(report) + f"\nRemedies: {REMEDIES}.")
 
 
