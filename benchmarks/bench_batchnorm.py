@@ -9,6 +9,7 @@ timed round starts from an empty cache, so rounds measure a fresh solve.
 
 from __future__ import annotations
 
+import cvxpy as cp
 import numpy as np
 import pytest
 from benchutil import gaussian, record
@@ -39,14 +40,52 @@ def test_closed_form(benchmark, n, d):
     assert sol.certified
 
 
+@pytest.mark.parametrize("solver", ["CLARABEL", "ECOS", "SCS"])
 @pytest.mark.parametrize("n,d", SIZES)
-def test_reduced_cvxpy(benchmark, n, d):
+def test_reduced_cvxpy(benchmark, n, d, solver):
+    if solver == "ECOS":
+        pytest.skip("ECOS has no semidefinite cone (K > 1 needs a spectral-norm constraint)")
     X, Y = gaussian(n, d, K)
     benchmark.group = f"batchnorm linear n={n} d={d} K={K}"
     sol = benchmark.pedantic(dn.solve, args=(X, Y), kwargs=dict(beta=BETA, batchnorm=True, activation="linear",
-                                                                 method="cvxpy", solver="CLARABEL"),
+                                                                 method="cvxpy", solver=solver),
                              setup=batchnorm._CACHE.clear, rounds=3, iterations=1)
-    record(benchmark, sol, kind="reduced cvxpy CLARABEL")
+    record(benchmark, sol, kind=f"reduced cvxpy {solver}")
+
+
+def _naive_program(X: np.ndarray, Y: np.ndarray, beta: float) -> cp.Problem:
+    """The dual on the raw centered data, U ∈ R^{n×K}: what a user would type first (MATH §6.2).
+
+    ρ(U) = √n‖QᵀU‖₂ with Q an orthonormal basis of span(X_c, 1); for X_c of full column
+    rank, Q₀ᵀU = L⁻¹X_cᵀU with X_cᵀX_c = LLᵀ, so the constraint is written on X_c directly.
+    """
+    n = X.shape[0]
+    Xc = X - X.mean(axis=0)
+    M = np.linalg.solve(np.linalg.cholesky(Xc.T @ Xc), Xc.T)      # L⁻¹X_cᵀ, d×n dense
+    U = cp.Variable(Y.shape)
+    coords = cp.vstack([M @ U, cp.sum(U, axis=0, keepdims=True) / np.sqrt(n)])
+    return cp.Problem(cp.Maximize(-0.5 * cp.sum_squares(U - Y) + 0.5 * float(np.sum(Y * Y))),
+                      [np.sqrt(n) * cp.sigma_max(coords) <= beta])
+
+
+@pytest.mark.parametrize("solver", ["CLARABEL", "ECOS", "SCS"])
+@pytest.mark.parametrize("n,d", SIZES[:1])   # n×K variables and an (d+1+K)-sized cone: n = 1000 only
+def test_naive_cvxpy(benchmark, n, d, solver):
+    if solver == "ECOS":
+        pytest.skip("ECOS has no semidefinite cone (K > 1 needs a spectral-norm constraint)")
+    X, Y = gaussian(n, d, K)
+    benchmark.group = f"batchnorm linear n={n} d={d} K={K}"
+
+    def run():
+        prob = _naive_program(X, Y, BETA)
+        prob.solve(solver=solver)
+        return prob
+
+    prob = benchmark.pedantic(run, rounds=1, iterations=1)
+    exact = dn.solve(X, Y, beta=BETA, batchnorm=True, activation="linear")
+    p0 = 0.5 * float(np.sum(Y * Y))
+    benchmark.extra_info.update(kind=f"naive cvxpy {solver}", rel_gap=abs(exact.value - prob.value) / p0,
+                                value=float(prob.value))
 
 
 @pytest.mark.parametrize("n,d,classes", [(500, 1000, 10)])

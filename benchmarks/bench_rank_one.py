@@ -1,0 +1,64 @@
+"""Rank-one deep ReLU setting: closed form vs its CVXPY dual (each solver) vs the generic two-layer program.
+
+Data X = c a0ᵀ with c ≥ 0 (dualnet.datasets.make_rank_one), n = 2000, d = 200, one output. The
+floor is the rank-one factorization of X (dualnet.settings.rank_one.factor); the factors are
+cached in dualnet.linalg, so every timed round starts from an empty cache. The naive row is
+the exact two-layer ReLU program (setting="relu-two-layer", depth 2) on the same data: exact,
+but blind to the rank-one structure.
+"""
+
+from __future__ import annotations
+
+import pytest
+from benchutil import record
+
+import dualnet as dn
+from dualnet import linalg
+from dualnet.datasets import make_rank_one
+from dualnet.settings import rank_one
+
+N, D = 2000, 200
+BETA = 1.0
+GROUP = f"rank-one n={N} d={D} K=1"
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_rank_one(N, D, seed=0)
+
+
+def test_decomposition(benchmark, data):
+    X, _ = data
+    benchmark.group = GROUP
+    benchmark.extra_info.update(kind="decomposition")
+    benchmark.pedantic(rank_one.factor, args=(X,), setup=linalg._CACHE.clear, rounds=5, iterations=1)
+
+
+@pytest.mark.parametrize("depth,t", [(2, None), (3, 1.0)])
+def test_closed_form(benchmark, data, depth, t):
+    X, y = data
+    benchmark.group = GROUP
+    sol = benchmark.pedantic(dn.solve, args=(X, y), kwargs=dict(beta=BETA, depth=depth, t=t, setting="relu-rank-one",
+                                                                 method="closed-form"),
+                             setup=linalg._CACHE.clear, rounds=5, iterations=1)
+    record(benchmark, sol, kind=f"closed form, depth {depth}" + ("" if t is None else f", t={t}"))
+    assert sol.certified
+
+
+@pytest.mark.parametrize("solver", ["CLARABEL", "ECOS", "SCS"])
+def test_cvxpy(benchmark, data, solver):
+    # One output: the dual constraint ‖a0‖|r| ≤ β is a slab (second-order cone), so ECOS applies.
+    X, y = data
+    benchmark.group = GROUP
+    sol = benchmark.pedantic(dn.solve, args=(X, y), kwargs=dict(beta=BETA, setting="relu-rank-one", method="cvxpy",
+                                                                 solver=solver),
+                             setup=linalg._CACHE.clear, rounds=3, iterations=1)
+    record(benchmark, sol, kind=f"cvxpy {solver}")
+
+
+def test_naive_two_layer(benchmark, data):
+    X, y = data
+    benchmark.group = GROUP
+    sol = benchmark.pedantic(dn.solve, args=(X, y), kwargs=dict(beta=BETA, setting="relu-two-layer"),
+                             setup=linalg._CACHE.clear, rounds=1, iterations=1)
+    record(benchmark, sol, kind="naive: generic two-layer ReLU program (depth 2)")
