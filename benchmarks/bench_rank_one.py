@@ -10,9 +10,8 @@ but blind to the rank-one structure.
 from __future__ import annotations
 
 import pytest
-from benchutil import record
+from benchutil import fresh_solve
 
-import dualnet as dn
 from dualnet import linalg
 from dualnet.datasets import make_rank_one
 from dualnet.settings import rank_one
@@ -38,10 +37,8 @@ def test_decomposition(benchmark, data):
 def test_closed_form(benchmark, data, depth, t):
     X, y = data
     benchmark.group = GROUP
-    sol = benchmark.pedantic(dn.solve, args=(X, y), kwargs=dict(beta=BETA, depth=depth, t=t, setting="relu-rank-one",
-                                                                 method="closed-form"),
-                             setup=linalg._CACHE.clear, rounds=5, iterations=1)
-    record(benchmark, sol, kind=f"closed form, depth {depth}" + ("" if t is None else f", t={t}"))
+    sol = fresh_solve(benchmark, X, y, rounds=5, kind=f"closed form, depth {depth}" + ("" if t is None else f", t={t}"),
+                      beta=BETA, depth=depth, t=t, setting="relu-rank-one", method="closed-form")
     assert sol.certified
 
 
@@ -50,15 +47,12 @@ def test_cvxpy(benchmark, data, solver):
     # One output: the dual constraint ‖a0‖|r| ≤ β is a slab (second-order cone), so ECOS applies.
     X, y = data
     benchmark.group = GROUP
-    sol = benchmark.pedantic(dn.solve, args=(X, y), kwargs=dict(beta=BETA, setting="relu-rank-one", method="cvxpy",
-                                                                 solver=solver),
-                             setup=linalg._CACHE.clear, rounds=3, iterations=1)
-    record(benchmark, sol, kind=f"cvxpy {solver}")
+    fresh_solve(benchmark, X, y, rounds=3, kind=f"cvxpy {solver}",
+                beta=BETA, setting="relu-rank-one", method="cvxpy", solver=solver)
 
 
 def test_naive_two_layer(benchmark, data):
     X, y = data
     benchmark.group = GROUP
-    sol = benchmark.pedantic(dn.solve, args=(X, y), kwargs=dict(beta=BETA, setting="relu-two-layer"),
-                             setup=linalg._CACHE.clear, rounds=1, iterations=1)
-    record(benchmark, sol, kind="naive: generic two-layer ReLU program (depth 2)")
+    fresh_solve(benchmark, X, y, rounds=1, kind="naive: generic two-layer ReLU program (depth 2)",
+                beta=BETA, setting="relu-two-layer")

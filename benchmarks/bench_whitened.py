@@ -13,10 +13,8 @@ group uses n = 6, d = 10.
 from __future__ import annotations
 
 import pytest
-from benchutil import record
+from benchutil import fresh_solve
 
-import dualnet as dn
-from dualnet import linalg
 from dualnet.datasets import make_whitened
 from dualnet.settings import whitened
 
@@ -44,10 +42,8 @@ def test_decomposition(benchmark, data):
 def test_closed_form(benchmark, data, depth, t):
     X, Y = data
     benchmark.group = GROUP
-    sol = benchmark.pedantic(dn.solve, args=(X, Y), kwargs=dict(beta=BETA, depth=depth, t=t, setting="relu-whitened",
-                                                                 method="closed-form"),
-                             setup=linalg._CACHE.clear, rounds=3, iterations=1)
-    record(benchmark, sol, kind=f"closed form, depth {depth}" + ("" if t is None else f", t={t}"))
+    sol = fresh_solve(benchmark, X, Y, rounds=3, kind=f"closed form, depth {depth}" + ("" if t is None else f", t={t}"),
+                      beta=BETA, depth=depth, t=t, setting="relu-whitened", method="closed-form")
     assert sol.certified
 
 
@@ -63,10 +59,8 @@ def test_cvxpy(benchmark, data, solver):
     # One-hot, squared loss: the constraints are row norms ‖R_k‖ ≤ β_t (second-order cones), so ECOS applies.
     X, Y = data
     benchmark.group = GROUP
-    sol = benchmark.pedantic(dn.solve, args=(X, Y), kwargs=dict(beta=BETA, setting="relu-whitened", method="cvxpy",
-                                                                 solver=solver),
-                             setup=linalg._CACHE.clear, rounds=1, iterations=1)
-    record(benchmark, sol, kind=f"cvxpy {solver}")
+    fresh_solve(benchmark, X, Y, rounds=1, kind=f"cvxpy {solver}",
+                beta=BETA, setting="relu-whitened", method="cvxpy", solver=solver)
 
 
 @pytest.fixture(scope="module")
@@ -84,10 +78,8 @@ def test_small_decomposition(benchmark, small):
 def test_small_closed_form(benchmark, small):
     X, y = small
     benchmark.group = SMALL_GROUP
-    sol = benchmark.pedantic(dn.solve, args=(X, y), kwargs=dict(beta=SMALL_BETA, setting="relu-whitened",
-                                                                 method="closed-form"),
-                             setup=linalg._CACHE.clear, rounds=20, iterations=1)
-    record(benchmark, sol, kind="closed form, depth 2")
+    sol = fresh_solve(benchmark, X, y, rounds=20, kind="closed form, depth 2",
+                      beta=SMALL_BETA, setting="relu-whitened", method="closed-form")
     assert sol.certified
 
 
@@ -96,15 +88,12 @@ def test_small_cvxpy(benchmark, small, solver):
     # Scalar labels: ‖u₊‖ ≤ β_t and ‖u₋‖ ≤ β_t are second-order cones, so ECOS applies.
     X, y = small
     benchmark.group = SMALL_GROUP
-    sol = benchmark.pedantic(dn.solve, args=(X, y), kwargs=dict(beta=SMALL_BETA, setting="relu-whitened",
-                                                                 method="cvxpy", solver=solver),
-                             setup=linalg._CACHE.clear, rounds=5, iterations=1)
-    record(benchmark, sol, kind=f"cvxpy {solver}")
+    fresh_solve(benchmark, X, y, rounds=5, kind=f"cvxpy {solver}",
+                beta=SMALL_BETA, setting="relu-whitened", method="cvxpy", solver=solver)
 
 
 def test_small_naive_two_layer(benchmark, small):
     X, y = small
     benchmark.group = SMALL_GROUP
-    sol = benchmark.pedantic(dn.solve, args=(X, y), kwargs=dict(beta=SMALL_BETA, setting="relu-two-layer"),
-                             setup=linalg._CACHE.clear, rounds=1, iterations=1)
-    record(benchmark, sol, kind="naive: generic two-layer ReLU program")
+    fresh_solve(benchmark, X, y, rounds=1, kind="naive: generic two-layer ReLU program",
+                beta=SMALL_BETA, setting="relu-two-layer")
