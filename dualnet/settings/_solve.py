@@ -42,12 +42,15 @@ def _cannot_take_cones(err: Exception) -> bool:
                                                        "cannot solve this problem" in text)
 
 
-def solve_cvxpy(program: DualProgram, solver: str | None) -> tuple[np.ndarray | None, str]:
+def solve_cvxpy(program: DualProgram | cp.Problem, solver: str | None) -> tuple[np.ndarray | None, str]:
     """Solve ``program``; on failure retry once with another installed solver.
 
-    Returns the lifted dual point and ``"cvxpy:<SOLVER>"``. Raises :class:`SolverError`
-    naming every solver tried and the status or message each gave.
+    ``program`` is a :class:`DualProgram` or a plain ``cvxpy.Problem`` (a restricted primal,
+    whose variables the caller reads). Returns the lifted dual point (None for a plain
+    problem) and ``"cvxpy:<SOLVER>"``. Raises :class:`SolverError` naming every solver tried
+    and the status or message each gave.
     """
+    problem = program.problem if isinstance(program, DualProgram) else program
     tried, attempts = [], 0
     for name in solver_order(solver):
         if attempts == 2:
@@ -56,15 +59,15 @@ def solve_cvxpy(program: DualProgram, solver: str | None) -> tuple[np.ndarray | 
             with warnings.catch_warnings():
                 # Solvers warn about inaccurate solutions; the certificate judges accuracy.
                 warnings.simplefilter("ignore")
-                program.problem.solve(solver=name)
+                problem.solve(solver=name)
         except (cp.error.SolverError, cp.error.DCPError, ValueError, ArithmeticError) as err:
             tried.append(f"{name}: {type(err).__name__}: {str(err).splitlines()[0][:200]}")
             attempts += not _cannot_take_cones(err)
             continue
         attempts += 1
-        status = program.problem.status
+        status = problem.status
         if status in _OK:
-            return program.lift(), f"cvxpy:{name}"
+            return (program.lift() if isinstance(program, DualProgram) else None), f"cvxpy:{name}"
         tried.append(f"{name}: status {status!r}")
     raise SolverError("CVXPY could not solve the program. Tried " + "; ".join(tried) +
                       ". Try another solver (solver=...) or rescale the data.")

@@ -522,7 +522,7 @@ def _restricted_primal(U: np.ndarray, Y: np.ndarray, beta: float, loss: Loss, ac
         c = cp.Variable(len(cands), nonneg=True)
         restricted = cp.Problem(cp.Minimize(loss.primal(cp.reshape(G @ c, (n, 1), order="F"), Y)
                                             + beta * cp.sum(c)))
-        solve_cvxpy(DualProgram(restricted, cp.Parameter(), lambda: None, 2), solver)
+        solve_cvxpy(restricted, solver)
         return np.column_stack([v for _, v in cands]), np.array([[sign * ci] for (sign, _), ci in zip(cands, c.value)])
     D = basis.scales(bn_scale)[:, None]
     A, sig, _ = np.linalg.svd(D * basis.coords(U), full_matrices=False)
@@ -533,7 +533,7 @@ def _restricted_primal(U: np.ndarray, Y: np.ndarray, beta: float, loss: Loss, ac
     design = basis.lift(D * active)
     penalty = cp.norm(Z[:, 0], 2) if K == 1 else cp.normNuc(Z)
     restricted = cp.Problem(cp.Minimize(loss.primal(design @ Z, Y) + beta * penalty))
-    solve_cvxpy(DualProgram(restricted, cp.Parameter(), lambda: None, 2), solver)
+    solve_cvxpy(restricted, solver)
     return _linear_atoms(D * (active @ Z.value), basis, bn_scale)
 
 

@@ -298,7 +298,7 @@ class _Programs:
             self.primal = _restricted_primal_program(factor(self.pb.X), self.pb.Y, self.pb.loss)
         problem, m, beta_c = self.primal
         beta_c.value = beta_t / factor(self.pb.X).norm_a0
-        solve_cvxpy(DualProgram(problem, beta_c, lambda: None, 2), self.pb.solver)
+        solve_cvxpy(problem, self.pb.solver)
         return np.asarray(m.value, dtype=float).reshape(-1)
 
 
@@ -345,5 +345,5 @@ def _restricted_primal_program(f: Factors, Y: np.ndarray, loss: Loss
 def _restricted_primal(f: Factors, Y: np.ndarray, beta_t: float, loss: Loss, solver: str | None) -> np.ndarray:
     problem, m, beta_c = _restricted_primal_program(f, Y, loss)
     beta_c.value = beta_t / f.norm_a0
-    solve_cvxpy(DualProgram(problem, beta_c, lambda: None, 2), solver)
+    solve_cvxpy(problem, solver)
     return np.asarray(m.value, dtype=float).reshape(-1)

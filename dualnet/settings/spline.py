@@ -320,10 +320,6 @@ class PrimalProgram:
         """U = −∇ℓ(F*) from the multiplier of the prediction constraint."""
         return np.asarray(self.constraint.dual_value, dtype=float).reshape(self.grid.group.size, -1)
 
-    def as_dual_program(self) -> DualProgram:
-        """The wrapper :func:`dualnet.settings._solve.solve_cvxpy` runs (lift = the dual point)."""
-        return DualProgram(self.problem, self.threshold, self.dual_point, self.depth, self.t)
-
     def values(self) -> np.ndarray:
         """Predictions at ξ_1..ξ_m, shape (m, K)."""
         return np.asarray(self.values_expr.value, dtype=float)
@@ -692,7 +688,7 @@ def _fit_columns(cols: _Columns, Y: np.ndarray, loss: Loss, beta_t: float, solve
     else:
         penalty = 0
     problem = cp.Problem(cp.Minimize(data + penalty), constraints)
-    solve_cvxpy(DualProgram(problem, cp.Parameter(), lambda: None, 2), solver)
+    solve_cvxpy(problem, solver)
     values = np.asarray(V.value, dtype=float)
     return _pruned(values[1:], 1e-10) if p else values[1:], values[0]
 
@@ -763,7 +759,7 @@ def _solve(dual: DualProgram, pb: Problem, t: float | None, beta_t: float) -> tu
         if _objective(net, pb, tt) <= target + slack:
             return net, U, method
     prog = primal_program(pb.X, pb.Y, pb.depth, pb.beta, tt, pb.loss)
-    _, how = solve_cvxpy(prog.as_dual_program(), pb.solver)
+    _, how = solve_cvxpy(prog.problem, pb.solver)
     return network_from_atoms(_atoms_from_program(prog, pb.n_outputs), pb.depth, tt), U, f"{method} + primal {how}"
 
 
@@ -981,7 +977,7 @@ def min_norm_interpolant(x: Any, y: Any, *, depth: int = 2, t: float = 1.0, meth
         value = interpolation_value(grid.knots, values[:, 0], depth, t)
         return Interpolant(value, knots, net, "closed-form", atoms, depth, t)
     prog = _interpolation_lp(grid, values, depth, t)
-    _, how = solve_cvxpy(DualProgram(prog, cp.Parameter(), lambda: None, depth, t), solver)
+    _, how = solve_cvxpy(prog, solver)
     return Interpolant(float(prog.value), knots, net, how, atoms, depth, t, prog)
 
 

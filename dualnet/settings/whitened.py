@@ -391,7 +391,7 @@ class _Programs:
         if H_param is not None:
             H_param.value = H
         threshold.value = beta_t
-        solve_cvxpy(DualProgram(problem, threshold, lambda: None, 2), self.solver)
+        solve_cvxpy(problem, self.solver)
         return np.asarray(variable.value, dtype=float)
 
 
