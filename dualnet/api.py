@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import ModuleType
 from typing import Any
 
@@ -498,14 +498,10 @@ def path(X: Any, y: Any, betas: Any, *, depth: int = 2, activation: str = "relu"
     pb, vector = _problem(X, y, depth, float(beta_arr[0]), t, loss, activation, bias, batchnorm, method, solver,
                           tol, options, "path")
     module = choose_setting(pb, setting, "path")
-    if hasattr(module, "fit_path"):
-        fits = module.fit_path(pb, beta_arr)
-    else:
-        fits = [module.fit(Problem(**{**pb.__dict__, "beta": float(b)})) for b in beta_arr]
+    problems = [replace(pb, beta=float(b)) for b in beta_arr]
+    fits = module.fit_path(pb, beta_arr) if hasattr(module, "fit_path") else [module.fit(p) for p in problems]
     batches = _batched_certificate_inputs([f.network for f in fits], pb, module)
-    solutions = []
-    for b, fitted, batch in zip(beta_arr, fits, batches):
-        sub = Problem(**{**pb.__dict__, "beta": float(b)})
-        solutions.append(_solution(sub, module, fitted, start, vector, **batch))
-        start = time.perf_counter()
-    return Path(beta_arr, solutions)
+    # Each solution's time: an equal share of the shared fitting and batched work, plus its own certificate.
+    share = (time.perf_counter() - start) / len(problems)
+    return Path(beta_arr, [_solution(p, module, fitted, time.perf_counter() - share, vector, **batch)
+                           for p, fitted, batch in zip(problems, fits, batches)])

@@ -20,7 +20,7 @@ the reduced dual program. Both answers are accepted only through the certificate
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import cvxpy as cp
@@ -229,7 +229,7 @@ def fit_path(pb: Problem, betas: np.ndarray) -> list[Fit]:
     t = pb.t if pb.depth >= 3 else None
     fits, warm = [], None
     for beta in betas:
-        sub = Problem(**{**pb.__dict__, "beta": float(beta)})
+        sub = replace(pb, beta=float(beta))
         if pb.depth >= 3 and pb.t is None:
             fits.append(_fit_weight_decay(sub, red))
         elif _use_fast(sub):

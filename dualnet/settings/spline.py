@@ -31,7 +31,7 @@ amplitudes, so no n×n atom matrix is formed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import cvxpy as cp
@@ -790,13 +790,13 @@ def fit_path(pb: Problem, betas: np.ndarray) -> list[Fit]:
     """Fits for several β re-using one compiled dual program (DPP; used by ``dn.path``)."""
     _check_method(pb)
     if pb.depth >= 3 and pb.t is None:
-        return [_fit_weight_decay(Problem(**{**pb.__dict__, "beta": float(b)})) for b in betas]
+        return [_fit_weight_decay(replace(pb, beta=float(b))) for b in betas]
     t = pb.t if pb.depth >= 3 else None
     dual = dual_program(pb.X, pb.Y, pb.depth, pb.beta, t, pb.loss)
     grid = make_grid(pb.X)
     fits = []
     for beta in betas:
-        sub = Problem(**{**pb.__dict__, "beta": float(beta)})
+        sub = replace(pb, beta=float(beta))
         dual.set_beta(sub.beta, t)
         net, U, method = _solve(dual, sub, t, sub.beta_t)
         fits.append(Fit(net, [U], method, dual.problem, info={"knots": knots_of(net, grid, pb.Y)}))
@@ -824,7 +824,7 @@ def _fit_weight_decay(pb: Problem) -> Fit:
 
     def evaluate(t: float) -> tuple[float, tuple[Network, np.ndarray]]:
         dual.set_beta(beta, t)
-        net_t, U, method = _solve(dual, Problem(**{**pb.__dict__, "t": t}), t, beta * t ** (2 - L))
+        net_t, U, method = _solve(dual, replace(pb, t=t), t, beta * t ** (2 - L))
         methods.append(method)
         dual_path.append((t, U))
         net = net_t.balanced()
