@@ -10,17 +10,18 @@ import difflib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from types import ModuleType
 from typing import Any
 
 import cvxpy as cp
 import numpy as np
 
-from .certificate import Certificate, dual_lower_bound
+from .certificate import Certificate, ImplicitDual, dual_lower_bound
 from .errors import InputError, SettingError, SolverError
 from .losses import Loss, get_loss
 from .network import Network
-from .problem import DualProgram, Problem
+from .problem import DualProgram, Precomputed, Problem
 from .settings import AUTO_ORDER, SETTINGS, get_setting
 from .validation import as_data, as_labels, check_beta, check_choice, check_depth, check_solver, check_t, check_tol
 
@@ -75,7 +76,7 @@ class Solution:
     method: str
     time: float
     network: Network = field(repr=False)
-    dual: np.ndarray = field(repr=False)
+    _dual: np.ndarray | ImplicitDual = field(repr=False)
     reference: str = field(repr=False, default="")
     program: cp.Problem | None = field(repr=False, default=None)
     exact: bool = field(repr=False, default=True)
@@ -86,6 +87,11 @@ class Solution:
     loss: str = field(repr=False, default="squared")
     info: dict[str, Any] = field(repr=False, default_factory=dict)
     vector_output: bool = field(repr=False, default=False)
+
+    @cached_property
+    def dual(self) -> np.ndarray:
+        """The dual point that gave :attr:`lower_bound` (formed on first use for ``path`` solutions)."""
+        return self._dual.form() if isinstance(self._dual, ImplicitDual) else self._dual
 
     @property
     def knots(self) -> np.ndarray | None:
@@ -183,17 +189,21 @@ def _check_options(pb: Problem, module: ModuleType, where: str) -> None:
 
 
 def _certify(net: Network, pb: Problem, module: ModuleType, duals: Sequence[np.ndarray],
-             dual_path: Sequence[tuple[float, np.ndarray]] = (), F: np.ndarray | None = None,
-             known_rho: tuple[np.ndarray, tuple[float, bool]] | None = None) -> Certificate:
+             dual_path: Sequence[tuple[float, np.ndarray]] = (), precomputed: Precomputed | None = None
+             ) -> Certificate:
     """Certificate of ``net`` on ``pb`` with the setting's ρ (all in NumPy).
 
-    ``F`` (the network's predictions) and ``known_rho`` (a dual point and its ρ) may be passed
-    when they were computed in a batch for many networks (``path``).
+    ``precomputed`` carries the network's loss, dual point and ρ when the setting computed
+    them for many networks at once (``path``); otherwise a forward pass gives them.
     """
-    F = net.forward(pb.X) if F is None else F
-    value = pb.loss.value(F, pb.Y) + net.penalty(pb.beta, pb.t if pb.depth >= 3 else None)
+    if precomputed is None:
+        F = net.forward(pb.X)
+        loss_value, own = pb.loss.value(F, pb.Y), pb.loss.dual_point(F, pb.Y)
+    else:
+        loss_value, own = precomputed.loss_value, precomputed.dual
+    value = loss_value + net.penalty(pb.beta, pb.t if pb.depth >= 3 else None)
     p0 = pb.loss.zero_value(pb.Y)
-    candidates = [pb.loss.dual_point(F, pb.Y) if known_rho is None else known_rho[0], *duals]
+    candidates = [own, *duals]
     homogeneous = getattr(module, "HOMOGENEOUS", True)
     # Settings whose rho needs more than (U, X, depth, t) say so through problem_options.
     extra = module.problem_options(pb) if hasattr(module, "problem_options") else {}
@@ -201,8 +211,8 @@ def _certify(net: Network, pb: Problem, module: ModuleType, duals: Sequence[np.n
         candidates = module.dual_candidates(candidates, pb)
 
     def rho(V: np.ndarray) -> tuple[float, bool]:
-        if known_rho is not None and V is known_rho[0]:
-            return known_rho[1]
+        if precomputed is not None and V is precomputed.dual:
+            return precomputed.rho
         return module.rho(V, pb.X, pb.depth, 1.0 if homogeneous else (pb.t or 1.0), **extra)
 
     lb, U, rho1, scale, exact = dual_lower_bound(candidates, pb.Y, pb.loss, pb.beta, pb.depth, pb.t, rho,
@@ -289,14 +299,14 @@ def solve(X: Any, y: Any, *, beta: float, depth: int = 2, activation: str = "rel
     return _solution(pb, module, fitted, start, vector)
 
 
-def _solution(pb: Problem, module: ModuleType, fitted: Any, start: float, vector: bool, **batch: Any) -> Solution:
-    cert = _certify(fitted.network, pb, module, fitted.duals, fitted.dual_path, **batch)
+def _solution(pb: Problem, module: ModuleType, fitted: Any, start: float, vector: bool) -> Solution:
+    cert = _certify(fitted.network, pb, module, fitted.duals, fitted.dual_path, fitted.precomputed)
     reason = cert.reason
     if reason and fitted.info.get("note"):       # the setting's own account of why bounds may not meet
         reason += f"; {fitted.info['note']}"
     return Solution(certified=cert.certified, gap=cert.gap, rel_gap=cert.rel_gap, value=cert.value,
                     lower_bound=cert.lower_bound, setting=module.NAME, method=fitted.method,
-                    time=time.perf_counter() - start, network=fitted.network, dual=cert.dual,
+                    time=time.perf_counter() - start, network=fitted.network, _dual=cert.dual,
                     reference=module.REFERENCE, program=fitted.program, exact=cert.exact, reason=reason,
                     depth=pb.depth, beta=pb.beta, t=pb.t, loss=pb.loss.name, info=fitted.info,
                     vector_output=vector)
@@ -405,28 +415,6 @@ def dual_program(X: Any, y: Any, *, beta: float, depth: int = 2, activation: str
     return module.dual_program(pb.X, pb.Y, pb.depth, pb.beta, pb.t, pb.loss, **extra)
 
 
-def _batched_certificate_inputs(nets: list[Network], pb: Problem, module: ModuleType) -> list[dict[str, Any]]:
-    """Predictions and ρ of many networks with one pass over X each, where the setting allows.
-
-    Linear networks without biases predict X·E with E the product of their layers, so all
-    forward passes are one matrix product; a setting with ``rho_batch`` evaluates all ρ in one
-    product too. Otherwise each certificate does its own passes.
-    """
-    if not all(n.activation == "linear" and n.batchnorm is None and
-               all(b is None for br in n.branches for _, b in br) for n in nets):
-        return [{} for _ in nets]
-    ends = [sum(np.linalg.multi_dot([W for W, _ in br]) if len(br) > 1 else br[0][0] for br in n.branches)
-            for n in nets]
-    F_all = pb.X @ np.hstack(ends)
-    K = pb.n_outputs
-    Fs = [F_all[:, i * K:(i + 1) * K] for i in range(len(nets))]
-    Us = [pb.loss.dual_point(F, pb.Y) for F in Fs]
-    if not hasattr(module, "rho_batch"):
-        return [{"F": F} for F in Fs]
-    rhos = module.rho_batch(Us, pb.X, pb.depth, 1.0)
-    return [{"F": F, "known_rho": (U, r)} for F, U, r in zip(Fs, Us, rhos)]
-
-
 @dataclass(frozen=True)
 class Path:
     """A regularization path: one :class:`Solution` per β, with arrays for plotting.
@@ -500,8 +488,7 @@ def path(X: Any, y: Any, betas: Any, *, depth: int = 2, activation: str = "relu"
     module = choose_setting(pb, setting, "path")
     problems = [replace(pb, beta=float(b)) for b in beta_arr]
     fits = module.fit_path(pb, beta_arr) if hasattr(module, "fit_path") else [module.fit(p) for p in problems]
-    batches = _batched_certificate_inputs([f.network for f in fits], pb, module)
     # Each solution's time: an equal share of the shared fitting and batched work, plus its own certificate.
     share = (time.perf_counter() - start) / len(problems)
-    return Path(beta_arr, [_solution(p, module, fitted, time.perf_counter() - share, vector, **batch)
-                           for p, fitted, batch in zip(problems, fits, batches)])
+    return Path(beta_arr, [_solution(p, module, fitted, time.perf_counter() - share, vector)
+                           for p, fitted in zip(problems, fits)])

@@ -24,7 +24,23 @@ from scipy.optimize import minimize_scalar
 
 from .losses import Loss
 
-__all__ = ["Certificate", "dual_lower_bound", "scaled_dual_value", "wd_lower_bound", "wd_path_lower_bound"]
+__all__ = ["Certificate", "ImplicitDual", "dual_lower_bound", "scaled_dual_value", "wd_lower_bound",
+           "wd_path_lower_bound"]
+
+
+@dataclass(frozen=True)
+class ImplicitDual:
+    """A squared-loss dual point U known through the two numbers its bound needs.
+
+    Under the squared loss −ℓ*(−cU) = c⟨U, Y⟩ − c²‖U‖²/2, so a dual point enters the
+    certificate only through ``uy = ⟨U, Y⟩``, ``uu = ‖U‖²`` and its ρ. A setting that can
+    compute these without forming U (a linear predictor through XᵀX and XᵀY, for a β path)
+    passes this instead of an array; ``form()`` builds U (n×K) when a user asks for it.
+    """
+
+    uy: float
+    uu: float
+    form: Callable[[], np.ndarray] = field(repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -70,7 +86,7 @@ class Certificate:
     scale: float
     setting: str
     reason: str = ""
-    dual: np.ndarray | None = field(default=None, repr=False, compare=False)
+    dual: np.ndarray | ImplicitDual | None = field(default=None, repr=False, compare=False)
 
     def __str__(self) -> str:
         status = "certified" if self.certified else "NOT certified"
@@ -79,20 +95,27 @@ class Certificate:
         return text + (f"\n  reason: {self.reason}" if self.reason else "")
 
 
-def _phi(loss: Loss, U: np.ndarray, Y: np.ndarray) -> Callable[[float], float]:
+def _squared_terms(U: np.ndarray | ImplicitDual, Y: np.ndarray) -> tuple[float, float]:
+    """(⟨U, Y⟩, ‖U‖²): all the squared loss's dual value needs."""
+    if isinstance(U, ImplicitDual):
+        return U.uy, U.uu
+    return float(np.sum(U * Y)), float(np.sum(U * U))
+
+
+def _phi(loss: Loss, U: np.ndarray | ImplicitDual, Y: np.ndarray) -> Callable[[float], float]:
     """C ↦ −ℓ*(−cU): concave in c."""
     if loss.name == "squared":
-        a, b = float(np.sum(U * Y)), float(np.sum(U * U))
+        a, b = _squared_terms(U, Y)
         return lambda c: c * a - 0.5 * c * c * b
     return lambda c: loss.dual_value(c * U, Y)
 
 
-def _best_scale(loss: Loss, U: np.ndarray, Y: np.ndarray, c_hi: float) -> tuple[float, float]:
+def _best_scale(loss: Loss, U: np.ndarray | ImplicitDual, Y: np.ndarray, c_hi: float) -> tuple[float, float]:
     """Max over c in [0, c_hi] of −ℓ*(−cU); returns (value, c). Every value returned was evaluated."""
     phi = _phi(loss, U, Y)
     if loss.name == "squared":
-        b = float(np.sum(U * U))
-        c = 0.0 if b == 0 else min(max(float(np.sum(U * Y)) / b, 0.0), c_hi)
+        a, b = _squared_terms(U, Y)
+        c = 0.0 if b == 0 else min(max(a / b, 0.0), c_hi)
         return phi(c), c
     # Non-squared conjugates are finite on c in [0, 1] for the dual points we build
     # (every loss keeps its domain under shrinking), so search there.
@@ -106,13 +129,13 @@ def _best_scale(loss: Loss, U: np.ndarray, Y: np.ndarray, c_hi: float) -> tuple[
     return max((v for v in values if np.isfinite(v[0])), default=(-np.inf, 0.0))
 
 
-def scaled_dual_value(U: np.ndarray, Y: np.ndarray, loss: Loss, beta: float, rho: float) -> tuple[float, float]:
+def scaled_dual_value(U: np.ndarray | ImplicitDual, Y: np.ndarray, loss: Loss, beta: float, rho: float) -> tuple[float, float]:
     """Best dual value over the feasible scalings cU, c ≤ β/ρ (MATH §0.3 item 4)."""
     c_max = np.inf if rho <= 0 else beta / rho
     return _best_scale(loss, U, Y, c_max)
 
 
-def wd_lower_bound(U: np.ndarray, Y: np.ndarray, loss: Loss, beta: float, depth: int, rho1: float,
+def wd_lower_bound(U: np.ndarray | ImplicitDual, Y: np.ndarray, loss: Loss, beta: float, depth: int, rho1: float,
                    max_rounds: int = 40) -> tuple[float, float]:
     """Rigorous lower bound on weight decay over all L ≥ 3 layers from one dual direction U.
 
@@ -198,7 +221,7 @@ def wd_path_lower_bound(path: Iterable[tuple[float, np.ndarray]], Y: np.ndarray,
     return float(min(np.min(lows) if lows.size else np.inf, values[-1])), exact
 
 
-def dual_lower_bound(candidates: Iterable[np.ndarray], Y: np.ndarray, loss: Loss, beta: float, depth: int,
+def dual_lower_bound(candidates: Iterable[np.ndarray | ImplicitDual], Y: np.ndarray, loss: Loss, beta: float, depth: int,
                      t: float | None, rho: Callable[[np.ndarray], tuple[float, bool]],
                      homogeneous: bool = True, path: Iterable[tuple[float, np.ndarray]] = ()
                      ) -> tuple[float, np.ndarray, float, float, bool]:
@@ -206,8 +229,9 @@ def dual_lower_bound(candidates: Iterable[np.ndarray], Y: np.ndarray, loss: Loss
 
     Parameters
     ----------
-    candidates : iterable of (n_samples, n_outputs) arrays
+    candidates : iterable of (n_samples, n_outputs) arrays or ImplicitDual
         Dual points (any; they are projected into the loss's domain and scaled).
+        An :class:`ImplicitDual` is for the squared loss, whose domain is everything.
     rho : callable
         ``rho(U) -> (value, exact)``, the support value at t = 1 (or the setting's own
         convention when ``homogeneous`` is False).
@@ -223,7 +247,8 @@ def dual_lower_bound(candidates: Iterable[np.ndarray], Y: np.ndarray, loss: Loss
     """
     found: list[tuple[float, np.ndarray, float, float, bool]] = []
     for U in candidates:
-        U = loss.project_dual(np.asarray(U, dtype=float), Y)
+        if not isinstance(U, ImplicitDual):
+            U = loss.project_dual(np.asarray(U, dtype=float), Y)
         rho1, exact = rho(U)
         if homogeneous and depth >= 3 and t is None:
             lb, _ = wd_lower_bound(U, Y, loss, beta, depth, rho1)

@@ -9,10 +9,11 @@ from typing import Any
 import cvxpy as cp
 import numpy as np
 
+from .certificate import ImplicitDual
 from .losses import Loss
 from .network import Network
 
-__all__ = ["DualProgram", "Fit", "Problem"]
+__all__ = ["DualProgram", "Fit", "Precomputed", "Problem"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,19 @@ class Problem:
         return self.beta * self.t ** (2 - self.depth)
 
 
+@dataclass(frozen=True)
+class Precomputed:
+    """Certificate ingredients a setting computed for many networks at once (``dn.path``).
+
+    ``loss_value`` is the network's loss (its penalty is added by the certificate),
+    ``dual`` the dual point of its predictions, ``rho`` that point's (ρ at t = 1, exact).
+    """
+
+    loss_value: float
+    dual: np.ndarray | ImplicitDual
+    rho: tuple[float, bool]
+
+
 @dataclass
 class Fit:
     """What a setting's ``fit`` returns: a network and the dual points it came from."""
@@ -60,6 +74,8 @@ class Fit:
     info: dict[str, Any] = field(default_factory=dict)
     #: dual points (t, U) at several radii, for weight decay on deep networks (certificate.wd_path_lower_bound)
     dual_path: list[tuple[float, np.ndarray]] = field(default_factory=list)
+    #: the network's own certificate ingredients, when the setting batched them (``dn.path``)
+    precomputed: Precomputed | None = None
 
 
 @dataclass
