@@ -464,6 +464,27 @@ def path(X: Any, y: Any, betas: Any, *, depth: int = 2, activation: str = "relu"
          method: str = "auto", solver: str | None = None, tol: float = 1e-6, **options: Any) -> Path:
     """Solve for several β, sharing one decomposition or one compiled CVXPY program.
 
+    Parameters
+    ----------
+    X, y : array-like
+        Data and labels, as in :func:`solve`.
+    betas : array-like of float
+        The regularization strengths, each > 0, solved in the order given (an increasing
+        sequence lets each solve start where the last ones ended).
+    depth, activation, loss, bias, batchnorm, t, setting, method, solver, tol, **options
+        As in :func:`solve`; the same for every β.
+
+    Returns
+    -------
+    Path
+        One certified (or honestly uncertified) :class:`Solution` per β.
+
+    Notes
+    -----
+    Linear networks with the squared loss and n ≥ d are certified through XᵀX and XᵀY,
+    formed once, instead of a forward pass per β: the same arithmetic regrouped, exact ρ,
+    agreeing with :func:`certify` to rounding (docs: "What certified means").
+
     Examples
     --------
     >>> import numpy as np
