@@ -43,6 +43,10 @@ class ImplicitDual:
     form: Callable[[], np.ndarray] = field(repr=False, compare=False)
 
 
+#: a dual point: an (n_samples, n_outputs) array, or an :class:`ImplicitDual` (squared loss)
+DualPoint = np.ndarray | ImplicitDual
+
+
 @dataclass(frozen=True)
 class Certificate:
     """Outcome of certifying one network on one problem.
@@ -86,7 +90,7 @@ class Certificate:
     scale: float
     setting: str
     reason: str = ""
-    dual: np.ndarray | ImplicitDual | None = field(default=None, repr=False, compare=False)
+    dual: DualPoint | None = field(default=None, repr=False, compare=False)
 
     def __str__(self) -> str:
         status = "certified" if self.certified else "NOT certified"
@@ -95,14 +99,14 @@ class Certificate:
         return text + (f"\n  reason: {self.reason}" if self.reason else "")
 
 
-def _squared_terms(U: np.ndarray | ImplicitDual, Y: np.ndarray) -> tuple[float, float]:
+def _squared_terms(U: DualPoint, Y: np.ndarray) -> tuple[float, float]:
     """(⟨U, Y⟩, ‖U‖²): all the squared loss's dual value needs."""
     if isinstance(U, ImplicitDual):
         return U.uy, U.uu
     return float(np.sum(U * Y)), float(np.sum(U * U))
 
 
-def _phi(loss: Loss, U: np.ndarray | ImplicitDual, Y: np.ndarray) -> Callable[[float], float]:
+def _phi(loss: Loss, U: DualPoint, Y: np.ndarray) -> Callable[[float], float]:
     """C ↦ −ℓ*(−cU): concave in c."""
     if loss.name == "squared":
         a, b = _squared_terms(U, Y)
@@ -110,7 +114,7 @@ def _phi(loss: Loss, U: np.ndarray | ImplicitDual, Y: np.ndarray) -> Callable[[f
     return lambda c: loss.dual_value(c * U, Y)
 
 
-def _best_scale(loss: Loss, U: np.ndarray | ImplicitDual, Y: np.ndarray, c_hi: float) -> tuple[float, float]:
+def _best_scale(loss: Loss, U: DualPoint, Y: np.ndarray, c_hi: float) -> tuple[float, float]:
     """Max over c in [0, c_hi] of −ℓ*(−cU); returns (value, c). Every value returned was evaluated."""
     phi = _phi(loss, U, Y)
     if loss.name == "squared":
@@ -129,13 +133,13 @@ def _best_scale(loss: Loss, U: np.ndarray | ImplicitDual, Y: np.ndarray, c_hi: f
     return max((v for v in values if np.isfinite(v[0])), default=(-np.inf, 0.0))
 
 
-def scaled_dual_value(U: np.ndarray | ImplicitDual, Y: np.ndarray, loss: Loss, beta: float, rho: float) -> tuple[float, float]:
+def scaled_dual_value(U: DualPoint, Y: np.ndarray, loss: Loss, beta: float, rho: float) -> tuple[float, float]:
     """Best dual value over the feasible scalings cU, c ≤ β/ρ (MATH §0.3 item 4)."""
     c_max = np.inf if rho <= 0 else beta / rho
     return _best_scale(loss, U, Y, c_max)
 
 
-def wd_lower_bound(U: np.ndarray | ImplicitDual, Y: np.ndarray, loss: Loss, beta: float, depth: int, rho1: float,
+def wd_lower_bound(U: DualPoint, Y: np.ndarray, loss: Loss, beta: float, depth: int, rho1: float,
                    max_rounds: int = 40) -> tuple[float, float]:
     """Rigorous lower bound on weight decay over all L ≥ 3 layers from one dual direction U.
 
@@ -221,7 +225,7 @@ def wd_path_lower_bound(path: Iterable[tuple[float, np.ndarray]], Y: np.ndarray,
     return float(min(np.min(lows) if lows.size else np.inf, values[-1])), exact
 
 
-def dual_lower_bound(candidates: Iterable[np.ndarray | ImplicitDual], Y: np.ndarray, loss: Loss, beta: float, depth: int,
+def dual_lower_bound(candidates: Iterable[DualPoint], Y: np.ndarray, loss: Loss, beta: float, depth: int,
                      t: float | None, rho: Callable[[np.ndarray], tuple[float, bool]],
                      homogeneous: bool = True, path: Iterable[tuple[float, np.ndarray]] = ()
                      ) -> tuple[float, np.ndarray, float, float, bool]:

@@ -22,18 +22,17 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from functools import partial
-from functools import cached_property
+from functools import cached_property, partial
 
 import cvxpy as cp
 import numpy as np
 from scipy.optimize import brentq
 
+from ..certificate import ImplicitDual
 from ..chains import atoms_from_matrix, network_from_atoms
 from ..errors import InputError, SolverError
 from ..losses import Loss
 from ..network import Network
-from ..certificate import ImplicitDual
 from ..problem import DualProgram, Fit, Precomputed, Problem
 from ..weight_decay import fit_weight_decay
 from ._solve import solve_cvxpy
@@ -461,7 +460,7 @@ def _svt_tall(B: np.ndarray, lam: float) -> tuple[np.ndarray, float]:
 
     Works through the K×K matrix BᵀB (three times faster than an SVD of B at r = 500,
     K = 10). Its eigenvalues carry absolute error ~eps·σ₁², so a kept σ > lam is accurate
-    to eps·σ₁²/lam; when lam is below √eps·σ₁ that is too coarse and the SVD is used.
+    to eps·σ₁²/lam, at worst ~1e-10·σ₁ while lam ≥ 1e-6·σ₁; below that the SVD is used.
     """
     w, V = np.linalg.eigh(B.T @ B)
     sig = np.sqrt(np.maximum(w, 0.0))
