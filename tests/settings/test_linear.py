@@ -469,3 +469,28 @@ def test_dual_program_dpp_reuse_matches_fresh_programs(make_instance) -> None:
     # Depth 3, t = 2: the threshold is β t^{2−L} = β/2.
     deep = linear.dual_program(X, Y, 3, beta, 2.0, LOSSES["squared"])
     assert deep.threshold.value == pytest.approx(beta / 2)
+
+
+@pytest.mark.parametrize("lam_frac", [0.0, 1e-9, 1e-3, 0.3, 0.9, 1.5])
+def test_thresholding_through_the_small_gram_matches_the_svd(lam_frac) -> None:
+    # The fast path thresholds through eigh(BᵀB) and falls back to the SVD for tiny thresholds;
+    # both must give the SVD's answer and the nuclear norm of the result.
+    rng = np.random.default_rng(3)
+    B = rng.standard_normal((200, 6)) * np.array([1e3, 10.0, 1.0, 1.0, 0.1, 1e-4])
+    lam = lam_frac * np.linalg.norm(B, 2)
+    Z, nuclear = linear._svt_tall(B, lam)
+    expected = linear._svt(B, lam)
+    np.testing.assert_allclose(Z, expected, atol=1e-12 * np.abs(B).max())
+    assert nuclear == pytest.approx(np.linalg.norm(expected, "nuc"), rel=1e-12, abs=1e-12 * np.abs(B).max())
+
+
+def test_path_extrapolated_warm_starts_handle_any_beta_order() -> None:
+    # Warm starts extrapolate along beta; unsorted and repeated betas must still be certified.
+    rng = np.random.default_rng(4)
+    X, Y = rng.standard_normal((60, 8)), rng.standard_normal((60, 3))
+    betas = [2.0, 0.5, 0.5, 8.0, 1.0, 30.0, 0.1]
+    p = dn.path(X, Y, betas, activation="linear")
+    assert p.certified.all()
+    for beta, sol in zip(betas, p.solutions):
+        alone = dn.solve(X, Y, beta=beta, activation="linear")
+        assert abs(sol.value - alone.value) <= max(sol.gap, alone.gap) + 1e-12   # both within their gaps
