@@ -104,6 +104,12 @@ class Reduction:
             return self.V @ Z
         return self.X.T @ (self.Ux @ (Z / self.s[:, None]))
 
+    def design_t(self, U: np.ndarray) -> np.ndarray:
+        """diag(s) U_xᵀ U = Vᵀ XᵀU (r×K): the design's transpose applied, without forming it."""
+        if self.Ux is not None:
+            return self.s[:, None] * (self.Ux.T @ U)
+        return self.V.T @ (self.X.T @ U)
+
     @cached_property
     def design(self) -> np.ndarray:
         """U_x diag(s) (n×r): X in reduced coordinates, for losses that do not reduce further."""
@@ -350,7 +356,7 @@ def _end_to_end(pb: Problem, red: Reduction, beta_t: float, want_dual: bool = Tr
 def _end_to_end_from_dual(U: np.ndarray, Y: np.ndarray, beta_t: float, red: Reduction, loss: Loss | None,
                           solver: str | None) -> np.ndarray:
     # XᵀU = V diag(s) U_xᵀU: its top singular directions with value β_t carry W (MATH §1.6, §7.1).
-    SR = red.design.T @ U
+    SR = red.design_t(U)
     A, sig, _ = np.linalg.svd(SR, full_matrices=False)
     active = A[:, sig >= beta_t * (1 - 1e-3)]   # solver duals are accurate to ~1e-8; be generous
     if loss is None or loss.name == "squared":
