@@ -51,6 +51,7 @@ def test_path20(benchmark, n, d, K):
                                 certified=bool(path.certified.all()))
 
 
+@pytest.mark.filterwarnings("ignore::dualnet.PerformanceWarning")     # timing the slow program is the point
 @pytest.mark.parametrize("solver", ["CLARABEL", "ECOS", "SCS"])
 @pytest.mark.parametrize("K", [1, 10])
 @pytest.mark.parametrize("n,d", SIZES[:3])

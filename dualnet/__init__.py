@@ -7,7 +7,7 @@ Networks via Convex Duality" (ICML 2021). See ``dualnet.solve`` to start.
 from .api import Path, Solution, certify, dual_program, path, solve
 from .certificate import Certificate
 from .collapse import CollapseMetrics, collapse_metrics
-from .errors import DualnetError, InputError, SettingError, SolverError
+from .errors import DualnetError, InputError, PerformanceWarning, SettingError, SolverError
 from .linalg import whiten
 from .losses import LOSSES, Loss
 from .network import Network
@@ -27,6 +27,7 @@ __all__ = [
     "Loss",
     "Network",
     "Path",
+    "PerformanceWarning",
     "SettingError",
     "Solution",
     "SolverError",

@@ -7,7 +7,10 @@ expected, and how to fix it.
 
 from __future__ import annotations
 
-__all__ = ["DualnetError", "InputError", "SettingError", "SolverError"]
+import sys
+import warnings
+
+__all__ = ["DualnetError", "InputError", "PerformanceWarning", "SettingError", "SolverError"]
 
 
 class DualnetError(Exception):
@@ -24,3 +27,15 @@ class SettingError(DualnetError, ValueError):
 
 class SolverError(DualnetError, RuntimeError):
     """A numerical solver failed, or the problem is too large for this machine."""
+
+
+class PerformanceWarning(UserWarning):
+    """A request that will be correct but far slower than another route to the same answer."""
+
+
+def warn(message: str, category: type[Warning]) -> None:
+    """Issue a warning attributed to the first caller outside dualnet (the user's line)."""
+    frame, level = sys._getframe(0), 1
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("dualnet"):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)

@@ -9,6 +9,8 @@ values, predictions, ranks, alignments, norms.
 
 from __future__ import annotations
 
+import warnings
+
 import cvxpy as cp
 import numpy as np
 import pytest
@@ -494,3 +496,19 @@ def test_path_extrapolated_warm_starts_handle_any_beta_order() -> None:
     for beta, sol in zip(betas, p.solutions):
         alone = dn.solve(X, Y, beta=beta, activation="linear")
         assert abs(sol.value - alone.value) <= max(sol.gap, alone.gap) + 1e-12   # both within their gaps
+
+
+def test_vector_output_cvxpy_warns_before_a_slow_semidefinite_program(monkeypatch) -> None:
+    # The (rank + K)-sized cone makes large vector-output programs take minutes; the user hears
+    # it at their own line, with the faster route named. (The threshold is lowered to keep the
+    # solve itself small.)
+    monkeypatch.setattr(linear, "SLOW_CONE", 4)
+    rng = np.random.default_rng(5)
+    X, Y = rng.standard_normal((12, 3)), rng.standard_normal((12, 2))
+    with pytest.warns(dn.PerformanceWarning, match=r"5x5 cone.*method='fast'") as record:
+        sol = dn.solve(X, Y, beta=1.0, activation="linear", method="cvxpy")
+    assert sol.certified
+    assert record[0].filename == __file__
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        dn.solve(X, Y[:, :1], beta=1.0, activation="linear", method="cvxpy")       # K = 1: a cone of size 4, no SDP
