@@ -36,7 +36,7 @@ def test_closed_form(benchmark, n, d):
     benchmark.group = f"batchnorm linear n={n} d={d} K={K}"
     sol = benchmark.pedantic(dn.solve, args=(X, Y), kwargs=dict(beta=BETA, batchnorm=True, activation="linear"),
                              setup=batchnorm._CACHE.clear, rounds=10, iterations=1)
-    record(benchmark, sol, kind="closed form (certified solve)", under_1s=bool(benchmark.stats.stats.mean < 1.0))
+    record(benchmark, sol, kind="closed form (certified solve)")
     assert sol.certified
 
 

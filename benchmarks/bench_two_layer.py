@@ -108,6 +108,7 @@ def test_pyscnn_same_patterns(benchmark, P: int) -> None:
                                 rel_gap_to_program=float((value - optimum(P)) / p0()))
 
 
+@pytest.mark.long_benchmark           # about 100 s: left out of the smoke run
 def test_cutting_plane(benchmark) -> None:
     """Seeded from a short L-BFGS run, grown by the many-start oracle (rank 10: not a proof)."""
     X, y = planted()

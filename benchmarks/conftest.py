@@ -2,10 +2,15 @@
 
 Run with ``pytest benchmarks --benchmark-only --benchmark-json=bench.json`` and turn the JSON
 into docs/benchmarks.md with ``python benchmarks/report.py bench.json``.
+
+With ``DUALNET_BENCH_SMOKE=1`` only the first (smallest) case of each benchmark is collected:
+tests/test_benchmarks.py runs those once, untimed, in every test run, so the suites cannot rot
+unnoticed.
 """
 
 from __future__ import annotations
 
+import os
 import platform
 import sys
 from pathlib import Path
@@ -27,3 +32,21 @@ def one_blas_thread():
 @pytest.fixture(scope="session")
 def machine() -> str:
     return f"{platform.machine()} {platform.processor() or ''} Python {platform.python_version()}".strip()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Smoke mode: the first case of every benchmark function (each lists its smallest first).
+
+    Cases marked ``long_benchmark`` (minutes even at their one size) are left out.
+    """
+    if not os.environ.get("DUALNET_BENCH_SMOKE"):
+        return
+    seen: set[tuple[str, str]] = set()
+    kept = []
+    for item in items:
+        key = (str(item.path), getattr(item, "originalname", item.name))
+        if key not in seen and item.get_closest_marker("long_benchmark") is None:
+            seen.add(key)
+            kept.append(item)
+    config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+    items[:] = kept
