@@ -36,6 +36,6 @@ class PerformanceWarning(UserWarning):
 def warn(message: str, category: type[Warning]) -> None:
     """Issue a warning attributed to the first caller outside dualnet (the user's line)."""
     frame, level = sys._getframe(0), 1
-    while frame is not None and frame.f_globals.get("__name__", "").startswith("dualnet"):
+    while frame is not None and frame.f_globals.get("__name__", "").partition(".")[0] == "dualnet":
         frame, level = frame.f_back, level + 1
     warnings.warn(message, category, stacklevel=level)
