@@ -80,11 +80,15 @@ def fit_weight_decay(pb: Problem, solve_at: Callable[[float], Atoms], rho1: Call
 
 
 def search_t(evaluate: Callable[[float], tuple[float, Any]], t_lo: float, t_hi: float,
-             n_grid: int = 25, n_golden: int = 60, xtol: float = 1e-10) -> tuple[float, float, Any]:
+             n_grid: int = 25, n_golden: int = 60, xtol: float = 1e-10, max_basins: int = 3
+             ) -> tuple[float, float, Any]:
     """Minimize ``evaluate(t) -> (value, payload)`` over t in [t_lo, t_hi].
 
-    A log-spaced grid locates the basin, then golden-section search on log t refines the
-    best grid interval. Returns (t, value, payload) of the best point evaluated.
+    A log-spaced grid locates the basins, then golden-section search on log t refines each of
+    the (at most ``max_basins``) best local minima of the grid. More than one matters: near
+    the β where the optimum jumps to zero, the near-zero network at t_lo is a local minimum
+    whose value (≈ P(0)) can beat every grid point of the true basin, which lies between two
+    worse grid points. Returns (t, value, payload) of the best point evaluated.
     """
     if not (0 < t_lo < t_hi):
         value, payload = evaluate(t_lo)
@@ -94,11 +98,23 @@ def search_t(evaluate: Callable[[float], tuple[float, Any]], t_lo: float, t_hi: 
     values = np.array([r[0] for r in results])
     i = int(np.argmin(values))
     best = (float(grid[i]), float(values[i]), results[i][1])
-    a = math.log(grid[max(i - 1, 0)])
-    b = math.log(grid[min(i + 1, n_grid - 1)])
+    padded = np.concatenate([[np.inf], values, [np.inf]])
+    minima = [j for j in range(n_grid) if padded[j + 1] <= min(padded[j], padded[j + 2])]
+    for j in sorted(minima, key=lambda j: values[j])[:max_basins]:
+        a, b = math.log(grid[max(j - 1, 0)]), math.log(grid[min(j + 1, n_grid - 1)])
+        refined = _golden(evaluate, a, b, n_golden, xtol)
+        if refined[1] < best[1]:
+            best = refined
+    return best
+
+
+def _golden(evaluate: Callable[[float], tuple[float, Any]], a: float, b: float, n_golden: int, xtol: float
+            ) -> tuple[float, float, Any]:
+    """Golden-section search of ``evaluate(exp(x))`` over x in [a, b]; the best point evaluated."""
     invphi = (math.sqrt(5) - 1) / 2
     c, d = b - invphi * (b - a), a + invphi * (b - a)
     fc, fd = evaluate(math.exp(c)), evaluate(math.exp(d))
+    best = (math.inf, math.inf, None)
     for _ in range(n_golden):
         for x, r in ((c, fc), (d, fd)):
             if r[0] < best[1]:

@@ -244,3 +244,19 @@ def test_certify_closes_the_gap_of_deep_weight_decay_networks() -> None:
     cert = dn.certify(sol.network, X, y, beta=0.1)
     assert sol.certified and cert.certified
     assert cert.lower_bound == pytest.approx(sol.lower_bound, rel=1e-9)
+
+
+@pytest.mark.parametrize("t", [1.5, None])
+def test_deep_path_certificates_agree_with_forward_pass(t) -> None:
+    # Depth 3, t-form and weight decay: the path's Gram-based loss plus the network's penalty is
+    # the forward-pass value, and the t-form's bound is the same dual point's.
+    rng = np.random.default_rng(11)
+    X, Y = rng.standard_normal((30, 4)), rng.standard_normal((30, 1))
+    betas = [0.3, 1.0, 3.0]
+    p = dn.path(X, Y, betas, depth=3, t=t, activation="linear")
+    assert p.certified.all()
+    for beta, sol in zip(betas, p.solutions):
+        cert = dn.certify(sol.network, X, Y, beta=beta, t=t)
+        assert sol.value == pytest.approx(cert.value, abs=1e-12 * cert.p0)
+        if t is not None:
+            assert sol.lower_bound == pytest.approx(cert.lower_bound, abs=1e-12 * cert.p0)
