@@ -518,7 +518,7 @@ def test_deep_weight_decay_near_the_jump_to_zero() -> None:
     # Just below the β where the depth-3 optimum jumps to the zero network, the near-zero
     # network at the smallest radius is a local minimum of the search over t worth ≈ P(0) and
     # beats every grid point of the true basin. Found by refining every grid basin: the optimum
-    # (0.36‰ below P(0), checked by a 2000-point scan of P_t + βt²/2) is certified.
+    # (4e-4 below P(0) = 11.04, checked by a 2000-point scan of P_t + βt²/2) is certified.
     rng = np.random.default_rng(11)
     X, y = rng.standard_normal((30, 4)), rng.standard_normal(30)
     beta, red = 3.0, linear.reduce(X)
