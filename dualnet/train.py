@@ -187,9 +187,12 @@ def train(X: Any, y: Any, *, beta: float, depth: int = 2, width: int | Sequence[
         batchnorm, bn_scale, bn0 = init.batchnorm is not None, init.bn_scale, init.batchnorm
         n_branches = init.n_branches
         widths = [W.shape[1] for W, _ in init.branches[0][:-1]]
-        bias = init.branches[0][0][1] is not None
+        # With biases anywhere, every layer gets one (zeros where the start had none: unpenalized
+        # biases only widen the family, and the start's function is unchanged).
+        bias = any(b is not None for br in init.branches for _, b in br)
         activation = init.activation
-        theta0 = np.concatenate([np.concatenate([W.ravel()] + ([] if b is None else [b]))
+        theta0 = np.concatenate([np.concatenate([W.ravel()] + ([] if not bias else
+                                                               [np.zeros(W.shape[1]) if b is None else b]))
                                  for br in init.branches for W, b in br])
     else:
         widths = [int(width)] * (depth - 1) if np.isscalar(width) else [int(w) for w in width]

@@ -211,3 +211,18 @@ def test_forward_input_errors() -> None:
         net.forward(np.ones((4, 2)))
     with pytest.raises(InputError, match=r"'X' parameter of Network.forward must be finite.*Got 1 non-finite"):
         net.forward(np.array([[1.0, np.inf, 0.0]]))
+
+
+def test_training_starts_from_a_network_with_some_biases_missing() -> None:
+    # A start whose layers mix biases and none (a recovered spline network, say) trains with a
+    # bias in every layer: zeros where there were none, so the start's function is kept.
+    from dualnet.train import train
+
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((20, 2)), rng.standard_normal(20)
+    start = Network([[(rng.standard_normal((2, 3)), rng.standard_normal(3)), (rng.standard_normal((3, 1)), None)]],
+                    "relu")
+    before = start.objective(X, y, 0.1)
+    net = train(X, y, beta=0.1, init=start, max_iter=200)
+    assert all(b is not None for _, b in net.branches[0])
+    assert net.objective(X, y, 0.1) <= before
