@@ -74,21 +74,28 @@ def fit_weight_decay(pb: Problem, solve_at: Callable[[float], Atoms], rho1: Call
     return Fit(net, [U], method, info={"t": t_star}, dual_path=dual_path)
 
 
-def polish(pb: Problem, net: Network, value: float, method: str) -> tuple[Network, float, str]:
-    """L-BFGS on the true weight-decay objective from ``net`` merged into one MLP; the better of the two.
+def polish(pb: Problem, net: Network, value: float, method: str, restarts: int = 0
+           ) -> tuple[Network, float, str]:
+    """L-BFGS on the true weight-decay objective from ``net`` merged into one MLP; the best found.
 
     For settings whose search over one shared t cannot reach the weight-decay optimum
     (several outputs, several active branches): the value stays an upper bound either way,
-    and the certificate still decides.
+    and the certificate still decides. ``restarts`` adds that many seeded random starts of a
+    wider network (0, 1, ...), for landscapes where the polished start stays in a poor basin.
     """
     from .train import train
 
-    polished = train(pb.X, pb.Y, beta=pb.beta, depth=pb.depth, loss=pb.loss, activation=net.activation,
-                     bias=pb.bias, init=net.to_mlp(), max_iter=3000)
-    polished_value = polished.objective(pb.X, pb.Y, pb.beta, pb.loss)
-    if polished_value < value:
-        return polished, polished_value, method + " + L-BFGS polish"
-    return net, value, method
+    common = dict(beta=pb.beta, depth=pb.depth, loss=pb.loss, activation=net.activation, max_iter=3000)
+    width = max(16, 4 * max((W.shape[1] for W, _ in net.to_mlp().branches[0][:-1]), default=1))
+    candidates = [(train(pb.X, pb.Y, bias=pb.bias, init=net.to_mlp(), **common), " + L-BFGS polish")]
+    candidates += [(train(pb.X, pb.Y, bias=pb.bias, width=width, seed=seed, **common),
+                    f" (bettered by L-BFGS from random start {seed}, width {width})") for seed in range(restarts)]
+    best_how = ""
+    for candidate, how in candidates:
+        candidate_value = candidate.objective(pb.X, pb.Y, pb.beta, pb.loss)
+        if candidate_value < value:
+            net, value, best_how = candidate, candidate_value, how
+    return net, value, method + best_how
 
 
 def search_t(evaluate: Callable[[float], tuple[float, Any]], t_lo: float, t_hi: float,

@@ -567,15 +567,16 @@ def test_errors() -> None:
 
 
 def test_deep_weight_decay_is_polished_to_the_bound() -> None:
-    # Here the best single-t network is 1.3% above the best L-BFGS run; polishing it on the true
-    # objective reaches the lower bound min_t D_t + β(L−2)t²/2, which certifies it. Training
-    # from random starts (the independent oracle) never goes below that bound.
+    # Here the best single-t network is 1.3% above the best L-BFGS run; L-BFGS on the true
+    # objective (from it, or from the seeded random starts that compete with it) reaches the
+    # lower bound min_t D_t + β(L−2)t²/2, which certifies it. Training from other random
+    # starts (the independent oracle) never goes below that bound.
     rng = np.random.default_rng(2)
     x = np.sort(rng.uniform(-1, 1, 15))
     y = np.sin(3 * x) + 0.1 * rng.standard_normal(15)
     sol = dn.solve(x[:, None], y, beta=1.0, depth=3, bias=True)
-    assert sol.setting == "relu-1d" and sol.certified and "L-BFGS polish" in sol.method
+    assert sol.setting == "relu-1d" and sol.certified and "L-BFGS" in sol.method
     trained = [train(x[:, None], y, beta=1.0, depth=3, width=5, bias=True, seed=s, max_iter=3000)
-               .objective(x[:, None], y, 1.0) for s in range(3)]
+               .objective(x[:, None], y, 1.0) for s in range(10, 13)]
     assert min(trained) >= sol.lower_bound - 1e-9
     assert sol.value <= min(trained) + 1e-6 * 0.5 * np.sum(y**2)
