@@ -79,15 +79,32 @@ def polish(pb: Problem, net: Network, value: float, method: str, restarts: int =
     """L-BFGS on the true weight-decay objective from ``net`` merged into one MLP; the best found.
 
     For settings whose search over one shared t cannot reach the weight-decay optimum
-    (several outputs, several active branches): the value stays an upper bound either way,
-    and the certificate still decides. ``restarts`` adds that many seeded random starts of a
-    wider network (0, 1, ...), for landscapes where the polished start stays in a poor basin.
+    (several outputs, several active branches). The value stays an upper bound either way,
+    and the certificate still decides.
+
+    Parameters
+    ----------
+    pb : Problem
+        The weight-decay problem (``pb.t`` is None).
+    net, value : Network, float
+        The network found so far and its objective.
+    method : str
+        How it was found; the returned description says what, if anything, bettered it.
+    restarts : int
+        Seeded random starts (seeds 0, 1, ...) of a network four times as wide (at least 16)
+        that compete with the polished start, for landscapes where it stays in a poor basin.
+
+    Returns
+    -------
+    net, value, method
+        The best of ``net`` and the trained candidates.
     """
     from .train import train
 
+    start = net.to_mlp()
     common = dict(beta=pb.beta, depth=pb.depth, loss=pb.loss, activation=net.activation, max_iter=3000)
-    width = max(16, 4 * max((W.shape[1] for W, _ in net.to_mlp().branches[0][:-1]), default=1))
-    candidates = [(train(pb.X, pb.Y, bias=pb.bias, init=net.to_mlp(), **common), " + L-BFGS polish")]
+    width = max(16, 4 * max((W.shape[1] for W, _ in start.branches[0][:-1]), default=1))
+    candidates = [(train(pb.X, pb.Y, bias=pb.bias, init=start, **common), " + L-BFGS polish")]
     candidates += [(train(pb.X, pb.Y, bias=pb.bias, width=width, seed=seed, **common),
                     f" (bettered by L-BFGS from random start {seed}, width {width})") for seed in range(restarts)]
     best_how = ""

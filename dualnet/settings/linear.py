@@ -64,6 +64,8 @@ class Reduction:
     gram: np.ndarray | None = field(default=None, repr=False)
     #: compiled CVXPY programs, re-solved for every threshold (β path, search over t)
     programs: dict = field(default_factory=dict, repr=False)
+    #: per label set: (the labels, a product computed from them), see :meth:`_cached`
+    _label_cache: dict = field(default_factory=dict, init=False, repr=False)
 
     @property
     def rank(self) -> int:
@@ -87,10 +89,9 @@ class Reduction:
 
     def _cached(self, name: str, Y: np.ndarray, compute: Callable[[], np.ndarray]) -> np.ndarray:
         # Keyed by identity, holding Y itself so that its id cannot be reused by another array.
-        cache = self.__dict__.setdefault("_label_cache", {})
-        if name not in cache or cache[name][0] is not Y:
-            cache[name] = (Y, compute())
-        return cache[name][1]
+        if name not in self._label_cache or self._label_cache[name][0] is not Y:
+            self._label_cache[name] = (Y, compute())
+        return self._label_cache[name][1]
 
     def lift(self, M: np.ndarray) -> np.ndarray:
         """U_x M (n×K)."""
@@ -106,9 +107,7 @@ class Reduction:
 
     def design_t(self, U: np.ndarray) -> np.ndarray:
         """diag(s) U_xᵀ U = Vᵀ XᵀU (r×K): the design's transpose applied, without forming it."""
-        if self.Ux is not None:
-            return self.s[:, None] * (self.Ux.T @ U)
-        return self.V.T @ (self.X.T @ U)
+        return self.s[:, None] * self.coords(U)
 
     @cached_property
     def design(self) -> np.ndarray:
@@ -148,9 +147,12 @@ def check(X: np.ndarray, Y: np.ndarray, depth: int, activation: str = "linear", 
 
 def rho(U: np.ndarray, X: np.ndarray, depth: int, t: float = 1.0) -> tuple[float, bool]:
     """ρ(U) = t^{L−2}‖XᵀU‖ (spectral norm for K > 1), exact (MATH §2.2)."""
-    XtU = X.T @ U
-    value = np.linalg.norm(XtU) if U.shape[1] == 1 else np.linalg.norm(XtU, 2)
-    return float(value) * t ** (depth - 2), True
+    return _norm(X.T @ U) * t ** (depth - 2), True
+
+
+def _norm(M: np.ndarray) -> float:
+    """‖M‖: Euclidean for one column, spectral otherwise (the dual norm of the penalty)."""
+    return float(np.linalg.norm(M) if M.shape[1] == 1 else np.linalg.norm(M, 2))
 
 
 def closed_form(X: np.ndarray, Y: np.ndarray, beta_t: float, reduction: Reduction | None = None,
@@ -294,7 +296,6 @@ def _precompute(fits: list[Fit], pb: Problem, red: Reduction) -> list[Fit]:
     K = pb.n_outputs
     E = np.hstack([_end_to_end_of(f.network) for f in fits])
     blocks = [slice(i * K, (i + 1) * K) for i in range(len(fits))]
-    norm = (lambda M: np.linalg.norm(M)) if K == 1 else (lambda M: np.linalg.norm(M, 2))  # noqa: E731
     if pb.loss.name == "squared" and red.gram is not None:
         XtY, yy = red.xty_cached(pb.Y), float(np.sum(pb.Y * pb.Y))
         GE = red.gram @ E
@@ -303,13 +304,13 @@ def _precompute(fits: list[Fit], pb: Problem, red: Reduction) -> list[Fit]:
             ey, ege = float(np.sum(E[:, cols] * XtY)), float(np.sum(E[:, cols] * GE[:, cols]))
             uu = max(yy - 2 * ey + ege, 0.0)                      # ‖U‖² = ‖Y − XE‖²
             dual = ImplicitDual(uy=yy - ey, uu=uu, form=partial(_residual, pb.X, pb.Y, E[:, cols]))
-            rho1 = float(norm(XtY - GE[:, cols]))
+            rho1 = _norm(XtY - GE[:, cols])
             out.append(replace(f, precomputed=Precomputed(0.5 * uu, dual, (rho1, True))))
         return out
     F = pb.X @ E
     Us = [pb.loss.dual_point(F[:, cols], pb.Y) for cols in blocks]
     XtU = pb.X.T @ np.hstack(Us)
-    return [replace(f, precomputed=Precomputed(pb.loss.value(F[:, cols], pb.Y), U, (float(norm(XtU[:, cols])), True)))
+    return [replace(f, precomputed=Precomputed(pb.loss.value(F[:, cols], pb.Y), U, (_norm(XtU[:, cols]), True)))
             for f, U, cols in zip(fits, Us, blocks)]
 
 
@@ -402,19 +403,20 @@ def _solve_reduced(s: np.ndarray, Q: np.ndarray, lam: float, gap_tol: float, war
         return np.zeros((0, K)), "closed-form (X = 0)"
     if np.ptp(s) <= 1e-12 * s[0]:
         # Equal singular values (whitened or orthonormal X): ½s²‖Z − Q/s‖² + lam‖Z‖.
-        return _svt(Q / s[0], lam / s[0] ** 2), "closed-form (equal singular values: thresholding)"
+        return _svt(Q / s[0], lam / s[0] ** 2)[0], "closed-form (equal singular values: thresholding)"
     if K == 1:
         return _secular(s, Q[:, 0], lam)[:, None], "eig + secular equation"
     return _nuclear_apg(s, Q, lam, gap_tol, warm, max_iter)
 
 
-def _svt(B: np.ndarray, lam: float) -> np.ndarray:
-    """Singular-value soft thresholding (vector shrinkage for one column)."""
+def _svt(B: np.ndarray, lam: float) -> tuple[np.ndarray, float]:
+    """Singular-value soft thresholding (vector shrinkage for one column), and the result's norm."""
     if B.shape[1] == 1:
-        nb = np.linalg.norm(B)
-        return B * max(0.0, 1.0 - lam / nb) if nb > 0 else B
+        nb = float(np.linalg.norm(B))
+        return (B * max(0.0, 1.0 - lam / nb), max(nb - lam, 0.0)) if nb > 0 else (B, 0.0)
     A, sig, Bt = np.linalg.svd(B, full_matrices=False)
-    return (A * np.maximum(sig - lam, 0.0)) @ Bt
+    kept = np.maximum(sig - lam, 0.0)
+    return (A * kept) @ Bt, float(np.sum(kept))
 
 
 def _secular(s: np.ndarray, q: np.ndarray, lam: float) -> np.ndarray:
@@ -472,9 +474,7 @@ def _svt_tall(B: np.ndarray, lam: float) -> tuple[np.ndarray, float]:
     w, V = np.linalg.eigh(B.T @ B)
     sig = np.sqrt(np.maximum(w, 0.0))
     if lam < 1e-6 * sig[-1]:
-        A, sig, Bt = np.linalg.svd(B, full_matrices=False)
-        kept = np.maximum(sig - lam, 0.0)
-        return (A * kept) @ Bt, float(np.sum(kept))
+        return _svt(B, lam)
     keep = sig > lam
     Vk = V[:, keep]
     return B @ ((Vk * (1.0 - lam / sig[keep])) @ Vk.T), float(np.sum(sig[keep] - lam))
