@@ -23,12 +23,15 @@ from .losses import Loss, get_loss
 from .network import Network
 from .problem import DualProgram, Precomputed, Problem
 from .settings import AUTO_ORDER, SETTINGS, get_setting
-from .validation import as_data, as_labels, check_beta, check_choice, check_depth, check_solver, check_t, check_tol
+from .budget import Budget
+from .validation import (as_data, as_labels, check_beta, check_choice, check_depth, check_solver, check_t,
+                         check_time_limit, check_tol)
 
 __all__ = ["Solution", "certify", "dual_program", "path", "solve"]
 
 METHODS = ("auto", "fast", "closed-form", "cvxpy")
-PARAMETERS = ("beta", "depth", "activation", "loss", "bias", "batchnorm", "t", "setting", "method", "solver", "tol")
+PARAMETERS = ("beta", "depth", "activation", "loss", "bias", "batchnorm", "t", "setting", "method", "solver", "tol",
+              "time_limit")
 REMEDIES = ("activation='linear' for a linear network; dn.whiten(X) for whitened data (this changes the "
             "problem); batchnorm=True; bias=True for one-dimensional data; depth=2 for the two-layer "
             "ReLU program")
@@ -120,7 +123,7 @@ class Solution:
 # ---------------------------------------------------------------------------- helpers
 def _problem(X: Any, y: Any, depth: Any, beta: Any, t: Any, loss: Any, activation: Any, bias: Any,
              batchnorm: Any, method: Any, solver: Any, tol: Any, options: dict[str, Any],
-             where: str) -> tuple[Problem, bool]:
+             where: str, time_limit: Any = None) -> tuple[Problem, bool]:
     X = as_data(X, where)
     Y, vector = as_labels(y, X.shape[0], where)
     loss_obj = get_loss(loss, where)
@@ -129,7 +132,7 @@ def _problem(X: Any, y: Any, depth: Any, beta: Any, t: Any, loss: Any, activatio
                  loss=loss_obj, activation=check_choice(activation, "activation", ("relu", "linear"), where),
                  bias=_check_flag(bias, "bias", where), batchnorm=_check_flag(batchnorm, "batchnorm", where),
                  method=check_choice(method, "method", METHODS, where), solver=check_solver(solver, where),
-                 tol=check_tol(tol, where), options=options)
+                 tol=check_tol(tol, where), options=options, budget=Budget(check_time_limit(time_limit, where)))
     return pb, vector
 
 
@@ -236,7 +239,8 @@ def _certify(net: Network, pb: Problem, module: ModuleType, duals: Sequence[np.n
 # ------------------------------------------------------------------------------- API
 def solve(X: Any, y: Any, *, beta: float, depth: int = 2, activation: str = "relu", loss: str | Loss = "squared",
           bias: bool = False, batchnorm: bool = False, t: float | None = None, setting: str = "auto",
-          method: str = "auto", solver: str | None = None, tol: float = 1e-6, **options: Any) -> Solution:
+          method: str = "auto", solver: str | None = None, tol: float = 1e-6, time_limit: float | None = None,
+          **options: Any) -> Solution:
     """Globally optimal weights of a weight-decay-regularized network, with a certificate.
 
     Parameters
@@ -267,6 +271,9 @@ def solve(X: Any, y: Any, *, beta: float, depth: int = 2, activation: str = "rel
         CVXPY solver for ``method="cvxpy"`` (CLARABEL, ECOS, SCS, ...).
     tol : float, default 1e-6
         A result is certified when its relative gap is at most ``tol``.
+    time_limit : float, optional
+        Seconds the call may take (None: no limit). When it runs out the best network and
+        the best proven lower bound found so far are returned, and ``reason`` says so.
 
     Returns
     -------
@@ -293,7 +300,7 @@ def solve(X: Any, y: Any, *, beta: float, depth: int = 2, activation: str = "rel
     """
     start = time.perf_counter()
     pb, vector = _problem(X, y, depth, beta, t, loss, activation, bias, batchnorm, method, solver, tol, options,
-                          "solve")
+                          "solve", time_limit)
     module = choose_setting(pb, setting)
     fitted = module.fit(pb)
     return _solution(pb, module, fitted, start, vector)
@@ -304,6 +311,8 @@ def _solution(pb: Problem, module: ModuleType, fitted: Any, start: float, vector
     reason = cert.reason
     if reason and fitted.info.get("note"):       # the setting's own account of why bounds may not meet
         reason += f"; {fitted.info['note']}"
+    if fitted.info.get("stopped"):               # what cut the work short (a setting sets it from pb.budget)
+        reason = f"{reason}; {fitted.info['stopped']}" if reason else fitted.info["stopped"]
     return Solution(certified=cert.certified, gap=cert.gap, rel_gap=cert.rel_gap, value=cert.value,
                     lower_bound=cert.lower_bound, setting=module.NAME, method=fitted.method,
                     time=time.perf_counter() - start, network=fitted.network, _dual=cert.dual,
@@ -313,7 +322,8 @@ def _solution(pb: Problem, module: ModuleType, fitted: Any, start: float, vector
 
 
 def certify(net: Any, X: Any, y: Any, *, beta: float, loss: str | Loss = "squared", t: float | None = None,
-            setting: str = "auto", dual: Any = None, tol: float = 1e-6, **options: Any) -> Certificate:
+            setting: str = "auto", dual: Any = None, tol: float = 1e-6, time_limit: float | None = None,
+            **options: Any) -> Certificate:
     """How far is a network from the global optimum? A certified duality gap.
 
     Parameters
@@ -337,6 +347,8 @@ def certify(net: Any, X: Any, y: Any, *, beta: float, loss: str | Loss = "square
         As in :func:`solve`.
     dual : array-like (n_samples, n_outputs), optional
         An extra dual point to try (for example from a solver); the best bound is kept.
+    time_limit : float, optional
+        Seconds the call may take (None: no limit); the best proven bound by then is returned.
 
     Returns
     -------
@@ -365,7 +377,7 @@ def certify(net: Any, X: Any, y: Any, *, beta: float, loss: str | Loss = "square
         options["bn_scale"] = net.bn_scale          # the network defines the BN branch set
     pb, _ = _problem(X, y, net.depth if net.depth >= 2 else 2, beta, t, loss, net.activation,
                      any(b is not None for br in net.branches for _, b in br), net.batchnorm is not None, "auto",
-                     None, tol, options, "certify")
+                     None, tol, options, "certify", time_limit)
     if net.depth < 2:
         raise InputError("The 'net' parameter of certify must have depth >= 2 (at least one hidden layer). "
                          f"Got depth {net.depth}.")
@@ -461,7 +473,8 @@ class Path:
 
 def path(X: Any, y: Any, betas: Any, *, depth: int = 2, activation: str = "relu", loss: str | Loss = "squared",
          bias: bool = False, batchnorm: bool = False, t: float | None = None, setting: str = "auto",
-         method: str = "auto", solver: str | None = None, tol: float = 1e-6, **options: Any) -> Path:
+         method: str = "auto", solver: str | None = None, tol: float = 1e-6, time_limit: float | None = None,
+         **options: Any) -> Path:
     """Solve for several β, sharing one decomposition or one compiled CVXPY program.
 
     Parameters
@@ -473,6 +486,8 @@ def path(X: Any, y: Any, betas: Any, *, depth: int = 2, activation: str = "relu"
         sequence lets each solve start where the last ones ended).
     depth, activation, loss, bias, batchnorm, t, setting, method, solver, tol, **options
         As in :func:`solve`; the same for every β.
+    time_limit : float, optional
+        Seconds the whole path may take (None: no limit), shared by all β.
 
     Returns
     -------
@@ -505,7 +520,7 @@ def path(X: Any, y: Any, betas: Any, *, depth: int = 2, activation: str = "relu"
     for b in beta_arr:
         check_beta(float(b), "path")
     pb, vector = _problem(X, y, depth, float(beta_arr[0]), t, loss, activation, bias, batchnorm, method, solver,
-                          tol, options, "path")
+                          tol, options, "path", time_limit)
     module = choose_setting(pb, setting, "path")
     problems = [replace(pb, beta=float(b)) for b in beta_arr]
     fits = module.fit_path(pb, beta_arr) if hasattr(module, "fit_path") else [module.fit(p) for p in problems]

@@ -9,6 +9,7 @@ from typing import Any
 import cvxpy as cp
 import numpy as np
 
+from .budget import Budget
 from .certificate import ImplicitDual
 from .losses import Loss
 from .network import Network
@@ -33,6 +34,8 @@ class Problem:
     solver: str | None = None
     tol: float = 1e-6
     options: dict[str, Any] = field(default_factory=dict)
+    #: the call's time budget (``time_limit``); settings poll it between units of work
+    budget: Budget = field(default_factory=Budget)
 
     @property
     def n_samples(self) -> int:

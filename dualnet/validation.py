@@ -129,6 +129,14 @@ def check_t(t: Any, where: str = "solve") -> float | None:
     return _positive_float(t, "t", where, "Use t=None for plain weight decay on all layers.")
 
 
+def check_time_limit(time_limit: Any, where: str = "solve") -> float | None:
+    """``time_limit`` is None (no limit) or a positive number of seconds."""
+    if time_limit is None:
+        return None
+    return _positive_float(time_limit, "time_limit", where,
+                           "Pass the number of seconds the call may take, e.g. time_limit=60, or None for no limit.")
+
+
 def check_tol(tol: Any, where: str = "solve") -> float:
     """``tol`` is the relative gap under which a result counts as certified."""
     value = _positive_float(tol, "tol", where, "A typical value is 1e-6.")

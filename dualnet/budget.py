@@ -1,0 +1,101 @@
+"""Time budgets and progress reports for long calls.
+
+Every long call (``solve``, ``certify``, ``path``, the estimators' ``fit``) takes
+``time_limit`` in seconds. It becomes a :class:`Budget` carried on the problem; the
+settings poll it between units of work (a master solve, an oracle node, a value of t) and
+return the best network and the best *proven* bound found so far when it runs out, saying
+so in ``reason``. A :class:`Progress` line shows value, proven bound and gap as they move.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Budget", "Progress"]
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A wall-clock deadline (``time_limit`` seconds from creation; None: no limit).
+
+    Examples
+    --------
+    >>> b = Budget(None)
+    >>> b.expired(), b.remaining()
+    (False, inf)
+    >>> Budget(1e-9).sub(0.5).time_limit <= 1e-9
+    True
+    """
+
+    time_limit: float | None = None
+    start: float = field(default_factory=time.perf_counter)
+
+    @property
+    def deadline(self) -> float:
+        return float("inf") if self.time_limit is None else self.start + self.time_limit
+
+    def remaining(self) -> float:
+        """Seconds left (``inf`` without a limit, never negative)."""
+        return max(self.deadline - time.perf_counter(), 0.0)
+
+    def expired(self) -> bool:
+        return time.perf_counter() >= self.deadline
+
+    def sub(self, fraction: float) -> Budget:
+        """A budget for one stage: ``fraction`` of what remains (the same unlimited budget without a limit)."""
+        if self.time_limit is None:
+            return Budget(None)
+        return Budget(fraction * self.remaining())
+
+    def stop_reason(self) -> str:
+        """The sentence a result's ``reason`` carries when this budget stopped the work."""
+        return f"time_limit={self.time_limit:g} s reached; the result is the best found by then"
+
+
+class Progress:
+    """A one-line progress report of value, proven bound and gap, for runs longer than ``delay`` seconds.
+
+    ``enabled=None`` reports only once the run has lasted ``delay`` seconds; True always;
+    False never. Uses tqdm when installed, otherwise rewrites one line on standard error.
+    """
+
+    def __init__(self, what: str, enabled: bool | None = None, delay: float = 2.0) -> None:
+        self.what, self.enabled, self.delay = what, enabled, delay
+        self.start = time.perf_counter()
+        self._bar: Any = None
+        self._shown = False
+
+    def _active(self) -> bool:
+        if self.enabled is False:
+            return False
+        return bool(self.enabled) or time.perf_counter() - self.start >= self.delay
+
+    def update(self, **fields: Any) -> None:
+        """Show the latest figures (e.g. ``value=..., bound=..., gap=...``); floats print with 6 digits."""
+        if not self._active():
+            return
+        text = ", ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in fields.items())
+        if self._bar is None:
+            try:
+                from tqdm import tqdm
+            except ImportError:
+                tqdm = None
+            if tqdm is not None:
+                self._bar = tqdm(desc=self.what, total=None, leave=False, bar_format="{desc}: {elapsed} {postfix}")
+        if self._bar is not None:
+            self._bar.set_postfix_str(text)
+        else:
+            elapsed = time.perf_counter() - self.start
+            sys.stderr.write(f"\r{self.what}: {elapsed:.0f}s {text}\033[K")
+            sys.stderr.flush()
+        self._shown = True
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+        elif self._shown:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
