@@ -16,6 +16,8 @@ import dualnet as dn
 from dualnet.errors import InputError, SettingError
 from dualnet.losses import get_loss
 from dualnet.settings import two_layer as tl
+from dualnet.settings.two_layer import arrangement as tl_arrangement
+from dualnet.settings.two_layer import oracles as tl_oracles
 
 T8_X, T8_Y = np.array([[1.0], [-1.0]]), np.array([1.0, 1.0])
 
@@ -141,8 +143,8 @@ def test_sectors_agree_with_nnls_over_the_enumeration() -> None:
     rng = np.random.default_rng(3)
     X, u = rng.standard_normal((20, 2)), rng.standard_normal(20)
     A = tl.geometry(X).A
-    sectors = tl._sector_values(A, u)[0].max()
-    nnls = tl._exact_values(A, u, tl.enumerate_patterns(X), 1, None, False)[0]
+    sectors = tl_oracles._sector_values(A, u)[0].max()
+    nnls = tl_oracles._exact_values(A, u, tl.enumerate_patterns(X), 1, None, False)[0]
     assert sectors == pytest.approx(nnls, rel=1e-10)
 
 
@@ -257,7 +259,7 @@ def test_executor_results_equal_serial_results() -> None:
     serial = tl.oracle(U, X)
     with concurrent.futures.ProcessPoolExecutor(max_workers=2) as pool:
         P = tl.enumerate_patterns(X, executor=pool, progress=False)
-        tl._PATTERN_CACHE.clear()
+        tl_arrangement._PATTERN_CACHE.clear()
         res = tl.oracle(U, X, executor=pool, progress=False)
     assert {c.tobytes() for c in P.D.T} == {c.tobytes() for c in serial_P.D.T}
     assert res.value == serial.value and res.exact
@@ -273,7 +275,7 @@ def test_dask_executor_results_equal_serial_results() -> None:
             distributed.Client(cl) as client:
         executor = client.get_executor()
         P = tl.enumerate_patterns(X, executor=executor, progress=False)
-        tl._PATTERN_CACHE.clear()
+        tl_arrangement._PATTERN_CACHE.clear()
         res = tl.oracle(U, X, executor=executor, progress=False)
     assert {c.tobytes() for c in P.D.T} == {c.tobytes() for c in serial_P.D.T}
     assert res.value == serial.value

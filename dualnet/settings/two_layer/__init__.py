@@ -1,0 +1,283 @@
+"""Two-layer ReLU networks on any data: hyperplane arrangements and cutting planes (MATH §8).
+
+Reference: Pilanci & Ergen, "Neural Networks are Convex Regularizers", ICML 2020 (the
+finite convex program over arrangement patterns, MATH §8.2); Ergen & Pilanci, ICML 2021
+(arXiv 2002.09773v4), the extreme-point view of the dual (MATH §A.4, §8.1); Ergen &
+Pilanci, JMLR 2021 (cutting planes, MATH §8.3).
+
+The pieces, one module each, in the order the documentation derives them
+(docs/settings/two_layer.md): :mod:`.arrangement`, :mod:`.program`, :mod:`.oracles` (with
+:mod:`.bnb` for a proven bound beyond enumeration), :mod:`.cutting`; this module holds the
+settings contract.
+
+1. **Patterns.** D = diag(1[Xg ≥ 0]) over all g. Everything lives in the reduced
+   coordinates of the linear setting: X = U_x diag(s) Vᵀ of rank r, A = U_x diag(s)
+   (n×r), and a first-layer weight w = V z has Xw = Az and ‖w‖ = ‖z‖. The patterns are
+   the chambers of the central arrangement {z : a_iᵀz = 0}; they are enumerated exactly
+   when the counting bound P ≤ 2Σ_{k<r} C(m−1, k) is small (r = 1, 2 directly; r ≥ 3
+   through the extreme rays of the chambers), and sampled otherwise.
+2. **Convex program** (group lasso with cone constraints) over a pattern set, and its
+   dual (MATH §8.2).
+3. **Oracle** ρ(u) = max_{‖w‖≤1} |uᵀ(Xw)_+| = max over patterns of ‖Π_{K_i}(±A ᵀD_i u)‖,
+   K_i = {z : (2D_i − I)Az ≥ 0} (Moreau: the largest linear value over a cone ∩ ball is the
+   norm of the projection onto the cone). r ≤ 2: closed form over angular sectors.
+   r ≥ 3: one NNLS per pattern, whose value ‖c + Bᵀλ‖ with λ ≥ 0 is an upper bound for ANY
+   λ, so the maximum over a complete enumeration is a rigorous upper bound (exact).
+   Otherwise: a many-start ascent that gives a lower estimate (not a proof).
+4. **Cutting plane** (MATH §8.3): a restricted master program over a few patterns, seeded
+   from a short L-BFGS training run, grown by the oracle until ρ(U) ≤ β(1 + ε).
+5. **Recovery**: each nonzero v_i becomes the neuron v_i/√‖v_i‖ with output weight
+   +√‖v_i‖ (−√‖w_i‖ for w_i), whose weight decay equals the convex objective.
+
+Biases (``bias=True``) follow the package convention (biases unpenalized, MATH §4.1
+Variant A): the atoms are (Xw + b)_+ with ‖w‖ ≤ 1 and b free. See :func:`check`.
+Vector outputs (K > 1): the dual constraint sup‖Uᵀ(Xw)_+‖ ≤ β is copositive-type
+(MATH §8.1); the network is optimized by column generation over neurons and the bound is
+an estimate (never certified).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Executor
+from typing import Any
+
+import cvxpy as cp
+import numpy as np
+
+from ...errors import InputError
+from ...losses import Loss, get_loss
+from ...network import Network
+from ...problem import DualProgram, Fit, Problem
+from .._solve import solve_cvxpy
+from .arrangement import (
+    MAX_PATTERNS,
+    Geometry,
+    Patterns,
+    _enumerate,
+    _hyperplanes,
+    _patterns,
+    _unique_columns,
+    enumerate_patterns,
+    geometry,
+    pattern_bound,
+    patterns,
+    sample_patterns,
+)
+from .cutting import CuttingPlaneResult, _fit_vector, as_network, cutting_plane
+from .oracles import OracleResult, _cone_max, _inexact_reason, oracle
+from .program import _augment, _center, _design, _network_from_program, _program, _support_resolve, convex_program
+
+NAME = "relu-two-layer"
+REFERENCE = ("Pilanci & Ergen (ICML 2020) convex program of two-layer ReLU networks; Ergen & Pilanci "
+             "(ICML 2021, JMLR 2021) extreme points and cutting planes (MATH §8)")
+ACTIVATIONS = ("relu",)
+HOMOGENEOUS = True
+
+__all__ = [
+    "CuttingPlaneResult",
+    "OracleResult",
+    "as_network",
+    "Patterns",
+    "check",
+    "convex_program",
+    "cutting_plane",
+    "dual_program",
+    "enumerate_patterns",
+    "fit",
+    "oracle",
+    "pattern_bound",
+    "patterns",
+    "recover",
+    "rho",
+    "sample_patterns",
+]
+
+def recover(U: np.ndarray, X: np.ndarray, Y: np.ndarray, depth: int, beta: float, t: float | None = None,
+            loss: Loss | None = None, solver: str | None = None, D: np.ndarray | None = None,
+            bias: bool = False) -> Network:
+    """Two-layer network from a dual point U (MATH §A.4, §7.1).
+
+    The active patterns are those whose exact oracle value reaches β (within 1e-4); the
+    amplitudes and directions come from the convex program restricted to them.
+    """
+    loss = get_loss(loss or "squared")
+    geo, A = _design(X, bias)
+    if D is None:
+        D = _enumerate(geometry(_augment(X, bias)).A, None, False, MAX_PATTERNS).D
+    u = U[:, 0]
+    if bias:
+        # With a free bias the per-pattern value is not a cone projection; keep every pattern.
+        active = list(range(D.shape[1]))
+    else:
+        C = A.T @ (D * u[:, None])
+        active = [i for i in range(D.shape[1]) if np.linalg.norm(C[:, i]) >= beta * (1 - 1e-4) and
+                  max(_cone_max(A, D[:, i], C[:, i])[0], _cone_max(A, D[:, i], -C[:, i])[0]) >= beta * (1 - 1e-4)]
+    if not active:
+        return _network_from_program(geo, np.zeros((A.shape[1], 0)), np.zeros((A.shape[1], 0)), Y.shape[1],
+                                     int(bias))
+    program, V, W = _program(A, Y, D[:, active], beta, loss, int(bias))
+    solve_cvxpy(program, solver)
+    Vv, Wv = V.value, W.value
+    clean = _support_resolve(A, Y, D[:, active], D[:, active], Vv, Wv, program.problem.value, beta, loss, int(bias),
+                             solver)
+    if clean is not None:
+        Vv, Wv = clean[0], clean[1]
+    return _network_from_program(geo, Vv, Wv, Y.shape[1], int(bias))
+
+
+
+
+# ========================================================================== contract
+_OPTIONS = {"patterns": "auto", "n_patterns": 100, "seed": 0, "max_patterns": MAX_PATTERNS, "executor": None,
+            "progress": None, "init": None, "max_iter": 100, "top": 5, "eps": None, "n_starts": 200,
+            "train_iter": 300}
+#: keyword options of dn.solve this setting reads (others are refused)
+OPTIONS: tuple[str, ...] = tuple(_OPTIONS)
+
+
+def _options(pb: Problem) -> dict[str, Any]:
+    opts = {**_OPTIONS, **pb.options}         # api.solve already refused names not in OPTIONS
+    if opts["eps"] is None:
+        opts["eps"] = pb.tol / 10          # ρ ≤ β(1 + eps) costs at most ~eps·P(0) of the bound
+    return opts
+
+
+def check(X: np.ndarray, Y: np.ndarray, depth: int, activation: str = "relu", bias: bool = False,
+          batchnorm: bool = False, **opts: object) -> list[str]:
+    """Assumptions of this setting that the problem breaks ([] when it applies).
+
+    Any data, depth 2, ReLU, no batch normalization. ``bias=True`` means unpenalized
+    hidden and output biases (the package convention, MATH §4.1 Variant A). To penalize
+    the bias with the weight (Variant B), append a column of ones to X instead: it is then
+    an ordinary weight.
+    """
+    problems = []
+    if activation != "relu":
+        problems.append(f"activation={activation!r}: this setting is for ReLU networks")
+    if batchnorm:
+        problems.append("batchnorm=True: use the 'batchnorm' setting")
+    if depth != 2:
+        problems.append(f"depth={depth}: the exact convex program covers two-layer ReLU networks (depth=2) only; "
+                        "deep ReLU networks on general data have no computable dual constraint (MATH §8.1), so "
+                        "dualnet cannot certify them yet")
+    return problems
+
+
+def rho(U: np.ndarray, X: np.ndarray, depth: int = 2, t: float = 1.0, bias: bool = False,
+        executor: Executor | None = None, progress: bool | None = None, max_patterns: int = MAX_PATTERNS,
+        n_starts: int = 200, seed: int = 0, **_: Any) -> tuple[float, bool]:
+    """ρ(U) = max_{‖w‖≤1} ‖Uᵀ(Xw)_+‖ and whether it is exact (see :func:`oracle`)."""
+    res = oracle(U, X, executor=executor, progress=progress, max_patterns=max_patterns, n_starts=n_starts,
+                 seed=seed, bias=bias)
+    return res.value, res.exact
+
+
+def rho_reason(pb: Problem) -> str:
+    """Why :func:`rho` is not exact on ``pb`` ("" when it is)."""
+    opts = problem_options(pb)
+    A = geometry(pb.X).A
+    r = A.shape[1]
+    bound = pattern_bound(len(_hyperplanes(A)), r) if r else 1
+    if pb.n_outputs == 1 and (r <= 2 or bound <= opts["max_patterns"]):
+        return ""
+    return _inexact_reason(pb.n_samples, r, pb.n_outputs, bound, opts["max_patterns"], pb.bias)
+
+
+def problem_options(pb: Problem) -> dict[str, Any]:
+    """Keyword arguments :func:`rho` and :func:`dual_program` take from ``pb`` (api hook)."""
+    keys = ("executor", "progress", "max_patterns", "n_starts", "seed")
+    return {"bias": pb.bias, **{k: pb.options.get(k, _OPTIONS[k]) for k in keys}}
+
+
+def dual_candidates(candidates: list[np.ndarray], pb: Problem) -> list[np.ndarray]:
+    """With biases the dual needs 1ᵀU = 0 (free constants): add the centred candidates (api hook)."""
+    if not pb.bias:
+        return list(candidates)
+    return [*candidates, *(_center(np.asarray(U, dtype=float), pb.Y, pb.loss) for U in candidates)]
+
+
+def dual_program(X: np.ndarray, Y: np.ndarray, depth: int, beta: float, t: float | None, loss: Loss,
+                 D: np.ndarray | None = None, bias: bool = False, max_patterns: int = MAX_PATTERNS,
+                 **_: Any) -> DualProgram:
+    """The dual of MATH §8.2 over the patterns D (every pattern when None), K = 1.
+
+    max −ℓ*(−u) s.t. ‖AᵀD_i u + Aᵀ(2D_i − I)α_i‖ ≤ β, ‖−AᵀD_i u + Aᵀ(2D_i − I)α'_i‖ ≤ β, α, α' ≥ 0.
+    With every pattern its value is the global optimum; with a subset it is a relaxation
+    of the dual of the restricted primal (their values agree).
+    """
+    if Y.shape[1] != 1:
+        raise InputError(f"The two-layer ReLU dual with {Y.shape[1]} outputs has a copositive-type constraint "
+                         "(MATH §8.1) and no finite CVXPY form. Pass one output column.")
+    A = _design(X, bias)[1]
+    if D is None:
+        D = _enumerate(geometry(_augment(X, bias)).A, None, False, max_patterns).D
+    D = D[:, D.any(axis=0)]
+    n, P = D.shape
+    Dm, S = D.astype(float), 2.0 * D - 1.0
+    u = cp.Variable((n, 1), name="U")
+    alpha, alpha2 = cp.Variable((n, P), nonneg=True), cp.Variable((n, P), nonneg=True)
+    threshold = cp.Parameter(nonneg=True, name="beta")
+    objective, constraints = loss.dual(u, Y)
+    Du = cp.multiply(Dm, u @ np.ones((1, P)))
+    free = slice(A.shape[1] - 1, A.shape[1]) if bias else None
+    for sign, a in ((1.0, alpha), (-1.0, alpha2)):
+        M = A.T @ (sign * Du + cp.multiply(S, a))
+        if free is None:
+            constraints.append(cp.norm(M, 2, axis=0) <= threshold)
+        else:                               # an unpenalized bias coordinate: its component must vanish
+            constraints += [cp.norm(M[: A.shape[1] - 1], 2, axis=0) <= threshold, M[free] == 0]
+    program = DualProgram(cp.Problem(cp.Maximize(objective), constraints), threshold, lambda: u.value, depth, t)
+    program.set_beta(beta, t)
+    return program
+
+
+def fit(pb: Problem) -> Fit:
+    """Globally optimal two-layer ReLU network for ``pb`` (the pipeline ``api.solve`` calls).
+
+    ``method="auto"``: cutting plane (MATH §8.3). ``method="cvxpy"``: one convex program
+    over all patterns (enumerated when the counting bound allows, otherwise
+    ``n_patterns`` sampled ones; an upper bound then). Options (keyword arguments of
+    ``dn.solve``): patterns, n_patterns, seed, max_patterns, executor, progress, init,
+    max_iter, top, eps, n_starts, train_iter.
+    """
+    opts = _options(pb)
+    if pb.method in ("fast", "closed-form"):
+        raise InputError(f"The 'method' parameter of solve is {pb.method!r}, but two-layer ReLU networks on general "
+                         "data have no closed form. Use method='auto' (cutting plane) or method='cvxpy' (one "
+                         "convex program over the patterns).")
+    geo, A = _design(pb.X, pb.bias)
+    if pb.n_outputs > 1:
+        if pb.bias:
+            raise InputError("bias=True with several outputs is not supported by the 'relu-two-layer' setting. "
+                             "Append a column of ones to X (a penalized bias) or use bias=False.")
+        return _fit_vector(pb, geo, opts)
+    if pb.method == "cvxpy":
+        return _fit_full(pb, geo, A, opts)
+    res = cutting_plane(pb.X, pb.Y, pb.beta, pb.loss, init=opts["init"], bias=pb.bias, seed=opts["seed"],
+                        max_iter=opts["max_iter"], top=opts["top"], eps=opts["eps"], solver=pb.solver,
+                        executor=opts["executor"], progress=opts["progress"], max_patterns=opts["max_patterns"],
+                        n_starts=opts["n_starts"], train_iter=opts["train_iter"])
+    info = {"iterations": res.iterations, "patterns": res.D.shape[1], "rho/beta": res.rho / pb.beta,
+            "oracle_exact": res.exact, "reason": res.reason}
+    return Fit(res.network, [res.U], res.method, None, info)
+
+
+def _fit_full(pb: Problem, geo: Geometry, A: np.ndarray, opts: dict[str, Any]) -> Fit:
+    how = opts["patterns"]
+    if isinstance(how, np.ndarray):
+        P = Patterns(how.astype(bool), False, 0, "given")
+    else:
+        P = _patterns(geometry(_augment(pb.X, pb.bias)).A, how, opts["n_patterns"], opts["seed"],
+                      opts["max_patterns"], opts["executor"], opts["progress"])
+    D = P.D[:, P.D.any(axis=0)]
+    if pb.bias:
+        D = _unique_columns(np.hstack([D, np.ones((pb.n_samples, 1), dtype=bool)]))
+    program, V, W = _program(A, pb.Y, D, pb.beta, pb.loss, int(pb.bias))
+    U, method = solve_cvxpy(program, pb.solver)
+    Vv, Wv = V.value, W.value
+    clean = _support_resolve(A, pb.Y, D, D, Vv, Wv, program.problem.value, pb.beta, pb.loss, int(pb.bias), pb.solver)
+    if clean is not None:
+        Vv, Wv = clean[0], clean[1]
+    net = _network_from_program(geo, Vv, Wv, 1, int(pb.bias))
+    info = {"patterns": D.shape[1], "patterns_exact": P.exact, "patterns_reason": P.reason}
+    return Fit(net, [pb.loss.project_dual(U, pb.Y)], f"{method} ({D.shape[1]} patterns)", program.problem, info)

@@ -1,0 +1,293 @@
+"""Column generation over patterns: a restricted master program grown by the oracle (MATH §8.3).
+
+The master is the convex program over a few patterns, seeded from a short L-BFGS
+training run (or the user's network); the oracle adds the patterns the master's dual
+point violates most, until ρ(U) ≤ β(1 + eps). Vector outputs (K > 1) use column
+generation over neurons with fixed directions (the dual constraint is copositive-type).
+"""
+
+from __future__ import annotations
+
+import warnings
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Any
+
+import cvxpy as cp
+import numpy as np
+
+from ...errors import InputError
+from ...losses import Loss, get_loss
+from ...network import Network
+from ...problem import DualProgram, Fit, Problem
+from .._solve import solve_cvxpy
+from .arrangement import MAX_PATTERNS, Geometry, _progress_bar, _sample, _unique_columns
+from .oracles import OracleResult, _bias_oracle, _cone_max, _inexact_reason, _oracle
+from .program import _center, _design, _network_from_program, _program, _support_resolve
+
+
+@dataclass
+class CuttingPlaneResult:
+    """Outcome of :func:`cutting_plane`.
+
+    Attributes
+    ----------
+    network : Network
+        The recovered network (optimal for the final pattern set).
+    U : ndarray (n, K)
+        Dual point of the final master program.
+    value : float
+        Objective of the final master program.
+    rho : float
+        Oracle value ρ(U) at the end (compare with β).
+    exact : bool
+        Whether the oracle was exact (then ρ(U) ≤ β(1 + eps) proves optimality).
+    converged : bool
+        Whether ρ(U) ≤ β(1 + eps) was reached.
+    iterations : list of dict
+        One record per master solve: iteration, patterns, value, rho/beta, seconds.
+    D : ndarray of bool (n, P)
+        The final pattern set.
+    reason : str
+        Why the result is not a proof ("" when exact and converged).
+    method : str
+    """
+
+    network: Network
+    U: np.ndarray
+    value: float
+    rho: float
+    exact: bool
+    converged: bool
+    iterations: list[dict[str, Any]]
+    D: np.ndarray = field(repr=False)
+    reason: str = ""
+    method: str = ""
+
+
+def _seed_patterns(X: np.ndarray, Y: np.ndarray, beta: float, loss: Loss, init: Any, seed: int,
+                   bias: bool, train_iter: int) -> tuple[np.ndarray, Network | None]:
+    """Patterns of a user network's neurons, or of a short L-BFGS run (MATH §8.3 seeding)."""
+    if init is None:
+        from ...train import train
+
+        width = int(min(X.shape[0] + 1, 32))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            init = train(X, Y, beta=beta, depth=2, width=width, loss=loss, bias=bias, seed=seed,
+                         max_iter=train_iter)
+    init = as_network(init, X.shape[1])
+    pre = np.hstack([X @ br[0][0] + (0.0 if br[0][1] is None else br[0][1]) for br in init.branches])
+    D = _unique_columns(pre > 0)
+    return D[:, D.any(axis=0)], init
+
+
+def cutting_plane(X: np.ndarray, y: np.ndarray, beta: float, loss: str | Loss = "squared", *, init: Any = None,
+                  bias: bool = False, seed: int = 0, max_iter: int = 100, top: int = 5, eps: float = 1e-7,
+                  solver: str | None = None, executor: Executor | None = None, progress: bool | None = None,
+                  max_patterns: int = MAX_PATTERNS, n_starts: int = 200, train_iter: int = 300,
+                  patterns: np.ndarray | None = None, polish_rounds: int = 3) -> CuttingPlaneResult:
+    """Column generation over patterns: restricted master program plus the oracle (MATH §8.3).
+
+    Starts from the patterns of ``init`` (a Network, weight list or torch module) or of a
+    short L-BFGS run, solves the convex program over them, asks the oracle for the most
+    violated patterns of the dual point, adds up to ``top`` of them, and repeats until
+    ρ(U) ≤ β(1 + eps). With the exact oracle that is a proof of global optimality (up to
+    ``eps``); with the many-start oracle (large rank) it is not, and ``reason`` says so.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> res = cutting_plane(np.array([[1.0], [-1.0]]), np.array([1.0, 1.0]), beta=0.5)
+    >>> res.converged, res.exact, round(res.value, 6)
+    (True, True, 0.75)
+    """
+    import time
+
+    X = np.asarray(X, dtype=float)
+    Y = np.asarray(y, dtype=float).reshape(X.shape[0], -1)
+    loss = get_loss(loss)
+    if Y.shape[1] != 1:
+        raise InputError(f"cutting_plane handles one output (the pattern program of MATH §8.2). Got y with "
+                         f"{Y.shape[1]} columns. Use dualnet.solve, which handles vector outputs by column "
+                         "generation over neurons.")
+    geo, A = _design(X, bias)
+    free = int(bias)
+    if patterns is not None:
+        D = np.asarray(patterns, dtype=bool)
+        net0 = None
+    else:
+        D, net0 = _seed_patterns(X, Y, beta, loss, init, seed, bias, train_iter)
+    if D.shape[1] == 0:
+        D = _sample(A, 8, seed, None, False).D
+    if bias:      # the all-ones pattern carries the free constant, which forces 1ᵀU = 0 in the master
+        D = _unique_columns(np.hstack([D, np.ones((X.shape[0], 1), dtype=bool)]))
+    history: list[dict[str, Any]] = []
+    bar = _progress_bar(progress if progress is not None else None, max_iter, "cutting plane")
+    res_oracle = None
+    method = ""
+    polish_left = polish_rounds
+    for it in range(max_iter):
+        start = time.perf_counter()
+        program, V, W = _program(A, Y, D, beta, loss, free)
+        U, method = solve_cvxpy(program, solver)
+        U = _center(U, Y, loss) if bias else loss.project_dual(U, Y)
+        seeds = geo.to_reduced(_first_layer(net0, False)) if (net0 is not None and not bias) else None
+        res_oracle = _cutting_oracle(A, U, X, bias, top, seeds, executor, max_patterns, n_starts, seed + it)
+        history.append({"iteration": it, "patterns": D.shape[1], "value": float(program.problem.value),
+                        "rho/beta": res_oracle.value / beta, "exact": res_oracle.exact,
+                        "seconds": time.perf_counter() - start})
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(patterns=D.shape[1], rho_over_beta=f"{res_oracle.value / beta:.6g}", refresh=False)
+        if res_oracle.value <= beta * (1 + eps):
+            if res_oracle.exact or polish_left == 0:
+                break
+            # A many-start oracle can miss violated patterns: let L-BFGS, started from the
+            # master's network, look for a better one, and feed its patterns back.
+            polish_left -= 1
+            polished = _polish(_network_from_program(geo, V.value, W.value, 1, free), X, Y, beta, loss, train_iter)
+            if polished.objective(X, Y, beta, loss) >= history[-1]["value"] - 1e-9 * max(1.0, history[-1]["value"]):
+                break
+            net0 = polished
+            new = _unique_columns(np.hstack([X @ W1 + (0.0 if b1 is None else b1) > 0
+                                             for W1, b1 in (br[0] for br in polished.branches)]))
+            if not bias:                 # keep the patterns the current dual point finds violated
+                u = U[:, 0]
+                vals = np.array([max(_cone_max(A, d, A.T @ (d * u))[0], _cone_max(A, d, -(A.T @ (d * u)))[0])
+                                 for d in new.T])
+                hot = np.flatnonzero(vals > beta * (1 + eps))
+                if hot.size:
+                    new = new[:, hot[np.argsort(-vals[hot])][: 2 * top]]
+        else:
+            new = res_oracle.D[:, res_oracle.values > beta * (1 + eps)][:, :top]
+        # Drop patterns the master left unused: the current solution stays feasible, so the
+        # master value cannot go up, and the programs stay small.
+        group = np.linalg.norm(V.value[: A.shape[1] - free], axis=0) + np.linalg.norm(W.value[: A.shape[1] - free],
+                                                                                       axis=0)
+        used = group > 1e-7 * max(float(group.max(initial=0.0)), 1e-300)
+        if bias:
+            used |= D.all(axis=0)
+        merged = _unique_columns(np.hstack([D[:, used], new]))
+        if _unique_columns(np.hstack([D, new])).shape[1] == D.shape[1]:
+            break                                  # the oracle repeats known patterns: numerical stall
+        D = merged
+    if bar is not None:
+        bar.close()
+    assert res_oracle is not None
+    converged = res_oracle.value <= beta * (1 + eps)
+    Vv, Wv = V.value, W.value
+    clean = _support_resolve(A, Y, D, D, Vv, Wv, history[-1]["value"], beta, loss, free, solver)
+    if clean is not None:
+        Vv, Wv = clean[0], clean[1]
+    net = _network_from_program(geo, Vv, Wv, 1, free)
+    reason = ""
+    if not res_oracle.exact:
+        reason = res_oracle.reason
+    elif not converged:
+        reason = (f"stopped after {len(history)} iterations with rho/beta = {res_oracle.value / beta:.6g} > 1 + eps "
+                  f"(max_iter={max_iter})")
+    return CuttingPlaneResult(net, U, history[-1]["value"], res_oracle.value, res_oracle.exact, converged, history,
+                              D, reason, f"cutting plane ({len(history)} iterations, {D.shape[1]} patterns, {method})")
+
+
+def _polish(net: Network, X: np.ndarray, Y: np.ndarray, beta: float, loss: Loss, max_iter: int) -> Network:
+    """L-BFGS on the non-convex objective from ``net`` (dualnet.train)."""
+    from ...train import train
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return train(X, Y, beta=beta, loss=loss, init=net, max_iter=max_iter)
+
+
+def _first_layer(net: Network, bias: bool) -> np.ndarray:
+    cols = []
+    for br in net.branches:
+        W, b = br[0]
+        cols.append(np.vstack([W, b[None, :]]) if bias else W)
+    Wf = np.hstack(cols)
+    if bias and Wf.shape[0] == net.n_features:       # a network without biases seeding a bias problem
+        Wf = np.vstack([Wf, np.zeros((1, Wf.shape[1]))])
+    return Wf
+
+
+def _cutting_oracle(A: np.ndarray, U: np.ndarray, X: np.ndarray, bias: bool, top: int, seeds: np.ndarray | None,
+                    executor: Executor | None, max_patterns: int, n_starts: int, seed: int) -> OracleResult:
+    """The oracle in the coordinates of the master program (augmented ones with a bias)."""
+    if not bias:
+        return _oracle(A, U, top=top, seeds=seeds, executor=executor, progress=False, max_patterns=max_patterns,
+                       n_starts=n_starts, seed=seed)
+    res = _bias_oracle(U, X, top=top, executor=executor, progress=False, max_patterns=max_patterns,
+                       n_starts=n_starts, seed=seed)
+    # Patterns of (Xw + b)_+ at the atoms found are patterns of the augmented data.
+    return res
+
+
+def as_network(net: Any, n_features: int | None = None) -> Network:
+    """A :class:`Network` from a Network, a weight list, or a torch ``nn.Sequential``."""
+    if isinstance(net, Network):
+        out = net
+    elif isinstance(net, (list, tuple)) and len(net) > 0:
+        out = Network.from_weights(net)
+    elif type(net).__module__.startswith("torch"):
+        out = Network.from_torch(net)
+    else:
+        raise InputError("The 'init' parameter must be a dualnet.Network, a list of weight arrays or a torch "
+                         f"nn.Sequential. Got {type(net).__name__} instead.")
+    if n_features is not None and out.n_features != n_features:
+        raise InputError(f"The 'init' network takes {out.n_features} input features but X has {n_features} "
+                         "columns. Pass a network trained on these data.")
+    return out
+
+
+# ===================================================================== vector outputs
+def _fixed_atom_master(G: np.ndarray, Y: np.ndarray, beta: float, loss: Loss, solver: str | None
+                       ) -> tuple[np.ndarray, np.ndarray, float, str]:
+    """Min ℓ(G W; Y) + β Σ_j ‖W_j‖₂ over output weights W (m×K) for fixed atoms G (n×m)."""
+    n, m = G.shape
+    Wv = cp.Variable((m, Y.shape[1]), name="Wout")
+    F = cp.Variable(Y.shape, name="F")
+    link = F == G @ Wv
+    problem = cp.Problem(cp.Minimize(loss.primal(F, Y) + beta * cp.sum(cp.norm(Wv, 2, axis=1))), [link])
+    U, method = solve_cvxpy(DualProgram(problem, cp.Parameter(), lambda: np.asarray(link.dual_value), 2), solver)
+    return Wv.value, loss.project_dual(U, Y), float(problem.value), method
+
+
+def _fit_vector(pb: Problem, geo: Geometry, opts: dict[str, Any]) -> Fit:
+    """K > 1: column generation over neurons with the many-start oracle; never certified (MATH §8.1)."""
+    from ...train import train
+
+    A, X, Y = geo.A, pb.X, pb.Y
+    _, net0 = _seed_patterns(X, Y, pb.beta, pb.loss, opts["init"], opts["seed"], False, opts["train_iter"])
+    Z = geo.to_reduced(_first_layer(net0, False))
+    Z = Z[:, np.linalg.norm(Z, axis=0) > 0]
+    Z = Z / np.linalg.norm(Z, axis=0)
+    history = []
+    for it in range(opts["max_iter"]):
+        Wout, U, value, method = _fixed_atom_master(np.maximum(A @ Z, 0.0), Y, pb.beta, pb.loss, pb.solver)
+        res = _oracle(A, U, top=opts["top"], seeds=Z, n_starts=opts["n_starts"], seed=opts["seed"] + it)
+        history.append({"iteration": it, "atoms": Z.shape[1], "value": value, "rho/beta": res.value / pb.beta,
+                        "exact": False})
+        new = res.Z[:, res.values > pb.beta * (1 + opts["eps"])][:, : opts["top"]]
+        if new.shape[1] == 0:
+            break
+        Z = np.hstack([Z, new])
+    norms = np.linalg.norm(Wout, axis=1)
+    keep = norms > 1e-9 * max(norms.max(initial=0.0), 1e-300)
+    if not np.any(keep):
+        net = _network_from_program(geo, np.zeros((geo.rank, 0)), np.zeros((geo.rank, 0)), Y.shape[1])
+    else:
+        root = np.sqrt(norms[keep])
+        net = Network([[(geo.to_weights(Z[:, keep] * root), None), (Wout[keep] / root[:, None], None)]])
+    # Directions are fixed in the master; a short L-BFGS polish moves them (kept only if better).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        polished = train(X, Y, beta=pb.beta, loss=pb.loss, init=net, max_iter=500)
+    duals = [U]
+    if polished.objective(X, Y, pb.beta, pb.loss) < net.objective(X, Y, pb.beta, pb.loss):
+        net = polished
+        duals.append(pb.loss.dual_point(polished.forward(X), Y))
+    info = {"iterations": history, "oracle": "heuristic", "reason": _inexact_reason(*A.shape, Y.shape[1], 0, 0)}
+    return Fit(net, duals, f"column generation over neurons ({len(history)} iterations, {method})", None, info)
+
+

@@ -1,0 +1,324 @@
+"""The extreme-point oracle ρ(U) = max_{‖w‖≤1} ‖Uᵀ(Xw)_+‖ (MATH §8.1, §8.3).
+
+max over patterns of ‖Π_{K_i}(±AᵀD_i u)‖, K_i = {z : (2D_i − I)Az ≥ 0} (Moreau: the
+largest linear value over a cone ∩ ball is the norm of the projection onto the cone).
+r ≤ 2: closed form over angular sectors. r ≥ 3: one NNLS per pattern, whose value
+‖c + Bᵀλ‖ with λ ≥ 0 is an upper bound for ANY λ, so the maximum over a complete
+enumeration is a rigorous upper bound (exact). Otherwise a many-start ascent gives a
+lower estimate (not a proof); the proven upper bound then comes from branch and bound
+(:mod:`.bnb`).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy.optimize import nnls
+
+from .arrangement import (
+    CHUNK,
+    MAX_PATTERNS,
+    Patterns,
+    _cached_enumeration,
+    _directions_2d,
+    _hyperplanes,
+    _patterns_of,
+    _run,
+    _unique_columns,
+    geometry,
+    pattern_bound,
+)
+
+
+@dataclass(frozen=True)
+class OracleResult:
+    """ρ(U) = max over unit first-layer weights w of ‖Uᵀ(Xw)_+‖ and the atoms attaining it.
+
+    Attributes
+    ----------
+    value : float
+        ρ(U): a rigorous upper bound equal to ρ up to round-off when ``exact``; otherwise
+        the best value found (a lower estimate).
+    exact : bool
+        Whether every pattern was examined exactly.
+    method : str
+        "sectors" (rank ≤ 2), "enumeration+nnls", or "heuristic (... starts)".
+    reason : str
+        Why the value is not exact ("" when it is).
+    Z : ndarray (r, k)
+        Reduced unit directions of the best atoms found, best first.
+    values : ndarray (k,)
+        Their values ‖Uᵀ(AZ)_+‖.
+    D : ndarray of bool (n, k)
+        Their patterns.
+    """
+
+    value: float
+    exact: bool
+    method: str
+    reason: str
+    Z: np.ndarray = field(repr=False)
+    values: np.ndarray = field(repr=False)
+    D: np.ndarray = field(repr=False)
+
+
+def _cone_max(A: np.ndarray, d: np.ndarray, c: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """Max cᵀz over ‖z‖ ≤ 1, (2D − I)Az ≥ 0: ‖Π_K(c)‖, by NNLS on the polar cone (Moreau).
+
+    Returns the value ‖c + Bᵀλ‖ (an upper bound for any λ ≥ 0, so a rigorous one), the
+    maximizer z = Π_K(c)/‖Π_K(c)‖ and the multipliers λ (one per row of A).
+    """
+    B = np.where(d[:, None], A, -A)
+    nb = np.linalg.norm(B, axis=1)
+    keep = nb > 0
+    lam = np.zeros(A.shape[0])
+    if not np.any(keep):
+        nc = float(np.linalg.norm(c))
+        return nc, (c / nc if nc > 0 else c), lam
+    Bk = B[keep] / nb[keep, None]
+    lk, _ = nnls(Bk.T, -c, maxiter=50 * max(Bk.shape))
+    p = c + Bk.T @ lk
+    lam[keep] = lk / nb[keep]
+    val = float(np.linalg.norm(p))
+    return val, (p / val if val > 0 else np.zeros_like(c)), lam
+
+
+def _sector_values(A: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Exact max over each chamber of |uᵀ(Az)_+|, rank ≤ 2: values (P,), maximizers (r×P), patterns (n×P)."""
+    r = A.shape[1]
+    if r == 1:
+        Z = np.array([[1.0, -1.0]])
+        D = _patterns_of(A, Z)
+        return np.abs(u @ np.maximum(A @ Z, 0.0)), Z, D
+    lo, hi, mid = _directions_2d(_hyperplanes(A))
+    D = _patterns_of(A, mid)
+    C = A.T @ (D * u[:, None])                      # on chamber k, uᵀ(Az)_+ = c_kᵀz
+    best_val, best_z = np.full(D.shape[1], -np.inf), np.zeros((2, D.shape[1]))
+    e_lo, e_hi = np.vstack([np.cos(lo), np.sin(lo)]), np.vstack([np.cos(hi), np.sin(hi)])
+    for sigma in (1.0, -1.0):
+        c = sigma * C
+        nc = np.linalg.norm(c, axis=0)
+        psi = np.mod(np.arctan2(c[1], c[0]) - lo, 2 * np.pi)
+        inside = psi <= hi - lo                        # the unconstrained maximizer c/‖c‖ lies on the arc
+        v_lo, v_hi = np.sum(c * e_lo, axis=0), np.sum(c * e_hi, axis=0)
+        val = np.where(inside, nc, np.maximum(v_lo, v_hi))
+        z = np.where(inside, c / np.where(nc > 0, nc, 1.0), np.where(v_lo >= v_hi, e_lo, e_hi))
+        better = val > best_val
+        best_val, best_z = np.where(better, val, best_val), np.where(better, z, best_z)
+    return best_val, best_z, D
+
+
+def _nnls_task(args: tuple[np.ndarray, np.ndarray, np.ndarray, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Exact values of a chunk of patterns, in order of their upper bound ‖c_i‖, pruned.
+
+    Returns (indices, values, maximizers) of the evaluated patterns; every pattern not
+    evaluated has ‖c_i‖ (≥ its value) at most the ``top``-th largest value returned.
+    """
+    A, D, u, top = args
+    C = A.T @ (D * u[:, None])
+    upper = np.linalg.norm(C, axis=0)
+    order = np.argsort(-upper)
+    idx, vals, Zs = [], [], []
+    for i in order:
+        if len(vals) >= top and upper[i] <= np.sort(vals)[-top]:
+            break
+        v1, z1, _ = _cone_max(A, D[:, i], C[:, i])
+        v2, z2, _ = _cone_max(A, D[:, i], -C[:, i])
+        idx.append(i)
+        vals.append(max(v1, v2))
+        Zs.append(z1 if v1 >= v2 else z2)
+    return np.array(idx, dtype=int), np.array(vals), np.array(Zs).T.reshape(A.shape[1], -1)
+
+
+def _exact_values(A: np.ndarray, u: np.ndarray, P: Patterns, top: int, executor: Executor | None,
+                  progress: bool | None) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+    D = P.D
+    chunks = [np.arange(i, min(i + CHUNK, D.shape[1])) for i in range(0, D.shape[1], CHUNK)]
+    tasks = [(A, D[:, c], u, top) for c in chunks]
+    results = _run(executor, _nnls_task, tasks, progress, "oracle (patterns)")
+    idx = np.concatenate([c[res[0]] for c, res in zip(chunks, results)])
+    vals = np.concatenate([res[1] for res in results])
+    Z = np.hstack([res[2] for res in results])
+    order = np.argsort(-vals)
+    return float(vals[order[0]]) if vals.size else 0.0, Z[:, order], vals[order], D[:, idx[order]]
+
+
+def _values(A: np.ndarray, U: np.ndarray, Z: np.ndarray) -> np.ndarray:
+    """‖Uᵀ(AZ)_+‖ for each column of Z."""
+    return np.linalg.norm(U.T @ np.maximum(A @ Z, 0.0), axis=0)
+
+
+def _ascent(A: np.ndarray, U: np.ndarray, Z: np.ndarray, iters: int = 60) -> np.ndarray:
+    """Fixed-point ascent z ← Aᵀ D(z) U v / ‖·‖ with v = Uᵀg/‖Uᵀg‖ (the sign of uᵀg for K = 1)."""
+    for _ in range(iters):
+        G = A @ Z
+        act = G > 0
+        V = U.T @ np.maximum(G, 0.0)                       # K×S
+        nv = np.linalg.norm(V, axis=0)
+        V = np.where(nv > 0, V / np.where(nv > 0, nv, 1.0), 1.0 / np.sqrt(U.shape[1]))
+        grad = A.T @ (act * (U @ V))
+        ng = np.linalg.norm(grad, axis=0)
+        Z_new = np.where(ng > 0, grad / np.where(ng > 0, ng, 1.0), Z)
+        if np.allclose(Z_new, Z, atol=1e-12):
+            break
+        Z = Z_new
+    return Z
+
+
+def _local_search(A: np.ndarray, u: np.ndarray, z: np.ndarray, rounds: int = 10) -> tuple[float, np.ndarray]:
+    """Exact maximum in z's chamber, then moves to the best neighbouring chamber across an active facet."""
+    d = A @ z > 0
+    best, best_z = -np.inf, z
+    for _ in range(rounds):
+        c = A.T @ (d * u)
+        cand = [(*_cone_max(A, d, s * c), d) for s in (1.0, -1.0)]
+        val, zz, lam, _ = max(cand, key=lambda t: t[0])
+        if val <= best * (1 + 1e-12):
+            break
+        best, best_z = val, zz
+        active = np.flatnonzero(lam > 1e-12)
+        active = active[np.argsort(-lam[active])][: A.shape[1]]        # the facets pressing hardest
+        moves = []
+        for j in active:
+            d2 = d.copy()
+            d2[j] = ~d2[j]
+            c2 = A.T @ (d2 * u)
+            moves.append((max(_cone_max(A, d2, c2)[0], _cone_max(A, d2, -c2)[0]), d2))
+        if not moves:
+            break
+        top_val, top_d = max(moves, key=lambda t: t[0])
+        if top_val <= best * (1 + 1e-12):
+            break
+        d = top_d
+    return best, best_z
+
+
+def _heuristic(A: np.ndarray, U: np.ndarray, seeds: np.ndarray | None, n_starts: int, seed: int,
+               top: int) -> tuple[float, np.ndarray, np.ndarray]:
+    """Many-start ascent for ρ(U): the best value found (a lower estimate), directions and values."""
+    r = A.shape[1]
+    rng = np.random.default_rng(seed)
+    starts = [rng.standard_normal((r, n_starts))]
+    if seeds is not None and seeds.size:
+        starts.insert(0, seeds)
+    Z = np.hstack(starts)
+    Z = Z / np.maximum(np.linalg.norm(Z, axis=0), 1e-300)
+    if U.shape[1] == 1:
+        Z = np.hstack([Z, -Z])       # both signs of uᵀ(Az)_+
+    Z = _ascent(A, U, Z)
+    vals = _values(A, U, Z)
+    order = np.argsort(-vals)
+    Z, vals = Z[:, order], vals[order]
+    if U.shape[1] == 1:
+        # Exact values over the chambers of a larger random pool and of the ascent's end
+        # points (pruned by the bound ‖c_i‖, as in the exact oracle): catches small basins.
+        pool = rng.standard_normal((r, 10 * n_starts))
+        D_pool = _unique_columns(np.hstack([_patterns_of(A, pool), A @ Z > 0]))
+        idx, pvals, pZ = _nnls_task((A, D_pool, U[:, 0], max(top, 8)))
+        Z, vals = np.hstack([pZ, Z]), np.concatenate([pvals, vals])
+        order = np.argsort(-vals)
+        Z, vals = Z[:, order], vals[order]
+        # Then polish the best few exactly inside their chambers and their neighbours.
+        keep = _unique_columns(A @ Z[:, : 4 * top] > 0)
+        polished = []
+        for j in range(min(keep.shape[1], max(8, top))):
+            z0 = Z[:, np.flatnonzero(np.all((A @ Z > 0) == keep[:, [j]], axis=0))[0]]
+            val, z = _local_search(A, U[:, 0], z0)
+            polished.append((float(_values(A, U, z[:, None])[0]), z))
+        if polished:
+            Zp = np.array([z for _, z in polished]).T
+            Z = np.hstack([Zp, Z])
+            vals = np.concatenate([[v for v, _ in polished], vals])
+            order = np.argsort(-vals)
+            Z, vals = Z[:, order], vals[order]
+    return float(vals[0]) if vals.size else 0.0, Z, vals
+
+
+def _inexact_reason(n: int, r: int, K: int, bound: int, max_patterns: int, bias: bool = False) -> str:
+    if K > 1:
+        return (f"vector outputs (K={K}): sup ||U^T (Xw)_+|| over ||w|| <= 1 is a copositive-type problem "
+                "(MATH §8.1; Sahiner et al., ICLR 2021) with no exact method here, so rho is a many-start "
+                "estimate from below and the lower bound is not a proof")
+    return (f"rank(X)={r}{' (with the bias column)' if bias else ''} allows up to {bound:.3g} arrangement patterns, "
+            f"more than max_patterns={max_patterns:,}, so rho is a many-start estimate from below and the lower "
+            "bound is not a proof")
+
+
+def _oracle(A: np.ndarray, U: np.ndarray, *, top: int = 1, seeds: np.ndarray | None = None,
+            executor: Executor | None = None, progress: bool | None = None, max_patterns: int = MAX_PATTERNS,
+            n_starts: int = 200, seed: int = 0, exact: bool | None = None) -> OracleResult:
+    n, r = A.shape
+    K = U.shape[1]
+    if r == 0 or not np.any(U):
+        return OracleResult(0.0, True, "trivial", "", np.zeros((r, 0)), np.zeros(0), np.zeros((n, 0), dtype=bool))
+    bound = pattern_bound(len(_hyperplanes(A)), r)
+    can_exact = K == 1 and (r <= 2 or bound <= max_patterns)
+    if can_exact and exact is not False:
+        u = U[:, 0]
+        if r <= 2:
+            vals, Z, D = _sector_values(A, u)
+            order = np.argsort(-vals)
+            return OracleResult(float(vals[order[0]]), True, "sectors", "", Z[:, order], vals[order], D[:, order])
+        P = _cached_enumeration(A, executor, progress, max_patterns)
+        value, Z, vals, D = _exact_values(A, u, P, top, executor, progress)
+        return OracleResult(value, True, "enumeration+nnls", "", Z, vals, D)
+    value, Z, vals = _heuristic(A, U, seeds, n_starts, seed, top)
+    reason = _inexact_reason(n, r, K, bound, max_patterns) if not can_exact else "heuristic oracle requested"
+    return OracleResult(value, False, f"heuristic ({Z.shape[1]} starts)", reason, Z, vals, A @ Z > 0)
+
+
+def oracle(U: np.ndarray, X: np.ndarray, *, top: int = 1, executor: Executor | None = None,
+           progress: bool | None = None, max_patterns: int = MAX_PATTERNS, n_starts: int = 200, seed: int = 0,
+           bias: bool = False) -> OracleResult:
+    """Extreme-point oracle ρ(U) = max_{‖w‖≤1} ‖Uᵀ(Xw)_+‖ and its maximizing atoms (MATH §8.1, §8.3).
+
+    Exact for one output: rank(X) ≤ 2 by a closed form over angular sectors; otherwise over
+    the complete pattern enumeration (when the counting bound is at most ``max_patterns``)
+    with one NNLS per pattern. Otherwise, and always for several outputs (a copositive-type
+    problem), a many-start ascent gives a lower estimate and ``exact=False`` with the reason.
+    With ``bias=True`` the atoms are (Xw + b)_+ with b free (MATH §4.1 Variant A); ρ is +inf
+    unless the columns of U sum to zero.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> res = oracle(np.array([1.0, 1.0]), np.array([[1.0], [-1.0]]))
+    >>> res.value, res.exact
+    (1.0, True)
+    """
+    X = np.asarray(X, dtype=float)
+    U = np.asarray(U, dtype=float).reshape(X.shape[0], -1)
+    if bias:
+        return _bias_oracle(U, X, top=top, executor=executor, progress=progress, max_patterns=max_patterns,
+                            n_starts=n_starts, seed=seed)
+    return _oracle(geometry(X).A, U, top=top, executor=executor, progress=progress, max_patterns=max_patterns,
+                   n_starts=n_starts, seed=seed)
+
+
+def _bias_oracle(U: np.ndarray, X: np.ndarray, **kw: Any) -> OracleResult:
+    """ρ for atoms (Xw + b)_+, ‖w‖ ≤ 1, b free (biases unpenalized, MATH §4.1 Variant A).
+
+    b → +∞ makes the constant vector an atom of zero cost, so ρ = +∞ unless 1ᵀU = 0. Then,
+    for fixed w, b ↦ Uᵀ(Xw + b1)_+ is piecewise linear with kinks at b = −x_iᵀw, so the
+    supremum sits at a kink: ρ(U) = max_i ρ_0(U; X − 1x_iᵀ), the bias-free ρ of the data
+    centred at each sample.
+    """
+    n = X.shape[0]
+    scale = max(float(np.abs(U).sum()), 1e-300)
+    if np.any(np.abs(U.sum(axis=0)) > 1e-9 * scale):
+        return OracleResult(np.inf, True, "bias: 1ᵀU ≠ 0", "", np.zeros((X.shape[1], 0)), np.zeros(0),
+                            np.zeros((n, 0), dtype=bool))
+    best: OracleResult | None = None
+    for i in range(n):
+        res = oracle(U, X - X[i], bias=False, **kw)
+        if best is None or res.value > best.value or (best.exact and not res.exact):
+            exact = (best.exact if best is not None else True) and res.exact
+            best = OracleResult(res.value if best is None else max(res.value, best.value), exact, res.method,
+                                res.reason or (best.reason if best else ""), res.Z, res.values, res.D)
+    assert best is not None
+    return best
+
+
