@@ -44,6 +44,7 @@ from typing import Any
 import cvxpy as cp
 import numpy as np
 
+from ...certificate import RhoValue
 from ...errors import InputError
 from ...losses import Loss, get_loss
 from ...network import Network
@@ -165,11 +166,18 @@ def check(X: np.ndarray, Y: np.ndarray, depth: int, activation: str = "relu", bi
 
 def rho(U: np.ndarray, X: np.ndarray, depth: int = 2, t: float = 1.0, bias: bool = False,
         executor: Executor | None = None, progress: bool | None = None, max_patterns: int = MAX_PATTERNS,
-        n_starts: int = 200, seed: int = 0, **_: Any) -> tuple[float, bool]:
-    """ρ(U) = max_{‖w‖≤1} ‖Uᵀ(Xw)_+‖ and whether it is exact (see :func:`oracle`)."""
+        n_starts: int = 200, seed: int = 0, **_: Any) -> RhoValue:
+    """ρ(U) = max_{‖w‖≤1} ‖Uᵀ(Xw)_+‖, or a proven upper bound on it, with an estimate (see :func:`oracle`).
+
+    Exact where the patterns can be enumerated (one output); otherwise the proven upper
+    bound of the oracle, with the many-start value (attained, so ρ is at least that) as
+    the estimate.
+    """
     res = oracle(U, X, executor=executor, progress=progress, max_patterns=max_patterns, n_starts=n_starts,
                  seed=seed, bias=bias)
-    return res.value, res.exact
+    if res.exact:
+        return RhoValue(res.value, True)
+    return RhoValue(res.proven_upper, True, res.value)
 
 
 def rho_reason(pb: Problem) -> str:

@@ -54,6 +54,10 @@ class OracleResult:
         Their values ‖Uᵀ(AZ)_+‖.
     D : ndarray of bool (n, k)
         Their patterns.
+    upper : float
+        A proven upper bound on ρ(U): ``value`` itself when ``exact``, otherwise the
+        best bound proven (branch and bound over cones, or the norm bound of
+        :func:`norm_bound`). ``nan`` means "not computed" and reads as ``value`` when exact.
     """
 
     value: float
@@ -63,6 +67,43 @@ class OracleResult:
     Z: np.ndarray = field(repr=False)
     values: np.ndarray = field(repr=False)
     D: np.ndarray = field(repr=False)
+    upper: float = float("nan")
+
+    @property
+    def proven_upper(self) -> float:
+        """A proven upper bound on ρ(U) (``value`` when exact)."""
+        return self.value if self.exact else self.upper
+
+
+def norm_bound(A: np.ndarray, U: np.ndarray) -> float:
+    """A proven upper bound on ρ(U) = max_{‖z‖≤1} ‖Uᵀ(Az)_+‖ from norms alone (no search).
+
+    One output: Σ_{u_i>0} u_i(a_iᵀz)_+ ≤ ‖u_+‖·‖(A_+z)_+‖ ≤ ‖u_+‖·σ_max(A_+) (Cauchy–Schwarz
+    on the rows where u is positive), and also ≤ Σ_{u_i>0} u_i‖a_i‖; the same for −u.
+    Several outputs: ‖Uᵀ(Az)_+‖ ≤ ‖U‖₂‖Az‖ ≤ ‖U‖₂σ_max(A), and ≤ (Σ_k ρ̄(u_k)²)^{1/2}.
+    Cheap and loose; branch and bound tightens it.
+
+    Examples
+    --------
+    >>> A = np.array([[1.0, 0.0], [0.0, 1.0]])
+    >>> float(norm_bound(A, np.array([[1.0], [1.0]])))     # ρ = √2 here: the bound is tight
+    1.4142135623730951
+    """
+    row_norms = np.linalg.norm(A, axis=1)
+
+    def one(u: np.ndarray) -> float:
+        best = 0.0
+        for side in (u > 0, u < 0):
+            if np.any(side):
+                w = np.abs(u[side])
+                best = max(best, min(float(np.linalg.norm(w)) * float(np.linalg.norm(A[side], 2)),
+                                     float(w @ row_norms[side])))
+        return best
+
+    per_output = float(np.sqrt(sum(one(u) ** 2 for u in U.T)))
+    if U.shape[1] == 1:
+        return per_output
+    return min(per_output, float(np.linalg.norm(U, 2)) * float(np.linalg.norm(A, 2)))
 
 
 def _cone_max(A: np.ndarray, d: np.ndarray, c: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
@@ -238,13 +279,13 @@ def _heuristic(A: np.ndarray, U: np.ndarray, seeds: np.ndarray | None, n_starts:
 
 
 def _inexact_reason(n: int, r: int, K: int, bound: int, max_patterns: int, bias: bool = False) -> str:
+    tail = ("so rho is bounded above by a proven but loose bound (the lower bound is a proof, possibly far from "
+            "the optimum) and estimated from below by a many-start search (bound_estimate, not a proof)")
     if K > 1:
         return (f"vector outputs (K={K}): sup ||U^T (Xw)_+|| over ||w|| <= 1 is a copositive-type problem "
-                "(MATH §8.1; Sahiner et al., ICLR 2021) with no exact method here, so rho is a many-start "
-                "estimate from below and the lower bound is not a proof")
+                f"(MATH §8.1; Sahiner et al., ICLR 2021) with no exact method here, {tail}")
     return (f"rank(X)={r}{' (with the bias column)' if bias else ''} allows up to {bound:.3g} arrangement patterns, "
-            f"more than max_patterns={max_patterns:,}, so rho is a many-start estimate from below and the lower "
-            "bound is not a proof")
+            f"more than max_patterns={max_patterns:,}, {tail}")
 
 
 def _oracle(A: np.ndarray, U: np.ndarray, *, top: int = 1, seeds: np.ndarray | None = None,
@@ -267,7 +308,8 @@ def _oracle(A: np.ndarray, U: np.ndarray, *, top: int = 1, seeds: np.ndarray | N
         return OracleResult(value, True, "enumeration+nnls", "", Z, vals, D)
     value, Z, vals = _heuristic(A, U, seeds, n_starts, seed, top)
     reason = _inexact_reason(n, r, K, bound, max_patterns) if not can_exact else "heuristic oracle requested"
-    return OracleResult(value, False, f"heuristic ({Z.shape[1]} starts)", reason, Z, vals, A @ Z > 0)
+    upper = max(norm_bound(A, U), value)
+    return OracleResult(value, False, f"heuristic ({Z.shape[1]} starts)", reason, Z, vals, A @ Z > 0, upper)
 
 
 def oracle(U: np.ndarray, X: np.ndarray, *, top: int = 1, executor: Executor | None = None,
@@ -316,8 +358,12 @@ def _bias_oracle(U: np.ndarray, X: np.ndarray, **kw: Any) -> OracleResult:
         res = oracle(U, X - X[i], bias=False, **kw)
         if best is None or res.value > best.value or (best.exact and not res.exact):
             exact = (best.exact if best is not None else True) and res.exact
+            upper = res.proven_upper if best is None else max(res.proven_upper, best.proven_upper)
             best = OracleResult(res.value if best is None else max(res.value, best.value), exact, res.method,
-                                res.reason or (best.reason if best else ""), res.Z, res.values, res.D)
+                                res.reason or (best.reason if best else ""), res.Z, res.values, res.D, upper)
+        elif res.proven_upper > best.proven_upper:     # a smaller value may still come with a larger bound
+            best = OracleResult(best.value, best.exact and res.exact, best.method, best.reason or res.reason,
+                                best.Z, best.values, best.D, res.proven_upper)
     assert best is not None
     return best
 
