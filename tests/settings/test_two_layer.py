@@ -310,3 +310,15 @@ def test_bad_inputs_get_clear_errors() -> None:
         tl.patterns(T8_X, "all")
     with pytest.raises(InputError, match="takes 3 input features but X has 1"):
         tl.cutting_plane(T8_X, T8_Y, 0.5, init=[np.ones((3, 2)), np.ones((2, 1))])
+
+
+@pytest.mark.parametrize("max_iter", [1, 2])
+def test_stopping_at_max_iter_recovers_from_the_last_master(max_iter: int) -> None:
+    """The loop may end right after growing the pattern set: recovery uses the master's own patterns."""
+    rng = np.random.default_rng(21)
+    X, y = rng.standard_normal((30, 3)), rng.standard_normal(30)
+    sol = dn.solve(X, y, beta=0.2, max_iter=max_iter, train_iter=5)
+    assert np.isfinite(sol.value) and sol.lower_bound <= sol.value + 1e-9 * sol.value
+    assert sol.info["iterations"][-1]["iteration"] == max_iter - 1
+    # The returned network reproduces the last master's value by a forward pass.
+    assert sol.value == pytest.approx(sol.info["iterations"][-1]["value"], rel=1e-6)

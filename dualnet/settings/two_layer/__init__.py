@@ -264,9 +264,9 @@ def fit(pb: Problem) -> Fit:
     res = cutting_plane(pb.X, pb.Y, pb.beta, pb.loss, init=opts["init"], bias=pb.bias, seed=opts["seed"],
                         max_iter=opts["max_iter"], top=opts["top"], eps=opts["eps"], solver=pb.solver,
                         executor=opts["executor"], progress=opts["progress"], max_patterns=opts["max_patterns"],
-                        n_starts=opts["n_starts"], train_iter=opts["train_iter"])
+                        n_starts=opts["n_starts"], train_iter=opts["train_iter"], budget=pb.budget)
     info = {"iterations": res.iterations, "patterns": res.D.shape[1], "rho/beta": res.rho / pb.beta,
-            "oracle_exact": res.exact, "reason": res.reason}
+            "oracle_exact": res.exact, "reason": res.reason, "stopped": res.stopped}
     return Fit(res.network, [res.U], res.method, None, info)
 
 

@@ -152,19 +152,22 @@ def _sector_values(A: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return best_val, best_z, D
 
 
-def _nnls_task(args: tuple[np.ndarray, np.ndarray, np.ndarray, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _nnls_task(args: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Exact values of a chunk of patterns, in order of their upper bound ‖c_i‖, pruned.
 
-    Returns (indices, values, maximizers) of the evaluated patterns; every pattern not
-    evaluated has ‖c_i‖ (≥ its value) at most the ``top``-th largest value returned.
+    ``args`` is (A, D, u, top) or (A, D, u, top, limit). Returns (indices, values,
+    maximizers) of the evaluated patterns; without ``limit``, every pattern not evaluated
+    has ‖c_i‖ (≥ its value) at most the ``top``-th largest value returned. With ``limit``
+    at most that many patterns are evaluated (a heuristic: no such guarantee).
     """
-    A, D, u, top = args
+    A, D, u, top, *rest = args
+    limit = rest[0] if rest else None
     C = A.T @ (D * u[:, None])
     upper = np.linalg.norm(C, axis=0)
     order = np.argsort(-upper)
     idx, vals, Zs = [], [], []
     for i in order:
-        if len(vals) >= top and upper[i] <= np.sort(vals)[-top]:
+        if (len(vals) >= top and upper[i] <= np.sort(vals)[-top]) or (limit is not None and len(vals) >= limit):
             break
         v1, z1, _ = _cone_max(A, D[:, i], C[:, i])
         v2, z2, _ = _cone_max(A, D[:, i], -C[:, i])
@@ -258,7 +261,8 @@ def _heuristic(A: np.ndarray, U: np.ndarray, seeds: np.ndarray | None, n_starts:
         # points (pruned by the bound ‖c_i‖, as in the exact oracle): catches small basins.
         pool = rng.standard_normal((r, 10 * n_starts))
         D_pool = _unique_columns(np.hstack([_patterns_of(A, pool), A @ Z > 0]))
-        idx, pvals, pZ = _nnls_task((A, D_pool, U[:, 0], max(top, 8)))
+        # At large rank ‖c_i‖ prunes little, and each NNLS costs O(n r²): cap the evaluations.
+        idx, pvals, pZ = _nnls_task((A, D_pool, U[:, 0], max(top, 8), 4 * max(top, 8)))
         Z, vals = np.hstack([pZ, Z]), np.concatenate([pvals, vals])
         order = np.argsort(-vals)
         Z, vals = Z[:, order], vals[order]
