@@ -128,38 +128,41 @@ def cutting_plane(X: np.ndarray, y: np.ndarray, beta: float, loss: str | Loss = 
     bar = Progress("cutting plane", progress)
     polish_left, stopped = polish_rounds, ""
     p0 = loss.zero_value(Y)
-    for it in range(max_iter):
-        start = time.perf_counter()
-        master = _master(A, Y, D, beta, loss, free, solver)
-        U = _center(master.U, Y, loss) if bias else loss.project_dual(master.U, Y)
-        res_oracle = _cutting_oracle(A, U, X, bias, top, seeds, executor, max_patterns, n_starts, seed + it)
-        bound = scaled_dual_value(U, Y, loss, beta, res_oracle.proven_upper)[0]
-        history.append({"iteration": it, "patterns": D.shape[1], "value": master.value,
-                        "rho/beta": res_oracle.value / beta, "exact": res_oracle.exact, "bound": bound,
-                        "seconds": time.perf_counter() - start})
-        bar.update(iteration=it + 1, patterns=D.shape[1], value=master.value, bound=bound,
-                   rel_gap=(master.value - bound) / p0 if p0 > 0 else 0.0, rho_over_beta=res_oracle.value / beta)
-        if budget.expired():
-            stopped = budget.stop_reason()
-            break
-        if res_oracle.value <= beta * (1 + eps):
-            if res_oracle.exact or polish_left == 0:
+    master = res_oracle = None
+    try:
+        for it in range(max_iter):
+            start = time.perf_counter()
+            m = _master(A, Y, D, beta, loss, free, solver)
+            u = _center(m.U, Y, loss) if bias else loss.project_dual(m.U, Y)
+            r = _cutting_oracle(A, u, X, bias, top, seeds, executor, max_patterns, n_starts, seed + it, budget)
+            master, U, res_oracle = m, u, r          # one complete iteration: master and oracle agree
+            bound = scaled_dual_value(U, Y, loss, beta, res_oracle.proven_upper)[0]
+            history.append({"iteration": it, "patterns": D.shape[1], "value": master.value,
+                            "rho/beta": res_oracle.value / beta, "exact": res_oracle.exact, "bound": bound,
+                            "seconds": time.perf_counter() - start})
+            bar.update(iteration=it + 1, patterns=D.shape[1], value=master.value, bound=bound,
+                       rel_gap=(master.value - bound) / p0 if p0 > 0 else 0.0,
+                       rho_over_beta=res_oracle.value / beta)
+            if budget.expired():
+                stopped = budget.stop_reason()
                 break
-            # A many-start oracle can miss violated patterns: let L-BFGS, started from the
-            # master's network, look for a better one, and feed its patterns back.
-            polish_left -= 1
-            new, polished = _polished_patterns(geo, A, X, Y, master, U, beta, loss, free, bias, top, eps, train_iter)
+            new = _next_patterns(geo, A, X, Y, master, U, res_oracle, beta, loss, free, bias, top, eps, train_iter,
+                                 polish_left)
             if new is None:
                 break
-            seeds = geo.to_reduced(_first_layer(polished, False)) if not bias else seeds
-        else:
-            new = res_oracle.D[:, res_oracle.values > beta * (1 + eps)][:, :top]
-        # Drop patterns the master left unused: the current solution stays feasible, so the
-        # master value cannot go up, and the programs stay small.
-        merged = _unique_columns(np.hstack([D[:, _used(master, D, free)], new]))
-        if _unique_columns(np.hstack([D, new])).shape[1] == D.shape[1]:
-            break                                  # the oracle repeats known patterns: numerical stall
-        D = merged
+            if new[1] is not None:              # patterns of an L-BFGS polish: seed the oracle with its neurons
+                polish_left -= 1
+                seeds = geo.to_reduced(_first_layer(new[1], False)) if not bias else seeds
+            # Drop patterns the master left unused: the current solution stays feasible, so the
+            # master value cannot go up, and the programs stay small.
+            if _unique_columns(np.hstack([D, new[0]])).shape[1] == D.shape[1]:
+                break                                  # the oracle repeats known patterns: numerical stall
+            D = _unique_columns(np.hstack([D[:, _used(master, D, free)], new[0]]))
+    except KeyboardInterrupt:
+        if master is None:                  # nothing to return yet
+            bar.close()
+            raise
+        stopped = "interrupted (Ctrl-C); the result is the last complete master program's network"
     bar.close()
     converged = res_oracle.value <= beta * (1 + eps)
     Vv, Wv = master.V, master.W
@@ -221,13 +224,24 @@ def _used(master: _Master, D: np.ndarray, free: int) -> np.ndarray:
     return used | D.all(axis=0) if free else used
 
 
-def _polished_patterns(geo: Geometry, A: np.ndarray, X: np.ndarray, Y: np.ndarray, master: _Master, U: np.ndarray,
-                       beta: float, loss: Loss, free: int, bias: bool, top: int, eps: float, train_iter: int
-                       ) -> tuple[np.ndarray | None, Network]:
-    """Patterns of an L-BFGS polish of the master's network, if it found a better network (else None)."""
+def _next_patterns(geo: Geometry, A: np.ndarray, X: np.ndarray, Y: np.ndarray, master: _Master, U: np.ndarray,
+                   res_oracle: OracleResult, beta: float, loss: Loss, free: int, bias: bool, top: int, eps: float,
+                   train_iter: int, polish_left: int) -> tuple[np.ndarray, Network | None] | None:
+    """Patterns to add, with the polished network they came from (None when the oracle gave them).
+
+    None when the loop is done: the oracle finds no violated pattern and is exact, or it
+    is a many-start estimate and an L-BFGS polish of the master's network (up to
+    ``polish_left`` times) finds nothing better.
+    """
+    if res_oracle.value > beta * (1 + eps):
+        return res_oracle.D[:, res_oracle.values > beta * (1 + eps)][:, :top], None
+    if res_oracle.exact or polish_left == 0:
+        return None
+    # A many-start oracle can miss violated patterns: let L-BFGS, started from the master's
+    # network, look for a better one, and feed its patterns back.
     polished = _polish(_network_from_program(geo, master.V, master.W, 1, free), X, Y, beta, loss, train_iter)
     if polished.objective(X, Y, beta, loss) >= master.value - 1e-9 * max(1.0, master.value):
-        return None, polished
+        return None
     new = _unique_columns(np.hstack([X @ W1 + (0.0 if b1 is None else b1) > 0
                                      for W1, b1 in (br[0] for br in polished.branches)]))
     if not bias:                 # keep the patterns the current dual point finds violated
@@ -261,15 +275,14 @@ def _first_layer(net: Network, bias: bool) -> np.ndarray:
 
 
 def _cutting_oracle(A: np.ndarray, U: np.ndarray, X: np.ndarray, bias: bool, top: int, seeds: np.ndarray | None,
-                    executor: Executor | None, max_patterns: int, n_starts: int, seed: int) -> OracleResult:
-    """The oracle in the coordinates of the master program (augmented ones with a bias)."""
+                    executor: Executor | None, max_patterns: int, n_starts: int, seed: int,
+                    budget: Budget | None = None) -> OracleResult:
+    """The oracle in the coordinates of the master program (with a bias: patterns of the augmented data)."""
     if not bias:
         return _oracle(A, U, top=top, seeds=seeds, executor=executor, progress=False, max_patterns=max_patterns,
-                       n_starts=n_starts, seed=seed)
-    res = _bias_oracle(U, X, top=top, executor=executor, progress=False, max_patterns=max_patterns,
-                       n_starts=n_starts, seed=seed)
-    # Patterns of (Xw + b)_+ at the atoms found are patterns of the augmented data.
-    return res
+                       n_starts=n_starts, seed=seed, budget=budget)
+    return _bias_oracle(U, X, top=top, executor=executor, progress=False, max_patterns=max_patterns,
+                        n_starts=n_starts, seed=seed, budget=budget)
 
 
 def as_network(net: Any, n_features: int | None = None) -> Network:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import nnls
 
+from ...budget import Budget
 from .arrangement import (
     CHUNK,
     MAX_PATTERNS,
@@ -241,8 +242,13 @@ def _local_search(A: np.ndarray, u: np.ndarray, z: np.ndarray, rounds: int = 10)
 
 
 def _heuristic(A: np.ndarray, U: np.ndarray, seeds: np.ndarray | None, n_starts: int, seed: int,
-               top: int) -> tuple[float, np.ndarray, np.ndarray]:
-    """Many-start ascent for ρ(U): the best value found (a lower estimate), directions and values."""
+               top: int, budget: Budget | None = None) -> tuple[float, np.ndarray, np.ndarray]:
+    """Many-start ascent for ρ(U): the best value found (a lower estimate), directions and values.
+
+    The vectorized ascent always runs; the exact evaluations over a random pool and the
+    local searches (the costly part at large rank) stop once ``budget`` is spent.
+    """
+    budget = budget or Budget(None)
     r = A.shape[1]
     rng = np.random.default_rng(seed)
     starts = [rng.standard_normal((r, n_starts))]
@@ -256,7 +262,7 @@ def _heuristic(A: np.ndarray, U: np.ndarray, seeds: np.ndarray | None, n_starts:
     vals = _values(A, U, Z)
     order = np.argsort(-vals)
     Z, vals = Z[:, order], vals[order]
-    if U.shape[1] == 1:
+    if U.shape[1] == 1 and not budget.expired():
         # Exact values over the chambers of a larger random pool and of the ascent's end
         # points (pruned by the bound ‖c_i‖, as in the exact oracle): catches small basins.
         pool = rng.standard_normal((r, 10 * n_starts))
@@ -270,6 +276,8 @@ def _heuristic(A: np.ndarray, U: np.ndarray, seeds: np.ndarray | None, n_starts:
         keep = _unique_columns(A @ Z[:, : 4 * top] > 0)
         polished = []
         for j in range(min(keep.shape[1], max(8, top))):
+            if budget.expired():
+                break
             z0 = Z[:, np.flatnonzero(np.all((A @ Z > 0) == keep[:, [j]], axis=0))[0]]
             val, z = _local_search(A, U[:, 0], z0)
             polished.append((float(_values(A, U, z[:, None])[0]), z))
@@ -294,7 +302,8 @@ def _inexact_reason(n: int, r: int, K: int, bound: int, max_patterns: int, bias:
 
 def _oracle(A: np.ndarray, U: np.ndarray, *, top: int = 1, seeds: np.ndarray | None = None,
             executor: Executor | None = None, progress: bool | None = None, max_patterns: int = MAX_PATTERNS,
-            n_starts: int = 200, seed: int = 0, exact: bool | None = None) -> OracleResult:
+            n_starts: int = 200, seed: int = 0, exact: bool | None = None, budget: Budget | None = None
+            ) -> OracleResult:
     n, r = A.shape
     K = U.shape[1]
     if r == 0 or not np.any(U):
@@ -310,7 +319,7 @@ def _oracle(A: np.ndarray, U: np.ndarray, *, top: int = 1, seeds: np.ndarray | N
         P = _cached_enumeration(A, executor, progress, max_patterns)
         value, Z, vals, D = _exact_values(A, u, P, top, executor, progress)
         return OracleResult(value, True, "enumeration+nnls", "", Z, vals, D)
-    value, Z, vals = _heuristic(A, U, seeds, n_starts, seed, top)
+    value, Z, vals = _heuristic(A, U, seeds, n_starts, seed, top, budget)
     reason = _inexact_reason(n, r, K, bound, max_patterns) if not can_exact else "heuristic oracle requested"
     upper = max(norm_bound(A, U), value)
     return OracleResult(value, False, f"heuristic ({Z.shape[1]} starts)", reason, Z, vals, A @ Z > 0, upper)
@@ -318,7 +327,7 @@ def _oracle(A: np.ndarray, U: np.ndarray, *, top: int = 1, seeds: np.ndarray | N
 
 def oracle(U: np.ndarray, X: np.ndarray, *, top: int = 1, executor: Executor | None = None,
            progress: bool | None = None, max_patterns: int = MAX_PATTERNS, n_starts: int = 200, seed: int = 0,
-           bias: bool = False) -> OracleResult:
+           bias: bool = False, budget: Budget | None = None) -> OracleResult:
     """Extreme-point oracle ρ(U) = max_{‖w‖≤1} ‖Uᵀ(Xw)_+‖ and its maximizing atoms (MATH §8.1, §8.3).
 
     Exact for one output: rank(X) ≤ 2 by a closed form over angular sectors; otherwise over
@@ -326,7 +335,8 @@ def oracle(U: np.ndarray, X: np.ndarray, *, top: int = 1, executor: Executor | N
     with one NNLS per pattern. Otherwise, and always for several outputs (a copositive-type
     problem), a many-start ascent gives a lower estimate and ``exact=False`` with the reason.
     With ``bias=True`` the atoms are (Xw + b)_+ with b free (MATH §4.1 Variant A); ρ is +inf
-    unless the columns of U sum to zero.
+    unless the columns of U sum to zero. ``budget`` (:class:`dualnet.budget.Budget`) cuts
+    the search short; the proven upper bound stays valid.
 
     Examples
     --------
@@ -339,9 +349,9 @@ def oracle(U: np.ndarray, X: np.ndarray, *, top: int = 1, executor: Executor | N
     U = np.asarray(U, dtype=float).reshape(X.shape[0], -1)
     if bias:
         return _bias_oracle(U, X, top=top, executor=executor, progress=progress, max_patterns=max_patterns,
-                            n_starts=n_starts, seed=seed)
+                            n_starts=n_starts, seed=seed, budget=budget)
     return _oracle(geometry(X).A, U, top=top, executor=executor, progress=progress, max_patterns=max_patterns,
-                   n_starts=n_starts, seed=seed)
+                   n_starts=n_starts, seed=seed, budget=budget)
 
 
 def _bias_oracle(U: np.ndarray, X: np.ndarray, **kw: Any) -> OracleResult:
