@@ -73,7 +73,7 @@ class CuttingPlaneResult:
 
 
 def _seed_patterns(X: np.ndarray, Y: np.ndarray, beta: float, loss: Loss, init: Any, seed: int,
-                   bias: bool, train_iter: int) -> tuple[np.ndarray, Network | None]:
+                   bias: bool, train_iter: int, time_limit: float | None = None) -> tuple[np.ndarray, Network | None]:
     """Patterns of a user network's neurons, or of a short L-BFGS run (MATH §8.3 seeding)."""
     if init is None:
         from ...train import train
@@ -82,7 +82,7 @@ def _seed_patterns(X: np.ndarray, Y: np.ndarray, beta: float, loss: Loss, init: 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             init = train(X, Y, beta=beta, depth=2, width=width, loss=loss, bias=bias, seed=seed,
-                         max_iter=train_iter)
+                         max_iter=train_iter, time_limit=time_limit)
     init = as_network(init, X.shape[1])
     pre = np.hstack([X @ br[0][0] + (0.0 if br[0][1] is None else br[0][1]) for br in init.branches])
     D = _unique_columns(pre > 0)
@@ -122,7 +122,7 @@ def cutting_plane(X: np.ndarray, y: np.ndarray, beta: float, loss: str | Loss = 
                          "generation over neurons.")
     geo, A = _design(X, bias)
     free = int(bias)
-    D, net0 = _initial_patterns(X, Y, A, beta, loss, init, seed, bias, train_iter, patterns)
+    D, net0 = _initial_patterns(X, Y, A, beta, loss, init, seed, bias, train_iter, patterns, budget)
     seeds = geo.to_reduced(_first_layer(net0, False)) if (net0 is not None and not bias) else None
     history: list[dict[str, Any]] = []
     bar = Progress("cutting plane", progress)
@@ -147,7 +147,7 @@ def cutting_plane(X: np.ndarray, y: np.ndarray, beta: float, loss: str | Loss = 
                 stopped = budget.stop_reason()
                 break
             new = _next_patterns(geo, A, X, Y, master, U, res_oracle, beta, loss, free, bias, top, eps, train_iter,
-                                 polish_left)
+                                 polish_left, budget)
             if new is None:
                 break
             if new[1] is not None:              # patterns of an L-BFGS polish: seed the oracle with its neurons
@@ -203,12 +203,14 @@ def _master(A: np.ndarray, Y: np.ndarray, D: np.ndarray, beta: float, loss: Loss
 
 
 def _initial_patterns(X: np.ndarray, Y: np.ndarray, A: np.ndarray, beta: float, loss: Loss, init: Any, seed: int,
-                      bias: bool, train_iter: int, patterns: np.ndarray | None) -> tuple[np.ndarray, Network | None]:
+                      bias: bool, train_iter: int, patterns: np.ndarray | None, budget: Budget
+                      ) -> tuple[np.ndarray, Network | None]:
     """The first master's patterns: given ones, or those of a user network or a short training run."""
     if patterns is not None:
         D, net0 = np.asarray(patterns, dtype=bool), None
     else:
-        D, net0 = _seed_patterns(X, Y, beta, loss, init, seed, bias, train_iter)
+        # The seeding run may take a quarter of the budget: the masters and the oracle need the rest.
+        D, net0 = _seed_patterns(X, Y, beta, loss, init, seed, bias, train_iter, budget.sub(0.25).time_limit)
     if D.shape[1] == 0:
         D = _sample(A, 8, seed, None, False).D
     if bias:      # the all-ones pattern carries the free constant, which forces 1ᵀU = 0 in the master
@@ -226,7 +228,7 @@ def _used(master: _Master, D: np.ndarray, free: int) -> np.ndarray:
 
 def _next_patterns(geo: Geometry, A: np.ndarray, X: np.ndarray, Y: np.ndarray, master: _Master, U: np.ndarray,
                    res_oracle: OracleResult, beta: float, loss: Loss, free: int, bias: bool, top: int, eps: float,
-                   train_iter: int, polish_left: int) -> tuple[np.ndarray, Network | None] | None:
+                   train_iter: int, polish_left: int, budget: Budget) -> tuple[np.ndarray, Network | None] | None:
     """Patterns to add, with the polished network they came from (None when the oracle gave them).
 
     None when the loop is done: the oracle finds no violated pattern and is exact, or it
@@ -239,7 +241,8 @@ def _next_patterns(geo: Geometry, A: np.ndarray, X: np.ndarray, Y: np.ndarray, m
         return None
     # A many-start oracle can miss violated patterns: let L-BFGS, started from the master's
     # network, look for a better one, and feed its patterns back.
-    polished = _polish(_network_from_program(geo, master.V, master.W, 1, free), X, Y, beta, loss, train_iter)
+    polished = _polish(_network_from_program(geo, master.V, master.W, 1, free), X, Y, beta, loss, train_iter,
+                       budget.sub(0.5).time_limit)
     if polished.objective(X, Y, beta, loss) >= master.value - 1e-9 * max(1.0, master.value):
         return None
     new = _unique_columns(np.hstack([X @ W1 + (0.0 if b1 is None else b1) > 0
@@ -254,13 +257,14 @@ def _next_patterns(geo: Geometry, A: np.ndarray, X: np.ndarray, Y: np.ndarray, m
     return new, polished
 
 
-def _polish(net: Network, X: np.ndarray, Y: np.ndarray, beta: float, loss: Loss, max_iter: int) -> Network:
+def _polish(net: Network, X: np.ndarray, Y: np.ndarray, beta: float, loss: Loss, max_iter: int,
+            time_limit: float | None = None) -> Network:
     """L-BFGS on the non-convex objective from ``net`` (dualnet.train)."""
     from ...train import train
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return train(X, Y, beta=beta, loss=loss, init=net, max_iter=max_iter)
+        return train(X, Y, beta=beta, loss=loss, init=net, max_iter=max_iter, time_limit=time_limit)
 
 
 def _first_layer(net: Network, bias: bool) -> np.ndarray:
