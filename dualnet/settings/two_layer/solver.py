@@ -359,7 +359,7 @@ def solve_patterns(A: np.ndarray, Y: np.ndarray, D: np.ndarray, beta: float, los
     if not link.smooth:
         state.update(eta=link.eta, rho_link=link.rho)
     return PatternFit(F=Fb, U=U, value=value, lower=lower, p0=p0, iterations=steps,
-                      seconds=time.perf_counter() - t0, converged=value - lower <= tol * p0, stopped=stopped,
+                      seconds=time.perf_counter() - t0, converged=bool(value - lower <= tol * p0), stopped=stopped,
                       state=state, V=Tb[:, :Pv], W=Tb[:, Pv:], D=D, Dw=Dw)
 
 
