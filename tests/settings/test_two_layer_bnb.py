@@ -1,0 +1,178 @@
+"""Branch and bound over cones (MATH §8.4): a proven upper bound on ρ, checked against enumeration."""
+
+from __future__ import annotations
+
+import dataclasses
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from dualnet.errors import InputError
+from dualnet.settings.two_layer.arrangement import geometry
+from dualnet.settings.two_layer.bnb import check_certificate, rho_bound, rho_bound_vector
+from dualnet.settings.two_layer.cutting import cutting_plane
+from dualnet.settings.two_layer.oracles import _heuristic, _oracle
+
+RTOL = 1e-4
+
+
+def _exact(A: np.ndarray, u: np.ndarray) -> float:
+    """ρ(u) by complete enumeration (rank ≤ 2: sectors; else one NNLS per pattern): the independent oracle."""
+    res = _oracle(A, u[:, None], progress=False)
+    assert res.exact
+    return res.value
+
+
+def _instance(n: int, r: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, r)) @ rng.standard_normal((r, r + 2))      # rank r in r + 2 features
+    return geometry(X).A, rng.standard_normal(n)
+
+
+def _assert_brackets(A: np.ndarray, u: np.ndarray, res, exact: float) -> None:
+    # The enumeration value is itself an upper bound up to round-off (‖c + Bᵀλ‖), hence 1e-9.
+    assert res.upper >= exact * (1 - 1e-9)
+    assert res.lower <= exact * (1 + 1e-9)
+    np.testing.assert_allclose(abs(u @ np.maximum(A @ res.z, 0.0)), res.lower, rtol=1e-12)
+    if res.complete:
+        assert res.upper <= exact * (1 + RTOL) + 1e-8 * np.abs(u).sum()
+    assert check_certificate(A, u, res.certificate) == pytest.approx(res.upper, rel=1e-12)
+
+
+@pytest.mark.parametrize("n, r, seed", [(12, 2, 0), (30, 3, 1), (40, 3, 2), (25, 4, 3), (40, 4, 4)])
+def test_bound_brackets_enumeration_both_signs(n, r, seed):
+    A, u = _instance(n, r, seed)
+    for v in (u, -u, np.abs(u), -np.abs(u)):      # mixed signs, and one of ρ⁺(v), ρ⁺(−v) zero
+        res = rho_bound(A, v, rtol=RTOL)
+        assert res.complete and res.stopped == ""
+        _assert_brackets(A, v, res, _exact(A, v))
+
+
+@pytest.mark.parametrize("r", [3, 4])
+def test_near_optimal_dual_point(r):
+    # The residual of a solved problem is the hard case: many chambers peak near beta.
+    rng = np.random.default_rng(10 + r)
+    X = rng.standard_normal((30, r))
+    y = np.maximum(X[:, 0], 0) - np.abs(X[:, 1]) + 0.1 * rng.standard_normal(30)
+    cp_res = cutting_plane(X, y, beta=1.0, progress=False, n_starts=20)
+    assert cp_res.exact
+    A, u = geometry(X).A, cp_res.U[:, 0]
+    exact = _exact(A, u)
+    assert exact == pytest.approx(1.0, rel=1e-3)        # near-optimal: ρ ≈ β
+    res = rho_bound(A, u, rtol=RTOL)
+    assert res.complete
+    _assert_brackets(A, u, res, exact)
+
+
+def test_anytime_bound_is_still_valid():
+    A, u = _instance(40, 4, 7)
+    exact = _exact(A, u)
+    for kw in ({"time_limit": 0.0}, {"max_nodes": 30}):
+        res = rho_bound(A, u, n_starts=0, **kw)
+        assert not res.complete and res.stopped
+        assert res.upper > res.lower
+        _assert_brackets(A, u, res, exact)
+
+
+def test_certificate_rejects_tampering():
+    A, u = _instance(30, 3, 5)
+    res = rho_bound(A, u)
+    cert = res.certificate
+    assert check_certificate(A, u, cert) == pytest.approx(res.upper, rel=1e-12)
+    split = np.flatnonzero(cert.parent >= 0)
+    assert len(split) > 0, "the instance must need a split for the tree checks to mean anything"
+
+    def tampered(**changes):
+        return dataclasses.replace(cert, **changes)
+
+    lam = cert.lam.copy()
+    lam[0] += 10.0 * res.upper                       # a worse (still feasible) multiplier: claims too little
+    with pytest.raises(InputError, match="leaf 0"):
+        check_certificate(A, u, tampered(lam=lam))
+    lam = cert.lam.copy()
+    lam[1, 0] = -1.0
+    with pytest.raises(InputError, match="lambda"):
+        check_certificate(A, u, tampered(lam=lam))
+    j = int(np.argmax(np.diff(cert.mu_ptr) > 0))
+    val = cert.mu_val.copy()
+    val[cert.mu_ptr[j]] = 1.5
+    with pytest.raises(InputError, match=f"leaf {j}: mu"):
+        check_certificate(A, u, tampered(mu_val=val))
+    bounds = cert.bounds.copy()
+    k = int(np.argmax(bounds))
+    bounds[k] *= 0.9
+    with pytest.raises(InputError, match=f"leaf {k}"):
+        check_certificate(A, u, tampered(bounds=bounds, upper=0.9 * cert.upper))
+    rays = cert.rays.copy()
+    rays[-1] = rays[-1] + 1e-6                        # move a midpoint ray
+    with pytest.raises(InputError, match="halves"):
+        check_certificate(A, u, tampered(rays=rays))
+    keep = np.arange(len(cert.cones)) != split[-1]    # drop the last node (a leaf) from the tree
+    leaves = cert.leaves[cert.leaves != split[-1]]
+    with pytest.raises(InputError, match="children"):
+        check_certificate(A, u, tampered(cones=cert.cones[keep], parent=cert.parent[keep], sign=cert.sign[keep],
+                                         leaves=leaves))
+    with pytest.raises(InputError, match="root"):
+        check_certificate(A, -u if False else u, tampered(sign=-cert.sign))
+
+
+@pytest.mark.parametrize("r", [1, 2])
+def test_low_rank(r):
+    rng = np.random.default_rng(r)
+    A = geometry(rng.standard_normal((15, r)) @ rng.standard_normal((r, 3))).A
+    for u in (rng.standard_normal(15), np.abs(rng.standard_normal(15))):
+        res = rho_bound(A, u)
+        assert res.complete
+        _assert_brackets(A, u, res, _exact(A, u))
+
+
+def test_zero_weights_and_zero_data():
+    A, _ = _instance(10, 3, 0)
+    res = rho_bound(A, np.zeros(10))
+    assert (res.upper, res.lower, res.complete) == (0.0, 0.0, True)
+    assert check_certificate(A, np.zeros(10), res.certificate) == 0.0
+    res = rho_bound(np.zeros((10, 0)), np.ones(10))
+    assert res.upper == 0.0 and res.complete
+
+
+def test_vector_outputs_bound_the_joint_value():
+    A, _ = _instance(30, 3, 8)
+    U = np.random.default_rng(8).standard_normal((30, 3))
+    res = rho_bound_vector(A, U)
+    estimate = _heuristic(A, U, None, 100, 1, 1)[0]     # max ‖Uᵀ(Az)_+‖ from below, independent starts
+    assert res.upper >= max(estimate, res.lower)
+    parts = [_exact(A, U[:, k]) for k in range(3)]
+    assert res.upper >= np.sqrt(np.sum(np.square(parts))) * (1 - 1e-9)
+    assert check_certificate(A, U, res.certificate) == pytest.approx(res.upper, rel=1e-12)
+
+
+def test_executor_gives_the_same_bound():
+    A, u = _instance(40, 3, 9)
+    serial = rho_bound(A, u, n_starts=0)
+    with ThreadPoolExecutor(2) as pool:
+        threaded = rho_bound(A, u, n_starts=0, executor=pool)
+    assert threaded.nodes == serial.nodes
+    assert threaded.upper == pytest.approx(serial.upper, rel=1e-12)
+
+
+def test_dask_executor():
+    distributed = pytest.importorskip("distributed")
+    A, u = _instance(30, 3, 11)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cl, \
+            distributed.Client(cl) as client:
+        res = rho_bound(A, u, n_starts=0, executor=client.get_executor())
+    assert res.complete
+    _assert_brackets(A, u, res, _exact(A, u))
+
+
+def test_bad_input():
+    A, u = _instance(10, 3, 0)
+    with pytest.raises(InputError, match="'u' parameter"):
+        rho_bound(A, u[:5])
+    with pytest.raises(InputError, match="rho_bound_vector"):
+        rho_bound(A, np.ones((10, 2)))
+    with pytest.raises(InputError, match="'rtol'"):
+        rho_bound(A, u, rtol=0.0)
+    with pytest.raises(InputError, match="'A' parameter"):
+        rho_bound(np.ones(3), u)
