@@ -32,6 +32,8 @@ class Budget:
 
     time_limit: float | None = None
     start: float = field(default_factory=time.perf_counter)
+    #: the user's time_limit that this budget is a stage of (named in messages)
+    whole: float | None = None
 
     @property
     def deadline(self) -> float:
@@ -48,11 +50,11 @@ class Budget:
         """A budget for one stage: ``fraction`` of what remains (the same unlimited budget without a limit)."""
         if self.time_limit is None:
             return Budget(None)
-        return Budget(fraction * self.remaining())
+        return Budget(fraction * self.remaining(), whole=self.whole or self.time_limit)
 
     def stop_reason(self) -> str:
         """The sentence a result's ``reason`` carries when this budget stopped the work."""
-        return f"time_limit={self.time_limit:g} s reached; the result is the best found by then"
+        return f"time_limit={self.whole or self.time_limit:g} s reached; the result is the best found by then"
 
 
 class Progress:

@@ -218,14 +218,20 @@ def test_vector_outputs_give_an_estimate_never_certified() -> None:
         assert sol.value <= get_loss(loss).zero_value(Y)
 
 
-def test_large_rank_uses_the_heuristic_oracle_and_says_so() -> None:
+def test_beyond_enumeration_branch_and_bound_proves_the_optimum() -> None:
+    """With enumeration refused (max_patterns=10), branch and bound over cones proves the bound instead."""
     rng = np.random.default_rng(9)
     X, y = rng.standard_normal((12, 3)), rng.standard_normal(12)
     exact = dn.solve(X, y, beta=0.3)
     sol = dn.solve(X, y, beta=0.3, max_patterns=10)
-    assert not sol.certified and sol.lower_bound <= exact.lower_bound + 1e-9
-    assert "estimated from below" in sol.reason and "max_patterns=10" in sol.reason
+    assert sol.certified, sol.reason
     assert sol.value == pytest.approx(exact.value, rel=1e-6)
+    assert "branch and bound" in tl.oracle(sol.dual, X, max_patterns=10, bound_time=5.0).method
+    # Without it only the norm bound is proven: honest, loose, and explained.
+    loose = dn.solve(X, y, beta=0.3, max_patterns=10, bound_time=0.0)
+    assert not loose.certified and loose.lower_bound <= exact.lower_bound + 1e-9
+    assert "estimated from below" in loose.reason and "max_patterns=10" in loose.reason
+    assert loose.bound_estimate == pytest.approx(exact.lower_bound, rel=1e-5)
 
 
 # ---------------------------------------------------------------------------- biases

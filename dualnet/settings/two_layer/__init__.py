@@ -132,7 +132,7 @@ def recover(U: np.ndarray, X: np.ndarray, Y: np.ndarray, depth: int, beta: float
 # ========================================================================== contract
 _OPTIONS = {"patterns": "auto", "n_patterns": 100, "seed": 0, "max_patterns": MAX_PATTERNS, "executor": None,
             "progress": None, "init": None, "max_iter": 100, "top": 5, "eps": None, "n_starts": 200,
-            "train_iter": 300}
+            "train_iter": 300, "bound_time": 30.0}
 #: keyword options of dn.solve this setting reads (others are refused)
 OPTIONS: tuple[str, ...] = tuple(_OPTIONS)
 
@@ -167,15 +167,16 @@ def check(X: np.ndarray, Y: np.ndarray, depth: int, activation: str = "relu", bi
 
 def rho(U: np.ndarray, X: np.ndarray, depth: int = 2, t: float = 1.0, bias: bool = False,
         executor: Executor | None = None, progress: bool | None = None, max_patterns: int = MAX_PATTERNS,
-        n_starts: int = 200, seed: int = 0, budget: Budget | None = None, **_: Any) -> RhoValue:
+        n_starts: int = 200, seed: int = 0, budget: Budget | None = None, bound_time: float = 30.0,
+        bound_rtol: float = 1e-6, **_: Any) -> RhoValue:
     """ρ(U) = max_{‖w‖≤1} ‖Uᵀ(Xw)_+‖, or a proven upper bound on it, with an estimate (see :func:`oracle`).
 
     Exact where the patterns can be enumerated (one output); otherwise the proven upper
-    bound of the oracle, with the many-start value (attained, so ρ is at least that) as
-    the estimate.
+    bound of the oracle (up to ``bound_time`` seconds of branch and bound, within the
+    ``budget``), with the best value attained (so ρ is at least that) as the estimate.
     """
     res = oracle(U, X, executor=executor, progress=progress, max_patterns=max_patterns, n_starts=n_starts,
-                 seed=seed, bias=bias, budget=budget)
+                 seed=seed, bias=bias, budget=budget, bound_time=bound_time, bound_rtol=bound_rtol)
     if res.exact:
         return RhoValue(res.value, True)
     return RhoValue(res.proven_upper, True, res.value)
@@ -194,15 +195,27 @@ def rho_reason(pb: Problem) -> str:
 
 def problem_options(pb: Problem) -> dict[str, Any]:
     """Keyword arguments :func:`rho` and :func:`dual_program` take from ``pb`` (api hook)."""
-    keys = ("executor", "progress", "max_patterns", "n_starts", "seed")
-    return {"bias": pb.bias, "budget": pb.budget, **{k: pb.options.get(k, _OPTIONS[k]) for k in keys}}
+    keys = ("executor", "progress", "max_patterns", "n_starts", "seed", "bound_time")
+    # Branch and bound to relative accuracy tol/2: ρ̄ = ρ(1 + δ) costs the bound about δ·P(0).
+    return {"bias": pb.bias, "budget": pb.budget, "bound_rtol": pb.tol / 2,
+            **{k: pb.options.get(k, _OPTIONS[k]) for k in keys}}
 
 
 def dual_candidates(candidates: list[np.ndarray], pb: Problem) -> list[np.ndarray]:
-    """With biases the dual needs 1ᵀU = 0 (free constants): add the centred candidates (api hook)."""
+    """The certificate's dual points (api hook): duplicates dropped, centred ones added with biases.
+
+    Beyond enumeration each candidate costs a branch and bound, and the network's own dual
+    point often equals the master's to rounding. With biases the dual needs 1ᵀU = 0 (free
+    constants), so the centred candidates join.
+    """
+    kept: list[np.ndarray] = []
+    for U in candidates:
+        U = np.asarray(U, dtype=float)
+        if not any(np.allclose(U, V, rtol=1e-9, atol=1e-12 * max(1.0, float(np.abs(V).max()))) for V in kept):
+            kept.append(U)
     if not pb.bias:
-        return list(candidates)
-    return [*candidates, *(_center(np.asarray(U, dtype=float), pb.Y, pb.loss) for U in candidates)]
+        return kept
+    return [*kept, *(_center(U, pb.Y, pb.loss) for U in kept)]
 
 
 def dual_program(X: np.ndarray, Y: np.ndarray, depth: int, beta: float, t: float | None, loss: Loss,
@@ -247,7 +260,8 @@ def fit(pb: Problem) -> Fit:
     over all patterns (enumerated when the counting bound allows, otherwise
     ``n_patterns`` sampled ones; an upper bound then). Options (keyword arguments of
     ``dn.solve``): patterns, n_patterns, seed, max_patterns, executor, progress, init,
-    max_iter, top, eps, n_starts, train_iter.
+    max_iter, top, eps, n_starts, train_iter, bound_time (seconds of branch and bound per dual point
+    in the certificate when the patterns cannot be enumerated; default 30).
     """
     opts = _options(pb)
     if pb.method in ("fast", "closed-form"):
@@ -265,7 +279,8 @@ def fit(pb: Problem) -> Fit:
     res = cutting_plane(pb.X, pb.Y, pb.beta, pb.loss, init=opts["init"], bias=pb.bias, seed=opts["seed"],
                         max_iter=opts["max_iter"], top=opts["top"], eps=opts["eps"], solver=pb.solver,
                         executor=opts["executor"], progress=opts["progress"], max_patterns=opts["max_patterns"],
-                        n_starts=opts["n_starts"], train_iter=opts["train_iter"], budget=pb.budget)
+                        n_starts=opts["n_starts"], train_iter=opts["train_iter"],
+                        budget=pb.budget.sub(0.75))     # the certificate's bound needs the last quarter
     info = {"iterations": res.iterations, "patterns": res.D.shape[1], "rho/beta": res.rho / pb.beta,
             "oracle_exact": res.exact, "reason": res.reason, "stopped": res.stopped}
     return Fit(res.network, [res.U], res.method, None, info)

@@ -27,6 +27,7 @@ from .._solve import solve_cvxpy
 from .arrangement import MAX_PATTERNS, Geometry, _sample, _unique_columns
 from .oracles import OracleResult, _bias_oracle, _cone_max, _inexact_reason, _oracle
 from .program import _center, _design, _network_from_program, _program, _support_resolve
+from .solver import solve_patterns
 
 
 @dataclass
@@ -132,7 +133,7 @@ def cutting_plane(X: np.ndarray, y: np.ndarray, beta: float, loss: str | Loss = 
     try:
         for it in range(max_iter):
             start = time.perf_counter()
-            m = _master(A, Y, D, beta, loss, free, solver)
+            m = _master(A, Y, D, beta, loss, free, solver, master, tol=eps, budget=budget)
             u = _center(m.U, Y, loss) if bias else loss.project_dual(m.U, Y)
             r = _cutting_oracle(A, u, X, bias, top, seeds, executor, max_patterns, n_starts, seed + it, budget)
             master, U, res_oracle = m, u, r          # one complete iteration: master and oracle agree
@@ -192,14 +193,25 @@ class _Master:
     value: float
     method: str
     D: np.ndarray          # the patterns it was solved over
+    fit: Any = None        # the first-order solver's state, for warm starts
 
 
 def _master(A: np.ndarray, Y: np.ndarray, D: np.ndarray, beta: float, loss: Loss, free: int,
-            solver: str | None) -> _Master:
-    """The convex program over the patterns D (MATH §8.2)."""
-    program, V, W = _program(A, Y, D, beta, loss, free)
-    U, method = solve_cvxpy(program, solver)
-    return _Master(np.asarray(V.value), np.asarray(W.value), U, float(program.problem.value), method, D)
+            solver: str | None, start: _Master | None = None, tol: float = 1e-8,
+            budget: Budget | None = None) -> _Master:
+    """The convex program over the patterns D (MATH §8.2).
+
+    By the first-order solver (:func:`.solver.solve_patterns`, warm-started from the last
+    master), or by CVXPY when a ``solver`` is named.
+    """
+    if solver is not None:
+        program, V, W = _program(A, Y, D, beta, loss, free)
+        U, method = solve_cvxpy(program, solver)
+        return _Master(np.asarray(V.value), np.asarray(W.value), U, float(program.problem.value), method, D)
+    remaining = (budget or Budget(None)).remaining()
+    fit = solve_patterns(A, Y, D, beta, loss, free=free, start=None if start is None else start.fit, tol=tol,
+                         time_limit=None if remaining == np.inf else max(remaining, 1e-3))
+    return _Master(fit.V, fit.W, fit.U, fit.value, "first-order", D, fit)
 
 
 def _initial_patterns(X: np.ndarray, Y: np.ndarray, A: np.ndarray, beta: float, loss: Loss, init: Any, seed: int,

@@ -11,6 +11,7 @@ lower estimate (not a proof); the proven upper bound then comes from branch and 
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
@@ -153,42 +154,54 @@ def _sector_values(A: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return best_val, best_z, D
 
 
-def _nnls_task(args: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _nnls_task(args: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """Exact values of a chunk of patterns, in order of their upper bound ‖c_i‖, pruned.
 
-    ``args`` is (A, D, u, top) or (A, D, u, top, limit). Returns (indices, values,
-    maximizers) of the evaluated patterns; without ``limit``, every pattern not evaluated
-    has ‖c_i‖ (≥ its value) at most the ``top``-th largest value returned. With ``limit``
-    at most that many patterns are evaluated (a heuristic: no such guarantee).
+    ``args`` is (A, D, u, top[, limit[, deadline]]). Returns (indices, values, maximizers)
+    of the evaluated patterns and ``rest``, a proven upper bound on the value of every
+    pattern left out: pruned ones have ‖c_i‖ (≥ their value) at most the ``top``-th value
+    returned; with ``limit`` (at most that many evaluations) or ``deadline`` (a
+    ``time.time()`` after which the scan stops), ``rest`` is the largest ‖c_i‖ not
+    evaluated.
     """
-    A, D, u, top, *rest = args
-    limit = rest[0] if rest else None
+    A, D, u, top, *rest_args = args
+    limit = rest_args[0] if rest_args else None
+    deadline = rest_args[1] if len(rest_args) > 1 else None
     C = A.T @ (D * u[:, None])
     upper = np.linalg.norm(C, axis=0)
     order = np.argsort(-upper)
     idx, vals, Zs = [], [], []
+    rest = 0.0
     for i in order:
-        if (len(vals) >= top and upper[i] <= np.sort(vals)[-top]) or (limit is not None and len(vals) >= limit):
+        if len(vals) >= top and upper[i] <= np.sort(vals)[-top]:
+            break
+        if (limit is not None and len(vals) >= limit) or (deadline is not None and time.time() >= deadline):
+            rest = float(upper[i])         # the largest bound not evaluated (order is decreasing)
             break
         v1, z1, _ = _cone_max(A, D[:, i], C[:, i])
         v2, z2, _ = _cone_max(A, D[:, i], -C[:, i])
         idx.append(i)
         vals.append(max(v1, v2))
         Zs.append(z1 if v1 >= v2 else z2)
-    return np.array(idx, dtype=int), np.array(vals), np.array(Zs).T.reshape(A.shape[1], -1)
+    return np.array(idx, dtype=int), np.array(vals), np.array(Zs).T.reshape(A.shape[1], -1), rest
 
 
 def _exact_values(A: np.ndarray, u: np.ndarray, P: Patterns, top: int, executor: Executor | None,
-                  progress: bool | None) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+                  progress: bool | None, budget: Budget | None = None
+                  ) -> tuple[float, np.ndarray, np.ndarray, np.ndarray, float]:
+    """The complete scan: (value, maximizers, values, patterns, rest); ``rest`` > value means it was cut short."""
     D = P.D
+    remaining = (budget or Budget(None)).remaining()
+    deadline = None if remaining == np.inf else time.time() + remaining
     chunks = [np.arange(i, min(i + CHUNK, D.shape[1])) for i in range(0, D.shape[1], CHUNK)]
-    tasks = [(A, D[:, c], u, top) for c in chunks]
+    tasks = [(A, D[:, c], u, top, None, deadline) for c in chunks]
     results = _run(executor, _nnls_task, tasks, progress, "oracle (patterns)")
     idx = np.concatenate([c[res[0]] for c, res in zip(chunks, results)])
     vals = np.concatenate([res[1] for res in results])
     Z = np.hstack([res[2] for res in results])
+    rest = max(res[3] for res in results)
     order = np.argsort(-vals)
-    return float(vals[order[0]]) if vals.size else 0.0, Z[:, order], vals[order], D[:, idx[order]]
+    return float(vals[order[0]]) if vals.size else 0.0, Z[:, order], vals[order], D[:, idx[order]], rest
 
 
 def _values(A: np.ndarray, U: np.ndarray, Z: np.ndarray) -> np.ndarray:
@@ -268,7 +281,7 @@ def _heuristic(A: np.ndarray, U: np.ndarray, seeds: np.ndarray | None, n_starts:
         pool = rng.standard_normal((r, 10 * n_starts))
         D_pool = _unique_columns(np.hstack([_patterns_of(A, pool), A @ Z > 0]))
         # At large rank ‖c_i‖ prunes little, and each NNLS costs O(n r²): cap the evaluations.
-        idx, pvals, pZ = _nnls_task((A, D_pool, U[:, 0], max(top, 8), 4 * max(top, 8)))
+        idx, pvals, pZ, _ = _nnls_task((A, D_pool, U[:, 0], max(top, 8), 4 * max(top, 8)))
         Z, vals = np.hstack([pZ, Z]), np.concatenate([pvals, vals])
         order = np.argsort(-vals)
         Z, vals = Z[:, order], vals[order]
@@ -302,8 +315,8 @@ def _inexact_reason(n: int, r: int, K: int, bound: int, max_patterns: int, bias:
 
 def _oracle(A: np.ndarray, U: np.ndarray, *, top: int = 1, seeds: np.ndarray | None = None,
             executor: Executor | None = None, progress: bool | None = None, max_patterns: int = MAX_PATTERNS,
-            n_starts: int = 200, seed: int = 0, exact: bool | None = None, budget: Budget | None = None
-            ) -> OracleResult:
+            n_starts: int = 200, seed: int = 0, exact: bool | None = None, budget: Budget | None = None,
+            bound_time: float = 0.0, bound_rtol: float = 1e-6) -> OracleResult:
     n, r = A.shape
     K = U.shape[1]
     if r == 0 or not np.any(U):
@@ -317,17 +330,42 @@ def _oracle(A: np.ndarray, U: np.ndarray, *, top: int = 1, seeds: np.ndarray | N
             order = np.argsort(-vals)
             return OracleResult(float(vals[order[0]]), True, "sectors", "", Z[:, order], vals[order], D[:, order])
         P = _cached_enumeration(A, executor, progress, max_patterns)
-        value, Z, vals, D = _exact_values(A, u, P, top, executor, progress)
-        return OracleResult(value, True, "enumeration+nnls", "", Z, vals, D)
+        value, Z, vals, D, rest = _exact_values(A, u, P, top, executor, progress, budget)
+        if rest <= value:
+            return OracleResult(value, True, "enumeration+nnls", "", Z, vals, D)
+        # The time budget cut the scan short: the patterns left have values at most ‖c_i‖ ≤ rest.
+        return OracleResult(value, False, "enumeration+nnls (cut short)", "the time budget ended the pattern scan "
+                            "early, so rho is bounded above by the largest unscanned ||A^T D_i u||", Z, vals, D, rest)
     value, Z, vals = _heuristic(A, U, seeds, n_starts, seed, top, budget)
     reason = _inexact_reason(n, r, K, bound, max_patterns) if not can_exact else "heuristic oracle requested"
+    method = f"heuristic ({Z.shape[1]} starts)"
     upper = max(norm_bound(A, U), value)
-    return OracleResult(value, False, f"heuristic ({Z.shape[1]} starts)", reason, Z, vals, A @ Z > 0, upper)
+    seconds = min(bound_time, (budget or Budget(None)).remaining())
+    if seconds > 0:
+        res = _branch_and_bound(A, U, Z[:, : max(top, 8)], seconds, bound_rtol, executor)
+        upper = max(min(upper, res.upper), value)
+        method += f" + branch and bound ({res.nodes} cones, {'complete' if res.complete else res.stopped})"
+        if res.lower > value:         # the search found a better atom: it leads the list
+            Z = np.hstack([res.z[:, None], Z])
+            vals = np.concatenate([[res.lower], vals])
+            value = res.lower
+    return OracleResult(value, False, method, reason, Z, vals, A @ Z > 0, upper)
+
+
+def _branch_and_bound(A: np.ndarray, U: np.ndarray, Z: np.ndarray, seconds: float, rtol: float,
+                      executor: Executor | None) -> Any:
+    """A proven upper bound on ρ(U) within ``seconds``, started from the directions Z (:mod:`.bnb`)."""
+    from .bnb import rho_bound, rho_bound_vector      # bnb builds on this module's ascent
+
+    if U.shape[1] == 1:
+        return rho_bound(A, U[:, 0], rtol=rtol, time_limit=seconds, incumbent=Z, executor=executor, n_starts=0)
+    return rho_bound_vector(A, U, rtol=rtol, time_limit=seconds, executor=executor)
 
 
 def oracle(U: np.ndarray, X: np.ndarray, *, top: int = 1, executor: Executor | None = None,
            progress: bool | None = None, max_patterns: int = MAX_PATTERNS, n_starts: int = 200, seed: int = 0,
-           bias: bool = False, budget: Budget | None = None) -> OracleResult:
+           bias: bool = False, budget: Budget | None = None, bound_time: float = 0.0,
+           bound_rtol: float = 1e-6) -> OracleResult:
     """Extreme-point oracle ρ(U) = max_{‖w‖≤1} ‖Uᵀ(Xw)_+‖ and its maximizing atoms (MATH §8.1, §8.3).
 
     Exact for one output: rank(X) ≤ 2 by a closed form over angular sectors; otherwise over
@@ -336,7 +374,10 @@ def oracle(U: np.ndarray, X: np.ndarray, *, top: int = 1, executor: Executor | N
     problem), a many-start ascent gives a lower estimate and ``exact=False`` with the reason.
     With ``bias=True`` the atoms are (Xw + b)_+ with b free (MATH §4.1 Variant A); ρ is +inf
     unless the columns of U sum to zero. ``budget`` (:class:`dualnet.budget.Budget`) cuts
-    the search short; the proven upper bound stays valid.
+    the search short; the proven upper bound stays valid. Beyond enumeration the proven
+    ``upper`` comes from norms, tightened by up to ``bound_time`` seconds of branch and bound
+    over cones (:func:`dualnet.settings.two_layer.bnb.rho_bound`) to relative accuracy
+    ``bound_rtol``.
 
     Examples
     --------
@@ -349,9 +390,9 @@ def oracle(U: np.ndarray, X: np.ndarray, *, top: int = 1, executor: Executor | N
     U = np.asarray(U, dtype=float).reshape(X.shape[0], -1)
     if bias:
         return _bias_oracle(U, X, top=top, executor=executor, progress=progress, max_patterns=max_patterns,
-                            n_starts=n_starts, seed=seed, budget=budget)
+                            n_starts=n_starts, seed=seed, budget=budget, bound_time=bound_time, bound_rtol=bound_rtol)
     return _oracle(geometry(X).A, U, top=top, executor=executor, progress=progress, max_patterns=max_patterns,
-                   n_starts=n_starts, seed=seed, budget=budget)
+                   n_starts=n_starts, seed=seed, budget=budget, bound_time=bound_time, bound_rtol=bound_rtol)
 
 
 def _bias_oracle(U: np.ndarray, X: np.ndarray, **kw: Any) -> OracleResult:
