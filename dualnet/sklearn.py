@@ -4,8 +4,8 @@
 ``fit`` validates the data the scikit-learn way, solves the weight-decay problem in the
 setting that fits, and stores the recovered network with its certificate (``certified_``,
 ``lower_bound_``, ``value_``, ``rel_gap_``). By default (``fit_intercept=True``, scikit-learn's
-convention) the model has an unpenalized intercept, and the certificate is for that problem. They work in pipelines, grid searches and
-``cross_val_score`` like any estimator.
+convention) the model has an unpenalized intercept, and the certificate is for that problem.
+They work in pipelines, grid searches and ``cross_val_score`` like any estimator.
 
 Needs scikit-learn (``pip install 'dualnet[sklearn]'``); the rest of dualnet does not.
 Examples are in ``docs/howto/sklearn.md`` (this module is skipped by the doctest run when
@@ -114,7 +114,7 @@ class _WithIntercept(Loss):
 
 
 def _hinge_intercept(f: np.ndarray, y: np.ndarray) -> float:
-    """argmin over b of Σ (1 − y_i(f_i + b))_+ for y_i = ±1: a kink where the slope turns ≥ 0."""
+    """The b minimizing Σ (1 − y_i(f_i + b))_+ for y_i = ±1: a kink where the slope turns ≥ 0."""
     kinks = y - f                                       # 1 − y_i(f_i + b) = 0 at b = y_i − f_i
     order = np.argsort(kinks)
     k, pos = kinks[order], y[order] > 0

@@ -19,8 +19,8 @@ from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 import dualnet as dn  # noqa: E402
 from dualnet._labels import encode_classes  # noqa: E402
 from dualnet.datasets import IRIS_CLASSES, load_iris, make_gaussian, make_rank_one  # noqa: E402
-from dualnet.sklearn import ConvexNetClassifier, ConvexNetRegressor  # noqa: E402
 from dualnet.losses import get_loss  # noqa: E402
+from dualnet.sklearn import ConvexNetClassifier, ConvexNetRegressor  # noqa: E402
 from dualnet.train import train  # noqa: E402
 
 
@@ -90,7 +90,7 @@ def test_classifier_on_iris_encodes_classes_for_the_loss(loss: str, labels: str,
 
 
 def intercept_oracle(X: np.ndarray, Y: np.ndarray, beta: float, loss: str) -> float:
-    """min over W, b of ℓ(XW + 1bᵀ) + β‖W‖ (two-layer linear, b free) as one CVXPY program."""
+    """The optimum of ℓ(XW + 1bᵀ) + β‖W‖ (two-layer linear, b free) from one CVXPY program."""
     W, b = cp.Variable((X.shape[1], Y.shape[1])), cp.Variable((1, Y.shape[1]))
     penalty = cp.norm(W[:, 0], 2) if Y.shape[1] == 1 else cp.normNuc(W)
     F = X @ W + np.ones((X.shape[0], 1)) @ b
