@@ -8,7 +8,10 @@ The pages follow one convention, which these tests hold them to:
 * a fenced ```` ```text ```` block directly after a Python block (blank lines only in
   between) is what that block prints;
 * an HTML comment ``<!-- snippet: skip REASON -->`` on the line before a block keeps it out
-  of the run; the reason is required.
+  of the run; the reason is required;
+* in a fenced ```` ```console ```` block of a page in :data:`CONSOLE_PAGES`, every line
+  ``$ dualnet ...`` runs (as ``python -m dualnet ...``, in a folder holding ``iris.csv``) and
+  prints the lines that follow it, up to the next ``$``.
 
 Printed outputs are compared token by token: ``...`` stands for anything, whitespace runs
 are equal, a number written on the page matches to the precision written (one unit of its
@@ -26,6 +29,8 @@ import importlib.util
 import io
 import os
 import re
+import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -34,6 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from dualnet.datasets import IRIS_CSV
 
 # ------------------------------------------------------------------ reading a page
 FENCE = re.compile(r"^(?P<indent>[ \t]*)```(?P<lang>[\w-]*)[^\n]*\n(?P<body>.*?)^(?P=indent)```[ \t]*$", re.M | re.S)
@@ -134,6 +141,8 @@ PAGES = ["README.md", "docs/index.md", "docs/getting-started.md",
          "docs/settings/linear.md", "docs/settings/rank_one.md", "docs/settings/whitened.md",
          "docs/settings/spline.md", "docs/settings/batchnorm.md",
          "docs/howto/certify_pytorch.md", "docs/howto/dask.md", "docs/howto/sklearn.md", "docs/howto/solvers.md"]
+#: Pages whose ```console blocks run (the command line, on the bundled Iris data).
+CONSOLE_PAGES = ["docs/cli.md"]
 NEEDS = {"docs/howto/certify_pytorch.md": "torch", "docs/howto/dask.md": "distributed",
          "docs/howto/sklearn.md": "sklearn"}
 
@@ -176,6 +185,43 @@ def test_page_snippets_run_and_print_what_the_page_shows(name, tmp_path, monkeyp
         if snippet.expected is not None:
             assert output_matches(snippet.expected, out.getvalue()), \
                 f"{where} printed\n{out.getvalue()}\nbut the page shows\n{snippet.expected}"
+
+
+def console_commands(path: Path) -> list[tuple[int, str, str]]:
+    """(line, command, expected output) for every ``$ dualnet`` line of the page's console blocks."""
+    text = path.read_text(encoding="utf-8")
+    found = []
+    for match in FENCE.finditer(text):
+        if match.group("lang") != "console":
+            continue
+        first = text.count("\n", 0, match.start()) + 2
+        lines = _dedent(match.group("body"), match.group("indent")).splitlines()
+        starts = [i for i, line in enumerate(lines) if line.startswith("$ ")] + [len(lines)]
+        for i, j in zip(starts, starts[1:]):
+            found.append((first + i, lines[i][2:], "\n".join(lines[i + 1:j])))
+    return found
+
+
+@pytest.mark.parametrize("name", CONSOLE_PAGES)
+def test_console_examples_print_what_the_page_shows(name, tmp_path):
+    resource = pytest.importorskip("resource", reason="CPU time of child processes needs the resource module")
+
+    shutil.copy(IRIS_CSV, tmp_path / "iris.csv")
+    commands = console_commands(ROOT / name)
+    assert commands, f"{name} has no console example"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    for line, command, expected in commands:
+        program, *args = shlex.split(command)
+        assert program == "dualnet", f"{name}:{line}: only dualnet commands run here"
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        run = subprocess.run([sys.executable, "-m", "dualnet", *args], cwd=tmp_path, env=env,
+                             capture_output=True, text=True, timeout=120)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+        assert run.returncode == 0, f"{name}:{line}: {run.stderr}"
+        assert cpu <= TIME_LIMIT, f"{name}:{line}: {cpu:.1f} s of CPU time, limit {TIME_LIMIT} s"
+        assert output_matches(expected, run.stdout), \
+            f"{name}:{line} printed\n{run.stdout}\nbut the page shows\n{expected}"
 
 
 # ----------------------------------------------------------------------- the built site
