@@ -19,7 +19,7 @@ import numpy as np
 
 from .budget import Budget
 from .certificate import Certificate, ImplicitDual, dual_lower_bound
-from .errors import InputError, SettingError, SolverError
+from .errors import InputError, SettingError, SolverError, warn
 from .losses import Loss, get_loss
 from .network import Network
 from .problem import DualProgram, Precomputed, Problem
@@ -157,8 +157,18 @@ def _check_flag(value: Any, param: str, where: str) -> bool:
     return bool(value)
 
 
+def _warn_one_feature_without_bias(pb: Problem, where: str) -> None:
+    """One feature, ReLU, no biases: a certified answer to a problem much worse than bias=True's."""
+    if pb.X.shape[1] == 1 and pb.activation == "relu" and not pb.bias and not pb.batchnorm and where != "certify":
+        warn(f"{where}: the data have one feature and bias=False, so every ReLU has its kink at x = 0 and the "
+             "network is two half-lines; its certified optimum is usually a much worse fit than the problem with "
+             "unpenalized biases. Pass bias=True for that problem (setting 'relu-1d': a linear spline with kinks "
+             "at the data points; certified at depth 2 and in the t-form).", UserWarning)
+
+
 def choose_setting(pb: Problem, setting: Any, where: str = "solve") -> ModuleType:
     """The setting module for ``pb``: the named one (checked), or the first that applies."""
+    _warn_one_feature_without_bias(pb, where)
     opts = dict(activation=pb.activation, bias=pb.bias, batchnorm=pb.batchnorm, loss=pb.loss, **pb.options)
     if not (isinstance(setting, str) and setting.lower() == "auto"):
         module = get_setting(setting, where)

@@ -243,8 +243,12 @@ def _demo(args: argparse.Namespace) -> int:
               f"{'yes' if sol.certified else 'no':>11}{time.perf_counter() - start:>8.2f}s")
         if args.verbose:
             print("   ", sol.method, "|", sol.reason or sol.reference)
-    print("\nA result is certified when the duality gap is at most tol relative to P(0) and the dual "
-          "feasibility was computed exactly. The iris row is Fisher's Iris data, bundled with dualnet.")
+    print("\nrel. gap: (value - lower bound) / P(0), where P(0) is the objective of the zero network (for the "
+          "squared loss half the sum of squared labels), the scale of the problem.\n"
+          "certified: rel. gap <= tol (1e-6 here; tol= in dualnet.solve) and the dual feasibility was computed "
+          "exactly, so the lower bound is a proof.\n"
+          "A negative rel. gap (about -1e-16) is round-off: value and lower bound agree to machine precision.\n"
+          "The iris row is Fisher's Iris data, bundled with dualnet.")
     return 1 if failures else 0
 
 

@@ -3,8 +3,9 @@
 :class:`ConvexNetRegressor` and :class:`ConvexNetClassifier` wrap :func:`dualnet.solve`:
 ``fit`` validates the data the scikit-learn way, solves the weight-decay problem in the
 setting that fits, and stores the recovered network with its certificate (``certified_``,
-``lower_bound_``, ``value_``, ``rel_gap_``). They work in pipelines, grid searches and
-``cross_val_score`` like any estimator.
+``lower_bound_``, ``value_``, ``rel_gap_``). By default (``fit_intercept=True``, scikit-learn's
+convention) the model has an unpenalized intercept, and the certificate is for that problem.
+They work in pipelines, grid searches and ``cross_val_score`` like any estimator.
 
 Needs scikit-learn (``pip install 'dualnet[sklearn]'``); the rest of dualnet does not.
 Examples are in ``docs/howto/sklearn.md`` (this module is skipped by the doctest run when
@@ -26,14 +27,100 @@ try:
 except ImportError as err:  # pragma: no cover - exercised only without scikit-learn
     raise ImportError("dualnet.sklearn needs scikit-learn >= 1.6. Install it with pip install 'dualnet[sklearn]'.") \
         from err
+import cvxpy as cp
+from scipy.optimize import minimize
 from scipy.special import expit, softmax
 
 from ._labels import decode_classes, encode_classes
 from .api import Solution, solve
+from .errors import InputError
 from .losses import Loss, get_loss
 from .network import Network
 
 __all__ = ["ConvexNetClassifier", "ConvexNetRegressor"]
+
+
+class _WithIntercept(Loss):
+    """min over b of ℓ(F + 1bᵀ; Y): the loss of a model with an unpenalized intercept b ∈ R^K.
+
+    Minimizing over b is a partial minimization of a convex function, so this is a convex
+    loss of F, and its conjugate is ℓ* restricted to 1ᵀU = 0: the dual of any setting gains
+    that one constraint and keeps its own (ρ is unchanged). A setting that works through the
+    loss's terms therefore solves, and the certificate certifies, the intercept problem.
+    """
+
+    def __init__(self, base: Loss) -> None:
+        self.base = base
+        self.name = f"{base.name}+intercept"        # type: ignore[misc]  # an instance's own name
+
+    def check_labels(self, Y, where="solve"):
+        self.base.check_labels(Y, where)
+
+    def intercept(self, F: np.ndarray, Y: np.ndarray) -> np.ndarray:
+        """The best b (K,) for predictions F: closed forms for squared, absolute and hinge losses."""
+        R = Y - F
+        if self.base.name == "squared":
+            return R.mean(axis=0)
+        if self.base.name == "absolute":
+            return np.median(R, axis=0)
+        if self.base.name == "hinge":
+            return np.array([_hinge_intercept(F[:, k], Y[:, k]) for k in range(Y.shape[1])])
+        # Smooth losses (logistic, cross-entropy): the gradient in b is −1ᵀU.
+        fun = lambda b: self.base.value(F + b, Y)                  # noqa: E731
+        jac = lambda b: -self.base.dual_point(F + b, Y).sum(axis=0)  # noqa: E731
+        return minimize(fun, np.zeros(Y.shape[1]), jac=jac, method="BFGS", options={"gtol": 1e-12}).x
+
+    def value(self, F, Y):
+        return self.base.value(F + self.intercept(F, Y), Y)
+
+    def primal(self, F, Y):
+        b = cp.Variable((1, Y.shape[1]), name="intercept")
+        return self.base.primal(F + np.ones((Y.shape[0], 1)) @ b, Y)
+
+    def dual(self, U, Y):
+        objective, constraints = self.base.dual(U, Y)
+        return objective, [*constraints, cp.sum(U, axis=0) == 0]
+
+    def dual_value(self, U, Y):
+        # The conjugate is finite only on 1ᵀU = 0; allow the rounding of the column sums.
+        if np.any(np.abs(U.sum(axis=0)) > 1e-12 * (1.0 + np.abs(U).sum(axis=0))):
+            return -np.inf
+        return self.base.dual_value(U, Y)
+
+    def dual_point(self, F, Y):
+        return self.project_dual(self.base.dual_point(F + self.intercept(F, Y), Y), Y)
+
+    def project_dual(self, U, Y):
+        """Into the base domain, centered; then toward a centered interior point until it is inside."""
+        U = self.base.project_dual(U, Y)
+        U = U - U.mean(axis=0)
+        if np.isfinite(self.base.dual_value(U, Y)):
+            return U
+        inner = self._interior(Y)
+        lo, hi = 0.0, 1.0                               # the domain is convex and `inner` inside it
+        for _ in range(60):
+            mid = 0.5 * (lo + hi)
+            lo, hi = (lo, mid) if np.isfinite(self.base.dual_value((1 - mid) * U + mid * inner, Y)) else (mid, hi)
+        return (1 - hi) * U + hi * inner
+
+    def _interior(self, Y: np.ndarray) -> np.ndarray:
+        """A centered dual point inside the base loss's domain (each class present)."""
+        if self.base.name == "cross-entropy":
+            return Y - Y.mean(axis=0)                   # probabilities = class frequencies
+        if self.base.name in ("hinge", "logistic"):
+            share = (Y > 0).mean(axis=0)                # λ = share of the other class: 1ᵀ(y∘λ) = 0
+            return Y * np.where(Y > 0, 1.0 - share, share)
+        return np.zeros_like(Y)
+
+
+def _hinge_intercept(f: np.ndarray, y: np.ndarray) -> float:
+    """The b minimizing Σ (1 − y_i(f_i + b))_+ for y_i = ±1: a kink where the slope turns ≥ 0."""
+    kinks = y - f                                       # 1 − y_i(f_i + b) = 0 at b = y_i − f_i
+    order = np.argsort(kinks)
+    k, pos = kinks[order], y[order] > 0
+    # Slope just right of kink j: negatives at or left of it count +1, positives right of it −1.
+    slope = np.cumsum(~pos) - (pos.sum() - np.cumsum(pos))
+    return float(k[np.argmax(slope >= 0)]) if np.any(slope >= 0) else float(k[-1])
 
 
 class _ConvexNet(BaseEstimator):
@@ -42,7 +129,7 @@ class _ConvexNet(BaseEstimator):
     _where = "ConvexNet.fit"
 
     def _store(self, depth: int, beta: float, activation: str, loss: str | Loss, t: float | None, setting: str,
-               method: str, solver: str | None, tol: float, bias: bool, batchnorm: bool) -> None:
+               method: str, solver: str | None, tol: float, bias: bool, batchnorm: bool, fit_intercept: bool) -> None:
         # scikit-learn convention: __init__ only stores the parameters; fit validates them.
         self.depth = depth
         self.beta = beta
@@ -55,11 +142,33 @@ class _ConvexNet(BaseEstimator):
         self.tol = tol
         self.bias = bias
         self.batchnorm = batchnorm
+        self.fit_intercept = fit_intercept
 
     def _solve(self, X: np.ndarray, Y: np.ndarray) -> None:
-        sol = solve(X, Y, beta=self.beta, depth=self.depth, activation=self.activation, loss=self.loss,
+        loss = get_loss(self.loss, self._where)
+        intercept = self.fit_intercept and not self.bias       # bias=True: the network's own output bias
+        if intercept and self.batchnorm:
+            raise InputError(f"The 'fit_intercept' parameter of {self._where} must be False with batchnorm=True "
+                             "(batch normalization already has an unpenalized shift per neuron). Got True. "
+                             "Pass fit_intercept=False.")
+        # Linear networks, squared loss: the intercept problem is the centered problem (the best
+        # intercept is mean(Y) − f(mean(X))), which keeps the closed forms and fast paths.
+        centered = intercept and self.activation == "linear" and loss.name == "squared"
+        if centered:
+            x_mean, y_mean = X.mean(axis=0), Y.mean(axis=0)
+            X, Y = X - x_mean, Y - y_mean
+        elif intercept:
+            loss = _WithIntercept(loss)
+        sol = solve(X, Y, beta=self.beta, depth=self.depth, activation=self.activation, loss=loss,
                     bias=self.bias, batchnorm=self.batchnorm, t=self.t, setting=self.setting, method=self.method,
                     solver=self.solver, tol=self.tol)
+        Y2 = Y.reshape(Y.shape[0], -1)
+        if centered:
+            self.intercept_ = np.reshape(y_mean, -1) - sol.network.predict(x_mean[None, :])[0]
+        elif intercept:
+            self.intercept_ = loss.intercept(sol.network.forward(X), Y2)
+        else:
+            self.intercept_ = np.zeros(Y2.shape[1])
         self.solution_: Solution = sol
         self.network_: Network = sol.network
         self.certified_ = bool(sol.certified)
@@ -81,7 +190,7 @@ class _ConvexNet(BaseEstimator):
         """Network outputs (n_samples, n_outputs) on validated ``X``."""
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float64)
-        return self.network_.predict(X)
+        return self.network_.predict(X) + self.intercept_
 
 
 class ConvexNetRegressor(RegressorMixin, _ConvexNet):
@@ -91,6 +200,12 @@ class ConvexNetRegressor(RegressorMixin, _ConvexNet):
     ``activation="linear"`` works on any data (the ``linear`` setting); ReLU networks need
     data that fit a ReLU setting (for example ``depth=2``, or whitened, rank-one or
     one-dimensional data), and ``fit`` raises :class:`dualnet.SettingError` otherwise.
+
+    The model is ``network_(X) + intercept_``: the intercept is not penalized, and the
+    certificate (``value_``, ``lower_bound_``) is for the problem with it. For linear networks
+    and the squared loss the intercept problem is the centered one (features and targets minus
+    their means), solved by the usual closed forms; otherwise the loss is minimized over the
+    intercept inside the convex program, which adds the constraint 1ᵀU = 0 to the dual.
 
     Parameters
     ----------
@@ -110,7 +225,12 @@ class ConvexNetRegressor(RegressorMixin, _ConvexNet):
     tol : float, default 1e-6
         Certified when the relative duality gap is at most ``tol``.
     bias, batchnorm : bool, default False
-        As in :func:`dualnet.solve`.
+        As in :func:`dualnet.solve`. With ``bias=True`` the network's own (unpenalized) output
+        bias is the intercept and ``fit_intercept`` has no effect; ``batchnorm=True`` needs
+        ``fit_intercept=False``.
+    fit_intercept : bool, default True
+        Fit an unpenalized intercept (scikit-learn's convention). False fits the network alone
+        (its value at X = 0 is 0); a penalized intercept is a column of ones in ``X``.
 
     Attributes
     ----------
@@ -122,8 +242,11 @@ class ConvexNetRegressor(RegressorMixin, _ConvexNet):
         The setting that was used.
     network_ : Network
         The recovered network.
+    intercept_ : ndarray of shape (n_outputs,)
+        Added to the network's outputs (zeros when ``fit_intercept=False``).
     solution_ : Solution
-        Everything :func:`dualnet.solve` returned.
+        Everything :func:`dualnet.solve` returned (for linear networks with the squared loss
+        and ``fit_intercept=True``: on the centered data).
     n_features_in_ : int
     """
 
@@ -131,8 +254,8 @@ class ConvexNetRegressor(RegressorMixin, _ConvexNet):
 
     def __init__(self, depth: int = 2, beta: float = 1.0, activation: str = "linear", loss: str | Loss = "squared",
                  t: float | None = None, setting: str = "auto", method: str = "auto", solver: str | None = None,
-                 tol: float = 1e-6, bias: bool = False, batchnorm: bool = False) -> None:
-        self._store(depth, beta, activation, loss, t, setting, method, solver, tol, bias, batchnorm)
+                 tol: float = 1e-6, bias: bool = False, batchnorm: bool = False, fit_intercept: bool = True) -> None:
+        self._store(depth, beta, activation, loss, t, setting, method, solver, tol, bias, batchnorm, fit_intercept)
 
     def fit(self, X: Any, y: Any) -> ConvexNetRegressor:
         """Solve for the globally optimal network on (X, y) and certify it; returns self."""
@@ -161,10 +284,8 @@ class ConvexNetClassifier(ClassifierMixin, _ConvexNet):
     ``predict`` takes the sign of the one output, or the largest output.
 
     Defaults: ``activation="linear"`` works on any data; ``loss="cross-entropy"`` is the
-    usual classification loss (solved with CVXPY). The networks have no biases, so there is
-    no intercept: with ``loss="squared"`` and one-hot labels that costs accuracy (0.80 on the
-    Iris data against 0.97 with cross-entropy); squared loss is the one the ReLU settings
-    for one-hot labels (whitened data, batch normalization) support. See
+    usual classification loss (solved with CVXPY); ``fit_intercept=True`` adds an unpenalized
+    intercept to every output (a class prior), certified with the network. See
     :class:`ConvexNetRegressor` for the other parameters. ``predict_proba`` exists for
     ``loss="cross-entropy"`` (softmax) and ``"logistic"`` (sigmoid, normalized over classes
     for one-vs-rest).
@@ -173,7 +294,7 @@ class ConvexNetClassifier(ClassifierMixin, _ConvexNet):
     ----------
     classes_ : ndarray of shape (n_classes,)
         The class labels, sorted.
-    certified_, lower_bound_, value_, rel_gap_, setting_, network_, solution_, n_features_in_
+    certified_, lower_bound_, value_, rel_gap_, setting_, network_, intercept_, solution_, n_features_in_
         As in :class:`ConvexNetRegressor`.
     """
 
@@ -182,8 +303,8 @@ class ConvexNetClassifier(ClassifierMixin, _ConvexNet):
     def __init__(self, depth: int = 2, beta: float = 1.0, activation: str = "linear",
                  loss: str | Loss = "cross-entropy", t: float | None = None, setting: str = "auto",
                  method: str = "auto", solver: str | None = None, tol: float = 1e-6, bias: bool = False,
-                 batchnorm: bool = False) -> None:
-        self._store(depth, beta, activation, loss, t, setting, method, solver, tol, bias, batchnorm)
+                 batchnorm: bool = False, fit_intercept: bool = True) -> None:
+        self._store(depth, beta, activation, loss, t, setting, method, solver, tol, bias, batchnorm, fit_intercept)
 
     def fit(self, X: Any, y: Any) -> ConvexNetClassifier:
         """Encode the classes, solve for the globally optimal network and certify it; returns self."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 
+import cvxpy as cp
 import numpy as np
 import pytest
 
@@ -16,7 +17,9 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 import dualnet as dn  # noqa: E402
+from dualnet._labels import encode_classes  # noqa: E402
 from dualnet.datasets import IRIS_CLASSES, load_iris, make_gaussian, make_rank_one  # noqa: E402
+from dualnet.losses import get_loss  # noqa: E402
 from dualnet.sklearn import ConvexNetClassifier, ConvexNetRegressor  # noqa: E402
 from dualnet.train import train  # noqa: E402
 
@@ -40,7 +43,7 @@ def iris_names() -> tuple[np.ndarray, np.ndarray]:
 
 def test_regressor_is_the_certified_solve() -> None:
     X, y = make_gaussian(40, 5)
-    reg = ConvexNetRegressor(depth=3, beta=0.5).fit(X, y)
+    reg = ConvexNetRegressor(depth=3, beta=0.5, fit_intercept=False).fit(X, y)
     sol = dn.solve(X, y, depth=3, beta=0.5, activation="linear")
     assert reg.certified_ and reg.setting_ == "linear" and reg.n_features_in_ == 5
     assert reg.value_ == pytest.approx(sol.value, rel=1e-12)
@@ -58,7 +61,7 @@ def test_regressor_multi_output_and_relu_setting() -> None:
     reg = ConvexNetRegressor().fit(X, Y)
     assert reg.predict(X).shape == (30, 2) and reg.certified_
     X1, y1 = make_rank_one(20, 5)
-    relu = ConvexNetRegressor(activation="relu", depth=3, beta=0.5).fit(X1, y1)
+    relu = ConvexNetRegressor(activation="relu", depth=3, beta=0.5, fit_intercept=False).fit(X1, y1)
     assert relu.setting_ == "relu-rank-one" and relu.certified_
     assert relu.value_ == pytest.approx(dn.solve(X1, y1, depth=3, beta=0.5).value, rel=1e-9)
 
@@ -70,7 +73,7 @@ def test_regressor_multi_output_and_relu_setting() -> None:
     ("logistic", "one-vs-rest", 0.95)])
 def test_classifier_on_iris_encodes_classes_for_the_loss(loss: str, labels: str, min_score: float) -> None:
     X, names = iris_names()
-    clf = ConvexNetClassifier(loss=loss, beta=1.0).fit(X, names)
+    clf = ConvexNetClassifier(loss=loss, beta=1.0, fit_intercept=False).fit(X, names)
     assert clf.classes_.tolist() == list(IRIS_CLASSES) and clf.certified_
     one_hot = load_iris(one_hot=True)[1]
     expected = one_hot if labels == "one-hot" else 2 * one_hot - 1
@@ -86,10 +89,61 @@ def test_classifier_on_iris_encodes_classes_for_the_loss(loss: str, labels: str,
         assert not hasattr(clf, "predict_proba")
 
 
+def intercept_oracle(X: np.ndarray, Y: np.ndarray, beta: float, loss: str) -> float:
+    """The optimum of ℓ(XW + 1bᵀ) + β‖W‖ (two-layer linear, b free) from one CVXPY program."""
+    W, b = cp.Variable((X.shape[1], Y.shape[1])), cp.Variable((1, Y.shape[1]))
+    penalty = cp.norm(W[:, 0], 2) if Y.shape[1] == 1 else cp.normNuc(W)
+    F = X @ W + np.ones((X.shape[0], 1)) @ b
+    problem = cp.Problem(cp.Minimize(get_loss(loss).primal(F, Y) + beta * penalty))
+    problem.solve(solver="CLARABEL")
+    return problem.value
+
+
+@pytest.mark.parametrize("loss", ["cross-entropy", "hinge", "logistic", "absolute", "squared"])
+def test_classifier_intercept_is_unpenalized_and_certified(loss: str) -> None:
+    # Standardized Iris: no feature acts as a constant, so the intercept matters.
+    X, names = iris_names()
+    Xs = (X - X.mean(axis=0)) / X.std(axis=0)
+    clf = ConvexNetClassifier(loss=loss).fit(Xs, names)
+    without = ConvexNetClassifier(loss=loss, fit_intercept=False).fit(Xs, names)
+    Y = encode_classes(names, loss, "test")[0]
+    assert clf.certified_ and clf.lower_bound_ <= clf.value_
+    # An independent oracle: the convex program with a free b, solved directly.
+    assert clf.value_ == pytest.approx(intercept_oracle(Xs, Y, 1.0, loss), rel=1e-6)
+    # value_ is the objective of the model the estimator predicts with.
+    F = clf.network_.forward(Xs) + clf.intercept_
+    assert clf.value_ == pytest.approx(get_loss(loss).value(F, Y) + clf.network_.penalty(1.0), rel=1e-9)
+    assert clf.value_ <= without.value_ * (1 + 1e-9)
+    if loss != "squared":     # squared loss on one-hot rows: the intercept is the class share
+        assert clf.score(Xs, names) > without.score(Xs, names)
+
+
+def test_regressor_intercept_on_diabetes() -> None:
+    # The diabetes targets have mean 152: without an intercept the certified model has R² < 0.
+    load_diabetes = pytest.importorskip("sklearn.datasets").load_diabetes
+    X, y = load_diabetes(return_X_y=True)
+    reg = ConvexNetRegressor().fit(X, y)
+    assert reg.certified_ and reg.score(X, y) > 0.5
+    assert ConvexNetRegressor(fit_intercept=False).fit(X, y).score(X, y) < 0
+    assert reg.value_ == pytest.approx(intercept_oracle(X, y[:, None], 1.0, "squared"), rel=1e-7)
+    np.testing.assert_allclose(reg.predict(X), reg.network_.predict(X)[:, 0] + reg.intercept_[0], rtol=1e-12)
+
+
+def test_intercept_with_relu_settings() -> None:
+    X1, y1 = make_rank_one(20, 5)
+    relu = ConvexNetRegressor(activation="relu", depth=3, beta=0.5).fit(X1, y1 + 3.0)
+    assert relu.setting_ == "relu-rank-one" and relu.certified_
+    # Shifting the targets moves the intercept, not the certified value.
+    assert relu.value_ == pytest.approx(ConvexNetRegressor(activation="relu", depth=3, beta=0.5).fit(X1, y1).value_,
+                                        rel=1e-6)
+    with pytest.raises(dn.InputError, match="fit_intercept=False"):
+        ConvexNetRegressor(batchnorm=True).fit(X1, y1)
+
+
 def test_binary_classifier_uses_one_plus_minus_one_output() -> None:
     X, names = iris_names()
     keep = names != "setosa"
-    clf = ConvexNetClassifier(loss="logistic").fit(X[keep], names[keep])
+    clf = ConvexNetClassifier(loss="logistic", fit_intercept=False).fit(X[keep], names[keep])
     assert clf.network_.n_outputs == 1
     sol = dn.solve(X[keep], np.where(names[keep] == "virginica", 1.0, -1.0), beta=1.0, activation="linear",
                    loss="logistic")

@@ -6,6 +6,9 @@ them as Markdown, where two things would come out wrong:
 * Sphinx roles (``:func:`rho```, ``:class:`Network```) would show verbatim. Each becomes an
   *optional* autorefs link: a link when the target has an API page, plain code otherwise
   (never a broken reference, so ``mkdocs build --strict`` stays meaningful).
+* Sub- and superscripts written the TeX way, ``t^{L−2}`` and ``ξ_{j+1}``, would turn into
+  emphasis and attribute lists; they become ``<sup>``/``<sub>`` (the rule of the site's
+  ``mathml`` hook, which does the same in the text of every page).
 * Math written in plain text would turn into emphasis: ``U*, ... F*`` and ``(x − ξ_k)_+ ...
   (ξ_k − x)_+``. A ``*`` right after a symbol and a ``_`` right after a bracket are escaped
   (outside code spans and the Examples section); ``*emphasis*`` and ``**bold**`` are kept.
@@ -16,15 +19,21 @@ Only the documentation build loads this; the package's docstrings are unchanged.
 from __future__ import annotations
 
 import html
+import importlib.util
 import re
+from pathlib import Path
 from typing import Any
 
 import griffe
 
+_spec = importlib.util.spec_from_file_location("_dualnet_docs_mathml", Path(__file__).with_name("mathml.py"))
+_mathml = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_mathml)
+
 CODE = re.compile(r"(``?).+?\1")
 EMPHASIS = re.compile(r"(?<![\w*\\])\*[^\s*][^*\n]*?(?<=[^\s*])\*(?![\w*])|\*\*[^*\n]+\*\*")
 MATH_STAR = re.compile(r"(?<=[\w)\]′])\*(?!\*)")
-MATH_UNDERSCORE = re.compile(r"(?<=[)\]}‖|])_")
+MATH_UNDERSCORE = re.compile(r"(?<=[)\]}‖|'′>])_")
 EXAMPLES = re.compile(r"^\s*Examples\s*\n\s*-{3,}\s*$", re.M)
 ROLE = re.compile(r":(?:py:)?(?:func|class|meth|attr|mod|data|obj|exc|const):`(~?)\.?([\w.]+)(?:\(\))?`")
 
@@ -46,15 +55,17 @@ def _resolve(name: str, obj: griffe.Object) -> str | None:
     return None
 
 
+def _plain_math(plain: str) -> str:
+    return MATH_UNDERSCORE.sub(r"\\_", MATH_STAR.sub(r"\\*", _mathml.scripts(plain)))
+
+
 def _escape_math(text: str) -> str:
-    """Escape the math characters Markdown would read as emphasis, outside code and emphasis."""
+    """Sub/superscripts as HTML, and escapes for what Markdown would read as emphasis, outside code."""
     out, pos = [], 0
     for match in re.finditer(f"{CODE.pattern}|{EMPHASIS.pattern}", text):
-        plain = text[pos:match.start()]
-        out += [MATH_UNDERSCORE.sub(r"\\_", MATH_STAR.sub(r"\\*", plain)), match.group(0)]
+        out += [_plain_math(text[pos:match.start()]), match.group(0)]
         pos = match.end()
-    plain = text[pos:]
-    return "".join([*out, MATH_UNDERSCORE.sub(r"\\_", MATH_STAR.sub(r"\\*", plain))])
+    return "".join([*out, _plain_math(text[pos:])])
 
 
 def _rewrite(obj: griffe.Object, pkg: griffe.Module) -> None:

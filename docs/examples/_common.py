@@ -1,6 +1,6 @@
 """Shared plumbing of the figure scripts: command line, atomic outputs, optional imports, Adam.
 
-Every script in this folder reproduces one figure of the paper (MATH §9) with dualnet's
+Every script in this folder reproduces one figure of the paper (docs/examples.md) with dualnet's
 public API. They all take ``--quick`` (a small run for CI, under a minute on 2 cores),
 ``--seed`` and ``--out DIR``, write the plotted series as CSV and the figure as PNG, both
 atomically (a temporary file in the same folder, then ``os.replace``), and print one

@@ -1,7 +1,7 @@
-"""E1 (MATH §9): rank of the hidden layer of a two-layer linear network against β.
+"""E1 (docs/examples.md): rank of the hidden layer of a two-layer linear network against β.
 
 A two-layer linear network with weight decay, ½‖X W_1 W_2 − Y‖² + (β/2)(‖W_1‖² + ‖W_2‖²),
-is nuclear-norm regression in disguise (MATH §1.6): its end-to-end matrix solves
+is nuclear-norm regression in disguise (docs/settings/linear.md#vector-outputs): its end-to-end matrix solves
 min_W ½‖XW − Y‖² + β‖W‖_*, so the rank of W_1 falls in steps as β grows and is 0 from
 β = σ_1(XᵀY) on. For whitened X (X Xᵀ = I) the steps sit at the singular values of Y:
 rank = #{k : σ_k(Y) > β}.
@@ -9,7 +9,7 @@ rank = #{k : σ_k(Y) > β}.
 For each β the script trains the non-convex network from a random start with L-BFGS
 (``dualnet.train.train``, width 10) and compares the numerical rank of its W_1 with the
 rank of the certified optimum from ``dn.path`` (one decomposition for all β), on Gaussian
-data and on whitened data. Sizes and β grid are our choice (MATH §9 marks them unverified).
+data and on whitened data. Sizes and β grid are our choice (the paper's could not be read).
 
 Run:  python docs/examples/fig1_rank_vs_beta.py [--quick] [--seed 0] [--out DIR]
 """
@@ -68,7 +68,7 @@ def main() -> None:
     table, panels = [], {}
     for name, (X, Y) in datasets(rng, args.quick).items():
         sv = np.linalg.svd(X.T @ Y, compute_uv=False)
-        sigma1 = sv[0]                                  # W* = 0 from beta = sigma_1(XᵀY) on (MATH §1.6)
+        sigma1 = sv[0]                                  # W* = 0 from beta = sigma_1(XᵀY) on (linear.md)
         # From below the smallest singular value (full rank) to past sigma_1 (rank 0).
         betas = np.geomspace(0.3 * sv[-1], 1.3 * sigma1, n_betas)
         rows = sweep(X, Y, betas, args.seed, width)

@@ -1,9 +1,9 @@
-"""E2 (MATH §9): deep linear network, rank-one and aligned layers emerge during training.
+"""E2 (docs/examples.md): deep linear network, rank-one and aligned layers emerge during training.
 
 For a deep linear network with a scalar output and weight decay on all L layers, every
 optimal layer is rank-one, consecutive layers are aligned (the right singular vector of W_l
 is the left singular vector of W_{l+1}) and all layers have the same Frobenius norm
-t* = ‖w*‖^{1/L} (MATH §2.3, Lemma A.2). ``dn.solve`` finds that optimum and its t* with a
+t* = ‖w*‖^{1/L} (docs/settings/linear.md#recovery). ``dn.solve`` finds that optimum and its t* with a
 certificate; this script runs plain full-batch gradient descent on the non-convex network
 (exact NumPy gradients from ``dualnet.train.objective_and_gradient``) from a random start
 and records at every iteration
@@ -12,7 +12,7 @@ and records at every iteration
 * |v_1(W_l)ᵀ u_1(W_{l+1})| (1 for aligned layers),
 * ‖W_l‖_F (t* at the optimum), and the objective minus the certified optimum.
 
-Sizes, β = 0.1 and the step size are our choice (MATH §9 marks them unverified).
+Sizes, β = 0.1 and the step size are our choice (the paper's could not be read).
 
 Run:  python docs/examples/fig2_deep_linear_alignment.py [--quick] [--seed 0] [--out DIR]
 """

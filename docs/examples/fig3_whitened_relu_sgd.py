@@ -1,24 +1,24 @@
-"""E3 (MATH §9): deep ReLU networks on whitened data, SGD and Adam against the certified optimum.
+"""E3 (docs/examples.md): deep ReLU networks on whitened data, SGD and Adam against the certified optimum.
 
 With whitened inputs (X Xᵀ = I) and one-hot labels, the regularized training problem of a
-deep ReLU network has a closed-form global optimum (MATH §5.4):
+deep ReLU network has a closed-form global optimum (docs/settings/whitened.md#closed-forms):
 P_t = Σ_k H_{β_t}(√n_k), β_t = β t^{2−L}, attained by one aligned nonnegative chain per
-class (MATH §5.5). ``dn.solve`` returns it with a certificate. This script trains the same
+class (docs/settings/whitened.md#recovery). ``dn.solve`` returns it with a certificate. This script trains the same
 architecture from random starts with PyTorch (full-batch Adam, and minibatch SGD with
 momentum) and records, per epoch, the training objective, the certified lower bound of
 the trained network (``dn.certify``) at the end, and train/test accuracy.
 
-Problem (MATH §9 E3, the paper's form): the parallel architecture in the t-form with
+Problem (the paper's form): the parallel architecture in the t-form with
 t = 1, i.e. layers 1..L−2 of every branch in the Frobenius ball ‖W_l‖_F ≤ 1 (projected after
 each step) and weight decay (β/2)(‖w_{L−1}‖² + ‖w_L‖²) on the last two layers; for L = 2
 this is plain weight decay. (Weight decay on all layers of a deep network with several
-outputs is not certified by dualnet: MATH §2.5, §5.5.)
+outputs is not certified by dualnet: docs/settings/linear.md#vector-outputs.)
 
 Data: scikit-learn's bundled ``load_digits`` (8×8 images, nothing downloaded), 5 training
 images per digit, ZCA-whitened on the sample axis with ``dn.whiten``. That whitening is a
 linear map of the features, Z = X M with M = X⁺Z = (XᵀX)^{+1/2}, so held-out digits are
 mapped with the same M and give a test accuracy. Without scikit-learn (or with
-``--data sampled``) the synthetic "sampled" data of MATH §9 are used instead: X = Qᵀ with
+``--data sampled``) the synthetic "sampled" data are used instead: X = Qᵀ with
 orthonormal Q, random balanced labels, no test set.
 
 Run:  python docs/examples/fig3_whitened_relu_sgd.py [--quick] [--seed 0] [--out DIR] [--data digits|sampled]
@@ -52,13 +52,13 @@ def digits(rng: np.random.Generator, per_class: int, n_test: int) -> tuple | Non
     train = np.concatenate([rng.choice(np.flatnonzero(labels == k), per_class, replace=False) for k in range(10)])
     rest = np.setdiff1d(np.arange(labels.size), train)
     test = rng.choice(rest, min(n_test, rest.size), replace=False)
-    Z = dn.whiten(images[train])                  # Z Zᵀ = I: the whitened setting of MATH §5
+    Z = dn.whiten(images[train])                  # Z Zᵀ = I: the whitened setting (docs/settings/whitened.md)
     M = np.linalg.pinv(images[train]) @ Z         # Z = X M, so new inputs are whitened as x M
     return Z, np.eye(10)[labels[train]], images[test] @ M, labels[test]
 
 
 def sampled(rng: np.random.Generator, n: int, d: int, K: int) -> tuple:
-    """MATH §9 "sampled": X = Qᵀ with Q (d×n) orthonormal, balanced random labels, no test set."""
+    """The "sampled" data: X = Qᵀ with Q (d×n) orthonormal, balanced random labels, no test set."""
     Q, _ = np.linalg.qr(rng.standard_normal((d, n)))
     labels = rng.permutation(np.arange(n) % K)
     return Q.T.copy(), np.eye(K)[labels], None, None
@@ -174,7 +174,7 @@ def main() -> None:
         data = digits(rng, per_class=3, n_test=200 if args.quick else 1000)
         if data is None:
             name = "sampled"
-            print("note: scikit-learn is not installed, so the synthetic 'sampled' data (MATH §9 E3) replace the "
+            print("note: scikit-learn is not installed, so the synthetic 'sampled' data replace the "
                   "whitened digits; pip install scikit-learn for the real-data figure.", file=sys.stderr)
     if data is None:
         data = sampled(rng, n=50, d=100, K=5)

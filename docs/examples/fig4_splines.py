@@ -1,8 +1,8 @@
-"""E4 (MATH §9): one-dimensional data, deep ReLU networks fit linear splines with kinks at the data.
+"""E4 (docs/examples.md): one-dimensional data, deep ReLU networks fit linear splines with kinks at the data.
 
-With scalar inputs, biases (unpenalized, MATH §4.1 Variant A) and small weight decay, the
+With scalar inputs, biases (unpenalized, docs/settings/spline.md#setting) and small weight decay, the
 optimal ReLU network is a linear spline whose kinks sit at data points, close to the
-linear-spline interpolant as β → 0 (MATH §4). For each depth L ∈ {2, 3, 4} the script
+linear-spline interpolant as β → 0 (docs/settings/spline.md). For each depth L ∈ {2, 3, 4} the script
 
 * solves the problem with ``dn.solve(..., bias=True)`` (setting ``relu-1d``): weight decay
   for L = 2 and the paper's t-form with t = 1 (layers 1..L−2 in unit Frobenius balls,
@@ -13,7 +13,7 @@ linear-spline interpolant as β → 0 (MATH §4). For each depth L ∈ {2, 3, 4}
 * finds the kinks of both functions exactly (the breakpoints of a piecewise-linear
   network, propagated layer by layer) and their distance to the nearest data point.
 
-Data (MATH §9 E4, unverified sizes): 8 points, x uniform on [−2, 2], y ~ N(0, 1), β = 1e-3.
+Data (sizes are our choice): 8 points, x uniform on [−2, 2], y ~ N(0, 1), β = 1e-3.
 
 Run:  python docs/examples/fig4_splines.py [--quick] [--seed 0] [--out DIR]
 """

@@ -1,16 +1,17 @@
-"""E5 (MATH §9): neural collapse emerges while training a batch-normalized ReLU network.
+"""E5 (docs/examples.md): neural collapse emerges while training a batch-normalized ReLU network.
 
 For a ReLU network with batch normalization before the last activation, one-hot labels and
 the high-dimensional regime (n − 1 ≤ trunk width), the global optimum is known in closed
-form, P = Σ_k H_{β/√n}(√n_k) (MATH §6.4), and at the optimum every sample of class c has the
-last-hidden representation √(n/n_c)·e_c: the features collapse to their class means (NC1),
-the centered means form a simplex equiangular tight frame (NC2) and the classifier aligns
-with them (NC3) (MATH §6.5). This script trains such a network from a random start with
+form, P = Σ_k H_{β/√n}(√n_k) (docs/settings/batchnorm.md#closed-form-relu), and at the optimum
+every sample of class c has the last-hidden representation √(n/n_c)·e_c: the features collapse
+to their class means (NC1), the centered means form a simplex equiangular tight frame (NC2)
+and the classifier aligns with them (NC3) (docs/settings/batchnorm.md#neural-collapse). This
+script trains such a network from a random start with
 full-batch Adam (exact NumPy gradients from ``dualnet.train.bn_objective_and_gradient``),
 and records at every iteration the objective against the closed form (certified by
 ``dn.solve(..., batchnorm=True)``) and the collapse metrics of ``dn.collapse_metrics``.
 
-Setup (MATH §9 E5, unverified sizes): Gaussian X with n = 30 samples in d = 40 dimensions,
+Setup (sizes are our choice): Gaussian X with n = 30 samples in d = 40 dimensions,
 K = 3 balanced classes, β = 1, depth 3 (a ReLU trunk of width 40, then 16 BN neurons).
 
 Run:  python docs/examples/fig5_neural_collapse.py [--quick] [--seed 0] [--out DIR]
@@ -54,7 +55,7 @@ def main() -> None:
     X = rng.standard_normal((n, d))
     labels = np.repeat(np.arange(K), n // K)
     Y = np.eye(K)[labels]
-    closed = sum(huber(np.sqrt(np.sum(labels == k)), BETA / np.sqrt(n)) for k in range(K))   # MATH §6.4
+    closed = sum(huber(np.sqrt(np.sum(labels == k)), BETA / np.sqrt(n)) for k in range(K))   # batchnorm.md
     sol = dn.solve(X, Y, beta=BETA, depth=len(WIDTHS) + 1, batchnorm=True)
     dims = [d, *WIDTHS, K]
     Ws = [rng.standard_normal((dims[l], dims[l + 1])) / np.sqrt(dims[l]) for l in range(len(dims) - 1)]

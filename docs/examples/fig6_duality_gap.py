@@ -1,15 +1,15 @@
-"""E6 (MATH §9): the certified duality gap of a network while it trains.
+"""E6 (docs/examples.md): the certified duality gap of a network while it trains.
 
 ``dn.certify`` turns any network into a certificate: its objective P(θ) by a forward pass
 and a lower bound on the global optimum from the dual point U = Y − f_θ(X), scaled into the
-dual feasible set (MATH §A.4, §0.3). The gap P(θ) − lower bound therefore bounds how far the
+dual feasible set (docs/certificate.md#the-bound). The gap P(θ) − lower bound therefore bounds how far the
 network is from the global optimum, without knowing the optimum. This script trains two
 networks (exact NumPy gradients from ``dualnet.train.objective_and_gradient``) and
 certifies the iterate at log-spaced iterations:
 
-* a two-layer linear network with 3 outputs (nuclear-norm regression, MATH §1.6), L-BFGS;
+* a two-layer linear network with 3 outputs (nuclear-norm regression, docs/settings/linear.md#vector-outputs), L-BFGS;
 * a narrow (width 5) two-layer ReLU network on 2-D inputs (the exact hyperplane-arrangement
-  certificate of MATH §8.2), full-batch Adam from four random starts: some reach the global
+  certificate of docs/settings/two_layer.md), full-batch Adam from four random starts: some reach the global
   optimum and the gap closes, others stall at a worse stationary point and the
   certificate says so.
 
