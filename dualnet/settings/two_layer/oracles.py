@@ -395,31 +395,43 @@ def oracle(U: np.ndarray, X: np.ndarray, *, top: int = 1, executor: Executor | N
                    n_starts=n_starts, seed=seed, budget=budget, bound_time=bound_time, bound_rtol=bound_rtol)
 
 
-def _bias_oracle(U: np.ndarray, X: np.ndarray, **kw: Any) -> OracleResult:
+def _bias_oracle(U: np.ndarray, X: np.ndarray, *, bound_time: float = 0.0, bound_rtol: float = 1e-6,
+                 budget: Budget | None = None, executor: Executor | None = None, **kw: Any) -> OracleResult:
     """ρ for atoms (Xw + b)_+, ‖w‖ ≤ 1, b free (biases unpenalized, MATH §4.1 Variant A).
 
     b → +∞ makes the constant vector an atom of zero cost, so ρ = +∞ unless 1ᵀU = 0. Then,
     for fixed w, b ↦ Uᵀ(Xw + b1)_+ is piecewise linear with kinks at b = −x_iᵀw, so the
     supremum sits at a kink: ρ(U) = max_i ρ_0(U; X − 1x_iᵀ), the bias-free ρ of the data
-    centred at each sample.
+    centred at each sample. Beyond enumeration each centred problem has a proven upper
+    bound by norms; the ``bound_time`` of branch and bound goes to the largest of them in
+    turn (the maximum is what the certificate needs), until they all sit within
+    ``bound_rtol`` of the best value found.
     """
     n = X.shape[0]
     scale = max(float(np.abs(U).sum()), 1e-300)
     if np.any(np.abs(U.sum(axis=0)) > 1e-9 * scale):
         return OracleResult(np.inf, True, "bias: 1ᵀU ≠ 0", "", np.zeros((X.shape[1], 0)), np.zeros(0),
                             np.zeros((n, 0), dtype=bool))
-    best: OracleResult | None = None
-    for i in range(n):
-        res = oracle(U, X - X[i], bias=False, **kw)
-        if best is None or res.value > best.value or (best.exact and not res.exact):
-            exact = (best.exact if best is not None else True) and res.exact
-            upper = res.proven_upper if best is None else max(res.proven_upper, best.proven_upper)
-            best = OracleResult(res.value if best is None else max(res.value, best.value), exact, res.method,
-                                res.reason or (best.reason if best else ""), res.Z, res.values, res.D, upper)
-        elif res.proven_upper > best.proven_upper:     # a smaller value may still come with a larger bound
-            best = OracleResult(best.value, best.exact and res.exact, best.method, best.reason or res.reason,
-                                best.Z, best.values, best.D, res.proven_upper)
-    assert best is not None
-    return best
-
-
+    results = [oracle(U, X - X[i], bias=False, budget=budget, executor=executor, **kw) for i in range(n)]
+    i_best = int(np.argmax([res.value for res in results]))
+    best = results[i_best]
+    value = best.value
+    uppers = np.array([res.proven_upper for res in results])
+    method = best.method
+    deadline = time.perf_counter() + min(bound_time, (budget or Budget(None)).remaining())
+    tightened: set[int] = set()
+    while time.perf_counter() < deadline:
+        open_ = [i for i in np.argsort(-uppers) if uppers[i] > value * (1 + bound_rtol) and i not in tightened]
+        if not open_:
+            break
+        i = int(open_[0])
+        share = max((deadline - time.perf_counter()) / len(open_), 1e-3)
+        res = _branch_and_bound(geometry(X - X[i]).A, U, results[i].Z[:, :8], share, bound_rtol, executor)
+        uppers[i] = min(uppers[i], max(res.upper, results[i].value))
+        value = max(value, res.lower)
+        tightened.add(i)
+        method = f"{best.method} + branch and bound on {len(tightened)} of {n} centred problems"
+    exact = all(res.exact for res in results)
+    upper = max(float(uppers.max()), value)
+    return OracleResult(value, exact, method, "" if exact else next(r.reason for r in results if not r.exact),
+                        best.Z, best.values, best.D, upper)
