@@ -356,11 +356,16 @@ def solve_patterns(A: np.ndarray, Y: np.ndarray, D: np.ndarray, beta: float, los
             break
         if steps >= max_iter:
             break
-        # Grow the working set by the groups whose dual constraint the point violates most.
+        # Grow the working set by the groups whose dual constraint the point violates most, and
+        # drop the zero groups whose constraint holds (each step then costs less).
         out = np.flatnonzero(~work & (bounds > beta))
         if out.size:
             add = out[np.argsort(-bounds[out])][: max(10, int(work.sum()) // 2)]
             work[add] = True
+            grow = True
+        idle = work & ~np.any(T != 0, axis=0) & (bounds <= beta)
+        if np.any(idle):
+            work &= ~idle
             grow = True
         idx = np.flatnonzero(work)
         if grow:
