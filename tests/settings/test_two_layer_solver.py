@@ -144,5 +144,9 @@ def test_bad_input_names_the_parameter() -> None:
         solve_patterns(A, np.hstack([Y, Y]), D, 0.5)
     with pytest.raises(InputError, match="'beta'"):
         solve_patterns(A, Y, D, -1.0)
+    with pytest.raises(InputError, match="'D'.*one row per sample"):
+        solve_patterns(A, Y, D[:-1], 0.5)
+    with pytest.raises(InputError, match="'free'"):
+        solve_patterns(A, Y, D, 0.5, free=2)
     with pytest.raises(InputError, match="same number of rows"):
         solve_atoms(np.ones((3, 2)), np.ones((4, 1)), 1.0)
