@@ -145,7 +145,7 @@ PEER_P = 250          # identical sampled patterns (issue 9, "peer problem A")
 
 @cache
 def peer_a() -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
-    """(A, y, D, CLARABEL optimum, CVXPY+CLARABEL seconds, build and solve) of the program over 250 patterns."""
+    """(A, y, D, CLARABEL optimum, seconds of CVXPY build + CLARABEL solve) of the program over 250 patterns."""
     import time
 
     from dualnet.settings.two_layer.program import _design
@@ -158,13 +158,13 @@ def peer_a() -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
     return _design(X, False)[1], y, D, value, seconds
 
 
-@pytest.mark.long_benchmark           # CLARABEL takes about 10 s here and the solver longer: out of the smoke run
+@pytest.mark.long_benchmark   # CLARABEL 10-50 s, the solver about 3x that (76.6 s vs 22.7 s): not in smoke
 def test_peer_a_first_order(benchmark) -> None:
     """The restricted program by solver.solve_patterns vs CVXPY+CLARABEL, same patterns, in one run."""
     from dualnet.settings.two_layer.solver import solve_patterns
 
     A, y, D, ref, cvx_seconds = peer_a()
-    benchmark.group = f"two-layer n={N} d={10} peer A P={PEER_P}"
+    benchmark.group = f"two-layer n={N} d=10 peer A P={PEER_P}"
     fit = benchmark.pedantic(solve_patterns, args=(A, y, D, BETA),
                              kwargs=dict(tol=1e-6, max_iter=200_000, time_limit=600), rounds=1, iterations=1)
     scale = p0()
