@@ -137,3 +137,43 @@ def test_exact_certification_d2(benchmark, n: int) -> None:
     record(benchmark, sol, kind="cutting-plane exact", objective=float(sol.value),
            iterations=len(sol.info["iterations"]))
     assert sol.certified
+
+
+# ----------------------------------------------------------- peer problem A: the first-order solver
+PEER_P = 250          # identical sampled patterns (issue 9, "peer problem A")
+
+
+@cache
+def peer_a() -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
+    """(A, y, D, CLARABEL optimum, seconds of CVXPY build + CLARABEL solve) of the program over 250 patterns."""
+    import time
+
+    from dualnet.settings.two_layer.program import _design
+
+    X, y = planted()
+    D = patterns_of(gates(PEER_P))
+    start = time.perf_counter()
+    value = float(tl.convex_program(X, y, BETA, D).solve(solver="CLARABEL"))
+    seconds = time.perf_counter() - start
+    return _design(X, False)[1], y, D, value, seconds
+
+
+@pytest.mark.long_benchmark   # CLARABEL 10-50 s, the solver about 3x that (76.6 s vs 22.7 s): not in smoke
+def test_peer_a_first_order(benchmark) -> None:
+    """The restricted program by solver.solve_patterns vs CVXPY+CLARABEL, same patterns, in one run."""
+    from dualnet.settings.two_layer.solver import solve_patterns
+
+    A, y, D, ref, cvx_seconds = peer_a()
+    benchmark.group = f"two-layer n={N} d=10 peer A P={PEER_P}"
+    fit = benchmark.pedantic(solve_patterns, args=(A, y, D, BETA),
+                             kwargs=dict(tol=1e-6, max_iter=200_000, time_limit=600), rounds=1, iterations=1)
+    scale = p0()
+    benchmark.extra_info.update(kind="first-order (AL + FISTA)", value=fit.value, lower_bound=fit.lower,
+                                rel_gap=fit.rel_gap, stopped=fit.stopped, iterations=fit.iterations,
+                                clarabel_value=ref, clarabel_seconds=cvx_seconds,
+                                time_ratio_to_clarabel=fit.seconds / cvx_seconds,
+                                rel_diff_to_clarabel=(fit.value - ref) / scale)
+    # The proven bracket holds CLARABEL's optimum (up to its own accuracy), and the optimum agrees.
+    # The time ratio is recorded, not asserted: the issue's target (≤ 1/5) is not met yet.
+    assert fit.lower <= ref + 1e-7 * scale and ref <= fit.value + 1e-7 * scale
+    assert abs(fit.value - ref) <= 1e-6 * scale

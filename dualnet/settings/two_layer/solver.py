@@ -39,16 +39,20 @@ from scipy.optimize import nnls
 from ...certificate import scaled_dual_value
 from ...errors import InputError
 from ...losses import Loss, get_loss
-from .program import _center
 
 __all__ = ["AtomFit", "PatternFit", "solve_atoms", "solve_patterns"]
 
 #: Lipschitz constants of ∇ℓ (per sample) for the smooth losses
+_SMOOTH = {"squared": 1.0, "logistic": 0.25, "cross-entropy": 0.5}
 #: proximal-gradient steps between multiplier updates (restarting momentum more often was slower)
 _INNER = 500
 #: cone penalty ϱ relative to the balance ϱ‖A‖² = L_ℓ‖M‖² (measured: 1 and 100 converged slower)
 _RHO = 10.0
-_SMOOTH = {"squared": 1.0, "logistic": 0.25, "cross-entropy": 0.5}
+#: rounds combined by the dual extrapolation
+_ANDERSON = 5
+#: link penalty of the nonsmooth losses: start, growth factor when the link residual falls by less
+#: than _GROW_IF in a round, and cap (measured on hinge/absolute: a fixed 1, 10 or 100 each failed one)
+_RHO_LINK, _GROW_IF, _GROW_BY, _RHO_LINK_MAX = 1.0, 0.9, 2.0, 16.0
 
 
 @dataclass
@@ -148,12 +152,14 @@ class _Link:
     def __init__(self, loss: Loss, Y: np.ndarray, eta: np.ndarray | None, rho: float | None):
         self.loss, self.Y = loss, Y
         self.smooth = loss.name in _SMOOTH
-        if self.smooth:
-            self.lipschitz = _SMOOTH[loss.name]
-        else:
-            self.rho = rho or 1.0
+        if not self.smooth:
+            self.rho = rho or _RHO_LINK
             self.eta = np.zeros_like(Y) if eta is None else eta
-            self.lipschitz = self.rho
+            self.residual = np.inf
+
+    @property
+    def lipschitz(self) -> float:
+        return _SMOOTH[self.loss.name] if self.smooth else self.rho
 
     def grad(self, F: np.ndarray) -> np.ndarray:
         if self.smooth:
@@ -162,9 +168,18 @@ class _Link:
         return self.rho * (q - _prox(self.loss, q, self.Y, 1.0 / self.rho))
 
     def update(self, F: np.ndarray) -> None:
-        """Method-of-multipliers step on the link: η becomes a subgradient of ℓ at the proximal point."""
-        if not self.smooth:
-            self.eta = self.grad(F)
+        """Method-of-multipliers step on the link: η becomes a subgradient of ℓ at the proximal point.
+
+        The penalty ϱ grows (×5, up to 1e4) while the link residual ‖F − prox‖ does not halve.
+        """
+        if self.smooth:
+            return
+        eta = self.grad(F)
+        residual = float(np.linalg.norm(eta - self.eta)) / self.rho      # ‖F − prox(F + η/ϱ)‖
+        self.eta = eta
+        if residual > _GROW_IF * self.residual and self.rho < _RHO_LINK_MAX:
+            self.rho *= _GROW_BY
+        self.residual = residual
 
     def duals(self, F: np.ndarray) -> list[np.ndarray]:
         """Dual-point candidates: −∇ℓ(F), and −η for nonsmooth losses."""
@@ -184,28 +199,20 @@ def _shrink(T: np.ndarray, t: float, pen: int) -> np.ndarray:
     return out
 
 
-def _fista(grad, T: np.ndarray, L: float, beta: float, pen: int, max_iter: int, tol: float,
-           deadline: float) -> tuple[np.ndarray, int, bool]:
-    """Accelerated proximal gradient with gradient-based restart (O'Donoghue & Candès).
-
-    Stops when the prox-gradient step L‖θ⁺ − y‖ (the subproblem's optimality residual) is
-    at most ``tol``. Returns (θ, steps, out_of_time).
-    """
+def _fista(grad, T: np.ndarray, L: float, beta: float, pen: int, max_iter: int,
+           deadline: float) -> tuple[np.ndarray, int]:
+    """Accelerated proximal gradient with gradient-based restart (O'Donoghue & Candès): (θ, steps)."""
     X, Yp, t = T, T, 1.0
     for k in range(1, max_iter + 1):
         Xn = _shrink(Yp - grad(Yp) / L, beta / L, pen)
-        step = Xn - Yp
-        residual = L * float(np.sqrt(np.sum(step * step)))
         if np.sum((Yp - Xn) * (Xn - X)) > 0:            # momentum points uphill: restart
             t = 1.0
         tn = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * t * t))
         Yp = Xn + ((t - 1.0) / tn) * (Xn - X)
         X, t = Xn, tn
-        if residual <= tol:
-            return X, k, False
         if k % 20 == 0 and time.perf_counter() > deadline:
-            return X, k, True
-    return X, max_iter, False
+            return X, k
+    return X, max_iter
 
 
 def _power_norm2(op, adj, shape: tuple[int, ...], iters: int = 60, seed: int = 0) -> float:
@@ -300,8 +307,15 @@ def solve_patterns(A: np.ndarray, Y: np.ndarray, D: np.ndarray, beta: float, los
     if Y.shape[1] != 1:
         raise InputError(f"The 'Y' parameter of solve_patterns must have one column (the pattern program is for "
                          f"one output). Got {Y.shape[1]} columns. Use solve_atoms for vector outputs.")
-    D = np.asarray(D, dtype=bool).reshape(A.shape[0], -1)
-    Dw = D if Dw is None else np.asarray(Dw, dtype=bool).reshape(A.shape[0], -1)
+    D = np.asarray(D, dtype=bool)
+    Dw = D if Dw is None else np.asarray(Dw, dtype=bool)
+    for name, M in (("D", D), ("Dw", Dw)):
+        if M.ndim != 2 or M.shape[0] != A.shape[0]:
+            raise InputError(f"The '{name}' parameter of solve_patterns must be a boolean array with one row per "
+                             f"sample ({A.shape[0]}). Got shape {M.shape}. Pass patterns as columns (n, P).")
+    if free not in (0, 1) or free >= A.shape[1]:
+        raise InputError(f"The 'free' parameter of solve_patterns must be 0 or 1 (the bias column, last in A) and "
+                         f"smaller than A's {A.shape[1]} columns. Got {free!r}.")
     n, p = A.shape
     pen = p - free
     Pv = D.shape[1]
@@ -315,22 +329,30 @@ def solve_patterns(A: np.ndarray, Y: np.ndarray, D: np.ndarray, beta: float, los
         T = np.hstack([_carry(D, start.D, start.V, p), _carry(Dw, start.Dw, start.W, p)])
         mu = np.hstack([_carry(D, start.D, start.state.get("mu_v"), n), _carry(Dw, start.Dw, start.state.get("mu_w"),
                                                                              n)])
+        lam = np.hstack([_carry(D, start.D, start.state.get("lam_v"), n),
+                         _carry(Dw, start.Dw, start.state.get("lam_w"), n)])
         link = _Link(loss, Y, start.state.get("eta"), start.state.get("rho_link"))
     else:
         T, mu = np.zeros((p, Dall.shape[1])), np.zeros((n, Dall.shape[1]))
+        lam = mu.copy()
         link = _Link(loss, Y, None, None)
 
     norm_A = float(np.linalg.norm(A, 2)) ** 2 if A.size else 0.0
     rho_c = start.state.get("rho_cone") if start is not None else None
-    lam = mu.copy()                    # multipliers of every group for the certificate (any λ ≥ 0 is valid)
+    # lam: multipliers of every group for the certificate (any λ ≥ 0 is valid): the AL ones, improved
+    # by _rho_bound; mu: the AL multipliers.
     work = np.any(T != 0, axis=0)      # the working set: groups the subproblems optimize
-    steps, best, stopped, grow = 0, None, "max_iter", True
+    steps, best, stopped, grow, history = 0, None, "max_iter", True, []
     while True:
         Z = A @ T
         F = (Z * Dsig).sum(axis=1, keepdims=True)
-        fit, bounds = _finish(A, Y, beta, loss, T, S, Dsig, sig, lam, link, F, pen, free)
+        extra = [start.U] if (start is not None and steps == 0 and start.U is not None
+                              and start.U.shape == Y.shape) else []
+        history.append(link.duals(F)[-1])
+        extra += _extrapolated(history[-_ANDERSON - 1:], Y, loss)
+        fit, bounds = _finish(A, Y, beta, loss, T, S, Dsig, sig, lam, link, F, pen, free, extra)
         if best is None or fit[1] - fit[2] < best[1] - best[2]:
-            best = fit
+            best, best_lam = fit, lam.copy()
         if best[1] - best[2] <= tol * p0:
             stopped = "converged"
             break
@@ -339,23 +361,30 @@ def solve_patterns(A: np.ndarray, Y: np.ndarray, D: np.ndarray, beta: float, los
             break
         if steps >= max_iter:
             break
-        # Grow the working set by the groups whose dual constraint the point violates most.
+        # Grow the working set by the groups whose dual constraint the point violates most, and
+        # drop the zero groups whose constraint holds (each step then costs less).
         out = np.flatnonzero(~work & (bounds > beta))
         if out.size:
             add = out[np.argsort(-bounds[out])][: max(10, int(work.sum()) // 2)]
             work[add] = True
             grow = True
+        idle = work & ~np.any(T != 0, axis=0) & (bounds <= beta)
+        if np.any(idle):
+            work &= ~idle
+            grow = True
         idx = np.flatnonzero(work)
         if grow:
             norm_M, rho_c = _scales(A, Dsig[:, idx], link.lipschitz, norm_A, rho_c)
             grow = False
-        Tw, muw, k, late = _al_round(A, Dsig[:, idx], S[:, idx], T[:, idx], mu[:, idx], link, beta, pen, rho_c,
+        Tw, muw, k = _al_round(A, Dsig[:, idx], S[:, idx], T[:, idx], mu[:, idx], link, beta, pen, rho_c,
                                      link.lipschitz * norm_M + rho_c * norm_A, min(_INNER, max_iter - steps),
                                      deadline)
-        T[:, idx], mu[:, idx], lam[:, idx] = Tw, muw, muw
+        T[:, idx], mu[:, idx] = Tw, muw
+        lam[:, idx] = muw
         steps += k
     Tb, value, lower, Fb, U = best
-    state = {"mu_v": mu[:, :Pv], "mu_w": mu[:, Pv:], "rho_cone": rho_c}
+    state = {"mu_v": mu[:, :Pv], "mu_w": mu[:, Pv:], "lam_v": best_lam[:, :Pv], "lam_w": best_lam[:, Pv:],
+             "rho_cone": rho_c}
     if not link.smooth:
         state.update(eta=link.eta, rho_link=link.rho)
     return PatternFit(F=Fb, U=U, value=value, lower=lower, p0=p0, iterations=steps,
@@ -385,27 +414,74 @@ def _al_round(A, Dsig, S, T, mu, link, beta, pen, rho_c, L, steps, deadline):
         H = np.maximum(mu - rho_c * S * Z, 0.0)
         return A.T @ (Dsig * g - S * H)
 
-    T, k, late = _fista(grad, T, L, beta, pen, steps, 0.0, deadline)
+    T, k = _fista(grad, T, L, beta, pen, steps, deadline)
     Z = A @ T
     mu = np.maximum(mu - rho_c * S * Z, 0.0)
     link.update((Z * Dsig).sum(axis=1, keepdims=True))
-    return T, mu, k, late
+    return T, mu, k
 
 
-def _finish(A, Y, beta, loss, T, S, Dsig, sig, lam, link, F, pen, free):
+def _finish(A, Y, beta, loss, T, S, Dsig, sig, lam, link, F, pen, free, extra=()):
     """((feasible θ, its value, proven lower bound, its predictions, the dual point used), group bounds)."""
     Tf = _repair(A, T, S, pen)
     Ff = (np.maximum(A @ Tf, 0.0) * sig).sum(axis=1, keepdims=True)        # the ReLU network's forward pass
     value = loss.value(Ff, Y) + beta * float(np.linalg.norm(Tf[:pen], axis=0).sum())
     best_lower, best_U, best_bounds = -np.inf, None, None
-    for U in [*link.duals(F), loss.project_dual(loss.dual_point(Ff, Y), Y)]:
+    for U in [*link.duals(F), loss.project_dual(loss.dual_point(Ff, Y), Y), *extra]:
         if free:
-            U = _center(U, Y, loss)
+            U = _centered(U, Y, loss)
         rho, bounds = _rho_bound(A, U, S, Dsig, lam, pen, beta)
         lower = scaled_dual_value(U, Y, loss, beta, rho)[0] if np.isfinite(rho) else 0.0
         if lower > best_lower:
             best_lower, best_U, best_bounds = lower, U, bounds
     return (Tf, value, max(best_lower, 0.0), Ff, best_U), best_bounds
+
+
+def _extrapolated(us: list[np.ndarray], Y: np.ndarray, loss: Loss) -> list[np.ndarray]:
+    """Anderson extrapolation of the dual points of the last rounds (dual extrapolation, as in Celer).
+
+    The multiplier method converges about linearly, so the affine combination Σc_k u_k with
+    Σc_k = 1 that minimizes the norm of the combined differences points well past the last
+    iterate. It is only one more candidate: the certificate scales whatever it is into the
+    dual feasible set.
+    """
+    if len(us) < 3:
+        return []
+    R = np.stack([(b - a).ravel() for a, b in zip(us, us[1:])], axis=1)
+    G = R.T @ R
+    try:
+        z = np.linalg.solve(G + 1e-12 * np.trace(G) * np.eye(len(G)), np.ones(len(G)))
+    except np.linalg.LinAlgError:
+        return []
+    if not np.all(np.isfinite(z)) or z.sum() == 0:
+        return []
+    c = z / z.sum()
+    return [loss.project_dual(sum(ck * u for ck, u in zip(c, us[1:])), Y)]
+
+
+def _centered(U: np.ndarray, Y: np.ndarray, loss: Loss) -> np.ndarray:
+    """The dual point project_dual(U − τ) with 1ᵀU = 0 (a free constant in the program needs it).
+
+    Every loss with one output has an elementwise domain, so the sum is non-increasing in
+    τ; bisection finds its zero to round-off.
+    """
+    if loss.name == "squared":
+        return U - U.mean()
+    lo, hi = -np.abs(U).max() - 2.0 * np.abs(Y).max() - 1.0, np.abs(U).max() + 2.0 * np.abs(Y).max() + 1.0
+    best = loss.project_dual(U, Y)
+    for _ in range(200):
+        tau = 0.5 * (lo + hi)
+        V = loss.project_dual(U - tau, Y)
+        total = float(V.sum())
+        if abs(total) < abs(float(best.sum())):
+            best = V
+        if total > 0:
+            lo = tau
+        elif total < 0:
+            hi = tau
+        else:
+            break
+    return best
 
 
 def _repair(A: np.ndarray, T: np.ndarray, S: np.ndarray, pen: int) -> np.ndarray:
@@ -436,6 +512,8 @@ def _rho_bound(A: np.ndarray, U: np.ndarray, S: np.ndarray, Dsig: np.ndarray, la
     tightens it.
     """
     C = A.T @ (Dsig * U[:, :1])
+    if pen < A.shape[1]:
+        _rescale_one_sided(C, lam, S, pen)
     bounds = _group_bounds(A, C + A.T @ (S * lam), S, pen)
     hot = np.flatnonzero(bounds > beta)
     if hot.size and pg_steps:
@@ -458,13 +536,35 @@ def _rho_bound(A: np.ndarray, U: np.ndarray, S: np.ndarray, Dsig: np.ndarray, la
         if j >= n_tighten:
             return float(bounds[g]), bounds        # the largest bound not tightened caps the rest
         B = S[:, g, None] * A
-        lg, _ = nnls(B.T, -C[:, g], maxiter=50 * max(B.shape)) if pen == A.shape[1] else \
-            _nnls_free(B, C[:, g], pen)
+        if pen == A.shape[1]:
+            lg, _ = nnls(B.T, -C[:, g], maxiter=50 * max(B.shape))
+        else:
+            lg, _ = _nnls_free(B, C[:, g], pen)
+            lg = lg[:, None]
+            _rescale_one_sided(C[:, [g]], lg, S[:, [g]], pen)
+            lg = lg[:, 0]
         tight = _group_bounds(A, (C[:, g] + B.T @ lg)[:, None], S[:, [g]], pen)[0]
         if tight < bounds[g]:
             bounds[g], lam[:, g] = tight, lg
         best = max(best, bounds[g])
     return best, bounds
+
+
+def _rescale_one_sided(C: np.ndarray, lam: np.ndarray, S: np.ndarray, pen: int) -> None:
+    """For groups whose rows all have one sign s, scale λ ≥ 0 so the free component c + sΣλ is zero.
+
+    No single row can then cancel an excess (every row pushes the same way), but shrinking
+    λ can: t = −c_free/(sΣλ) when it is ≥ 0, else λ = 0. Modifies ``lam`` in place.
+    """
+    one_sided = np.all(S == S[:1], axis=0)
+    if not np.any(one_sided):
+        return
+    s = S[0, one_sided]
+    total = s * lam[:, one_sided].sum(axis=0)
+    c = C[pen, one_sided]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.where(total != 0, -c / np.where(total != 0, total, 1.0), 0.0)
+    lam[:, one_sided] *= np.clip(t, 0.0, None)
 
 
 def _nnls_free(B: np.ndarray, c: np.ndarray, pen: int) -> tuple[np.ndarray, float]:
@@ -497,3 +597,83 @@ def _group_bounds(A: np.ndarray, R: np.ndarray, S: np.ndarray, pen: int) -> np.n
     out = np.where(has & (e != 0), np.linalg.norm(fixed, axis=0), out)
     scale = np.abs(R).sum(axis=0) + 1e-300
     return np.where(~has & (np.abs(e) > 1e-12 * scale), np.inf, out)
+
+
+# ========================================================================= fixed atoms
+def solve_atoms(G: np.ndarray, Y: np.ndarray, beta: float, loss: str | Loss = "squared", *,
+                start: AtomFit | None = None, tol: float = 1e-8, max_iter: int = 50_000,
+                time_limit: float | None = None) -> AtomFit:
+    """Group lasso over fixed atoms: min ℓ(G W; Y) + β Σ_j ‖W_j‖₂ over W (m×K), by FISTA (no CVXPY).
+
+    The vector-output master of the cutting plane (atoms g_j = (X w_j)_+ with fixed
+    directions). Its dual constraint is ‖Uᵀg_j‖ ≤ β for every atom, computed exactly, so
+    ``lower`` is a proven lower bound on this program. Nonsmooth losses go through the
+    multiplier of the link F = G W, as in :func:`solve_patterns`.
+
+    Parameters
+    ----------
+    G : ndarray (n, m)
+        The atoms, one per column.
+    Y : ndarray (n, K)
+    beta : float
+    loss : str or Loss
+    start : AtomFit, optional
+        A previous solution: its rows are those of the first atoms of ``G`` (the cutting
+        plane appends atoms), the others start at zero.
+    tol, max_iter, time_limit
+        As in :func:`solve_patterns`.
+
+    Returns
+    -------
+    AtomFit
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> fit = solve_atoms(np.eye(2), np.array([[2.0, 0.0], [0.0, 1.0]]), beta=0.5)
+    >>> np.round(fit.W, 6).tolist(), fit.converged
+    ([[1.5, 0.0], [0.0, 0.5]], True)
+    """
+    t0 = time.perf_counter()
+    G, Y = _check(G, Y, beta, "solve_atoms")
+    loss = get_loss(loss, "solve_atoms")
+    n, m = G.shape
+    deadline = t0 + (np.inf if time_limit is None else float(time_limit))
+    p0 = loss.zero_value(Y)
+    T = np.zeros((Y.shape[1], m))
+    if start is not None and start.W is not None and start.W.shape[1] == Y.shape[1]:
+        k = min(m, start.W.shape[0])
+        T[:, :k] = start.W[:k].T
+    link = _Link(loss, Y, start.state.get("eta") if start else None, start.state.get("rho_link") if start else None)
+    norm_G = float(np.linalg.norm(G, 2)) ** 2 if G.size else 1.0
+
+    def grad(Th: np.ndarray) -> np.ndarray:
+        return (G.T @ link.grad(G @ Th.T)).T
+
+    steps, best, stopped = 0, None, "max_iter"
+    while True:
+        F = G @ T.T
+        value = loss.value(F, Y) + beta * float(np.linalg.norm(T, axis=0).sum())
+        lower, U = -np.inf, None
+        for cand in link.duals(F):
+            rho = float(np.linalg.norm(G.T @ cand, axis=1).max(initial=0.0))
+            low = scaled_dual_value(cand, Y, loss, beta, rho)[0]
+            if low > lower:
+                lower, U = low, cand
+        if best is None or value - lower < best[1] - best[2]:
+            best = (T.copy(), value, max(lower, 0.0), F, U)
+        if best[1] - best[2] <= tol * p0:
+            stopped = "converged"
+            break
+        if time.perf_counter() > deadline:
+            stopped = "time_limit"
+            break
+        if steps >= max_iter:
+            break
+        T, k = _fista(grad, T, link.lipschitz * norm_G, beta, Y.shape[1], min(_INNER, max_iter - steps), deadline)
+        link.update(G @ T.T)
+        steps += k
+    Tb, value, lower, Fb, U = best
+    state = {} if link.smooth else {"eta": link.eta, "rho_link": link.rho}
+    return AtomFit(F=Fb, U=U, value=value, lower=lower, p0=p0, iterations=steps, seconds=time.perf_counter() - t0,
+                   converged=bool(value - lower <= tol * p0), stopped=stopped, state=state, W=Tb.T.copy())
