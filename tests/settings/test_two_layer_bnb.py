@@ -40,7 +40,7 @@ def _assert_brackets(A: np.ndarray, u: np.ndarray, res, exact: float) -> None:
     assert check_certificate(A, u, res.certificate) == pytest.approx(res.upper, rel=1e-12)
 
 
-@pytest.mark.parametrize("n, r, seed", [(12, 2, 0), (30, 3, 1), (40, 3, 2), (25, 4, 3), (40, 4, 4)])
+@pytest.mark.parametrize("n, r, seed", [(12, 2, 0), (30, 3, 1), (40, 3, 2), (14, 4, 3)])
 def test_bound_brackets_enumeration_both_signs(n, r, seed):
     A, u = _instance(n, r, seed)
     for v in (u, -u, np.abs(u), -np.abs(u)):      # mixed signs, and one of ρ⁺(v), ρ⁺(−v) zero
@@ -49,12 +49,13 @@ def test_bound_brackets_enumeration_both_signs(n, r, seed):
         _assert_brackets(A, v, res, _exact(A, v))
 
 
-@pytest.mark.parametrize("r", [3, 4])
+@pytest.mark.parametrize("r", [3, pytest.param(4, marks=pytest.mark.slow)])   # rank 4: enumeration costs ~10 s
 def test_near_optimal_dual_point(r):
     # The residual of a solved problem is the hard case: many chambers peak near beta.
     rng = np.random.default_rng(10 + r)
-    X = rng.standard_normal((30, r))
-    y = np.maximum(X[:, 0], 0) - np.abs(X[:, 1]) + 0.1 * rng.standard_normal(30)
+    n = 30 if r == 3 else 14            # complete enumeration at rank 4 costs seconds per oracle call
+    X = rng.standard_normal((n, r))
+    y = np.maximum(X[:, 0], 0) - np.abs(X[:, 1]) + 0.1 * rng.standard_normal(n)
     cp_res = cutting_plane(X, y, beta=1.0, progress=False, n_starts=20)
     assert cp_res.exact
     A, u = geometry(X).A, cp_res.U[:, 0]
@@ -66,9 +67,9 @@ def test_near_optimal_dual_point(r):
 
 
 def test_anytime_bound_is_still_valid():
-    A, u = _instance(40, 4, 7)
+    A, u = _instance(40, 3, 7)
     exact = _exact(A, u)
-    for kw in ({"time_limit": 0.0}, {"max_nodes": 30}):
+    for kw in ({"time_limit": 0.0}, {"max_nodes": 20}):
         res = rho_bound(A, u, n_starts=0, **kw)
         assert not res.complete and res.stopped
         assert res.upper > res.lower
@@ -114,7 +115,7 @@ def test_certificate_rejects_tampering():
         check_certificate(A, u, tampered(cones=cert.cones[keep], parent=cert.parent[keep], sign=cert.sign[keep],
                                          leaves=leaves))
     with pytest.raises(InputError, match="root"):
-        check_certificate(A, -u if False else u, tampered(sign=-cert.sign))
+        check_certificate(A, u, tampered(sign=-cert.sign))
 
 
 @pytest.mark.parametrize("r", [1, 2])
