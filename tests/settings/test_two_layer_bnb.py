@@ -89,7 +89,7 @@ def test_certificate_rejects_tampering():
 
     lam = cert.lam.copy()
     lam[0] += 10.0 * res.upper                       # a worse (still feasible) multiplier: claims too little
-    with pytest.raises(InputError, match="leaf 0"):
+    with pytest.raises(InputError, match="node 0"):
         check_certificate(A, u, tampered(lam=lam))
     lam = cert.lam.copy()
     lam[1, 0] = -1.0
@@ -98,12 +98,12 @@ def test_certificate_rejects_tampering():
     j = int(np.argmax(np.diff(cert.mu_ptr) > 0))
     val = cert.mu_val.copy()
     val[cert.mu_ptr[j]] = 1.5
-    with pytest.raises(InputError, match=f"leaf {j}: mu"):
+    with pytest.raises(InputError, match=f"node {j}: mu"):
         check_certificate(A, u, tampered(mu_val=val))
     bounds = cert.bounds.copy()
     k = int(np.argmax(bounds))
     bounds[k] *= 0.9
-    with pytest.raises(InputError, match=f"leaf {k}"):
+    with pytest.raises(InputError, match=f"node {k}"):
         check_certificate(A, u, tampered(bounds=bounds, upper=0.9 * cert.upper))
     rays = cert.rays.copy()
     rays[-1] = rays[-1] + 1e-6                        # move a midpoint ray

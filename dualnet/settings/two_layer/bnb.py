@@ -13,13 +13,15 @@ C = {Rα : α ≥ 0} and for z = Rα ∈ C, ‖z‖ ≤ 1:
 
 Branching bisects the longest edge of a cone; the roots are the r+1 cones of the exact
 simplex {e_1, …, e_r, −𝟙/√r}, which cover R^r exactly. A cone is pruned when its bound is
-at most incumbent·(1 + rtol). The leaves with their (μ, λ) are a certificate that
-:func:`check_certificate` re-checks in NumPy alone: every leaf bound is recomputed with a
+at most incumbent·(1 + rtol). The tree with every node's (μ, λ) is a certificate that
+:func:`check_certificate` re-checks in NumPy alone: every node bound is recomputed with a
 floating-point safety margin (rounding in p, s and q; the residual E = MR − I of the
 computed inverse), the tree is checked to be a bisection tree of the roots, and the
 rounding of each stored midpoint ray (which may leave slivers of width δ uncovered) costs
 S·δ, S = Σ|u_i|‖a_i‖ being a Lipschitz constant of f. The bound is anytime: the maximum
-over all leaves (open or pruned) is valid whenever the search stops.
+over all leaves (open or pruned) is valid whenever the search stops. A point of a leaf
+lies in every cone on its path from the root, so each leaf counts with the smallest bound
+on its path (approximate multipliers can make a child's bound exceed its parent's).
 """
 
 from __future__ import annotations
@@ -55,11 +57,12 @@ class BnbCertificate:
 
     Node k is the cone spanned by ``rays[cones[k]]``; ``parent[k] = -1`` for the 2(r+1) roots
     (the r+1 root cones once for ρ⁺(u) and once for ρ⁺(−u), ``sign[k]`` = ±1). Every node
-    that is not a leaf has exactly two children, its halves across the midpoint of one edge.
-    Leaf j (node ``leaves[j]``) bounds f_σ on its cone with λ = ``lam[j]`` and μ_i =
-    ``mu_val[mu_ptr[j]:mu_ptr[j+1]]`` for the samples ``mu_idx[…]`` (other samples with
-    σu_i < 0 take μ_i = 1 if a_iᵀz ≥ 0 on the cone, else 0); ``bounds[j]`` is its claimed
-    proven bound, ``upper`` their maximum.
+    that is not a leaf has exactly two children, its halves across the midpoint of one edge;
+    ``leaves`` lists the others. Node k bounds f_σ on its cone with λ = ``lam[k]`` and μ_i =
+    ``mu_val[mu_ptr[k]:mu_ptr[k+1]]`` for the samples ``mu_idx[…]`` (other samples with
+    σu_i < 0 take μ_i = 1 if a_iᵀz ≥ 0 on the cone, else 0); ``bounds[k]`` is its claimed
+    proven bound, and ``upper`` the maximum over leaves of the smallest bound on each
+    leaf's path from its root.
     """
 
     rays: np.ndarray = field(repr=False)
@@ -349,6 +352,7 @@ class _Tree:
         self.parent: list[int] = []
         self.sign: list[int] = []
         self.delta: list[float] = []
+        self.eff: list[float] = []
         self.split: set[int] = set()
         self.data: dict[int, tuple[float, np.ndarray, np.ndarray, np.ndarray]] = {}
 
@@ -357,6 +361,7 @@ class _Tree:
         self.parent.append(parent)
         self.sign.append(sign)
         self.delta.append(0.0)
+        self.eff.append(np.inf)
         return len(self.cones) - 1
 
     def midpoint(self, i: int, j: int) -> int:
@@ -386,13 +391,13 @@ class _Tree:
         return np.transpose(rays[np.array([self.cones[k] for k in nodes])], (0, 2, 1))
 
     def certificate(self) -> BnbCertificate:
-        leaves = np.array(sorted(set(range(len(self.cones))) - self.split), dtype=np.int64)
-        r = self.r
-        lam = np.zeros((len(leaves), r))
-        bounds = np.zeros(len(leaves))
+        N, r = len(self.cones), self.r
+        leaves = np.array(sorted(set(range(N)) - self.split), dtype=np.int64)
+        lam = np.zeros((N, r))
+        bounds = np.zeros(N)
         idx, val, ptr = [], [], [0]
-        for j, k in enumerate(leaves):
-            bounds[j], lam[j], J, mu_J = self.data[k]
+        for k in range(N):
+            bounds[k], lam[k], J, mu_J = self.data[k]
             idx.append(J)
             val.append(mu_J)
             ptr.append(ptr[-1] + len(J))
@@ -401,7 +406,7 @@ class _Tree:
                               np.array(ptr, dtype=np.int64),
                               np.concatenate(idx).astype(np.int64) if idx else np.zeros(0, dtype=np.int64),
                               np.concatenate(val) if val else np.zeros(0), bounds,
-                              float(bounds.max(initial=0.0)))
+                              float(max((self.eff[k] for k in leaves), default=0.0)))
 
 
 def _empty_certificate(r: int) -> BnbCertificate:
@@ -428,7 +433,8 @@ def _evaluate_nodes(tree: _Tree, nodes: list[int], A: np.ndarray, u: np.ndarray,
                 tree.delta[k] = float(_child_delta(np.array(tree.delta[par]), kappa[pos], e))
             b = float(_widen(np.array(bound[pos]), np.array(tree.delta[k]), S))
             tree.data[k] = (b, lam[pos], sparse[pos][0], sparse[pos][1])
-            out.append(b)
+            tree.eff[k] = min(b, tree.eff[par]) if par >= 0 else b
+            out.append(tree.eff[k])
         cands.append(Z)
     return np.array(out), np.hstack(cands)
 
@@ -495,7 +501,7 @@ def _search(A: np.ndarray, u: np.ndarray, rtol: float, time_limit: float | None,
             break                                 # every open cone is pruned
         if r == 1:
             for k in batch:                       # rays cannot be split; their bound is exact up to margins
-                heapq.heappush(heap, (-tree.data[k][0], k))
+                heapq.heappush(heap, (-tree.eff[k], k))
             break
         if time_limit is not None and time.perf_counter() - t0 >= time_limit:
             stopped = f"time limit ({time_limit:g} s)"
@@ -503,7 +509,7 @@ def _search(A: np.ndarray, u: np.ndarray, rtol: float, time_limit: float | None,
             stopped = f"node limit ({max_nodes})"
         if stopped:
             for k in batch:
-                heapq.heappush(heap, (-tree.data[k][0], k))
+                heapq.heappush(heap, (-tree.eff[k], k))
             break
         n_rays = len(tree.rays)
         children = [c for k in batch for c in tree.children(k)]
@@ -636,38 +642,37 @@ def _check_tree(c: BnbCertificate, n: int, r: int) -> tuple[np.ndarray, np.ndarr
     return e, leaves
 
 
-def _check_leaves(A: np.ndarray, u: np.ndarray, c: BnbCertificate, leaves: np.ndarray, delta: np.ndarray,
-                  S: float) -> np.ndarray:
-    """Recompute every leaf bound from its multipliers (in blocks, to bound memory)."""
+def _check_bounds(A: np.ndarray, u: np.ndarray, c: BnbCertificate, delta: np.ndarray, S: float) -> np.ndarray:
+    """Recompute every node's bound from its multipliers (in blocks, to bound memory)."""
     n, r = A.shape
-    L = len(leaves)
+    N = len(c.cones)
     lam, ptr, idx, val = (np.asarray(c.lam, float), np.asarray(c.mu_ptr), np.asarray(c.mu_idx),
                           np.asarray(c.mu_val, float))
-    if lam.shape != (L, r) or ptr.shape != (L + 1,) or ptr[0] != 0 or np.any(np.diff(ptr) < 0) \
+    if lam.shape != (N, r) or ptr.shape != (N + 1,) or ptr[0] != 0 or np.any(np.diff(ptr) < 0) \
             or ptr[-1] != len(idx) or idx.shape != val.shape:
         raise InputError("certificate multipliers have inconsistent shapes")
     if not (np.all(np.isfinite(lam)) and np.all(lam >= 0)):
-        raise InputError(f"certificate leaf {int(np.flatnonzero(~(lam >= 0).all(axis=1))[0])}: lambda must be >= 0")
-    owner = np.repeat(np.arange(L), np.diff(ptr))
+        raise InputError(f"certificate node {int(np.flatnonzero(~(lam >= 0).all(axis=1))[0])}: lambda must be >= 0")
+    owner = np.repeat(np.arange(N), np.diff(ptr))
     if np.any(idx < 0) or np.any(idx >= n) or not np.all((val >= 0) & (val <= 1)):
         bad = owner[(idx < 0) | (idx >= n) | ~((val >= 0) & (val <= 1))][0]
-        raise InputError(f"certificate leaf {bad}: mu must index samples and lie in [0, 1]")
-    sign = np.asarray(c.sign, float)[leaves]
+        raise InputError(f"certificate node {bad}: mu must index samples and lie in [0, 1]")
+    sign = np.asarray(c.sign, float)
     if np.any(sign[owner] * u[idx] >= 0):
         bad = owner[sign[owner] * u[idx] >= 0][0]
-        raise InputError(f"certificate leaf {bad}: mu is given for a sample with a nonnegative weight")
-    rays = np.asarray(c.rays, float)
-    out = np.zeros(L)
-    for lo in range(0, L, 1024):
-        blk = np.arange(lo, min(lo + 1024, L))
-        R = np.transpose(rays[np.asarray(c.cones)[leaves[blk]]], (0, 2, 1))
+        raise InputError(f"certificate node {bad}: mu is given for a sample with a nonnegative weight")
+    rays, cones = np.asarray(c.rays, float), np.asarray(c.cones)
+    out = np.zeros(N)
+    for lo in range(0, N, 1024):
+        blk = np.arange(lo, min(lo + 1024, N))
+        R = np.transpose(rays[cones[blk]], (0, 2, 1))
         v = sign[blk, None] * u[None, :]
         _, p, mu = _cone_terms(A, v, R)
-        rows = owner[ptr[blk[0]]:ptr[blk[-1] + 1]] - lo
-        mu[rows, idx[ptr[blk[0]]:ptr[blk[-1] + 1]]] = val[ptr[blk[0]]:ptr[blk[-1] + 1]]
+        sl = slice(ptr[blk[0]], ptr[blk[-1] + 1])
+        mu[owner[sl] - lo, idx[sl]] = val[sl]
         M, kappa, eps_E = _inverses(R)
         bound, _ = _bounds(A, v, p, M, kappa, eps_E, lam[blk], mu, S)
-        out[blk] = _widen(bound, delta[leaves[blk]], S)
+        out[blk] = _widen(bound, delta[blk], S)
     return out
 
 
@@ -678,14 +683,15 @@ def check_certificate(A: np.ndarray, u: np.ndarray,
     Checks that the nodes form bisection trees of the root simplex for both signs of u (so
     the leaves cover R^r, up to slivers from rounded midpoints, paid for by S·δ), that every
     multiplier is feasible (λ ≥ 0, μ ∈ [0, 1] and only on samples with σu_i < 0), and
-    recomputes every leaf bound with its floating-point margin. For U with K columns
+    recomputes every node's bound with its floating-point margin; a leaf counts with the
+    smallest bound on its path from the root. For U with K columns
     (a tuple of K certificates) it returns (Σ_k ρ̄_k²)^{1/2} ≥ max_{‖z‖≤1} ‖Uᵀ(Az)_+‖.
 
     Raises
     ------
     InputError (a ValueError)
-        Naming the node or leaf that fails, or when a leaf's recomputed bound exceeds the
-        bound the certificate claims for it.
+        Naming the node that fails, or when a node's recomputed bound exceeds the bound the
+        certificate claims for it.
 
     Examples
     --------
@@ -712,16 +718,21 @@ def check_certificate(A: np.ndarray, u: np.ndarray,
     kappa = np.concatenate([_inverses(R[i:i + 4096])[1] for i in range(0, len(R), 4096)])
     delta = np.zeros(len(R))
     parent = np.asarray(certificate.parent)
-    for k in range(2 * (r + 1), len(R)):           # parents come first
+    for k in range(2 * (r + 1), len(R)):           # parents come first (checked)
         delta[k] = _child_delta(delta[parent[k]], kappa[k], e[k])
-    bounds = _check_leaves(A, u, certificate, leaves, delta, S)
+    bounds = _check_bounds(A, u, certificate, delta, S)
     claimed = np.asarray(certificate.bounds, float)
-    too_low = ~(bounds <= claimed * (1 + 1e-9) + 1e-12 * S) if claimed.shape == bounds.shape else np.ones(1, bool)
+    if claimed.shape != bounds.shape:
+        raise InputError(f"certificate has {claimed.shape} bounds for {bounds.shape[0]} nodes")
+    too_low = ~(bounds <= claimed * (1 + 1e-9) + 1e-12 * S)
     if np.any(too_low):
-        j = int(np.flatnonzero(too_low)[0])
-        raise InputError(f"certificate leaf {j} (node {leaves[min(j, len(leaves) - 1)]}): its multipliers prove "
-                         f"{bounds[min(j, len(bounds) - 1)]:.17g}, not the bound it claims")
-    upper = float(bounds.max(initial=0.0))
+        k = int(np.flatnonzero(too_low)[0])
+        raise InputError(f"certificate node {k}: its multipliers prove {bounds[k]:.17g}, not the bound "
+                         f"{claimed[k]:.17g} it claims")
+    eff = bounds.copy()
+    for k in range(2 * (r + 1), len(eff)):         # a leaf's points lie in every cone of its path
+        eff[k] = min(eff[k], eff[parent[k]])
+    upper = float(eff[leaves].max(initial=0.0))
     if not upper <= certificate.upper * (1 + 1e-9) + 1e-12 * S:
         raise InputError(f"certificate claims upper={certificate.upper!r} below its leaves' maximum {upper!r}")
     return upper
