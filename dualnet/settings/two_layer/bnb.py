@@ -36,7 +36,7 @@ import numpy as np
 from scipy.optimize import lsq_linear
 
 from ...errors import InputError
-from .oracles import _heuristic, _local_search
+from .oracles import _ascent, _heuristic, _local_search
 
 EPS = float(np.finfo(float).eps)
 #: nodes popped and split per round (their children are evaluated together, or on the executor)
@@ -478,9 +478,11 @@ def _search(A: np.ndarray, u: np.ndarray, rtol: float, time_limit: float | None,
     best = _Incumbent(A, u)
     if incumbent is not None:
         best.offer(incumbent.reshape(r, -1))
-    if S > 0 and r >= 2 and n_starts > 0:
-        _, Zh, _ = _heuristic(A, u[:, None], None, n_starts, 0, 1)
-        best.offer(Zh[:, :8])
+    if r >= 2 and n_starts > 0:
+        # Fixed-point ascent from random starts (both signs); the best end point is polished exactly.
+        Z0 = np.random.default_rng(0).standard_normal((r, n_starts))
+        Z0 = Z0 / np.sqrt(np.sum(Z0 * Z0, axis=0))
+        best.offer(_ascent(A, u[:, None], np.hstack([Z0, -Z0])))
     for sign in (1, -1):
         for cone in _root_cones(r):
             tree.add(cone, -1, sign)
@@ -543,7 +545,7 @@ def _validate(A: np.ndarray, u: np.ndarray, name: str = "u") -> tuple[np.ndarray
 
 def rho_bound(A: np.ndarray, u: np.ndarray, *, rtol: float = 1e-4, time_limit: float | None = None,
               max_nodes: int | None = None, incumbent: np.ndarray | None = None, executor: Executor | None = None,
-              n_starts: int = 20) -> RhoBound:
+              n_starts: int = 100) -> RhoBound:
     """Proven upper bound on ρ(u) = max_{‖z‖≤1} |uᵀ(Az)_+| by branch and bound over cones (MATH §8.4).
 
     Parameters
@@ -740,7 +742,7 @@ def check_certificate(A: np.ndarray, u: np.ndarray,
 
 def rho_bound_vector(A: np.ndarray, U: np.ndarray, *, rtol: float = 1e-4, time_limit: float | None = None,
                      max_nodes: int | None = None, executor: Executor | None = None,
-                     n_starts: int = 20) -> RhoBound:
+                     n_starts: int = 100) -> RhoBound:
     """Proven bound on ρ(U) = max_{‖z‖≤1} ‖Uᵀ(Az)_+‖ for K outputs: (Σ_k ρ̄(u_k)²)^{1/2} (MATH §8.4).
 
     Each column gets :func:`rho_bound` with an equal share of ``time_limit`` and
