@@ -17,13 +17,13 @@ from typing import Any
 import cvxpy as cp
 import numpy as np
 
+from .budget import Budget
 from .certificate import Certificate, ImplicitDual, dual_lower_bound
 from .errors import InputError, SettingError, SolverError
 from .losses import Loss, get_loss
 from .network import Network
 from .problem import DualProgram, Precomputed, Problem
 from .settings import AUTO_ORDER, SETTINGS, get_setting
-from .budget import Budget
 from .validation import (as_data, as_labels, check_beta, check_choice, check_depth, check_solver, check_t,
                          check_time_limit, check_tol)
 
@@ -44,13 +44,14 @@ class Solution:
     Attributes
     ----------
     certified : bool
-        ``rel_gap <= tol`` and the dual feasibility was computed exactly.
+        ``rel_gap <= tol``, the gap being measured to a proven lower bound.
     gap, rel_gap : float
         ``value - lower_bound`` and that over P(0), the objective of the zero network.
     value : float
         Objective of :attr:`network`, by a NumPy forward pass.
     lower_bound : float
-        Lower bound on the global optimum (a proof when :attr:`exact`).
+        A proven lower bound on the global optimum over networks of any width. Never an
+        estimate (see :attr:`bound_estimate`).
     setting, reference, method : str
         Which setting was used, the theorem behind it, and how it was solved
         (a closed form, a fast path, or ``"cvxpy:<SOLVER>"``).
@@ -62,8 +63,13 @@ class Solution:
         The dual point that gave :attr:`lower_bound`.
     program : cvxpy.Problem or None
         The CVXPY program that was solved, if any.
-    exact : bool
-        Whether ρ was computed exactly (the lower bound is a proof).
+    proven : bool
+        Whether :attr:`lower_bound` comes from a dual point whose ρ was computed exactly
+        or bounded above rigorously (False: only the trivial bound of the zero dual point
+        is proven). ``exact`` is an alias kept for compatibility.
+    bound_estimate : float or None
+        The bound an *estimate* of ρ would give, where ρ could not be proven tight. Not a
+        proof; None otherwise.
     reason : str
         Why the result is not certified ("" when it is).
     info : dict
@@ -82,7 +88,7 @@ class Solution:
     _dual: np.ndarray | ImplicitDual = field(repr=False)
     reference: str = field(repr=False, default="")
     program: cp.Problem | None = field(repr=False, default=None)
-    exact: bool = field(repr=False, default=True)
+    proven: bool = field(repr=False, default=True)
     reason: str = field(repr=False, default="")
     depth: int = field(repr=False, default=2)
     beta: float = field(repr=False, default=0.0)
@@ -90,6 +96,12 @@ class Solution:
     loss: str = field(repr=False, default="squared")
     info: dict[str, Any] = field(repr=False, default_factory=dict)
     vector_output: bool = field(repr=False, default=False)
+    bound_estimate: float | None = field(repr=False, default=None)
+
+    @property
+    def exact(self) -> bool:
+        """Alias of :attr:`proven` (its former name)."""
+        return self.proven
 
     @cached_property
     def dual(self) -> np.ndarray:
@@ -111,10 +123,12 @@ class Solution:
         lines = [f"dualnet solution ({status}) - setting {self.setting}, depth {self.depth}, beta {self.beta:g}"
                  + ("" if self.t is None else f", t {self.t:g}"),
                  f"  value        {self.value:.10g}",
-                 f"  lower bound  {self.lower_bound:.10g}" + ("" if self.exact else " (estimate, not a proof)"),
+                 f"  lower bound  {self.lower_bound:.10g}",
                  f"  gap          {self.gap:.3g} (relative {self.rel_gap:.3g})",
                  f"  method       {self.method} in {self.time:.3g} s",
                  f"  reference    {self.reference}"]
+        if self.bound_estimate is not None:
+            lines.insert(3, f"  estimate     {self.bound_estimate:.10g} (estimated bound, not a proof)")
         if self.reason:
             lines.append(f"  reason       {self.reason}")
         return "\n".join(lines)
@@ -213,27 +227,27 @@ def _certify(net: Network, pb: Problem, module: ModuleType, duals: Sequence[np.n
     if hasattr(module, "dual_candidates"):         # e.g. dual points made to satisfy a setting's equality
         candidates = module.dual_candidates(candidates, pb)
 
-    def rho(V: np.ndarray) -> tuple[float, bool]:
+    def rho(V: np.ndarray) -> tuple:
         if precomputed is not None and V is precomputed.dual:
             return precomputed.rho
         return module.rho(V, pb.X, pb.depth, 1.0 if homogeneous else (pb.t or 1.0), **extra)
 
-    lb, U, rho1, scale, exact = dual_lower_bound(candidates, pb.Y, pb.loss, pb.beta, pb.depth, pb.t, rho,
-                                                 homogeneous, dual_path)
-    gap = value - lb
+    found = dual_lower_bound(candidates, pb.Y, pb.loss, pb.beta, pb.depth, pb.t, rho, homogeneous, dual_path)
+    gap = value - found.lower_bound
     rel_gap = gap / p0 if p0 > 0 else (0.0 if gap <= 0 else np.inf)
     reason = ""
-    if not exact:
-        reason = (module.rho_reason(pb) if hasattr(module, "rho_reason") else "") or \
-            "the dual feasibility (rho) could not be computed exactly, so the lower bound is an estimate"
-    elif rel_gap > pb.tol:
+    if rel_gap > pb.tol:
         reason = f"relative gap {rel_gap:.3g} exceeds tol={pb.tol:g}"
-        if pb.depth >= 3 and pb.t is None and pb.n_outputs > 1:
+        if not found.proven or found.estimate is not None:       # ρ estimated, or only bounded above
+            reason += "; " + ((module.rho_reason(pb) if hasattr(module, "rho_reason") else "") or
+                              "rho could only be estimated, so the proven bound is the trivial one")
+        elif pb.depth >= 3 and pb.t is None and pb.n_outputs > 1:
             reason += (" (weight decay on a deep network with several outputs: the bound min_t D_t + "
                        "beta(L-2)t^2/2 need not be attained, MATH §2.5)")
-    return Certificate(certified=exact and rel_gap <= pb.tol, rel_gap=float(rel_gap), gap=float(gap),
-                       value=float(value), lower_bound=float(lb), exact=exact, p0=float(p0), rho=float(rho1),
-                       scale=float(scale), setting=module.NAME, reason=reason, dual=U)
+    return Certificate(certified=rel_gap <= pb.tol, rel_gap=float(rel_gap), gap=float(gap), value=float(value),
+                       lower_bound=found.lower_bound, proven=found.proven, p0=float(p0), rho=found.rho,
+                       scale=found.scale, setting=module.NAME, reason=reason, dual=found.U,
+                       bound_estimate=found.estimate)
 
 
 # ------------------------------------------------------------------------------- API
@@ -316,9 +330,9 @@ def _solution(pb: Problem, module: ModuleType, fitted: Any, start: float, vector
     return Solution(certified=cert.certified, gap=cert.gap, rel_gap=cert.rel_gap, value=cert.value,
                     lower_bound=cert.lower_bound, setting=module.NAME, method=fitted.method,
                     time=time.perf_counter() - start, network=fitted.network, _dual=cert.dual,
-                    reference=module.REFERENCE, program=fitted.program, exact=cert.exact, reason=reason,
+                    reference=module.REFERENCE, program=fitted.program, proven=cert.proven, reason=reason,
                     depth=pb.depth, beta=pb.beta, t=pb.t, loss=pb.loss.name, info=fitted.info,
-                    vector_output=vector)
+                    vector_output=vector, bound_estimate=cert.bound_estimate)
 
 
 def certify(net: Any, X: Any, y: Any, *, beta: float, loss: str | Loss = "squared", t: float | None = None,

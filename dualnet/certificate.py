@@ -5,8 +5,11 @@ forward pass; a dual point U is taken from the network's own predictions
 (U = −∇ℓ(F), MATH §7.2) and from any candidate the caller supplies; each candidate is
 scaled by c ≥ 0 into the dual feasible set {U : ρ(U) ≤ β} using the setting's
 support function ρ (MATH §A.4), and the best scaled dual value is a lower bound on the
-global optimum by weak duality. It is a *proof* only when ρ was computed exactly (or
-bounded above rigorously); the ``exact`` flag records which.
+global optimum by weak duality. ``lower_bound`` is always a proof: a setting's ρ is
+either exact or a proven upper bound ρ̄ ≥ ρ (enough, since cU with c ≤ β/ρ̄ is still dual
+feasible). Where a setting can only *estimate* ρ (from below), the estimate gives a
+separate number, ``bound_estimate``, which is not a proof, and the proof falls back to
+the zero dual point (the trivial bound).
 
 Weight decay on all layers of a deep homogeneous network (``t=None``, depth L ≥ 3) is
 handled through MATH Lemma A.2: P_WD = min_t [P_t + β(L−2)t²/2] with
@@ -18,14 +21,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 from scipy.optimize import minimize_scalar
 
 from .losses import Loss
 
-__all__ = ["Certificate", "ImplicitDual", "dual_lower_bound", "scaled_dual_value", "wd_lower_bound",
-           "wd_path_lower_bound"]
+__all__ = ["Certificate", "DualBound", "ImplicitDual", "RhoValue", "dual_lower_bound", "scaled_dual_value",
+           "wd_lower_bound", "wd_path_lower_bound"]
 
 
 @dataclass(frozen=True)
@@ -54,18 +58,25 @@ class Certificate:
     Attributes
     ----------
     certified : bool
-        ``rel_gap <= tol`` and the dual feasibility was computed exactly.
+        ``rel_gap <= tol``, the gap being measured to a proven lower bound.
     rel_gap : float
         ``gap / P(0)``, P(0) being the objective of the zero network.
     gap : float
-        ``value - lower_bound`` (≥ 0 up to round-off whenever ``exact``).
+        ``value - lower_bound`` (≥ 0 up to round-off).
     value : float
         Objective of the network, by a NumPy forward pass.
     lower_bound : float
-        Best dual value found; a lower bound on the global optimum when ``exact``.
-    exact : bool
-        Whether ρ(U) was computed exactly or bounded above rigorously. When False the
-        ``lower_bound`` is an estimate, not a proof.
+        A proven lower bound on the global optimum (weak duality at a dual point made
+        feasible with an exact ρ or a proven upper bound on it). Never an estimate.
+    proven : bool
+        Whether ``lower_bound`` comes from a dual point whose ρ was computed exactly or
+        bounded above rigorously. False only when the setting could merely estimate ρ;
+        ``lower_bound`` is then the trivial bound of the zero dual point (still a proof).
+        ``exact`` is an alias kept for compatibility.
+    bound_estimate : float or None
+        What the lower bound would be if the setting's *estimate* of ρ (a value attained
+        by some direction, so ρ is at least that) were exact. Not a proof; None when ρ
+        was proven tight.
     p0 : float
         Objective of the zero network.
     rho : float
@@ -84,19 +95,62 @@ class Certificate:
     gap: float
     value: float
     lower_bound: float
-    exact: bool
+    proven: bool
     p0: float
     rho: float
     scale: float
     setting: str
     reason: str = ""
     dual: DualPoint | None = field(default=None, repr=False, compare=False)
+    bound_estimate: float | None = None
+
+    @property
+    def exact(self) -> bool:
+        """Alias of :attr:`proven` (its former name)."""
+        return self.proven
 
     def __str__(self) -> str:
         status = "certified" if self.certified else "NOT certified"
         text = (f"{status}: value {self.value:.10g}, lower bound {self.lower_bound:.10g}, "
                 f"gap {self.gap:.3g} (relative {self.rel_gap:.3g}), setting {self.setting}")
+        if self.bound_estimate is not None:
+            text += f"\n  estimated bound (not a proof): {self.bound_estimate:.10g}"
         return text + (f"\n  reason: {self.reason}" if self.reason else "")
+
+
+class RhoValue(NamedTuple):
+    """What a setting's ``rho`` returns: ρ's value, whether it is proven, and an estimate.
+
+    ``proven`` is True when ``value`` is ρ itself or a proven upper bound on it (then the
+    certificate's bound is a proof). ``estimate`` is an optional value attained by some
+    direction (so ρ ≥ estimate), for the estimated bound. A plain ``(value, proven)``
+    pair is accepted too.
+    """
+
+    value: float
+    proven: bool
+    estimate: float | None = None
+
+
+def as_rho_value(res: tuple) -> RhoValue:
+    """A :class:`RhoValue` from a setting's ``rho`` result (a pair or a RhoValue)."""
+    return res if isinstance(res, RhoValue) else RhoValue(float(res[0]), bool(res[1]), *res[2:3])
+
+
+@dataclass(frozen=True)
+class DualBound:
+    """The best certified lower bound over dual candidates (:func:`dual_lower_bound`).
+
+    ``lower_bound`` is a proof; ``estimate`` (or None) is the bound an estimated ρ would
+    give; ``U``, ``rho`` and ``scale`` describe the dual point behind ``lower_bound``.
+    """
+
+    lower_bound: float
+    U: DualPoint
+    rho: float
+    scale: float
+    proven: bool
+    estimate: float | None = None
 
 
 def _squared_terms(U: DualPoint, Y: np.ndarray) -> tuple[float, float]:
@@ -195,7 +249,7 @@ def _interval_bounds(nodes: np.ndarray, values: np.ndarray, kappa: float, k: int
 
 
 def wd_path_lower_bound(path: Iterable[tuple[float, np.ndarray]], Y: np.ndarray, loss: Loss, beta: float,
-                        depth: int, rho: Callable[[np.ndarray], tuple[float, bool]]) -> tuple[float, bool]:
+                        depth: int, rho: Callable[[np.ndarray], tuple]) -> tuple[float, bool]:
     """Rigorous lower bound on weight decay over all L ≥ 3 layers from dual points at several t.
 
     D(λ) = max{−ℓ*(−U) : ρ_1(U) ≤ λ} is concave and non-decreasing in the threshold λ, and
@@ -204,14 +258,15 @@ def wd_path_lower_bound(path: Iterable[tuple[float, np.ndarray]], Y: np.ndarray,
     and chord + β(L−2)t(λ)²/2 is convex in λ with a closed-form minimum, so
     min_t [P_t + β(L−2)t²/2] is bounded below with second-order slack (MATH Lemma A.2).
 
-    Returns the bound and whether every ρ was exact.
+    Returns the bound (a proof) and whether every ρ was proven.
     """
     k = depth - 2
     lams, vals, exact = [0.0], [loss.dual_value(np.zeros_like(Y), Y)], True
     for t_i, U in path:
         U = loss.project_dual(np.asarray(U, dtype=float), Y)
-        r1, ok = rho(U)
-        exact &= bool(ok)
+        r1, ok, _ = as_rho_value(rho(U))
+        if not ok:           # an estimated ρ proves nothing: this point contributes the trivial bound
+            r1, exact = np.inf, False
         lam = beta * t_i ** (-k)
         lams.append(lam)
         vals.append(scaled_dual_value(U, Y, loss, lam, r1)[0])
@@ -226,9 +281,8 @@ def wd_path_lower_bound(path: Iterable[tuple[float, np.ndarray]], Y: np.ndarray,
 
 
 def dual_lower_bound(candidates: Iterable[DualPoint], Y: np.ndarray, loss: Loss, beta: float, depth: int,
-                     t: float | None, rho: Callable[[np.ndarray], tuple[float, bool]],
-                     homogeneous: bool = True, path: Iterable[tuple[float, np.ndarray]] = ()
-                     ) -> tuple[float, np.ndarray, float, float, bool]:
+                     t: float | None, rho: Callable[[np.ndarray], tuple],
+                     homogeneous: bool = True, path: Iterable[tuple[float, np.ndarray]] = ()) -> DualBound:
     """Best certified lower bound over dual candidates.
 
     Parameters
@@ -237,8 +291,8 @@ def dual_lower_bound(candidates: Iterable[DualPoint], Y: np.ndarray, loss: Loss,
         Dual points (any; they are projected into the loss's domain and scaled).
         An :class:`ImplicitDual` is for the squared loss, whose domain is everything.
     rho : callable
-        ``rho(U) -> (value, exact)``, the support value at t = 1 (or the setting's own
-        convention when ``homogeneous`` is False).
+        ``rho(U) -> RhoValue`` or ``(value, proven)``: the support value at t = 1 (or the
+        setting's own convention when ``homogeneous`` is False).
     homogeneous : bool
         Whether ρ_t = t^{L−2} ρ_1 (true for every setting without batch normalization).
     path : iterable of (t, U)
@@ -247,24 +301,35 @@ def dual_lower_bound(candidates: Iterable[DualPoint], Y: np.ndarray, loss: Loss,
 
     Returns
     -------
-    lower_bound, U, rho_value, scale, exact
+    DualBound
+        A proven ``lower_bound``: a candidate whose ρ is only estimated contributes the
+        trivial bound of the zero dual point to it, and its estimated bound to ``estimate``.
     """
-    found: list[tuple[float, np.ndarray, float, float, bool]] = []
+    found: list[tuple[float, DualPoint, float, float, bool]] = []
+    estimates: list[float] = []
+
+    def bound(U: DualPoint, rho1: float) -> tuple[float, float]:
+        if homogeneous and depth >= 3 and t is None:
+            return wd_lower_bound(U, Y, loss, beta, depth, rho1)[0], float("nan")
+        rho_t = rho1 * (t ** (depth - 2) if (homogeneous and t is not None and depth >= 3) else 1.0)
+        return scaled_dual_value(U, Y, loss, beta, rho_t)
+
     for U in candidates:
         if not isinstance(U, ImplicitDual):
             U = loss.project_dual(np.asarray(U, dtype=float), Y)
-        rho1, exact = rho(U)
-        if homogeneous and depth >= 3 and t is None:
-            lb, _ = wd_lower_bound(U, Y, loss, beta, depth, rho1)
-            scale = float("nan")
-        else:
-            rho_t = rho1 * (t ** (depth - 2) if (homogeneous and t is not None and depth >= 3) else 1.0)
-            lb, scale = scaled_dual_value(U, Y, loss, beta, rho_t)
-        found.append((lb, U, rho1, scale, bool(exact)))
+        value, proven, estimate = as_rho_value(rho(U))
+        if proven:
+            lb, scale = bound(U, value)
+            found.append((lb, U, value, scale, True))
+            if estimate is not None and estimate < value:
+                estimates.append(bound(U, estimate)[0])
+        else:       # an estimate from below is no proof: only the zero dual point (c = 0) is certain
+            found.append((bound(U, np.inf)[0], U, np.inf, 0.0, False))
+            estimates.append(bound(U, value)[0])
     path = list(path)
     if path and homogeneous and depth >= 3 and t is None:
         lb, exact = wd_path_lower_bound(path, Y, loss, beta, depth, rho)
         found.append((lb, path[-1][1], float("nan"), float("nan"), exact))
-    # A bound is a proof only if its own ρ was exact: prefer the best proven one.
-    proven = [f for f in found if f[4]]
-    return max(proven or found, key=lambda f: f[0])
+    lb, U, rho_value, scale, proven = max(found, key=lambda f: (f[0], f[4]))     # every entry is a proof
+    estimate = max(estimates) if estimates and max(estimates) > lb else None
+    return DualBound(float(lb), U, float(rho_value), float(scale), bool(proven), estimate)

@@ -8,6 +8,7 @@ trained network must never end below a certified lower bound.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,7 +17,7 @@ from scipy.optimize import minimize
 
 from .losses import get_loss
 from .network import BN_SCALES, Network, bn_statistics
-from .validation import as_data, as_labels, check_beta, check_choice, check_depth
+from .validation import as_data, as_labels, check_beta, check_choice, check_depth, check_time_limit
 
 __all__ = ["bn_objective_and_gradient", "objective_and_gradient", "train"]
 
@@ -122,7 +123,8 @@ def bn_objective_and_gradient(net: Network, X: np.ndarray, Y: np.ndarray, beta: 
 def train(X: Any, y: Any, *, beta: float, depth: int = 2, width: int | Sequence[int] = 10,
           activation: str = "relu", loss: Any = "squared", bias: bool = False, n_branches: int = 1,
           seed: int | None = 0, init: Network | None = None, init_scale: float = 0.5,
-          max_iter: int = 5000, gtol: float = 1e-10, batchnorm: bool = False, bn_scale: str = "std") -> Network:
+          max_iter: int = 5000, gtol: float = 1e-10, batchnorm: bool = False, bn_scale: str = "std",
+          time_limit: float | None = None) -> Network:
     """Train a network on the weight-decay objective with L-BFGS from a random start.
 
     Parameters
@@ -162,6 +164,8 @@ def train(X: Any, y: Any, *, beta: float, depth: int = 2, width: int | Sequence[
     bn_scale : {"std", "l2"}
         "std" normalizes by the batch standard deviation, "l2" by the norm, as in
         :class:`dualnet.Network`.
+    time_limit : float, optional
+        Seconds L-BFGS may run (None: no limit); the last iterate is returned when it runs out.
 
     Returns
     -------
@@ -229,7 +233,13 @@ def train(X: Any, y: Any, *, beta: float, depth: int = 2, width: int | Sequence[
         flat = [np.concatenate([gW.ravel()] + ([] if gb is None else [gb])) for br in grads for gW, gb in br]
         return value, np.concatenate(flat + [np.concatenate(pair) for pair in bn_grads])
 
-    res = minimize(fun, theta0, jac=True, method="L-BFGS-B",
+    deadline = np.inf if time_limit is None else time.perf_counter() + check_time_limit(time_limit, "train")
+
+    def stop_at_deadline(intermediate_result: Any) -> None:
+        if time.perf_counter() >= deadline:
+            raise StopIteration      # SciPy ends the run and returns the last iterate
+
+    res = minimize(fun, theta0, jac=True, method="L-BFGS-B", callback=stop_at_deadline,
                    options={"maxiter": max_iter, "gtol": gtol, "ftol": 1e-15, "maxcor": 30})
     net = build(res.x)
     return net.with_batch_statistics(X) if batchnorm else net

@@ -15,6 +15,7 @@ from scipy.optimize import brentq, minimize_scalar
 import dualnet as dn
 from dualnet.certificate import (
     Certificate,
+    RhoValue,
     dual_lower_bound,
     scaled_dual_value,
     wd_lower_bound,
@@ -85,13 +86,14 @@ def test_weak_duality_any_network_any_dual_point(inst) -> None:
     else:
         rho = lambda V: relu_rho_bound(V, X)  # noqa: E731
     candidates = [U_any, loss.dual_point(net.forward(X), Y)]
-    lb, U, _, _, exact = dual_lower_bound(candidates, Y, loss, beta, net.depth, t, rho, True, path)
-    assert exact
+    found = dual_lower_bound(candidates, Y, loss, beta, net.depth, t, rho, True, path)
+    lb = found.lower_bound
+    assert found.proven
     assert np.isfinite(lb)
     assert lb <= value + 1e-9 * max(1.0, abs(value)), (lb, value)
     # Every single candidate is a bound on its own too (no candidate is trusted more than another).
     for V in candidates:
-        lb_one = dual_lower_bound([V], Y, loss, beta, net.depth, t, rho)[0]
+        lb_one = dual_lower_bound([V], Y, loss, beta, net.depth, t, rho).lower_bound
         assert lb_one <= lb + 1e-12 * max(1.0, abs(lb))
 
 
@@ -152,12 +154,23 @@ def test_dual_lower_bound_prefers_a_proven_bound() -> None:
     def rho(V):
         return (1.0, True) if np.allclose(V, good) else (1e-3, False)
 
-    lb, U, rho_value, scale, exact = dual_lower_bound([estimated, good], Y, SQ, 1.0, 2, None, rho)
-    assert exact and rho_value == 1.0
-    np.testing.assert_array_equal(U, good)
-    assert lb == pytest.approx(4.5)
-    # With only an estimate, it is returned and flagged as such.
-    assert dual_lower_bound([estimated], Y, SQ, 1.0, 2, None, rho)[4] is False
+    found = dual_lower_bound([estimated, good], Y, SQ, 1.0, 2, None, rho)
+    assert found.proven and found.rho == 1.0
+    np.testing.assert_array_equal(found.U, good)
+    assert found.lower_bound == pytest.approx(4.5)
+    # The estimate (ρ = 1e-3 would allow c = 1: the bound ½‖Y‖² = 12.5) is kept apart, not as the bound.
+    assert found.estimate == pytest.approx(12.5)
+    # With only an estimate, the proven bound is the trivial one of the zero dual point.
+    alone = dual_lower_bound([estimated], Y, SQ, 1.0, 2, None, rho)
+    assert alone.proven is False and alone.lower_bound == 0.0 and alone.estimate == pytest.approx(12.5)
+
+
+def test_dual_lower_bound_estimate_beside_a_proven_upper_bound() -> None:
+    """A setting that proves ρ ≤ ρ̄ and attains ρ ≥ ρ_est: the bound uses ρ̄, the estimate ρ_est."""
+    Y = np.array([[3.0], [4.0]])
+    found = dual_lower_bound([Y], Y, SQ, 1.0, 2, None, lambda V: RhoValue(10.0, True, 5.0))
+    # c = β/ρ̄ = 0.1: 0.1·25 − 0.005·25 = 2.375; with ρ = 5, c = 0.2: 5 − 0.5 = 4.5.
+    assert found.proven and found.lower_bound == pytest.approx(2.375) and found.estimate == pytest.approx(4.5)
 
 
 def test_certificate_str_and_repr() -> None:

@@ -44,6 +44,8 @@ from typing import Any
 import cvxpy as cp
 import numpy as np
 
+from ...budget import Budget
+from ...certificate import RhoValue
 from ...errors import InputError
 from ...losses import Loss, get_loss
 from ...network import Network
@@ -165,11 +167,18 @@ def check(X: np.ndarray, Y: np.ndarray, depth: int, activation: str = "relu", bi
 
 def rho(U: np.ndarray, X: np.ndarray, depth: int = 2, t: float = 1.0, bias: bool = False,
         executor: Executor | None = None, progress: bool | None = None, max_patterns: int = MAX_PATTERNS,
-        n_starts: int = 200, seed: int = 0, **_: Any) -> tuple[float, bool]:
-    """ρ(U) = max_{‖w‖≤1} ‖Uᵀ(Xw)_+‖ and whether it is exact (see :func:`oracle`)."""
+        n_starts: int = 200, seed: int = 0, budget: Budget | None = None, **_: Any) -> RhoValue:
+    """ρ(U) = max_{‖w‖≤1} ‖Uᵀ(Xw)_+‖, or a proven upper bound on it, with an estimate (see :func:`oracle`).
+
+    Exact where the patterns can be enumerated (one output); otherwise the proven upper
+    bound of the oracle, with the many-start value (attained, so ρ is at least that) as
+    the estimate.
+    """
     res = oracle(U, X, executor=executor, progress=progress, max_patterns=max_patterns, n_starts=n_starts,
-                 seed=seed, bias=bias)
-    return res.value, res.exact
+                 seed=seed, bias=bias, budget=budget)
+    if res.exact:
+        return RhoValue(res.value, True)
+    return RhoValue(res.proven_upper, True, res.value)
 
 
 def rho_reason(pb: Problem) -> str:
@@ -186,7 +195,7 @@ def rho_reason(pb: Problem) -> str:
 def problem_options(pb: Problem) -> dict[str, Any]:
     """Keyword arguments :func:`rho` and :func:`dual_program` take from ``pb`` (api hook)."""
     keys = ("executor", "progress", "max_patterns", "n_starts", "seed")
-    return {"bias": pb.bias, **{k: pb.options.get(k, _OPTIONS[k]) for k in keys}}
+    return {"bias": pb.bias, "budget": pb.budget, **{k: pb.options.get(k, _OPTIONS[k]) for k in keys}}
 
 
 def dual_candidates(candidates: list[np.ndarray], pb: Problem) -> list[np.ndarray]:
@@ -256,9 +265,9 @@ def fit(pb: Problem) -> Fit:
     res = cutting_plane(pb.X, pb.Y, pb.beta, pb.loss, init=opts["init"], bias=pb.bias, seed=opts["seed"],
                         max_iter=opts["max_iter"], top=opts["top"], eps=opts["eps"], solver=pb.solver,
                         executor=opts["executor"], progress=opts["progress"], max_patterns=opts["max_patterns"],
-                        n_starts=opts["n_starts"], train_iter=opts["train_iter"])
+                        n_starts=opts["n_starts"], train_iter=opts["train_iter"], budget=pb.budget)
     info = {"iterations": res.iterations, "patterns": res.D.shape[1], "rho/beta": res.rho / pb.beta,
-            "oracle_exact": res.exact, "reason": res.reason}
+            "oracle_exact": res.exact, "reason": res.reason, "stopped": res.stopped}
     return Fit(res.network, [res.U], res.method, None, info)
 
 

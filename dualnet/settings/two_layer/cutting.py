@@ -8,6 +8,7 @@ generation over neurons with fixed directions (the dual constraint is copositive
 
 from __future__ import annotations
 
+import time
 import warnings
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -16,12 +17,14 @@ from typing import Any
 import cvxpy as cp
 import numpy as np
 
+from ...budget import Budget, Progress
+from ...certificate import scaled_dual_value
 from ...errors import InputError
 from ...losses import Loss, get_loss
 from ...network import Network
 from ...problem import DualProgram, Fit, Problem
 from .._solve import solve_cvxpy
-from .arrangement import MAX_PATTERNS, Geometry, _progress_bar, _sample, _unique_columns
+from .arrangement import MAX_PATTERNS, Geometry, _sample, _unique_columns
 from .oracles import OracleResult, _bias_oracle, _cone_max, _inexact_reason, _oracle
 from .program import _center, _design, _network_from_program, _program, _support_resolve
 
@@ -51,6 +54,9 @@ class CuttingPlaneResult:
     reason : str
         Why the result is not a proof ("" when exact and converged).
     method : str
+        How it was solved (iterations, patterns, master solver).
+    stopped : str
+        What cut the loop short (the time budget), "" otherwise.
     """
 
     network: Network
@@ -63,10 +69,11 @@ class CuttingPlaneResult:
     D: np.ndarray = field(repr=False)
     reason: str = ""
     method: str = ""
+    stopped: str = ""
 
 
 def _seed_patterns(X: np.ndarray, Y: np.ndarray, beta: float, loss: Loss, init: Any, seed: int,
-                   bias: bool, train_iter: int) -> tuple[np.ndarray, Network | None]:
+                   bias: bool, train_iter: int, time_limit: float | None = None) -> tuple[np.ndarray, Network | None]:
     """Patterns of a user network's neurons, or of a short L-BFGS run (MATH §8.3 seeding)."""
     if init is None:
         from ...train import train
@@ -75,7 +82,7 @@ def _seed_patterns(X: np.ndarray, Y: np.ndarray, beta: float, loss: Loss, init: 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             init = train(X, Y, beta=beta, depth=2, width=width, loss=loss, bias=bias, seed=seed,
-                         max_iter=train_iter)
+                         max_iter=train_iter, time_limit=time_limit)
     init = as_network(init, X.shape[1])
     pre = np.hstack([X @ br[0][0] + (0.0 if br[0][1] is None else br[0][1]) for br in init.branches])
     D = _unique_columns(pre > 0)
@@ -86,7 +93,8 @@ def cutting_plane(X: np.ndarray, y: np.ndarray, beta: float, loss: str | Loss = 
                   bias: bool = False, seed: int = 0, max_iter: int = 100, top: int = 5, eps: float = 1e-7,
                   solver: str | None = None, executor: Executor | None = None, progress: bool | None = None,
                   max_patterns: int = MAX_PATTERNS, n_starts: int = 200, train_iter: int = 300,
-                  patterns: np.ndarray | None = None, polish_rounds: int = 3) -> CuttingPlaneResult:
+                  patterns: np.ndarray | None = None, polish_rounds: int = 3, budget: Budget | None = None
+                  ) -> CuttingPlaneResult:
     """Column generation over patterns: restricted master program plus the oracle (MATH §8.3).
 
     Starts from the patterns of ``init`` (a Network, weight list or torch module) or of a
@@ -94,6 +102,8 @@ def cutting_plane(X: np.ndarray, y: np.ndarray, beta: float, loss: str | Loss = 
     violated patterns of the dual point, adds up to ``top`` of them, and repeats until
     ρ(U) ≤ β(1 + eps). With the exact oracle that is a proof of global optimality (up to
     ``eps``); with the many-start oracle (large rank) it is not, and ``reason`` says so.
+    ``budget`` (a :class:`dualnet.budget.Budget`) stops the loop between master solves;
+    the last master's network is returned (it is feasible, its value is an upper bound).
 
     Examples
     --------
@@ -102,84 +112,64 @@ def cutting_plane(X: np.ndarray, y: np.ndarray, beta: float, loss: str | Loss = 
     >>> res.converged, res.exact, round(res.value, 6)
     (True, True, 0.75)
     """
-    import time
-
     X = np.asarray(X, dtype=float)
     Y = np.asarray(y, dtype=float).reshape(X.shape[0], -1)
     loss = get_loss(loss)
+    budget = budget or Budget(None)
     if Y.shape[1] != 1:
         raise InputError(f"cutting_plane handles one output (the pattern program of MATH §8.2). Got y with "
                          f"{Y.shape[1]} columns. Use dualnet.solve, which handles vector outputs by column "
                          "generation over neurons.")
     geo, A = _design(X, bias)
     free = int(bias)
-    if patterns is not None:
-        D = np.asarray(patterns, dtype=bool)
-        net0 = None
-    else:
-        D, net0 = _seed_patterns(X, Y, beta, loss, init, seed, bias, train_iter)
-    if D.shape[1] == 0:
-        D = _sample(A, 8, seed, None, False).D
-    if bias:      # the all-ones pattern carries the free constant, which forces 1ᵀU = 0 in the master
-        D = _unique_columns(np.hstack([D, np.ones((X.shape[0], 1), dtype=bool)]))
+    D, net0 = _initial_patterns(X, Y, A, beta, loss, init, seed, bias, train_iter, patterns, budget)
+    seeds = geo.to_reduced(_first_layer(net0, False)) if (net0 is not None and not bias) else None
     history: list[dict[str, Any]] = []
-    bar = _progress_bar(progress if progress is not None else None, max_iter, "cutting plane")
-    res_oracle = None
-    method = ""
-    polish_left = polish_rounds
-    for it in range(max_iter):
-        start = time.perf_counter()
-        program, V, W = _program(A, Y, D, beta, loss, free)
-        U, method = solve_cvxpy(program, solver)
-        U = _center(U, Y, loss) if bias else loss.project_dual(U, Y)
-        seeds = geo.to_reduced(_first_layer(net0, False)) if (net0 is not None and not bias) else None
-        res_oracle = _cutting_oracle(A, U, X, bias, top, seeds, executor, max_patterns, n_starts, seed + it)
-        history.append({"iteration": it, "patterns": D.shape[1], "value": float(program.problem.value),
-                        "rho/beta": res_oracle.value / beta, "exact": res_oracle.exact,
-                        "seconds": time.perf_counter() - start})
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(patterns=D.shape[1], rho_over_beta=f"{res_oracle.value / beta:.6g}", refresh=False)
-        if res_oracle.value <= beta * (1 + eps):
-            if res_oracle.exact or polish_left == 0:
+    bar = Progress("cutting plane", progress)
+    polish_left, stopped = polish_rounds, ""
+    p0 = loss.zero_value(Y)
+    master = res_oracle = None
+    try:
+        for it in range(max_iter):
+            start = time.perf_counter()
+            m = _master(A, Y, D, beta, loss, free, solver)
+            u = _center(m.U, Y, loss) if bias else loss.project_dual(m.U, Y)
+            r = _cutting_oracle(A, u, X, bias, top, seeds, executor, max_patterns, n_starts, seed + it, budget)
+            master, U, res_oracle = m, u, r          # one complete iteration: master and oracle agree
+            bound = scaled_dual_value(U, Y, loss, beta, res_oracle.proven_upper)[0]
+            history.append({"iteration": it, "patterns": D.shape[1], "value": master.value,
+                            "rho/beta": res_oracle.value / beta, "exact": res_oracle.exact, "bound": bound,
+                            "seconds": time.perf_counter() - start})
+            bar.update(iteration=it + 1, patterns=D.shape[1], value=master.value, bound=bound,
+                       rel_gap=(master.value - bound) / p0 if p0 > 0 else 0.0,
+                       rho_over_beta=res_oracle.value / beta)
+            if budget.expired():
+                stopped = budget.stop_reason()
                 break
-            # A many-start oracle can miss violated patterns: let L-BFGS, started from the
-            # master's network, look for a better one, and feed its patterns back.
-            polish_left -= 1
-            polished = _polish(_network_from_program(geo, V.value, W.value, 1, free), X, Y, beta, loss, train_iter)
-            if polished.objective(X, Y, beta, loss) >= history[-1]["value"] - 1e-9 * max(1.0, history[-1]["value"]):
+            new = _next_patterns(geo, A, X, Y, master, U, res_oracle, beta, loss, free, bias, top, eps, train_iter,
+                                 polish_left, budget)
+            if new is None:
                 break
-            net0 = polished
-            new = _unique_columns(np.hstack([X @ W1 + (0.0 if b1 is None else b1) > 0
-                                             for W1, b1 in (br[0] for br in polished.branches)]))
-            if not bias:                 # keep the patterns the current dual point finds violated
-                u = U[:, 0]
-                vals = np.array([max(_cone_max(A, d, A.T @ (d * u))[0], _cone_max(A, d, -(A.T @ (d * u)))[0])
-                                 for d in new.T])
-                hot = np.flatnonzero(vals > beta * (1 + eps))
-                if hot.size:
-                    new = new[:, hot[np.argsort(-vals[hot])][: 2 * top]]
-        else:
-            new = res_oracle.D[:, res_oracle.values > beta * (1 + eps)][:, :top]
-        # Drop patterns the master left unused: the current solution stays feasible, so the
-        # master value cannot go up, and the programs stay small.
-        group = np.linalg.norm(V.value[: A.shape[1] - free], axis=0) + np.linalg.norm(W.value[: A.shape[1] - free],
-                                                                                       axis=0)
-        used = group > 1e-7 * max(float(group.max(initial=0.0)), 1e-300)
-        if bias:
-            used |= D.all(axis=0)
-        merged = _unique_columns(np.hstack([D[:, used], new]))
-        if _unique_columns(np.hstack([D, new])).shape[1] == D.shape[1]:
-            break                                  # the oracle repeats known patterns: numerical stall
-        D = merged
-    if bar is not None:
-        bar.close()
-    assert res_oracle is not None
+            if new[1] is not None:              # patterns of an L-BFGS polish: seed the oracle with its neurons
+                polish_left -= 1
+                seeds = geo.to_reduced(_first_layer(new[1], False)) if not bias else seeds
+            # Drop patterns the master left unused: the current solution stays feasible, so the
+            # master value cannot go up, and the programs stay small.
+            if _unique_columns(np.hstack([D, new[0]])).shape[1] == D.shape[1]:
+                break                                  # the oracle repeats known patterns: numerical stall
+            D = _unique_columns(np.hstack([D[:, _used(master, D, free)], new[0]]))
+    except KeyboardInterrupt:
+        if master is None:                  # nothing to return yet
+            bar.close()
+            raise
+        stopped = "interrupted (Ctrl-C); the result is the last complete master program's network"
+    bar.close()
     converged = res_oracle.value <= beta * (1 + eps)
-    Vv, Wv = V.value, W.value
-    clean = _support_resolve(A, Y, D, D, Vv, Wv, history[-1]["value"], beta, loss, free, solver)
-    if clean is not None:
-        Vv, Wv = clean[0], clean[1]
+    Vv, Wv = master.V, master.W
+    if not stopped:                  # a clean re-solve on the support; skipped once the budget is spent
+        clean = _support_resolve(A, Y, master.D, master.D, Vv, Wv, master.value, beta, loss, free, solver)
+        if clean is not None:
+            Vv, Wv = clean[0], clean[1]
     net = _network_from_program(geo, Vv, Wv, 1, free)
     reason = ""
     if not res_oracle.exact:
@@ -187,17 +177,94 @@ def cutting_plane(X: np.ndarray, y: np.ndarray, beta: float, loss: str | Loss = 
     elif not converged:
         reason = (f"stopped after {len(history)} iterations with rho/beta = {res_oracle.value / beta:.6g} > 1 + eps "
                   f"(max_iter={max_iter})")
-    return CuttingPlaneResult(net, U, history[-1]["value"], res_oracle.value, res_oracle.exact, converged, history,
-                              D, reason, f"cutting plane ({len(history)} iterations, {D.shape[1]} patterns, {method})")
+    method = f"cutting plane ({len(history)} iterations, {master.D.shape[1]} patterns, {master.method})"
+    return CuttingPlaneResult(net, U, master.value, res_oracle.value, res_oracle.exact, converged, history,
+                              master.D, reason, method, stopped)
 
 
-def _polish(net: Network, X: np.ndarray, Y: np.ndarray, beta: float, loss: Loss, max_iter: int) -> Network:
+@dataclass
+class _Master:
+    """A solved restricted master program: group variables, dual point, value, how."""
+
+    V: np.ndarray
+    W: np.ndarray
+    U: np.ndarray
+    value: float
+    method: str
+    D: np.ndarray          # the patterns it was solved over
+
+
+def _master(A: np.ndarray, Y: np.ndarray, D: np.ndarray, beta: float, loss: Loss, free: int,
+            solver: str | None) -> _Master:
+    """The convex program over the patterns D (MATH §8.2)."""
+    program, V, W = _program(A, Y, D, beta, loss, free)
+    U, method = solve_cvxpy(program, solver)
+    return _Master(np.asarray(V.value), np.asarray(W.value), U, float(program.problem.value), method, D)
+
+
+def _initial_patterns(X: np.ndarray, Y: np.ndarray, A: np.ndarray, beta: float, loss: Loss, init: Any, seed: int,
+                      bias: bool, train_iter: int, patterns: np.ndarray | None, budget: Budget
+                      ) -> tuple[np.ndarray, Network | None]:
+    """The first master's patterns: given ones, or those of a user network or a short training run."""
+    if patterns is not None:
+        D, net0 = np.asarray(patterns, dtype=bool), None
+    else:
+        # The seeding run may take a quarter of the budget: the masters and the oracle need the rest.
+        D, net0 = _seed_patterns(X, Y, beta, loss, init, seed, bias, train_iter, budget.sub(0.25).time_limit)
+    if D.shape[1] == 0:
+        D = _sample(A, 8, seed, None, False).D
+    if bias:      # the all-ones pattern carries the free constant, which forces 1ᵀU = 0 in the master
+        D = _unique_columns(np.hstack([D, np.ones((X.shape[0], 1), dtype=bool)]))
+    return D, net0
+
+
+def _used(master: _Master, D: np.ndarray, free: int) -> np.ndarray:
+    """Patterns whose groups the master left nonzero (with a bias, the all-ones pattern always)."""
+    r = master.V.shape[0] - free
+    group = np.linalg.norm(master.V[:r], axis=0) + np.linalg.norm(master.W[:r], axis=0)
+    used = group > 1e-7 * max(float(group.max(initial=0.0)), 1e-300)
+    return used | D.all(axis=0) if free else used
+
+
+def _next_patterns(geo: Geometry, A: np.ndarray, X: np.ndarray, Y: np.ndarray, master: _Master, U: np.ndarray,
+                   res_oracle: OracleResult, beta: float, loss: Loss, free: int, bias: bool, top: int, eps: float,
+                   train_iter: int, polish_left: int, budget: Budget) -> tuple[np.ndarray, Network | None] | None:
+    """Patterns to add, with the polished network they came from (None when the oracle gave them).
+
+    None when the loop is done: the oracle finds no violated pattern and is exact, or it
+    is a many-start estimate and an L-BFGS polish of the master's network (up to
+    ``polish_left`` times) finds nothing better.
+    """
+    if res_oracle.value > beta * (1 + eps):
+        return res_oracle.D[:, res_oracle.values > beta * (1 + eps)][:, :top], None
+    if res_oracle.exact or polish_left == 0:
+        return None
+    # A many-start oracle can miss violated patterns: let L-BFGS, started from the master's
+    # network, look for a better one, and feed its patterns back.
+    polished = _polish(_network_from_program(geo, master.V, master.W, 1, free), X, Y, beta, loss, train_iter,
+                       budget.sub(0.5).time_limit)
+    if polished.objective(X, Y, beta, loss) >= master.value - 1e-9 * max(1.0, master.value):
+        return None
+    new = _unique_columns(np.hstack([X @ W1 + (0.0 if b1 is None else b1) > 0
+                                     for W1, b1 in (br[0] for br in polished.branches)]))
+    if not bias:                 # keep the patterns the current dual point finds violated
+        u = U[:, 0]
+        vals = np.array([max(_cone_max(A, d, A.T @ (d * u))[0], _cone_max(A, d, -(A.T @ (d * u)))[0])
+                         for d in new.T])
+        hot = np.flatnonzero(vals > beta * (1 + eps))
+        if hot.size:
+            new = new[:, hot[np.argsort(-vals[hot])][: 2 * top]]
+    return new, polished
+
+
+def _polish(net: Network, X: np.ndarray, Y: np.ndarray, beta: float, loss: Loss, max_iter: int,
+            time_limit: float | None = None) -> Network:
     """L-BFGS on the non-convex objective from ``net`` (dualnet.train)."""
     from ...train import train
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return train(X, Y, beta=beta, loss=loss, init=net, max_iter=max_iter)
+        return train(X, Y, beta=beta, loss=loss, init=net, max_iter=max_iter, time_limit=time_limit)
 
 
 def _first_layer(net: Network, bias: bool) -> np.ndarray:
@@ -212,15 +279,14 @@ def _first_layer(net: Network, bias: bool) -> np.ndarray:
 
 
 def _cutting_oracle(A: np.ndarray, U: np.ndarray, X: np.ndarray, bias: bool, top: int, seeds: np.ndarray | None,
-                    executor: Executor | None, max_patterns: int, n_starts: int, seed: int) -> OracleResult:
-    """The oracle in the coordinates of the master program (augmented ones with a bias)."""
+                    executor: Executor | None, max_patterns: int, n_starts: int, seed: int,
+                    budget: Budget | None = None) -> OracleResult:
+    """The oracle in the coordinates of the master program (with a bias: patterns of the augmented data)."""
     if not bias:
         return _oracle(A, U, top=top, seeds=seeds, executor=executor, progress=False, max_patterns=max_patterns,
-                       n_starts=n_starts, seed=seed)
-    res = _bias_oracle(U, X, top=top, executor=executor, progress=False, max_patterns=max_patterns,
-                       n_starts=n_starts, seed=seed)
-    # Patterns of (Xw + b)_+ at the atoms found are patterns of the augmented data.
-    return res
+                       n_starts=n_starts, seed=seed, budget=budget)
+    return _bias_oracle(U, X, top=top, executor=executor, progress=False, max_patterns=max_patterns,
+                        n_starts=n_starts, seed=seed, budget=budget)
 
 
 def as_network(net: Any, n_features: int | None = None) -> Network:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import nnls
 
+from ...budget import Budget
 from .arrangement import (
     CHUNK,
     MAX_PATTERNS,
@@ -54,6 +55,10 @@ class OracleResult:
         Their values ‖Uᵀ(AZ)_+‖.
     D : ndarray of bool (n, k)
         Their patterns.
+    upper : float
+        A proven upper bound on ρ(U): ``value`` itself when ``exact``, otherwise the
+        best bound proven (branch and bound over cones, or the norm bound of
+        :func:`norm_bound`). ``nan`` means "not computed" and reads as ``value`` when exact.
     """
 
     value: float
@@ -63,6 +68,43 @@ class OracleResult:
     Z: np.ndarray = field(repr=False)
     values: np.ndarray = field(repr=False)
     D: np.ndarray = field(repr=False)
+    upper: float = float("nan")
+
+    @property
+    def proven_upper(self) -> float:
+        """A proven upper bound on ρ(U) (``value`` when exact)."""
+        return self.value if self.exact else self.upper
+
+
+def norm_bound(A: np.ndarray, U: np.ndarray) -> float:
+    """A proven upper bound on ρ(U) = max_{‖z‖≤1} ‖Uᵀ(Az)_+‖ from norms alone (no search).
+
+    One output: Σ_{u_i>0} u_i(a_iᵀz)_+ ≤ ‖u_+‖·‖(A_+z)_+‖ ≤ ‖u_+‖·σ_max(A_+) (Cauchy–Schwarz
+    on the rows where u is positive), and also ≤ Σ_{u_i>0} u_i‖a_i‖; the same for −u.
+    Several outputs: ‖Uᵀ(Az)_+‖ ≤ ‖U‖₂‖Az‖ ≤ ‖U‖₂σ_max(A), and ≤ (Σ_k ρ̄(u_k)²)^{1/2}.
+    Cheap and loose; branch and bound tightens it.
+
+    Examples
+    --------
+    >>> A = np.array([[1.0, 0.0], [0.0, 1.0]])
+    >>> float(norm_bound(A, np.array([[1.0], [1.0]])))     # ρ = √2 here: the bound is tight
+    1.4142135623730951
+    """
+    row_norms = np.linalg.norm(A, axis=1)
+
+    def one(u: np.ndarray) -> float:
+        best = 0.0
+        for side in (u > 0, u < 0):
+            if np.any(side):
+                w = np.abs(u[side])
+                best = max(best, min(float(np.linalg.norm(w)) * float(np.linalg.norm(A[side], 2)),
+                                     float(w @ row_norms[side])))
+        return best
+
+    per_output = float(np.sqrt(sum(one(u) ** 2 for u in U.T)))
+    if U.shape[1] == 1:
+        return per_output
+    return min(per_output, float(np.linalg.norm(U, 2)) * float(np.linalg.norm(A, 2)))
 
 
 def _cone_max(A: np.ndarray, d: np.ndarray, c: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
@@ -111,19 +153,22 @@ def _sector_values(A: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return best_val, best_z, D
 
 
-def _nnls_task(args: tuple[np.ndarray, np.ndarray, np.ndarray, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _nnls_task(args: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Exact values of a chunk of patterns, in order of their upper bound ‖c_i‖, pruned.
 
-    Returns (indices, values, maximizers) of the evaluated patterns; every pattern not
-    evaluated has ‖c_i‖ (≥ its value) at most the ``top``-th largest value returned.
+    ``args`` is (A, D, u, top) or (A, D, u, top, limit). Returns (indices, values,
+    maximizers) of the evaluated patterns; without ``limit``, every pattern not evaluated
+    has ‖c_i‖ (≥ its value) at most the ``top``-th largest value returned. With ``limit``
+    at most that many patterns are evaluated (a heuristic: no such guarantee).
     """
-    A, D, u, top = args
+    A, D, u, top, *rest = args
+    limit = rest[0] if rest else None
     C = A.T @ (D * u[:, None])
     upper = np.linalg.norm(C, axis=0)
     order = np.argsort(-upper)
     idx, vals, Zs = [], [], []
     for i in order:
-        if len(vals) >= top and upper[i] <= np.sort(vals)[-top]:
+        if (len(vals) >= top and upper[i] <= np.sort(vals)[-top]) or (limit is not None and len(vals) >= limit):
             break
         v1, z1, _ = _cone_max(A, D[:, i], C[:, i])
         v2, z2, _ = _cone_max(A, D[:, i], -C[:, i])
@@ -197,8 +242,13 @@ def _local_search(A: np.ndarray, u: np.ndarray, z: np.ndarray, rounds: int = 10)
 
 
 def _heuristic(A: np.ndarray, U: np.ndarray, seeds: np.ndarray | None, n_starts: int, seed: int,
-               top: int) -> tuple[float, np.ndarray, np.ndarray]:
-    """Many-start ascent for ρ(U): the best value found (a lower estimate), directions and values."""
+               top: int, budget: Budget | None = None) -> tuple[float, np.ndarray, np.ndarray]:
+    """Many-start ascent for ρ(U): the best value found (a lower estimate), directions and values.
+
+    The vectorized ascent always runs; the exact evaluations over a random pool and the
+    local searches (the costly part at large rank) stop once ``budget`` is spent.
+    """
+    budget = budget or Budget(None)
     r = A.shape[1]
     rng = np.random.default_rng(seed)
     starts = [rng.standard_normal((r, n_starts))]
@@ -212,12 +262,13 @@ def _heuristic(A: np.ndarray, U: np.ndarray, seeds: np.ndarray | None, n_starts:
     vals = _values(A, U, Z)
     order = np.argsort(-vals)
     Z, vals = Z[:, order], vals[order]
-    if U.shape[1] == 1:
+    if U.shape[1] == 1 and not budget.expired():
         # Exact values over the chambers of a larger random pool and of the ascent's end
         # points (pruned by the bound ‖c_i‖, as in the exact oracle): catches small basins.
         pool = rng.standard_normal((r, 10 * n_starts))
         D_pool = _unique_columns(np.hstack([_patterns_of(A, pool), A @ Z > 0]))
-        idx, pvals, pZ = _nnls_task((A, D_pool, U[:, 0], max(top, 8)))
+        # At large rank ‖c_i‖ prunes little, and each NNLS costs O(n r²): cap the evaluations.
+        idx, pvals, pZ = _nnls_task((A, D_pool, U[:, 0], max(top, 8), 4 * max(top, 8)))
         Z, vals = np.hstack([pZ, Z]), np.concatenate([pvals, vals])
         order = np.argsort(-vals)
         Z, vals = Z[:, order], vals[order]
@@ -225,6 +276,8 @@ def _heuristic(A: np.ndarray, U: np.ndarray, seeds: np.ndarray | None, n_starts:
         keep = _unique_columns(A @ Z[:, : 4 * top] > 0)
         polished = []
         for j in range(min(keep.shape[1], max(8, top))):
+            if budget.expired():
+                break
             z0 = Z[:, np.flatnonzero(np.all((A @ Z > 0) == keep[:, [j]], axis=0))[0]]
             val, z = _local_search(A, U[:, 0], z0)
             polished.append((float(_values(A, U, z[:, None])[0]), z))
@@ -238,18 +291,19 @@ def _heuristic(A: np.ndarray, U: np.ndarray, seeds: np.ndarray | None, n_starts:
 
 
 def _inexact_reason(n: int, r: int, K: int, bound: int, max_patterns: int, bias: bool = False) -> str:
+    tail = ("so rho is bounded above by a proven but loose bound (the lower bound is a proof, possibly far from "
+            "the optimum) and estimated from below by a many-start search (bound_estimate, not a proof)")
     if K > 1:
         return (f"vector outputs (K={K}): sup ||U^T (Xw)_+|| over ||w|| <= 1 is a copositive-type problem "
-                "(MATH §8.1; Sahiner et al., ICLR 2021) with no exact method here, so rho is a many-start "
-                "estimate from below and the lower bound is not a proof")
+                f"(MATH §8.1; Sahiner et al., ICLR 2021) with no exact method here, {tail}")
     return (f"rank(X)={r}{' (with the bias column)' if bias else ''} allows up to {bound:.3g} arrangement patterns, "
-            f"more than max_patterns={max_patterns:,}, so rho is a many-start estimate from below and the lower "
-            "bound is not a proof")
+            f"more than max_patterns={max_patterns:,}, {tail}")
 
 
 def _oracle(A: np.ndarray, U: np.ndarray, *, top: int = 1, seeds: np.ndarray | None = None,
             executor: Executor | None = None, progress: bool | None = None, max_patterns: int = MAX_PATTERNS,
-            n_starts: int = 200, seed: int = 0, exact: bool | None = None) -> OracleResult:
+            n_starts: int = 200, seed: int = 0, exact: bool | None = None, budget: Budget | None = None
+            ) -> OracleResult:
     n, r = A.shape
     K = U.shape[1]
     if r == 0 or not np.any(U):
@@ -265,14 +319,15 @@ def _oracle(A: np.ndarray, U: np.ndarray, *, top: int = 1, seeds: np.ndarray | N
         P = _cached_enumeration(A, executor, progress, max_patterns)
         value, Z, vals, D = _exact_values(A, u, P, top, executor, progress)
         return OracleResult(value, True, "enumeration+nnls", "", Z, vals, D)
-    value, Z, vals = _heuristic(A, U, seeds, n_starts, seed, top)
+    value, Z, vals = _heuristic(A, U, seeds, n_starts, seed, top, budget)
     reason = _inexact_reason(n, r, K, bound, max_patterns) if not can_exact else "heuristic oracle requested"
-    return OracleResult(value, False, f"heuristic ({Z.shape[1]} starts)", reason, Z, vals, A @ Z > 0)
+    upper = max(norm_bound(A, U), value)
+    return OracleResult(value, False, f"heuristic ({Z.shape[1]} starts)", reason, Z, vals, A @ Z > 0, upper)
 
 
 def oracle(U: np.ndarray, X: np.ndarray, *, top: int = 1, executor: Executor | None = None,
            progress: bool | None = None, max_patterns: int = MAX_PATTERNS, n_starts: int = 200, seed: int = 0,
-           bias: bool = False) -> OracleResult:
+           bias: bool = False, budget: Budget | None = None) -> OracleResult:
     """Extreme-point oracle ρ(U) = max_{‖w‖≤1} ‖Uᵀ(Xw)_+‖ and its maximizing atoms (MATH §8.1, §8.3).
 
     Exact for one output: rank(X) ≤ 2 by a closed form over angular sectors; otherwise over
@@ -280,7 +335,8 @@ def oracle(U: np.ndarray, X: np.ndarray, *, top: int = 1, executor: Executor | N
     with one NNLS per pattern. Otherwise, and always for several outputs (a copositive-type
     problem), a many-start ascent gives a lower estimate and ``exact=False`` with the reason.
     With ``bias=True`` the atoms are (Xw + b)_+ with b free (MATH §4.1 Variant A); ρ is +inf
-    unless the columns of U sum to zero.
+    unless the columns of U sum to zero. ``budget`` (:class:`dualnet.budget.Budget`) cuts
+    the search short; the proven upper bound stays valid.
 
     Examples
     --------
@@ -293,9 +349,9 @@ def oracle(U: np.ndarray, X: np.ndarray, *, top: int = 1, executor: Executor | N
     U = np.asarray(U, dtype=float).reshape(X.shape[0], -1)
     if bias:
         return _bias_oracle(U, X, top=top, executor=executor, progress=progress, max_patterns=max_patterns,
-                            n_starts=n_starts, seed=seed)
+                            n_starts=n_starts, seed=seed, budget=budget)
     return _oracle(geometry(X).A, U, top=top, executor=executor, progress=progress, max_patterns=max_patterns,
-                   n_starts=n_starts, seed=seed)
+                   n_starts=n_starts, seed=seed, budget=budget)
 
 
 def _bias_oracle(U: np.ndarray, X: np.ndarray, **kw: Any) -> OracleResult:
@@ -316,8 +372,12 @@ def _bias_oracle(U: np.ndarray, X: np.ndarray, **kw: Any) -> OracleResult:
         res = oracle(U, X - X[i], bias=False, **kw)
         if best is None or res.value > best.value or (best.exact and not res.exact):
             exact = (best.exact if best is not None else True) and res.exact
+            upper = res.proven_upper if best is None else max(res.proven_upper, best.proven_upper)
             best = OracleResult(res.value if best is None else max(res.value, best.value), exact, res.method,
-                                res.reason or (best.reason if best else ""), res.Z, res.values, res.D)
+                                res.reason or (best.reason if best else ""), res.Z, res.values, res.D, upper)
+        elif res.proven_upper > best.proven_upper:     # a smaller value may still come with a larger bound
+            best = OracleResult(best.value, best.exact and res.exact, best.method, best.reason or res.reason,
+                                best.Z, best.values, best.D, res.proven_upper)
     assert best is not None
     return best
 

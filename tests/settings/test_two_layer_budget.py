@@ -1,0 +1,89 @@
+"""Two-layer ReLU networks on ordinary tables: time budgets, interruption, and bounds that are proofs.
+
+Oracles: wall-clock time against ``time_limit``; non-convex L-BFGS training of wide
+networks from many starts, which must never end below a proven lower bound.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+import dualnet as dn
+from dualnet.settings.two_layer import cutting
+
+
+def _table(n: int, d: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A standardized random table with a nonlinear target (rank d: no pattern enumeration beyond d = 3)."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    y = np.maximum(X @ rng.standard_normal(d), 0.0) - np.maximum(X @ rng.standard_normal(d), 0.0)
+    y += 0.3 * rng.standard_normal(n)
+    return X, (y - y.mean()) / y.std()
+
+
+@pytest.mark.parametrize("limit", [2.0, 5.0])
+def test_time_limit_is_honoured(limit: float) -> None:
+    """The whole call (seeding, masters, oracle, certificate) returns within 20 % + 2 s of time_limit."""
+    X, y = _table(300, 10, seed=0)
+    start = time.perf_counter()
+    sol = dn.solve(X, y, beta=0.5, time_limit=limit)
+    elapsed = time.perf_counter() - start
+    assert elapsed <= 1.2 * limit + 2.0, elapsed
+    assert np.isfinite(sol.value) and sol.lower_bound <= sol.value
+    if not sol.certified:
+        assert sol.reason
+
+
+def test_ctrl_c_returns_the_last_complete_master(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An interrupt after the first iteration returns that iteration's network, and says so."""
+    X, y = _table(40, 3, seed=1)
+    real, calls = cutting._cutting_oracle, []
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cutting, "_cutting_oracle", interrupted)
+    sol = dn.solve(X, y, beta=0.05, train_iter=3)
+    assert "interrupted" in sol.reason
+    assert len(sol.info["iterations"]) == 1
+    assert sol.value == pytest.approx(sol.info["iterations"][0]["value"], rel=1e-6)
+    assert sol.lower_bound <= sol.value
+
+
+def test_ctrl_c_before_any_master_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+    X, y = _table(30, 3, seed=2)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cutting, "_master", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        dn.solve(X, y, beta=0.1, train_iter=3)
+
+
+@pytest.mark.slow      # ten L-BFGS trainings of a width-100 network on each of three tables, ~1 min
+@pytest.mark.parametrize("n, d, beta, seed", [(50, 5, 0.3, 3), (150, 12, 1.0, 4), (300, 20, 2.0, 5)])
+def test_training_never_beats_the_proven_bound(n: int, d: int, beta: float, seed: int,
+                                               trained_values) -> None:
+    X, y = _table(n, d, seed)
+    sol = dn.solve(X, y, beta=beta, time_limit=60)
+    trained = trained_values(X, y, seeds=tuple(range(10)), beta=beta, width=100, max_iter=3000)
+    assert trained.min() >= sol.lower_bound - 1e-9 * max(1.0, sol.value)
+    # The solve's own network is a training-quality answer too (it is not a bound).
+    assert sol.value <= trained.min() + 1e-2 * dn.certify(sol.network, X, y, beta=beta).p0
+
+
+@pytest.mark.slow      # scikit-learn's diabetes table, the case that once ended in an IndexError
+def test_diabetes_max_iter_3_returns_a_result() -> None:
+    datasets = pytest.importorskip("sklearn.datasets")
+    X, y = datasets.load_diabetes(return_X_y=True)
+    X, y = (X - X.mean(0)) / X.std(0), (y - y.mean()) / y.std()
+    sol = dn.solve(X, y, beta=1.0, max_iter=3, time_limit=120)
+    assert np.isfinite(sol.value) and sol.lower_bound <= sol.value
+    assert len(sol.info["iterations"]) <= 3
