@@ -1,4 +1,4 @@
-"""Branch and bound over cones (MATH §8.4): a proven upper bound on ρ, checked against enumeration."""
+"""Branch and bound over cones (MATH §8.4): its proven bound against enumeration, and its certificate check."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import pytest
 
 from dualnet.errors import InputError
 from dualnet.settings.two_layer.arrangement import geometry
-from dualnet.settings.two_layer.bnb import check_certificate, rho_bound, rho_bound_vector
+from dualnet.settings.two_layer.bnb import rho_bound, rho_bound_vector
+from dualnet.settings.two_layer.cones import check_certificate
 from dualnet.settings.two_layer.cutting import cutting_plane
 from dualnet.settings.two_layer.oracles import _heuristic, _oracle
 

@@ -65,7 +65,8 @@ from .arrangement import (
     patterns,
     sample_patterns,
 )
-from .bnb import BnbCertificate, RhoBound, check_certificate, rho_bound, rho_bound_vector
+from .bnb import RhoBound, rho_bound, rho_bound_vector
+from .cones import BnbCertificate, check_certificate
 from .cutting import CuttingPlaneResult, _fit_vector, as_network, cutting_plane
 from .oracles import OracleResult, _cone_max, _inexact_reason, oracle
 from .program import _augment, _center, _design, _network_from_program, _program, _support_resolve, convex_program
