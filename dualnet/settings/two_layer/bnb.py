@@ -45,7 +45,7 @@ BATCH = 32
 TASK = 16
 #: time limits (s) from which the first incumbent also comes from the many-start heuristic
 HEURISTIC_AFTER = 10.0
-#: projected-gradient iterations for the multipliers of every cone
+#: projected-gradient iterations (at most) for the multipliers of a cone
 ITERS = 150
 #: cones with bound in (threshold, POLISH × threshold] get their multipliers polished by BVLS
 POLISH = 1.05
@@ -153,7 +153,13 @@ def _fista(B: np.ndarray, t: np.ndarray, ub: np.ndarray, x: np.ndarray, iters: i
     t = t[:, :, None]
     y, w, step = y[:, :, None], y[:, :, None], 1.0
     hi = hi[:, :, None]
-    for _ in range(iters):
+    last = np.inf
+    for it in range(iters):
+        if it % 25 == 24:                 # stop once the objective no longer moves
+            obj = float(np.sum((Bs @ y - t) ** 2))
+            if obj >= last * (1 - 1e-9):
+                break
+            last = obj
         y_new = np.minimum(np.maximum(w - Bt @ (Bs @ w - t), 0.0), hi)
         step_new = 0.5 * (1 + np.sqrt(1 + 4 * step * step))
         w = y_new + ((step - 1) / step_new) * (y_new - y)
