@@ -1,4 +1,4 @@
-"""Branch and bound over cones (MATH §8.4): a proven upper bound on ρ, checked against enumeration."""
+"""Branch and bound over cones (MATH §8.4): its proven bound against enumeration, and its certificate check."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import pytest
 
 from dualnet.errors import InputError
 from dualnet.settings.two_layer.arrangement import geometry
-from dualnet.settings.two_layer.bnb import check_certificate, rho_bound, rho_bound_vector
+from dualnet.settings.two_layer.bnb import rho_bound, rho_bound_vector
+from dualnet.settings.two_layer.cones import check_certificate
 from dualnet.settings.two_layer.cutting import cutting_plane
 from dualnet.settings.two_layer.oracles import _heuristic, _oracle
 
@@ -40,7 +41,7 @@ def _assert_brackets(A: np.ndarray, u: np.ndarray, res, exact: float) -> None:
     assert check_certificate(A, u, res.certificate) == pytest.approx(res.upper, rel=1e-12)
 
 
-@pytest.mark.parametrize("n, r, seed", [(12, 2, 0), (30, 3, 1), (40, 3, 2), (25, 4, 3), (40, 4, 4)])
+@pytest.mark.parametrize("n, r, seed", [(12, 2, 0), (30, 3, 1), (40, 3, 2), (14, 4, 3)])
 def test_bound_brackets_enumeration_both_signs(n, r, seed):
     A, u = _instance(n, r, seed)
     for v in (u, -u, np.abs(u), -np.abs(u)):      # mixed signs, and one of ρ⁺(v), ρ⁺(−v) zero
@@ -49,12 +50,13 @@ def test_bound_brackets_enumeration_both_signs(n, r, seed):
         _assert_brackets(A, v, res, _exact(A, v))
 
 
-@pytest.mark.parametrize("r", [3, 4])
+@pytest.mark.parametrize("r", [3, pytest.param(4, marks=pytest.mark.slow)])   # rank 4: enumeration costs ~10 s
 def test_near_optimal_dual_point(r):
     # The residual of a solved problem is the hard case: many chambers peak near beta.
     rng = np.random.default_rng(10 + r)
-    X = rng.standard_normal((30, r))
-    y = np.maximum(X[:, 0], 0) - np.abs(X[:, 1]) + 0.1 * rng.standard_normal(30)
+    n = 30 if r == 3 else 14            # complete enumeration at rank 4 costs seconds per oracle call
+    X = rng.standard_normal((n, r))
+    y = np.maximum(X[:, 0], 0) - np.abs(X[:, 1]) + 0.1 * rng.standard_normal(n)
     cp_res = cutting_plane(X, y, beta=1.0, progress=False, n_starts=20)
     assert cp_res.exact
     A, u = geometry(X).A, cp_res.U[:, 0]
@@ -66,9 +68,9 @@ def test_near_optimal_dual_point(r):
 
 
 def test_anytime_bound_is_still_valid():
-    A, u = _instance(40, 4, 7)
+    A, u = _instance(40, 3, 7)
     exact = _exact(A, u)
-    for kw in ({"time_limit": 0.0}, {"max_nodes": 30}):
+    for kw in ({"time_limit": 0.0}, {"max_nodes": 20}):
         res = rho_bound(A, u, n_starts=0, **kw)
         assert not res.complete and res.stopped
         assert res.upper > res.lower
@@ -88,7 +90,7 @@ def test_certificate_rejects_tampering():
 
     lam = cert.lam.copy()
     lam[0] += 10.0 * res.upper                       # a worse (still feasible) multiplier: claims too little
-    with pytest.raises(InputError, match="leaf 0"):
+    with pytest.raises(InputError, match="node 0"):
         check_certificate(A, u, tampered(lam=lam))
     lam = cert.lam.copy()
     lam[1, 0] = -1.0
@@ -97,12 +99,12 @@ def test_certificate_rejects_tampering():
     j = int(np.argmax(np.diff(cert.mu_ptr) > 0))
     val = cert.mu_val.copy()
     val[cert.mu_ptr[j]] = 1.5
-    with pytest.raises(InputError, match=f"leaf {j}: mu"):
+    with pytest.raises(InputError, match=f"node {j}: mu"):
         check_certificate(A, u, tampered(mu_val=val))
     bounds = cert.bounds.copy()
     k = int(np.argmax(bounds))
     bounds[k] *= 0.9
-    with pytest.raises(InputError, match=f"leaf {k}"):
+    with pytest.raises(InputError, match=f"node {k}"):
         check_certificate(A, u, tampered(bounds=bounds, upper=0.9 * cert.upper))
     rays = cert.rays.copy()
     rays[-1] = rays[-1] + 1e-6                        # move a midpoint ray
@@ -114,7 +116,7 @@ def test_certificate_rejects_tampering():
         check_certificate(A, u, tampered(cones=cert.cones[keep], parent=cert.parent[keep], sign=cert.sign[keep],
                                          leaves=leaves))
     with pytest.raises(InputError, match="root"):
-        check_certificate(A, -u if False else u, tampered(sign=-cert.sign))
+        check_certificate(A, u, tampered(sign=-cert.sign))
 
 
 @pytest.mark.parametrize("r", [1, 2])

@@ -65,6 +65,8 @@ from .arrangement import (
     patterns,
     sample_patterns,
 )
+from .bnb import RhoBound, rho_bound, rho_bound_vector
+from .cones import BnbCertificate, check_certificate
 from .cutting import CuttingPlaneResult, _fit_vector, as_network, cutting_plane
 from .oracles import OracleResult, _cone_max, _inexact_reason, oracle
 from .program import _augment, _center, _design, _network_from_program, _program, _support_resolve, convex_program
@@ -76,11 +78,13 @@ ACTIVATIONS = ("relu",)
 HOMOGENEOUS = True
 
 __all__ = [
+    "BnbCertificate",
     "CuttingPlaneResult",
     "OracleResult",
     "as_network",
     "Patterns",
     "check",
+    "check_certificate",
     "convex_program",
     "cutting_plane",
     "dual_program",
@@ -91,6 +95,9 @@ __all__ = [
     "patterns",
     "recover",
     "rho",
+    "rho_bound",
+    "rho_bound_vector",
+    "RhoBound",
     "sample_patterns",
 ]
 

@@ -1,25 +1,12 @@
 """A proven upper bound on ρ(u) beyond enumeration: branch and bound over cones (MATH §8.4).
 
-ρ(u) = max_{‖z‖≤1} |f(z)|, f(z) = Σ_i u_i (a_iᵀz)_+ (A = n×r reduced design), is
-max(ρ⁺(u), ρ⁺(−u)) with ρ⁺(v) = max_{‖z‖≤1} Σ_i v_i (a_iᵀz)_+. On a simplicial cone
-C = {Rα : α ≥ 0} and for z = Rα ∈ C, ‖z‖ ≤ 1:
-
-* terms with v_i > 0 are convex and positively homogeneous, so their sum is at most
-  Σ_k α_k p_k, p_k = Σ_{v_i>0} v_i (a_iᵀr_k)_+ (interpolation through the rays);
-* a term with v_i < 0 is −|v_i|(t)_+ ≤ −μ_i|v_i| t for every μ_i ∈ [0, 1] (exact with
-  μ_i = 1 or 0 when the sign of a_iᵀz is fixed on C);
-* λᵀα ≥ 0 for λ ≥ 0, so with M = R⁻¹ (α = Mz), f(z) ≤ qᵀz, q = Mᵀ(p + λ) − Σ μ_i|v_i| a_i,
-  and max f over C ∩ ball ≤ ‖q‖ for ANY μ ∈ [0, 1], λ ≥ 0.
-
-Branching bisects the longest edge of a cone; the roots are the r+1 cones of the exact
-simplex {e_1, …, e_r, −𝟙/√r}, which cover R^r exactly. A cone is pruned when its bound is
-at most incumbent·(1 + rtol). The leaves with their (μ, λ) are a certificate that
-:func:`check_certificate` re-checks in NumPy alone: every leaf bound is recomputed with a
-floating-point safety margin (rounding in p, s and q; the residual E = MR − I of the
-computed inverse), the tree is checked to be a bisection tree of the roots, and the
-rounding of each stored midpoint ray (which may leave slivers of width δ uncovered) costs
-S·δ, S = Σ|u_i|‖a_i‖ being a Lipschitz constant of f. The bound is anytime: the maximum
-over all leaves (open or pruned) is valid whenever the search stops.
+The bound a cone's multipliers prove, and the check of a whole certificate, live in
+:mod:`.cones`; this module searches. It starts from the r+1 root cones, bisects the
+longest edge of the cone with the largest bound, and prunes a cone whose bound is at most
+incumbent·(1 + rtol). The multipliers of each round's cones come from a batched
+accelerated projected gradient, polished by BVLS where a sharper bound may prune. The
+bound is anytime: the maximum over all leaves (open or pruned) is valid whenever the
+search stops.
 """
 
 from __future__ import annotations
@@ -34,44 +21,36 @@ import numpy as np
 from scipy.optimize import lsq_linear
 
 from ...errors import InputError
-from .oracles import _heuristic, _local_search
+from .cones import (
+    EPS,
+    BnbCertificate,
+    _bounds,
+    _child_delta,
+    _cone_terms,
+    _inverses,
+    _lipschitz,
+    _mid_error,
+    _midpoint,
+    _root_cones,
+    _root_rays,
+    _validate,
+    _widen,
+    check_certificate,  # noqa: F401 (re-exported: the search and its check are used together)
+)
+from .oracles import _ascent, _heuristic, _local_search
 
-EPS = float(np.finfo(float).eps)
 #: nodes popped and split per round (their children are evaluated together, or on the executor)
 BATCH = 32
 #: children per task handed to an executor
 TASK = 16
-
-
-@dataclass(frozen=True)
-class BnbCertificate:
-    """Leaves of a bisection tree over cones of directions with the multipliers of their bounds.
-
-    Node k is the cone spanned by ``rays[cones[k]]``; ``parent[k] = -1`` for the 2(r+1) roots
-    (the r+1 root cones once for ρ⁺(u) and once for ρ⁺(−u), ``sign[k]`` = ±1). Every node
-    that is not a leaf has exactly two children, its halves across the midpoint of one edge.
-    Leaf j (node ``leaves[j]``) bounds f_σ on its cone with λ = ``lam[j]`` and μ_i =
-    ``mu_val[mu_ptr[j]:mu_ptr[j+1]]`` for the samples ``mu_idx[…]`` (other samples with
-    σu_i < 0 take μ_i = 1 if a_iᵀz ≥ 0 on the cone, else 0); ``bounds[j]`` is its claimed
-    proven bound, ``upper`` their maximum.
-    """
-
-    rays: np.ndarray = field(repr=False)
-    cones: np.ndarray = field(repr=False)
-    parent: np.ndarray = field(repr=False)
-    sign: np.ndarray = field(repr=False)
-    leaves: np.ndarray = field(repr=False)
-    lam: np.ndarray = field(repr=False)
-    mu_ptr: np.ndarray = field(repr=False)
-    mu_idx: np.ndarray = field(repr=False)
-    mu_val: np.ndarray = field(repr=False)
-    bounds: np.ndarray = field(repr=False)
-    upper: float
-
-    @property
-    def n_leaves(self) -> int:
-        return len(self.leaves)
-
+#: time limits (s) from which the first incumbent also comes from the many-start heuristic
+HEURISTIC_AFTER = 10.0
+#: projected-gradient iterations (at most) for the multipliers of a cone
+ITERS = 150
+#: cones with bound in (threshold, POLISH × threshold] get their multipliers polished by BVLS
+POLISH = 1.05
+#: columns μ_j solved for per round, per dimension, in the multipliers of one cone
+FREE = 3
 
 @dataclass(frozen=True)
 class RhoBound:
@@ -106,148 +85,143 @@ class RhoBound:
     certificate: BnbCertificate | tuple[BnbCertificate, ...] = field(repr=False)
 
 
-# ======================================================================== geometry of cones
-def _root_rays(r: int) -> np.ndarray:
-    """Rays of the root simplex, rows [−𝟙/√r, e_1, …, e_r]: Σ e_k is exactly on the ray −v_0."""
-    return np.vstack([np.full(r, -1.0 / np.sqrt(r)), np.eye(r)])
-
-
-def _root_cones(r: int) -> np.ndarray:
-    """The r+1 root cones: every r-subset of the root rays (row k leaves ray k out)."""
-    return np.array([[j for j in range(r + 1) if j != k] for k in range(r + 1)], dtype=np.int64)
-
-
-def _midpoint(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    m = a + b
-    return m / np.sqrt(np.sum(m * m, axis=-1, keepdims=True))
-
-
-def _lipschitz(A: np.ndarray, u: np.ndarray) -> float:
-    """S = Σ|u_i|‖a_i‖ (rounded up): a Lipschitz constant of f and a bound on ρ(u) itself."""
-    n, r = A.shape
-    return float(np.abs(u) @ np.sqrt(np.sum(A * A, axis=1))) * (1 + 4 * (n + r) * EPS)
-
-
-def _inverses(R: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """M ≈ R⁻¹ (b×r×r stack, R's columns are the rays), bound κ ≥ ‖R⁻¹‖₂ and ε ≥ ‖MR − I‖₂.
-
-    ε adds the rounding of the product MR to its computed residual; κ = ‖M‖_F/(1 − ε)
-    since R⁻¹ = (I + E)⁻¹M. κ = inf when ε ≥ 1/2 (a cone too thin to bound this way).
-    """
-    r = R.shape[-1]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        try:
-            M = np.linalg.inv(R)
-        except np.linalg.LinAlgError:
-            M = np.stack([np.linalg.pinv(Ri) for Ri in R])
-        nM = np.sqrt(np.sum(M * M, axis=(1, 2)))
-        nR = np.sqrt(np.sum(R * R, axis=(1, 2)))
-        E = M @ R - np.eye(r)
-        eps_E = np.sqrt(np.sum(E * E, axis=(1, 2))) + 2 * r * EPS * nM * nR
-    ok = np.isfinite(eps_E) & (eps_E < 0.5)
-    kappa = np.where(ok, nM / np.where(ok, 1 - eps_E, 1.0), np.inf)
-    return M, kappa, np.where(ok, eps_E, np.inf)
-
-
-def _cone_terms(A: np.ndarray, v: np.ndarray, R: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per cone (b×r×r rays as columns) and signed weights v (b×n): T = AR, p and the default μ.
-
-    p_k = Σ_{v_i>0} v_i (a_iᵀr_k)_+; default μ_i = 1 for v_i < 0 with a_iᵀr_k ≥ 0 for all k, else 0.
-    """
-    T = np.einsum("ij,bjk->bik", A, R)
-    p = np.einsum("bi,bik->bk", np.maximum(v, 0.0), np.maximum(T, 0.0))
-    mu = ((v < 0) & np.all(T >= 0, axis=2)).astype(float)
-    return T, p, mu
-
-
-def _bounds(A: np.ndarray, v: np.ndarray, p: np.ndarray, M: np.ndarray, kappa: np.ndarray, eps_E: np.ndarray,
-            lam: np.ndarray, mu: np.ndarray, S: float) -> tuple[np.ndarray, np.ndarray]:
-    """Proven bounds of max f_v over cone ∩ ball for given multipliers (b cones); also q.
-
-    ‖q‖ with q = Mᵀ(p + λ) − Aᵀ(μ|v|), plus the rounding in p, s, q and ‖q‖ (γ = 4(n+2r)ε
-    relative to the sizes of the terms) and the inverse residual: (p+λ)ᵀα = (p+λ)ᵀMz −
-    (p+λ)ᵀEα with ‖α‖ ≤ κ. Capped by S, which bounds f on the whole ball.
-    """
-    n, r = A.shape
-    pl = p + lam
-    q = np.einsum("bkj,bk->bj", M, pl) - (mu * np.abs(v)) @ A
-    raw = np.sqrt(np.sum(q * q, axis=1))
-    npl = np.sqrt(np.sum(pl * pl, axis=1))
-    nM = np.sqrt(np.sum(M * M, axis=(1, 2)))
-    gamma = 4 * (n + 2 * r) * EPS
-    margin = gamma * (nM * (np.sqrt(r) * S + npl) + 2 * S + raw) + eps_E * kappa * npl
-    with np.errstate(invalid="ignore"):
-        bound = np.where(np.isfinite(kappa), raw + margin, S)
-    return np.minimum(bound, S), q
-
-
-def _widen(bound: np.ndarray, delta: np.ndarray, S: float) -> np.ndarray:
-    """Leaf bound with the coverage slack δ: f(z) ≤ f(y) + S‖z − y‖ for y in the cone, ‖y‖ ≤ 1 + δ."""
-    return np.minimum(bound * (1 + delta) + S * delta, S) * (1 + 4 * EPS)
-
-
-def _mid_error(r: int) -> float:
-    """Bound on ‖m − m*‖ for a computed midpoint m of two unit rays (m* the exact one)."""
-    return 2 * (r + 4) * EPS
-
-
-def _child_delta(delta_parent: np.ndarray, kappa_child: np.ndarray, e: np.ndarray) -> np.ndarray:
-    """Coverage slack of a child: the exact-midpoint child ⊂ parent is within 2κ‖m − m*‖‖y‖ of it."""
-    return delta_parent + 4 * (1 + delta_parent) * kappa_child * e
-
-
 # ======================================================================== one batch of cones
-def _multipliers(Mk: np.ndarray, p: np.ndarray, s_fix: np.ndarray, W: np.ndarray,
-                 scale: float) -> tuple[np.ndarray, np.ndarray]:
-    """(λ, μ_J) approximately minimizing ‖Mᵀ(p + λ) − s_fix − Wμ‖, λ ≥ 0, μ ∈ [0, 1] (bounded least squares).
-
-    Any feasible pair gives a valid bound, so a failed solve falls back to λ = 0, μ = 0.
-    """
-    r, m = Mk.shape[0], W.shape[1]
-    B = np.hstack([Mk.T, -W]) / scale
-    b = (s_fix - Mk.T @ p) / scale
-    lb = np.zeros(r + m)
-    ub = np.concatenate([np.full(r, np.inf), np.ones(m)])
+def _bvls(B: np.ndarray, b: np.ndarray, r: int) -> np.ndarray | None:
+    """The x minimizing ‖Bx − b‖ over x_{:r} ≥ 0, x_{r:} ∈ [0, 1] (scipy's BVLS); None when it fails."""
+    m = B.shape[1] - r
+    bounds = (np.zeros(r + m), np.concatenate([np.full(r, np.inf), np.ones(m)]))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            x = lsq_linear(B, b, bounds=(lb, ub), method="bvls").x
+            x = lsq_linear(B, b, bounds=bounds, method="bvls").x
     except (ValueError, np.linalg.LinAlgError):
-        return np.zeros(r), np.zeros(m)
-    if not np.all(np.isfinite(x)):
-        return np.zeros(r), np.zeros(m)
-    return np.maximum(x[:r], 0.0), np.clip(x[r:], 0.0, 1.0)
+        return None
+    return np.concatenate([np.maximum(x[:r], 0.0), np.clip(x[r:], 0.0, 1.0)]) if np.all(np.isfinite(x)) else None
+
+
+def _multipliers(Mk: np.ndarray, p: np.ndarray, s_fix: np.ndarray, W: np.ndarray, z: np.ndarray,
+                 scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """(λ, μ_J) approximately minimizing ‖Mᵀ(p + λ) − s_fix − Wμ‖, λ ≥ 0, μ ∈ [0, 1] (bounded least squares).
+
+    At the optimum z = q/‖q‖ maximizes the over-estimate and μ_j = 1[w_jᵀz > 0] except on
+    the hyperplanes through z (complementary slackness), so with many columns only the
+    FREE ones nearest to the hyperplanes through the current z (start: the cone's centre)
+    are solved for, the rest fixed by their side, for a few rounds. Any feasible pair gives
+    a valid bound; the best is kept (λ = 0, μ = 1[w_jᵀz > 0] if every solve fails).
+    """
+    r, m = Mk.shape[0], W.shape[1]
+    Bl, b = Mk.T / scale, (s_fix - Mk.T @ p) / scale
+    Wn = W / scale
+    dist = 1.0 / np.maximum(np.sqrt(np.sum(W * W, axis=0)), 1e-300)
+    best_lam, best_mu = np.zeros(r), (W.T @ z > 0).astype(float)
+    best = np.linalg.norm(Bl @ best_lam - Wn @ best_mu - b)
+    free_prev = None
+    for _ in range(1 if m <= FREE * r else 4):
+        side = W.T @ z
+        free = np.sort(np.argsort(np.abs(side) * dist)[: FREE * r])
+        if free_prev is not None and np.array_equal(free, free_prev):
+            break
+        mu = (side > 0).astype(float)
+        mu[free] = 0.0
+        x = _bvls(np.hstack([Bl, -Wn[:, free]]), b + Wn @ mu, r)
+        if x is None:
+            break
+        mu[free] = x[r:]
+        q = Bl @ x[:r] - Wn @ mu - b
+        val = float(np.linalg.norm(q))
+        if val < best:
+            best, best_lam, best_mu = val, x[:r], mu
+        if val == 0:
+            break
+        z, free_prev = q / val, free
+    return best_lam, best_mu
+
+
+def _fista(B: np.ndarray, t: np.ndarray, ub: np.ndarray, x: np.ndarray, iters: int) -> np.ndarray:
+    """Batched accelerated projected gradient for min ½‖B_k x − t_k‖² over 0 ≤ x ≤ ub (b×r×m stacks).
+
+    Columns are scaled to unit norm first (the facet normals Mᵀ of thin cones are long);
+    zero columns (padding) are held at 0. Returns x clipped into the box.
+    """
+    cn = np.sqrt(np.sum(B * B, axis=1))
+    D = np.where(cn > 0, 1.0 / np.where(cn > 0, cn, 1.0), 0.0)
+    Bs = B * D[:, None, :]
+    hi = np.where(D > 0, ub / np.where(D > 0, D, 1.0), 0.0)
+    L = np.linalg.eigvalsh(Bs @ np.transpose(Bs, (0, 2, 1)))[:, -1:] * 1.01 + 1e-300
+    y = np.clip(np.where(D > 0, x / np.where(D > 0, D, 1.0), 0.0), 0.0, hi)
+    Bt = np.ascontiguousarray(np.transpose(Bs, (0, 2, 1))) / L[:, :, None]
+    t = t[:, :, None]
+    y, w, step = y[:, :, None], y[:, :, None], 1.0
+    hi = hi[:, :, None]
+    last = np.inf
+    for it in range(iters):
+        if it % 25 == 24:                 # stop once the objective no longer moves
+            obj = float(np.sum((Bs @ y - t) ** 2))
+            if obj >= last * (1 - 1e-9):
+                break
+            last = obj
+        y_new = np.minimum(np.maximum(w - Bt @ (Bs @ w - t), 0.0), hi)
+        step_new = 0.5 * (1 + np.sqrt(1 + 4 * step * step))
+        w = y_new + ((step - 1) / step_new) * (y_new - y)
+        y, step = y_new, step_new
+    return np.clip(y[:, :, 0] * D, 0.0, ub)
 
 
 def _evaluate(args: tuple) -> tuple:
     """Bounds of a batch of cones (one task): multipliers, proven bounds and candidate directions.
 
+    Multipliers for every cone come from a batched accelerated projected gradient; a cone
+    whose bound lands just above the pruning threshold while its concave over-estimate h
+    stays below it (so a sharper bound may prune it) is polished by BVLS (:func:`_multipliers`).
     Returns (bounds without coverage slack, κ, λ (b×r), [(J, μ_J)], candidates (r×k)).
     """
-    A, u, R, sign, S = args
+    A, u, R, sign, S, threshold = args
     v = sign[:, None] * u[None, :]
     T, p, mu = _cone_terms(A, v, R)
     M, kappa, eps_E = _inverses(R)
     b, r = R.shape[0], R.shape[1]
-    lam = np.zeros((b, r))
-    sparse = []
-    absv = np.abs(v)
-    for k in range(b):
-        J = np.flatnonzero((v[k] < 0) & np.any(T[k] > 0, axis=1) & np.any(T[k] < 0, axis=1))
-        if not np.isfinite(kappa[k]):
-            sparse.append((J, np.zeros(len(J))))
-            continue
-        s_fix = (mu[k] * absv[k]) @ A
-        W = A[J].T * absv[k, J]
-        lam[k], mu_J = _multipliers(M[k], p[k], s_fix, W, S)
-        mu[k, J] = mu_J
-        sparse.append((J, mu_J))
-    bound, q = _bounds(A, v, p, M, kappa, eps_E, lam, mu, S)
-    nq = np.sqrt(np.sum(q * q, axis=1, keepdims=True))
-    Zq = (q / np.where(nq > 0, nq, 1.0)).T                   # maximizers of the linear over-estimate
     centre = R.sum(axis=2)
     centre = centre / np.sqrt(np.sum(centre * centre, axis=1, keepdims=True))
+    Ac = centre @ A.T                                         # b×n
+    h_centre = np.einsum("bk,bkj,bj->b", p, M, centre) + np.sum(np.minimum(v, 0.0) * np.maximum(Ac, 0.0), axis=1)
+    h_rays = np.einsum("bi,bik->bk", v, np.maximum(T, 0.0)).max(axis=1)
+    h_low = np.maximum(h_centre, h_rays)                      # ≤ the best bound any multipliers give
+    absv = np.abs(v)
+    Js = [np.flatnonzero((v[k] < 0) & np.any(T[k] > 0, axis=1) & np.any(T[k] < 0, axis=1)) for k in range(b)]
+    m = max((len(J) for J in Js), default=0)
+    B = np.zeros((b, r, r + m))
+    ub = np.zeros((b, r + m))
+    x0 = np.zeros((b, r + m))
+    B[:, :, :r] = np.transpose(M, (0, 2, 1)) / S
+    ub[:, :r] = np.inf
+    for k, J in enumerate(Js):
+        B[k, :, r:r + len(J)] = -(A[J].T * absv[k, J]) / S
+        ub[k, r:r + len(J)] = 1.0
+        x0[k, r:r + len(J)] = Ac[k, J] > 0
+    s_fix = (mu * absv) @ A
+    target = (s_fix - np.einsum("bkj,bk->bj", M, p)) / S
+    ok = np.isfinite(kappa)
+    x = np.zeros_like(x0)
+    if np.any(ok):
+        x[ok] = _fista(B[ok], target[ok], ub[ok], x0[ok], ITERS)
+    lam = x[:, :r].copy()
+    for k, J in enumerate(Js):
+        mu[k, J] = x[k, r:r + len(J)]
+    bound, q = _bounds(A, v, p, M, kappa, eps_E, lam, mu, S)
+    polish = np.flatnonzero(ok & (bound > threshold) & (h_low <= threshold) & (bound <= POLISH * threshold))
+    for k in polish:
+        nq = np.linalg.norm(q[k])
+        z = q[k] / nq if nq > 0 else centre[k]
+        lam_k, mu_J = _multipliers(M[k], p[k], s_fix[k], A[Js[k]].T * absv[k, Js[k]], z, S)
+        mu_k = mu[k].copy()
+        mu_k[Js[k]] = mu_J
+        bk, qk = _bounds(A, v[k:k + 1], p[k:k + 1], M[k:k + 1], kappa[k:k + 1], eps_E[k:k + 1], lam_k[None],
+                         mu_k[None], S)
+        if bk[0] < bound[k]:
+            bound[k], q[k], lam[k], mu[k] = bk[0], qk[0], lam_k, mu_k
+    sparse = [(J, mu[k, J]) for k, J in enumerate(Js)]
+    nq = np.sqrt(np.sum(q * q, axis=1, keepdims=True))
+    Zq = (q / np.where(nq > 0, nq, 1.0)).T                   # maximizers of the linear over-estimate
     return bound, kappa, lam, sparse, np.hstack([Zq, centre.T])
 
 
@@ -263,6 +237,7 @@ class _Tree:
         self.parent: list[int] = []
         self.sign: list[int] = []
         self.delta: list[float] = []
+        self.eff: list[float] = []
         self.split: set[int] = set()
         self.data: dict[int, tuple[float, np.ndarray, np.ndarray, np.ndarray]] = {}
 
@@ -271,6 +246,7 @@ class _Tree:
         self.parent.append(parent)
         self.sign.append(sign)
         self.delta.append(0.0)
+        self.eff.append(np.inf)
         return len(self.cones) - 1
 
     def midpoint(self, i: int, j: int) -> int:
@@ -300,13 +276,13 @@ class _Tree:
         return np.transpose(rays[np.array([self.cones[k] for k in nodes])], (0, 2, 1))
 
     def certificate(self) -> BnbCertificate:
-        leaves = np.array(sorted(set(range(len(self.cones))) - self.split), dtype=np.int64)
-        r = self.r
-        lam = np.zeros((len(leaves), r))
-        bounds = np.zeros(len(leaves))
+        N, r = len(self.cones), self.r
+        leaves = np.array(sorted(set(range(N)) - self.split), dtype=np.int64)
+        lam = np.zeros((N, r))
+        bounds = np.zeros(N)
         idx, val, ptr = [], [], [0]
-        for j, k in enumerate(leaves):
-            bounds[j], lam[j], J, mu_J = self.data[k]
+        for k in range(N):
+            bounds[k], lam[k], J, mu_J = self.data[k]
             idx.append(J)
             val.append(mu_J)
             ptr.append(ptr[-1] + len(J))
@@ -315,7 +291,7 @@ class _Tree:
                               np.array(ptr, dtype=np.int64),
                               np.concatenate(idx).astype(np.int64) if idx else np.zeros(0, dtype=np.int64),
                               np.concatenate(val) if val else np.zeros(0), bounds,
-                              float(bounds.max(initial=0.0)))
+                              float(max((self.eff[k] for k in leaves), default=0.0)))
 
 
 def _empty_certificate(r: int) -> BnbCertificate:
@@ -325,13 +301,13 @@ def _empty_certificate(r: int) -> BnbCertificate:
                           np.zeros((0, r)), np.zeros(1, dtype=np.int64), i, np.zeros(0), np.zeros(0), 0.0)
 
 
-def _evaluate_nodes(tree: _Tree, nodes: list[int], A: np.ndarray, u: np.ndarray, S: float,
+def _evaluate_nodes(tree: _Tree, nodes: list[int], A: np.ndarray, u: np.ndarray, S: float, threshold: float,
                     executor: Executor | None) -> tuple[np.ndarray, np.ndarray]:
     """Evaluate ``nodes`` (on the executor in tasks of TASK cones), store their data; return bounds, candidates."""
     R = tree.R(nodes)
     signs = np.array([tree.sign[k] for k in nodes], dtype=float)
     chunks = [slice(i, min(i + TASK, len(nodes))) for i in range(0, len(nodes), TASK)]
-    tasks = [(A, u, R[c], signs[c], S) for c in chunks]
+    tasks = [(A, u, R[c], signs[c], S, threshold) for c in chunks]
     results = list(map(_evaluate, tasks) if executor is None or len(tasks) == 1 else executor.map(_evaluate, tasks))
     out, cands = [], []
     e = _mid_error(tree.r)
@@ -342,7 +318,8 @@ def _evaluate_nodes(tree: _Tree, nodes: list[int], A: np.ndarray, u: np.ndarray,
                 tree.delta[k] = float(_child_delta(np.array(tree.delta[par]), kappa[pos], e))
             b = float(_widen(np.array(bound[pos]), np.array(tree.delta[k]), S))
             tree.data[k] = (b, lam[pos], sparse[pos][0], sparse[pos][1])
-            out.append(b)
+            tree.eff[k] = min(b, tree.eff[par]) if par >= 0 else b
+            out.append(tree.eff[k])
         cands.append(Z)
     return np.array(out), np.hstack(cands)
 
@@ -386,14 +363,19 @@ def _search(A: np.ndarray, u: np.ndarray, rtol: float, time_limit: float | None,
     best = _Incumbent(A, u)
     if incumbent is not None:
         best.offer(incumbent.reshape(r, -1))
-    if S > 0 and r >= 2 and n_starts > 0:
-        _, Zh, _ = _heuristic(A, u[:, None], None, n_starts, 0, 1)
-        best.offer(Zh[:, :8])
+    if r >= 2 and n_starts > 0:
+        # Fixed-point ascent from random starts (both signs); the best end point is polished exactly.
+        Z0 = np.random.default_rng(0).standard_normal((r, n_starts))
+        Z0 = Z0 / np.sqrt(np.sum(Z0 * Z0, axis=0))
+        best.offer(_ascent(A, u[:, None], np.hstack([Z0, -Z0])))
+        if time_limit is None or time_limit >= HEURISTIC_AFTER:
+            # The many-start heuristic finds better incumbents (pruning) but costs seconds at rank 10.
+            best.offer(_heuristic(A, u[:, None], None, n_starts // 5, 0, 1)[1][:, :8])
     for sign in (1, -1):
         for cone in _root_cones(r):
             tree.add(cone, -1, sign)
     roots = list(range(len(tree.cones)))
-    bounds, Z = _evaluate_nodes(tree, roots, A, u, S, executor)
+    bounds, Z = _evaluate_nodes(tree, roots, A, u, S, best.value * (1 + rtol), executor)
     best.offer(np.hstack([Z, np.array(tree.rays).T]))
     heap = [(-b, k) for b, k in zip(bounds, roots)]
     heapq.heapify(heap)
@@ -409,7 +391,7 @@ def _search(A: np.ndarray, u: np.ndarray, rtol: float, time_limit: float | None,
             break                                 # every open cone is pruned
         if r == 1:
             for k in batch:                       # rays cannot be split; their bound is exact up to margins
-                heapq.heappush(heap, (-tree.data[k][0], k))
+                heapq.heappush(heap, (-tree.eff[k], k))
             break
         if time_limit is not None and time.perf_counter() - t0 >= time_limit:
             stopped = f"time limit ({time_limit:g} s)"
@@ -417,11 +399,11 @@ def _search(A: np.ndarray, u: np.ndarray, rtol: float, time_limit: float | None,
             stopped = f"node limit ({max_nodes})"
         if stopped:
             for k in batch:
-                heapq.heappush(heap, (-tree.data[k][0], k))
+                heapq.heappush(heap, (-tree.eff[k], k))
             break
         n_rays = len(tree.rays)
         children = [c for k in batch for c in tree.children(k)]
-        bounds, Z = _evaluate_nodes(tree, children, A, u, S, executor)
+        bounds, Z = _evaluate_nodes(tree, children, A, u, S, threshold, executor)
         nodes += len(children)
         best.offer(np.hstack([Z, np.array(tree.rays[n_rays:]).reshape(-1, r).T]))
         for b, k in zip(bounds, children):
@@ -437,21 +419,9 @@ def _search(A: np.ndarray, u: np.ndarray, rtol: float, time_limit: float | None,
 
 
 # ======================================================================== public
-def _validate(A: np.ndarray, u: np.ndarray, name: str = "u") -> tuple[np.ndarray, np.ndarray]:
-    A = np.asarray(A, dtype=float)
-    if A.ndim != 2 or not np.all(np.isfinite(A)):
-        raise InputError(f"The 'A' parameter must be a finite 2-D array (n_samples, rank). Got shape {A.shape} "
-                         "instead. Pass geometry(X).A of arrangement.py.")
-    u = np.asarray(u, dtype=float)
-    if u.shape[0] != A.shape[0] or u.ndim not in (1, 2) or not np.all(np.isfinite(u)):
-        raise InputError(f"The '{name}' parameter must be a finite array with {A.shape[0]} rows (one per sample of "
-                         f"A). Got shape {u.shape} instead.")
-    return np.ascontiguousarray(A), u
-
-
 def rho_bound(A: np.ndarray, u: np.ndarray, *, rtol: float = 1e-4, time_limit: float | None = None,
               max_nodes: int | None = None, incumbent: np.ndarray | None = None, executor: Executor | None = None,
-              n_starts: int = 20) -> RhoBound:
+              n_starts: int = 100) -> RhoBound:
     """Proven upper bound on ρ(u) = max_{‖z‖≤1} |uᵀ(Az)_+| by branch and bound over cones (MATH §8.4).
 
     Parameters
@@ -497,153 +467,9 @@ def rho_bound(A: np.ndarray, u: np.ndarray, *, rtol: float = 1e-4, time_limit: f
     return _search(A, u, float(rtol), time_limit, max_nodes, start, executor, int(n_starts))
 
 
-def _check_tree(c: BnbCertificate, n: int, r: int) -> tuple[np.ndarray, np.ndarray]:
-    """Check that the nodes form bisection trees of the root cones (for both signs).
-
-    Returns, per node, the rounding ‖m − m*‖ bound of the midpoint ray that made it (0 for
-    roots) and the indices of the leaves.
-    """
-    N = len(c.cones)
-    n_roots = 2 * (r + 1)
-    rays = np.asarray(c.rays, dtype=float)
-    cones, parent, sign = np.asarray(c.cones), np.asarray(c.parent), np.asarray(c.sign)
-    if rays.ndim != 2 or rays.shape[1] != r or cones.shape != (N, r) or parent.shape != (N,) or sign.shape != (N,):
-        raise InputError(f"certificate arrays have inconsistent shapes for rank {r}: rays {rays.shape}, cones "
-                         f"{cones.shape}, parent {parent.shape}, sign {sign.shape}")
-    if N < n_roots or len(rays) < r + 1 or not np.array_equal(rays[: r + 1], _root_rays(r)):
-        raise InputError("certificate does not start from the root simplex {-1/sqrt(r), e_1, ..., e_r}")
-    roots = np.vstack([_root_cones(r)] * 2)
-    if (not np.array_equal(cones[:n_roots], roots) or np.any(parent[:n_roots] != -1)
-            or not np.array_equal(sign[:n_roots], np.repeat([1, -1], r + 1))):
-        raise InputError("certificate roots are not the r+1 root cones for each sign of u")
-    if np.any(cones < 0) or np.any(cones >= len(rays)):
-        raise InputError("certificate cones index rays that do not exist")
-    kids = np.arange(n_roots, N)
-    par = parent[n_roots:]
-    if np.any(par < 0) or np.any(par >= kids) or np.any(sign[n_roots:] != sign[par]):
-        bad = kids[(par < 0) | (par >= kids) | (sign[n_roots:] != sign[np.clip(par, 0, N - 1)])][0]
-        raise InputError(f"certificate node {bad}: its parent must be an earlier node of the same sign")
-    count = np.bincount(par, minlength=N)
-    if np.any((count != 0) & (count != 2)):
-        bad = int(np.flatnonzero((count != 0) & (count != 2))[0])
-        raise InputError(f"certificate node {bad} has {count[bad]} children; a split cone has exactly 2 "
-                         "(a leaf was dropped)")
-    order = np.argsort(par, kind="stable")
-    first, second = kids[order[0::2]], kids[order[1::2]]
-    P = par[order[0::2]]
-    d1, d2 = cones[first] != cones[P], cones[second] != cones[P]
-    ok = (d1.sum(axis=1) == 1) & (d2.sum(axis=1) == 1)
-    i, j = np.argmax(d1, axis=1), np.argmax(d2, axis=1)
-    rows = np.arange(len(P))
-    m = cones[first, i]
-    ok &= (i != j) & (cones[second, j] == m) & ~np.any(cones[P] == m[:, None], axis=1)
-    gap = np.sqrt(np.sum((rays[m] - _midpoint(rays[cones[P, i]], rays[cones[P, j]])) ** 2, axis=1))
-    ok &= gap <= 1e-13
-    if not np.all(ok):
-        bad = int(P[rows[~ok][0]])
-        raise InputError(f"certificate node {bad}: its children are not its halves across the midpoint of an edge")
-    e = np.zeros(N)
-    e[first] = e[second] = gap + _mid_error(r)
-    leaves = np.flatnonzero(count == 0)
-    if not np.array_equal(np.asarray(c.leaves), leaves):
-        raise InputError("certificate leaves are not the nodes without children")
-    return e, leaves
-
-
-def _check_leaves(A: np.ndarray, u: np.ndarray, c: BnbCertificate, leaves: np.ndarray, delta: np.ndarray,
-                  S: float) -> np.ndarray:
-    """Recompute every leaf bound from its multipliers (in blocks, to bound memory)."""
-    n, r = A.shape
-    L = len(leaves)
-    lam, ptr, idx, val = (np.asarray(c.lam, float), np.asarray(c.mu_ptr), np.asarray(c.mu_idx),
-                          np.asarray(c.mu_val, float))
-    if lam.shape != (L, r) or ptr.shape != (L + 1,) or ptr[0] != 0 or np.any(np.diff(ptr) < 0) \
-            or ptr[-1] != len(idx) or idx.shape != val.shape:
-        raise InputError("certificate multipliers have inconsistent shapes")
-    if not (np.all(np.isfinite(lam)) and np.all(lam >= 0)):
-        raise InputError(f"certificate leaf {int(np.flatnonzero(~(lam >= 0).all(axis=1))[0])}: lambda must be >= 0")
-    owner = np.repeat(np.arange(L), np.diff(ptr))
-    if np.any(idx < 0) or np.any(idx >= n) or not np.all((val >= 0) & (val <= 1)):
-        bad = owner[(idx < 0) | (idx >= n) | ~((val >= 0) & (val <= 1))][0]
-        raise InputError(f"certificate leaf {bad}: mu must index samples and lie in [0, 1]")
-    sign = np.asarray(c.sign, float)[leaves]
-    if np.any(sign[owner] * u[idx] >= 0):
-        bad = owner[sign[owner] * u[idx] >= 0][0]
-        raise InputError(f"certificate leaf {bad}: mu is given for a sample with a nonnegative weight")
-    rays = np.asarray(c.rays, float)
-    out = np.zeros(L)
-    for lo in range(0, L, 1024):
-        blk = np.arange(lo, min(lo + 1024, L))
-        R = np.transpose(rays[np.asarray(c.cones)[leaves[blk]]], (0, 2, 1))
-        v = sign[blk, None] * u[None, :]
-        _, p, mu = _cone_terms(A, v, R)
-        rows = owner[ptr[blk[0]]:ptr[blk[-1] + 1]] - lo
-        mu[rows, idx[ptr[blk[0]]:ptr[blk[-1] + 1]]] = val[ptr[blk[0]]:ptr[blk[-1] + 1]]
-        M, kappa, eps_E = _inverses(R)
-        bound, _ = _bounds(A, v, p, M, kappa, eps_E, lam[blk], mu, S)
-        out[blk] = _widen(bound, delta[leaves[blk]], S)
-    return out
-
-
-def check_certificate(A: np.ndarray, u: np.ndarray,
-                      certificate: BnbCertificate | tuple[BnbCertificate, ...]) -> float:
-    """Re-check a branch-and-bound certificate in NumPy alone; return the proven bound on ρ(u).
-
-    Checks that the nodes form bisection trees of the root simplex for both signs of u (so
-    the leaves cover R^r, up to slivers from rounded midpoints, paid for by S·δ), that every
-    multiplier is feasible (λ ≥ 0, μ ∈ [0, 1] and only on samples with σu_i < 0), and
-    recomputes every leaf bound with its floating-point margin. For U with K columns
-    (a tuple of K certificates) it returns (Σ_k ρ̄_k²)^{1/2} ≥ max_{‖z‖≤1} ‖Uᵀ(Az)_+‖.
-
-    Raises
-    ------
-    InputError (a ValueError)
-        Naming the node or leaf that fails, or when a leaf's recomputed bound exceeds the
-        bound the certificate claims for it.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> A = np.array([[1.0, 0.0], [0.0, 1.0]])
-    >>> res = rho_bound(A, np.array([1.0, -1.0]))
-    >>> bool(abs(check_certificate(A, np.array([1.0, -1.0]), res.certificate) - 1.0) < 1e-9)
-    True
-    """
-    A, u = _validate(A, u)
-    if u.ndim == 2:
-        if not isinstance(certificate, tuple) or len(certificate) != u.shape[1]:
-            raise InputError(f"certificate must be a tuple of {u.shape[1]} certificates, one per column of U")
-        parts = np.array([check_certificate(A, u[:, k], c) for k, c in enumerate(certificate)])
-        return float(np.sqrt(np.sum(parts ** 2)) * (1 + 4 * (len(parts) + 2) * EPS))
-    if not isinstance(certificate, BnbCertificate):
-        raise InputError(f"certificate must be a BnbCertificate. Got {type(certificate).__name__} instead.")
-    n, r = A.shape
-    S = _lipschitz(A, u)
-    if r == 0 or S == 0:
-        return 0.0
-    e, leaves = _check_tree(certificate, n, r)
-    R = np.transpose(np.asarray(certificate.rays, float)[np.asarray(certificate.cones)], (0, 2, 1))
-    kappa = np.concatenate([_inverses(R[i:i + 4096])[1] for i in range(0, len(R), 4096)])
-    delta = np.zeros(len(R))
-    parent = np.asarray(certificate.parent)
-    for k in range(2 * (r + 1), len(R)):           # parents come first
-        delta[k] = _child_delta(delta[parent[k]], kappa[k], e[k])
-    bounds = _check_leaves(A, u, certificate, leaves, delta, S)
-    claimed = np.asarray(certificate.bounds, float)
-    too_low = ~(bounds <= claimed * (1 + 1e-9) + 1e-12 * S) if claimed.shape == bounds.shape else np.ones(1, bool)
-    if np.any(too_low):
-        j = int(np.flatnonzero(too_low)[0])
-        raise InputError(f"certificate leaf {j} (node {leaves[min(j, len(leaves) - 1)]}): its multipliers prove "
-                         f"{bounds[min(j, len(bounds) - 1)]:.17g}, not the bound it claims")
-    upper = float(bounds.max(initial=0.0))
-    if not upper <= certificate.upper * (1 + 1e-9) + 1e-12 * S:
-        raise InputError(f"certificate claims upper={certificate.upper!r} below its leaves' maximum {upper!r}")
-    return upper
-
-
 def rho_bound_vector(A: np.ndarray, U: np.ndarray, *, rtol: float = 1e-4, time_limit: float | None = None,
                      max_nodes: int | None = None, executor: Executor | None = None,
-                     n_starts: int = 20) -> RhoBound:
+                     n_starts: int = 100) -> RhoBound:
     """Proven bound on ρ(U) = max_{‖z‖≤1} ‖Uᵀ(Az)_+‖ for K outputs: (Σ_k ρ̄(u_k)²)^{1/2} (MATH §8.4).
 
     Each column gets :func:`rho_bound` with an equal share of ``time_limit`` and
