@@ -63,6 +63,21 @@ class Loss:
         """P(0): the loss of the zero network, the scale of relative gaps."""
         return self.value(np.zeros_like(Y), Y)
 
+    #: whether ℓ is twice differentiable (hinge and absolute are not), i.e. has :meth:`curvature`
+    smooth: ClassVar[bool] = True
+
+    def curvature(self, F: np.ndarray, Y: np.ndarray) -> np.ndarray:
+        """Second derivatives ∂²ℓ/∂F_ik² of a loss that acts entry by entry (n×K)."""
+        raise NotImplementedError
+
+    def hessian_blocks(self, F: np.ndarray, Y: np.ndarray, B: np.ndarray) -> np.ndarray:
+        """Bᵀ H_i B for every sample (n×q×q), H_i the Hessian of ℓ in row i of F; B is K×q.
+
+        The Newton solvers of the settings need only these blocks: with F = A Z Bᵀ the
+        Hessian of ℓ in Z is Σ_i (a_i a_iᵀ) ⊗ Bᵀ H_i B.
+        """
+        return np.einsum("ka,kb,ik->iab", B, B, self.curvature(F, Y))
+
     def __repr__(self) -> str:
         return f"Loss({self.name!r})"
 
@@ -86,6 +101,9 @@ class Squared(Loss):
 
     def dual_point(self, F, Y):
         return Y - F
+
+    def curvature(self, F, Y):
+        return np.ones_like(F)
 
 
 def _check_pm_one(Y: np.ndarray, loss: str, where: str) -> None:
@@ -126,6 +144,8 @@ class Hinge(Loss):
     def project_dual(self, U, Y):
         return Y * np.clip(Y * U, 0.0, 1.0)
 
+    smooth = False
+
 
 class Logistic(Loss):
     """Σ log(1 + exp(−y f)) with labels in {−1, +1}."""
@@ -153,6 +173,10 @@ class Logistic(Loss):
 
     def dual_point(self, F, Y):
         return Y * expit(-Y * F)
+
+    def curvature(self, F, Y):
+        p = expit(-Y * F)
+        return p * (1.0 - p)
 
     def project_dual(self, U, Y):
         return Y * np.clip(Y * U, 0.0, 1.0)
@@ -182,6 +206,8 @@ class Absolute(Loss):
 
     def project_dual(self, U, Y):
         return np.clip(U, -1.0, 1.0)
+
+    smooth = False
 
 
 class CrossEntropy(Loss):
@@ -215,6 +241,12 @@ class CrossEntropy(Loss):
 
     def dual_point(self, F, Y):
         return Y - softmax(F, axis=1)
+
+    def hessian_blocks(self, F, Y, B):
+        # H_i = diag(p_i) − p_i p_iᵀ (softmax), so Bᵀ H_i B = Bᵀ diag(p_i) B − (Bᵀp_i)(Bᵀp_i)ᵀ.
+        P = softmax(F, axis=1)
+        PB = P @ B
+        return np.einsum("ka,kb,ik->iab", B, B, P) - PB[:, :, None] * PB[:, None, :]
 
     def project_dual(self, U, Y):
         P = np.clip(Y - U, 0.0, None)

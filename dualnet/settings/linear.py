@@ -19,6 +19,7 @@ the reduced dual program. Both answers are accepted only through the certificate
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -35,6 +36,7 @@ from ..losses import Loss
 from ..network import Network
 from ..problem import DualProgram, Fit, Precomputed, Problem
 from ..weight_decay import fit_weight_decay
+from ._reduced import solve_reduced
 from ._solve import solve_cvxpy
 
 NAME = "linear"
@@ -156,24 +158,35 @@ def _norm(M: np.ndarray) -> float:
 
 
 def closed_form(X: np.ndarray, Y: np.ndarray, beta_t: float, reduction: Reduction | None = None,
-                tol: float = 1e-10, warm: np.ndarray | None = None, max_iter: int = 20000
-                ) -> tuple[np.ndarray, np.ndarray, str]:
-    """Solve min_W ½‖XW − Y‖² + β_t‖W‖ without a generic solver.
+                tol: float = 1e-10, warm: np.ndarray | None = None, max_iter: int = 20000,
+                loss: Loss | None = None) -> tuple[np.ndarray, np.ndarray, str]:
+    """Solve min_W ½‖XW − Y‖² + β_t‖W‖ without a generic solver (or ℓ(XW) + β_t‖W‖ for ``loss``).
 
     Returns the end-to-end weights W (d×K), the dual point U = Y − XW, and a short
     description of the method. K = 1: the secular equation (exact up to a scalar root).
     Equal singular values (whitened or orthonormal X, MATH §1.5–1.6): singular-value
     thresholding in closed form. Otherwise: accelerated proximal gradient on the reduced
-    problem, stopped by its duality gap.
+    problem, stopped by its duality gap. Other losses: Newton (one output, or two classes
+    under cross-entropy) or L-BFGS on the factors of the nuclear norm (smooth losses only);
+    U is then −∇ℓ(XW).
     """
     red = reduction if reduction is not None else reduce(X)
-    Z, U, method = _fast(red, Y, beta_t, tol, warm, max_iter)
+    Z, U, method = _fast(red, Y, beta_t, tol, warm, max_iter, loss=loss)
     return red.weights(Z), U, method
 
 
 def _fast(red: Reduction, Y: np.ndarray, beta_t: float, tol: float, warm: np.ndarray | None = None,
-          max_iter: int = 20000, want_dual: bool = True) -> tuple[np.ndarray, np.ndarray | None, str]:
-    """Reduced solution Z, dual point U = Y − XW (None unless ``want_dual``), and the method used."""
+          max_iter: int = 20000, want_dual: bool = True, loss: Loss | None = None
+          ) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """Reduced solution Z, a dual point (None unless ``want_dual`` or needed), and the method used.
+
+    Squared loss: U = Y − XW. Other losses: the reduced problem min_Z ℓ(U_x diag(s) Z) +
+    β_t‖Z‖ by Newton, L-BFGS or smoothing (:mod:`dualnet.settings._reduced`); its dual
+    point −∇ℓ(XW) is always returned (it is computed anyway).
+    """
+    if loss is not None and loss.name != "squared":
+        Z, U, method = solve_reduced(red.design, Y, loss, beta_t, warm)
+        return Z, U, "eig + " + method
     Q = red.coords_cached(Y)
     Z, method = _solve_reduced(red.s, Q, beta_t, tol * 0.5 * float(np.sum(Y * Y)), warm, max_iter)
     return Z, (Y - red.lift(red.s[:, None] * Z)) if want_dual else None, method
@@ -274,7 +287,7 @@ def _fast_path(problems: list[Problem], red: Reduction) -> list[Fit]:
             # step (clipped, as β may come in any order) cuts the proximal iterations ~3x.
             step = (pb.beta_t - problems[i - 1].beta_t) / (problems[i - 1].beta_t - problems[i - 2].beta_t)
             warm = Zs[-1] + float(np.clip(step, 0.0, 2.0)) * (Zs[-1] - Zs[-2])
-        Z, _, method = _fast(red, pb.Y, pb.beta_t, pb.tol * 1e-2, warm, want_dual=False)
+        Z, _, method = _fast(red, pb.Y, pb.beta_t, pb.tol * 1e-2, warm, want_dual=False, loss=pb.loss)
         Zs.append(Z)
         methods.append(method)
     K = problems[0].n_outputs
@@ -324,24 +337,32 @@ def _residual(X: np.ndarray, Y: np.ndarray, E: np.ndarray) -> np.ndarray:
 
 
 def _use_fast(pb: Problem) -> bool:
+    # Hinge and absolute go to the CVXPY program: smoothing them found the primal value but
+    # not a dual point that certifies it (dualnet.settings._reduced).
+    available = pb.loss.smooth
     if pb.method in ("fast", "closed-form"):
-        if pb.loss.name != "squared":
-            raise InputError(f"The 'method' parameter of solve is {pb.method!r}, but the linear setting has a "
-                             f"fast path only for loss='squared'. Got loss={pb.loss.name!r}. "
-                             "Use method='auto' or method='cvxpy'.")
+        if not available:
+            raise InputError(f"The 'method' parameter of solve is {pb.method!r}, but the linear setting has no "
+                             f"fast path for loss={pb.loss.name!r} (only for squared, logistic and "
+                             f"cross-entropy). Got method={pb.method!r}. Use method='auto' or method='cvxpy'.")
         return True
-    return pb.method == "auto" and pb.loss.name == "squared"
+    return pb.method == "auto" and available
 
 
-def _end_to_end(pb: Problem, red: Reduction, beta_t: float, want_dual: bool = True
-                ) -> tuple[np.ndarray, list[np.ndarray], str, object]:
+def _end_to_end(pb: Problem, red: Reduction, beta_t: float, want_dual: bool = True, warm: np.ndarray | None = None,
+                out: list[np.ndarray] | None = None) -> tuple[np.ndarray, list[np.ndarray], str, object]:
     """End-to-end W at threshold β_t, the dual candidates, the method, and the CVXPY problem.
+
+    ``warm`` starts the fast path from reduced coordinates Z; the Z it finds is appended to
+    ``out`` (the search over t warm-starts each threshold from the nearest one solved).
 
     The fast path's dual point U = Y − XW is what the certificate recomputes from the
     network, so it is only formed when ``want_dual`` (the weight-decay search needs it).
     """
     if _use_fast(pb):
-        Z, U, method = _fast(red, pb.Y, beta_t, pb.tol * 1e-2, want_dual=want_dual)
+        Z, U, method = _fast(red, pb.Y, beta_t, pb.tol * 1e-2, warm, want_dual=want_dual, loss=pb.loss)
+        if out is not None:
+            out.append(Z)
         return red.weights(Z), [] if U is None else [U], method, None
     # One compiled program per reduction: the weight-decay search re-solves it along t (DPP).
     key = ("dual", pb.loss.name)
@@ -494,11 +515,31 @@ def _reduced_gap(S: np.ndarray, Q: np.ndarray, Z: np.ndarray, lam: float, nuclea
 def _fit_weight_decay(pb: Problem, red: Reduction) -> Fit:
     """Weight decay on all L ≥ 3 layers: search over t (MATH §2.4); the certificate decides."""
 
+    solved: dict[float, np.ndarray] = {}
+
     def solve_at(beta_t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
-        W, duals, method, _ = _end_to_end(pb, red, beta_t)
+        out: list[np.ndarray] = []
+        W, duals, method, _ = _end_to_end(pb, red, beta_t, warm=_warm_start(solved, beta_t), out=out)
+        if out:
+            solved[beta_t] = out[0]
         return (*atoms_from_matrix(W), duals[0], method)
 
     return fit_weight_decay(pb, solve_at, lambda U: rho(U, pb.X, pb.depth, 1.0)[0], "linear")
+
+
+def _warm_start(solved: dict[float, np.ndarray], beta_t: float) -> np.ndarray | None:
+    """Reduced solution at β_t predicted from the two nearest thresholds solved (linear in log β_t).
+
+    Solutions move smoothly with the threshold between rank changes; the step beyond the
+    nearer point is clipped to twice the distance between the two, as a grid step would be.
+    """
+    if not solved:
+        return None
+    near = sorted(solved, key=lambda b: abs(math.log(b / beta_t)))[:2]
+    if len(near) < 2 or near[0] == near[1]:
+        return solved[near[0]]
+    step = math.log(beta_t / near[0]) / math.log(near[0] / near[1])
+    return solved[near[0]] + float(np.clip(step, -1.0, 2.0)) * (solved[near[0]] - solved[near[1]])
 
 
 #: cone size (rank + K) from which the vector-output program takes interior-point solvers many
