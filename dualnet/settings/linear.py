@@ -514,7 +514,6 @@ def _reduced_gap(S: np.ndarray, Q: np.ndarray, Z: np.ndarray, lam: float, nuclea
 
 def _fit_weight_decay(pb: Problem, red: Reduction) -> Fit:
     """Weight decay on all L ≥ 3 layers: search over t (MATH §2.4); the certificate decides."""
-
     solved: dict[float, np.ndarray] = {}
 
     def solve_at(beta_t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
