@@ -492,7 +492,8 @@ def _use_closed_form(pb: Problem, bn_scale: str) -> bool:
         raise InputError(f"The 'method' parameter of solve is {pb.method!r}, but the batchnorm setting has a closed "
                          f"form only for loss='squared' and bn_scale='std', and a fast path for 'logistic' and "
                          f"'cross-entropy' only with activation='linear'. Got loss={pb.loss.name!r}, "
-                         f"bn_scale={bn_scale!r} and activation={pb.activation!r}. Use method='auto' or method='cvxpy'.")
+                         f"bn_scale={bn_scale!r} and activation={pb.activation!r}. Use method='auto' or "
+                         "method='cvxpy'.")
     return available and pb.method != "cvxpy"
 
 
