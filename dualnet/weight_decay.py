@@ -92,7 +92,11 @@ def fit_weight_decay(pb: Problem, solve_at: Callable[[float], Atoms], rho1: Call
         net, value, method = polish(pb, net, value, method)
     if value >= p0:
         net, U = zero, U0
-    return Fit(net, [U], method, info=info, dual_path=dual_path)
+    # The certificate always tries the network's own dual point −∇ℓ(F); U is another candidate
+    # only if it differs (a fast solver's U is that point, and each candidate costs a bound).
+    own = pb.loss.dual_point(net.forward(pb.X), pb.Y)
+    duals = [] if np.allclose(own, U, rtol=0.0, atol=1e-12 * max(1.0, float(np.max(np.abs(U))))) else [U]
+    return Fit(net, duals, method, info=info, dual_path=dual_path)
 
 
 def _bound_nodes(t_star: float, met: list[float], t_lo: float, t_hi: float, closest: float = 1e-6,

@@ -87,17 +87,22 @@ def _newton(A: np.ndarray, B: np.ndarray, Y: np.ndarray, loss: Loss, lam: float,
         # can overshoot where the loss flattens; damping shortens it towards a gradient step.
         scale = max(float(np.trace(H)) / n_var, 1e-300)
         damping = max(damping * 0.1, 1e-12 * scale)
+        p = _newton_step(H, damping, grad)
+        decrement = -float(grad @ p)
+        if decrement <= 1e-12 * max(abs(f), 1e-300):
+            # f − f* ≈ decrement/2 is at the last digits the loss can be summed to (comparing
+            # values would only see rounding), and one more full step squares the error.
+            return W + p.reshape(shape), it
         while True:
-            p = _newton_step(H, damping, grad)
-            decrement = -float(grad @ p)
             W_new = W + p.reshape(shape)
             f_new = objective(W_new)
-            if f_new <= f - 0.25 * decrement or damping > 1e12 * scale:
+            if f_new <= f - 0.25 * decrement:
                 break
             damping *= 10.0
-        # Quadratic convergence: once the decrement is at round-off so is the next step.
-        if not f_new < f or decrement <= 1e-15 * max(abs(f), 1e-300):
-            return (W_new, it) if f_new < f else (W, it)
+            if damping > 1e12 * scale:
+                return W, it
+            p = _newton_step(H, damping, grad)
+            decrement = -float(grad @ p)
         W, f = W_new, f_new
     return W, max_iter
 
