@@ -68,10 +68,13 @@ def fit_weight_decay(pb: Problem, solve_at: Callable[[float], Atoms], rho1: Call
         return net.objective(pb.X, pb.Y, beta, pb.loss), (net, U)
 
     progress = Progress("dualnet: search over t")
+    # Fifteen grid points (a factor ~2 apart in t on typical brackets) locate the basins: Brent
+    # refines each between its grid neighbours, and the regression scan near the jump to the
+    # zero network (tests/settings/test_linear.py) still finds the true basin.
     # Brent's steps reach the optimal t to ~1e-7 in log t: the value's error is second order
     # in that (~1e-14 relative), and the interval bound's slack is second order in the
     # spacing of the nodes around the optimum.
-    t_star, value, (net, U) = search_t(evaluate, t_lo, t_hi, xtol=1e-7, budget=pb.budget,
+    t_star, value, (net, U) = search_t(evaluate, t_lo, t_hi, n_grid=15, xtol=1e-7, budget=pb.budget,
                                        report=_reporter(progress, pb, dual_path, rho1))
     progress.close()
     for t in _bound_nodes(t_star, [t for t, _ in dual_path], t_lo, t_hi):
