@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.linalg import null_space
-from scipy.optimize import minimize
+from scipy.optimize import brentq, minimize
 
-from ..losses import Loss
+from ..losses import LOSSES, Loss
 
 __all__ = ["solve_reduced"]
 
@@ -44,16 +44,43 @@ def solve_reduced(A: np.ndarray, Y: np.ndarray, loss: Loss, lam: float,
     if r == 0 or _dual_norm(g0) <= lam:
         # 0 ∈ ∂: the zero network is optimal (for hinge and absolute too: the subgradient −dual_point(0) is valid).
         return zero, loss.dual_point(np.zeros_like(Y), Y), "zero (the threshold exceeds ‖Aᵀ∇ℓ(0)‖)"
+    vector = min(g0.shape) == 1
+    if loss.name == "cross-entropy" and K == 2:
+        # Two classes: with Z = z bᵀ (b = ±(1, −1)/√2) sample i's loss is the logistic loss of
+        # the margin √2 y_i a_iᵀz, y_i = ±1 its class: the same Newton on a cheaper loss.
+        y = np.sign(Y @ B)
+        z, W0 = (None if warm is None or not np.any(warm) else warm @ B), None
+        z, _, method = solve_reduced(np.sqrt(2.0) * A, y, LOSSES["logistic"], lam, z)
+        return z @ B.T, loss.dual_point(A @ z @ B.T, Y), method
     W0 = None if warm is None or not np.any(warm) else warm @ B
+    if W0 is None and vector:
+        # The exact minimizer of the quadratic model of ℓ at 0 plus lam‖W‖: Newton's first step.
+        W0 = _model_start(_loss_hessian(A, loss.hessian_blocks(np.zeros_like(Y), Y, B)), g0, lam)
     if W0 is None:
         # One gradient step from 0 along the steepest direction, sized by the curvature at 0.
         curv = float(np.max(loss.hessian_blocks(np.zeros_like(Y), Y, B))) or 1.0
         W0 = -g0 * ((_dual_norm(g0) - lam) / (_dual_norm(g0) * curv * np.linalg.norm(A, 2) ** 2))
-    vector = min(W0.shape) == 1
     inner = _newton if vector else _factored
     name = "Newton" if vector else "L-BFGS on factors"
     W, iters = inner(A, B, Y, loss, lam, W0)
     return W @ B.T, loss.dual_point(A @ W @ B.T, Y), f"{name} ({iters} iterations)"
+
+
+def _model_start(H: np.ndarray, g: np.ndarray, lam: float) -> np.ndarray | None:
+    """argmin_W ⟨g, W⟩ + ½ vec(W)ᵀH vec(W) + lam‖W‖ for ‖g‖ > lam (None if H is singular).
+
+    In the eigenbasis H = V diag(h) Vᵀ with b = Vᵀ vec(g), the minimizer is
+    y = −ν b/(hν + lam) with ν = ‖y‖ the root of ‖b/(hν + lam)‖ = 1 (decreasing in ν, from
+    ‖b‖/lam > 1 at ν = 0 to ≤ 1 at ν = (‖b‖ − lam)/h_min): the secular equation of MATH §1.4.
+    """
+    h, V = np.linalg.eigh(H)
+    if h[0] <= 1e-12 * h[-1]:
+        return None
+    b = V.T @ g.ravel()
+    nb = float(np.linalg.norm(b))
+    nu = brentq(lambda nu: float(np.linalg.norm(b / (h * nu + lam))) - 1.0, 0.0, (nb - lam) / h[0] * (1 + 1e-12),
+                rtol=1e-12)
+    return (V @ (-nu * b / (h * nu + lam))).reshape(g.shape)
 
 
 def _basis(loss: Loss, K: int) -> np.ndarray:
