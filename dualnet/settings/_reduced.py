@@ -78,9 +78,10 @@ def _model_start(H: np.ndarray, g: np.ndarray, lam: float) -> np.ndarray | None:
         return None
     b = V.T @ g.ravel()
     nb = float(np.linalg.norm(b))
+    # An absolute xtol of ~0: the root is tiny when ‖g‖ barely exceeds lam, and must not round to 0.
     nu = brentq(lambda nu: float(np.linalg.norm(b / (h * nu + lam))) - 1.0, 0.0, (nb - lam) / h[0] * (1 + 1e-12),
-                rtol=1e-12)
-    return (V @ (-nu * b / (h * nu + lam))).reshape(g.shape)
+                xtol=1e-300, rtol=1e-12)
+    return None if nu <= 0 else (V @ (-nu * b / (h * nu + lam))).reshape(g.shape)
 
 
 def _basis(loss: Loss, K: int) -> np.ndarray:
@@ -106,6 +107,8 @@ def _newton(A: np.ndarray, B: np.ndarray, Y: np.ndarray, loss: Loss, lam: float,
     for it in range(1, max_iter + 1):
         F = A @ W @ B.T
         nw = float(np.linalg.norm(W))
+        if nw == 0.0:                      # only from a zero start: ‖W‖ has no gradient there
+            return W, it
         grad = (A.T @ (-loss.dual_point(F, Y)) @ B + lam * W / nw).ravel()
         H = _loss_hessian(A, loss.hessian_blocks(F, Y, B))
         w_hat = W.ravel() / nw
