@@ -42,15 +42,14 @@ def solve_reduced(A: np.ndarray, Y: np.ndarray, loss: Loss, lam: float,
     zero = np.zeros((r, K))
     g0 = A.T @ (-loss.dual_point(np.zeros_like(Y), Y)) @ B
     if r == 0 or _dual_norm(g0) <= lam:
-        # 0 ∈ ∂: the zero network is optimal (for hinge and absolute too: the subgradient −dual_point(0) is valid).
+        # 0 is in the subdifferential there: the zero network is optimal.
         return zero, loss.dual_point(np.zeros_like(Y), Y), "zero (the threshold exceeds ‖Aᵀ∇ℓ(0)‖)"
     vector = min(g0.shape) == 1
     if loss.name == "cross-entropy" and K == 2:
         # Two classes: with Z = z bᵀ (b = ±(1, −1)/√2) sample i's loss is the logistic loss of
         # the margin √2 y_i a_iᵀz, y_i = ±1 its class: the same Newton on a cheaper loss.
-        y = np.sign(Y @ B)
-        z, W0 = (None if warm is None or not np.any(warm) else warm @ B), None
-        z, _, method = solve_reduced(np.sqrt(2.0) * A, y, LOSSES["logistic"], lam, z)
+        z = None if warm is None or not np.any(warm) else warm @ B
+        z, _, method = solve_reduced(np.sqrt(2.0) * A, np.sign(Y @ B), LOSSES["logistic"], lam, z)
         return z @ B.T, loss.dual_point(A @ z @ B.T, Y), method
     W0 = None if warm is None or not np.any(warm) else warm @ B
     if W0 is None and vector:
