@@ -344,9 +344,9 @@ def _use_fast(pb: Problem) -> bool:
     available = pb.loss.smooth
     if pb.method in ("fast", "closed-form"):
         if not available:
-            raise InputError(f"The 'method' parameter of solve is {pb.method!r}, but the linear setting has no "
-                             f"fast path for loss={pb.loss.name!r} (only for squared, logistic and "
-                             f"cross-entropy). Got method={pb.method!r}. Use method='auto' or method='cvxpy'.")
+            raise InputError(f"The 'method' parameter of solve is {pb.method!r}, but the linear setting has a "
+                             "fast path only for loss='squared', 'logistic' or 'cross-entropy'. Got "
+                             f"loss={pb.loss.name!r}. Use method='auto' or method='cvxpy'.")
         return True
     return pb.method == "auto" and available
 

@@ -454,7 +454,7 @@ def test_fast_path_deep_weight_decay_agrees_with_cvxpy(name) -> None:
 
 def test_fast_method_refuses_nonsmooth_losses() -> None:
     Y = np.array([[1.0, -1.0], [-1.0, 1.0]])
-    with pytest.raises(InputError, match="no fast path for loss='hinge'"):
+    with pytest.raises(InputError, match="only for loss='squared', 'logistic' or 'cross-entropy'. Got loss='hinge'"):
         dn.solve(np.eye(2), Y, beta=1.0, activation="linear", loss="hinge", method="fast")
     assert dn.solve(np.eye(2), Y, beta=1.0, activation="linear", loss="hinge").method.startswith("cvxpy:")
 
