@@ -98,50 +98,51 @@ def _newton(A: np.ndarray, B: np.ndarray, Y: np.ndarray, loss: Loss, lam: float,
             max_iter: int = 200) -> tuple[np.ndarray, int]:
     """Damped Newton on ℓ(A W Bᵀ) + lam‖W‖ for W with one column or one row (‖W‖ smooth off 0)."""
     shape, n_var = W.shape, W.size
+    eye = np.eye(n_var)
 
-    def objective(W: np.ndarray) -> float:
-        return loss.value(A @ W @ B.T, Y) + lam * float(np.linalg.norm(W))
-
-    f, damping = objective(W), 0.0
-    for it in range(1, max_iter + 1):
+    def objective(W: np.ndarray) -> tuple[float, np.ndarray]:
         F = A @ W @ B.T
+        return loss.value(F, Y) + lam * float(np.linalg.norm(W)), F
+
+    (f, F), damping = objective(W), 0.0
+    for it in range(1, max_iter + 1):
         nw = float(np.linalg.norm(W))
         if nw == 0.0:                      # only from a zero start: ‖W‖ has no gradient there
             return W, it
         grad = (A.T @ (-loss.dual_point(F, Y)) @ B + lam * W / nw).ravel()
         H = _loss_hessian(A, loss.hessian_blocks(F, Y, B))
         w_hat = W.ravel() / nw
-        H += (lam / nw) * (np.eye(n_var) - np.outer(w_hat, w_hat))
+        H += (lam / nw) * (eye - np.outer(w_hat, w_hat))
         # Levenberg–Marquardt damping: far from the optimum (a cold start) a full Newton step
         # can overshoot where the loss flattens; damping shortens it towards a gradient step.
         scale = max(float(np.trace(H)) / n_var, 1e-300)
         damping = max(damping * 0.1, 1e-12 * scale)
-        p = _newton_step(H, damping, grad)
+        p = _newton_step(H + damping * eye, grad)
         decrement = -float(grad @ p)
-        if decrement <= 1e-12 * max(abs(f), 1e-300):
-            # f − f* ≈ decrement/2 is at the last digits the loss can be summed to (comparing
-            # values would only see rounding), and one more full step squares the error.
+        if decrement <= 1e-9 * max(abs(f), 1e-300):
+            # f − f* ≈ decrement/2 is ~1e-9 relative, and the full step taken now squares that
+            # error (quadratic convergence): the result is at the digits the loss can be summed
+            # to, and comparing values from here on would only see rounding.
             return W + p.reshape(shape), it
         while True:
             W_new = W + p.reshape(shape)
-            f_new = objective(W_new)
+            f_new, F_new = objective(W_new)
             if f_new <= f - 0.25 * decrement:
                 break
             damping *= 10.0
             if damping > 1e12 * scale:
                 return W, it
-            p = _newton_step(H, damping, grad)
+            p = _newton_step(H + damping * eye, grad)
             decrement = -float(grad @ p)
-        W, f = W_new, f_new
+        W, F, f = W_new, F_new, f_new
     return W, max_iter
 
 
-def _newton_step(H: np.ndarray, damping: float, grad: np.ndarray) -> np.ndarray:
-    Hd = H + damping * np.eye(H.shape[0])
+def _newton_step(H: np.ndarray, grad: np.ndarray) -> np.ndarray:
     try:
-        return -np.linalg.solve(Hd, grad)          # NumPy's solve: scipy's checks cost more than an r×r solve
+        return -np.linalg.solve(H, grad)          # NumPy's solve: scipy's checks cost more than an r×r solve
     except np.linalg.LinAlgError:
-        return -np.linalg.lstsq(Hd, grad, rcond=None)[0]
+        return -np.linalg.lstsq(H, grad, rcond=None)[0]
 
 
 def _loss_hessian(A: np.ndarray, C: np.ndarray) -> np.ndarray:
