@@ -13,8 +13,9 @@ projection of Y onto {U : ‖XᵀU‖ ≤ β_t} (spectral norm for K > 1).
 Everything here works in the coordinates of one decomposition of X: the eigendecomposition
 of the smaller Gram matrix gives X = U_x diag(s) Vᵀ with rank r, after which the problem
 lives in R^{r×K}, independent of n. The fast path solves the reduced problem by the
-secular equation (K = 1) or an accelerated proximal method (K > 1); the CVXPY path builds
-the reduced dual program. Both answers are accepted only through the certificate.
+secular equation (K = 1) or an accelerated proximal method (K > 1) for the squared loss,
+and by Newton or L-BFGS for logistic and cross-entropy; the CVXPY path builds the reduced
+dual program. Both answers are accepted only through the certificate.
 """
 
 from __future__ import annotations
@@ -181,7 +182,7 @@ def _fast(red: Reduction, Y: np.ndarray, beta_t: float, tol: float, warm: np.nda
     """Reduced solution Z, a dual point (None unless ``want_dual`` or needed), and the method used.
 
     Squared loss: U = Y − XW. Other losses: the reduced problem min_Z ℓ(U_x diag(s) Z) +
-    β_t‖Z‖ by Newton, L-BFGS or smoothing (:mod:`dualnet.settings._reduced`); its dual
+    β_t‖Z‖ by Newton or L-BFGS (:mod:`dualnet.settings._reduced`); its dual
     point −∇ℓ(XW) is always returned (it is computed anyway).
     """
     if loss is not None and loss.name != "squared":

@@ -452,6 +452,19 @@ def test_fast_path_deep_weight_decay_agrees_with_cvxpy(name) -> None:
     assert fast.value <= slow.value + 1e-9 * scale(slow.value)
 
 
+@pytest.mark.parametrize("name, K", [("logistic", 1), ("cross-entropy", 3)])
+def test_fast_path_along_beta_every_smooth_loss(name, K) -> None:
+    """dn.path warm-starts the Newton / L-BFGS solves along β; each fit agrees with CVXPY."""
+    rng = np.random.default_rng(12)
+    X = rng.standard_normal((40, 6))
+    Y = loss_labels(name, rng, 40, K)
+    betas = [3.0, 1.0, 0.3]
+    fast = dn.path(X, Y, betas, activation="linear", loss=name)
+    slow = dn.path(X, Y, betas, activation="linear", loss=name, method="cvxpy")
+    assert fast.certified.all() and slow.certified.all()
+    np.testing.assert_allclose(fast.values, slow.values, rtol=1e-7)      # CLARABEL's accuracy
+
+
 def test_fast_method_refuses_nonsmooth_losses() -> None:
     Y = np.array([[1.0, -1.0], [-1.0, 1.0]])
     with pytest.raises(InputError, match="only for loss='squared', 'logistic' or 'cross-entropy'. Got loss='hinge'"):
