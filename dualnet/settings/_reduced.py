@@ -149,7 +149,10 @@ def _loss_hessian(A: np.ndarray, C: np.ndarray) -> np.ndarray:
     """Σ_i (a_i a_iᵀ) ⊗ C_i, through one matrix product in the two shapes that occur."""
     r, q = A.shape[1], C.shape[1]
     if q == 1:
-        return (A * C[:, 0, 0][:, None]).T @ A
+        # Aᵀdiag(c)A as MᵀM with M = diag(√c)A: NumPy then uses the symmetric product (c ≥ 0
+        # for a convex loss; the clip only removes rounding).
+        M = A * np.sqrt(np.maximum(C[:, 0, 0], 0.0))[:, None]
+        return M.T @ M
     if r == 1:
         return np.tensordot(A[:, 0] ** 2, C, axes=1)
     return np.einsum("ij,ik,iab->jakb", A, A, C).reshape(r * q, r * q)
