@@ -179,6 +179,11 @@ def _best_scale(loss: Loss, U: DualPoint, Y: np.ndarray, c_hi: float) -> tuple[f
     # (every loss keeps its domain under shrinking), so search there.
     c_hi = min(c_hi, 1.0)
     candidates = [0.0, c_hi]
+    top = phi(c_hi) if c_hi > 0 else -np.inf
+    if np.isfinite(top) and phi(c_hi * (1 - 1e-9)) <= top:
+        # Concave φ still rising at c_hi: its maximum on [0, c_hi] is there (the usual case for
+        # a solver's dual point, whose ρ is the threshold), so the scalar search is skipped.
+        return top, c_hi
     if c_hi > 0:
         res = minimize_scalar(lambda c: -phi(c), bounds=(0.0, c_hi), method="bounded",
                               options={"xatol": 1e-12 * max(c_hi, 1e-300)})

@@ -9,11 +9,15 @@ certificate (:func:`dualnet.certificate.wd_lower_bound`), never by the grid.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from scipy.optimize import minimize_scalar
 
+from .budget import Budget, Progress
+from .certificate import wd_path_lower_bound
 from .chains import network_from_atoms
 from .network import Network
 from .problem import Fit, Problem
@@ -63,15 +67,83 @@ def fit_weight_decay(pb: Problem, solve_at: Callable[[float], Atoms], rho1: Call
         net = network_from_atoms(P, s, Qo, L, None, activation)
         return net.objective(pb.X, pb.Y, beta, pb.loss), (net, U)
 
-    t_star, value, (net, U) = search_t(evaluate, t_lo, t_hi)
+    progress = Progress("dualnet: search over t")
+    # Fifteen grid points (a factor ~2 apart in t on typical brackets) locate the basins: Brent
+    # refines each between its grid neighbours, and the regression scan near the jump to the
+    # zero network (tests/settings/test_linear.py) still finds the true basin.
+    # Brent's steps reach the optimal t to ~1e-7 in log t: the value's error is second order
+    # in that (~1e-14 relative), and the interval bound's slack is second order in the
+    # spacing of the nodes around the optimum.
+    t_star, value, (net, U) = search_t(evaluate, t_lo, t_hi, n_grid=15, xtol=1e-7, budget=pb.budget,
+                                       report=_reporter(progress, pb, dual_path, rho1))
+    progress.close()
+    for t in _bound_nodes(t_star, [t for t, _ in dual_path], t_lo, t_hi):
+        if pb.budget.expired():
+            break
+        v, payload = evaluate(t)
+        if v < value:
+            t_star, value, (net, U) = t, v, payload
     method = f"search over t ({len(methods)} solves, each {methods[-1]})"
-    if K > 1:
+    info: dict[str, Any] = {"t": t_star}
+    if pb.budget.expired():
+        info["stopped"] = pb.budget.stop_reason()
+    elif K > 1 and not (pb.loss.name == "cross-entropy" and K == 2):
+        # (Two classes under cross-entropy: an optimal W has W1 = 0, hence rank one, and the
+        # search over one t is then exact; see dualnet.settings._reduced.)
         # Several outputs: weight decay penalizes Σ_k s_k^{2/L} (MATH §2.4), which one shared
         # t does not minimize. Polish the merged network with L-BFGS on the true objective.
         net, value, method = polish(pb, net, value, method)
     if value >= p0:
         net, U = zero, U0
-    return Fit(net, [U], method, info={"t": t_star}, dual_path=dual_path)
+    # The certificate always tries the network's own dual point −∇ℓ(F); U is another candidate
+    # only if it differs (a fast solver's U is that point, and each candidate costs a bound).
+    own = pb.loss.dual_point(net.forward(pb.X), pb.Y)
+    duals = [] if np.allclose(own, U, rtol=0.0, atol=1e-12 * max(1.0, float(np.max(np.abs(U))))) else [U]
+    return Fit(net, duals, method, info=info, dual_path=dual_path)
+
+
+def _bound_nodes(t_star: float, met: list[float], t_lo: float, t_hi: float, closest: float = 1e-6,
+                 ratio: float = 6.0) -> list[float]:
+    """Radii to add so that the dual points around t* form a geometric sequence on both sides.
+
+    The interval bound (:func:`dualnet.certificate.wd_path_lower_bound`) on a node interval
+    of width w at distance d from the optimal t is loose by about w²/d² times a ratio of
+    curvatures, so nodes must approach t* geometrically from each side (down to
+    ``closest`` in log t, ``ratio`` apart). Brent's steps provide some; this fills the rest.
+    """
+    logs = np.log(np.asarray(met) / t_star)
+    nodes = []
+    for side in (-1.0, 1.0):
+        have = np.sort(side * logs[side * logs > 0])
+        reach = math.log(t_hi / t_star) if side > 0 else math.log(t_star / t_lo)
+        target = closest
+        # Beyond a distance of 1 in log t the grid's own spacing is already a small ratio.
+        while target < min(reach, 1.0):
+            if not np.any((have >= target / math.sqrt(ratio)) & (have <= target * math.sqrt(ratio))):
+                nodes.append(t_star * math.exp(side * target))
+            target *= ratio
+    return nodes
+
+
+def _reporter(progress: Progress, pb: Problem, dual_path: list[tuple[float, np.ndarray]],
+              rho1: Callable[[np.ndarray], float]) -> Callable[[float, float], None]:
+    """Progress of the search: best t and value, and (every tenth step) the interval bound so far.
+
+    The bound is :func:`dualnet.certificate.wd_path_lower_bound` over the dual points met,
+    the same proof the certificate computes at the end; it is only computed once the line
+    is shown (runs longer than the progress delay).
+    """
+    state = {"calls": 0, "bound": -math.inf}
+
+    def report(t: float, value: float) -> None:
+        state["calls"] += 1
+        shown = time.perf_counter() - progress.start >= progress.delay
+        if shown and state["calls"] % 10 == 0:
+            state["bound"], _ = wd_path_lower_bound(dual_path, pb.Y, pb.loss, pb.beta, pb.depth,
+                                                    lambda U: (rho1(U), True))
+        progress.update(t=t, value=value, bound=state["bound"], solves=state["calls"])
+
+    return report
 
 
 def polish(pb: Problem, net: Network, value: float, method: str, restarts: int = 0
@@ -116,53 +188,52 @@ def polish(pb: Problem, net: Network, value: float, method: str, restarts: int =
 
 
 def search_t(evaluate: Callable[[float], tuple[float, Any]], t_lo: float, t_hi: float,
-             n_grid: int = 25, n_golden: int = 60, xtol: float = 1e-10, max_basins: int = 3
+             n_grid: int = 25, n_golden: int = 60, xtol: float = 1e-10, max_basins: int = 3,
+             budget: Budget | None = None, report: Callable[[float, float], None] | None = None
              ) -> tuple[float, float, Any]:
     """Minimize ``evaluate(t) -> (value, payload)`` over t in [t_lo, t_hi].
 
-    A log-spaced grid locates the basins, then golden-section search on log t refines each of
-    the (at most ``max_basins``) best local minima of the grid. More than one matters: near
-    the β where the optimum jumps to zero, the near-zero network at t_lo is a local minimum
-    whose value (≈ P(0)) can beat every grid point of the true basin, which lies between two
-    worse grid points. Returns (t, value, payload) of the best point evaluated.
+    A log-spaced grid, evaluated in increasing t so that a setting warm-starting each solve
+    from the last moves by one grid step, locates the basins; Brent's method (parabolic
+    steps, golden-section safeguard) on log t then refines each of the (at most
+    ``max_basins``) best local minima of the grid, with at most ``n_golden`` evaluations
+    each and stopping at width ``xtol`` in log t. More than one basin matters: near the β
+    where the optimum jumps to zero, the near-zero network at t_lo is a local minimum whose
+    value (≈ P(0)) can beat every grid point of the true basin, which lies between two worse
+    grid points. Returns (t, value, payload) of the best point evaluated.
+
+    ``budget``: once it expires no further t is evaluated and the best point so far is
+    returned (the caller reads ``budget.expired()``). ``report(t, value)`` is called after
+    every evaluation with the best point so far (progress lines).
     """
-    if not (0 < t_lo < t_hi):
-        value, payload = evaluate(t_lo)
-        return t_lo, value, payload
-    grid = np.geomspace(t_lo, t_hi, n_grid)
-    results = [evaluate(float(t)) for t in grid]
-    values = np.array([r[0] for r in results])
-    i = int(np.argmin(values))
-    best = (float(grid[i]), float(values[i]), results[i][1])
-    padded = np.concatenate([[np.inf], values, [np.inf]])
-    minima = [j for j in range(n_grid) if padded[j + 1] <= min(padded[j], padded[j + 2])]
-    for j in sorted(minima, key=lambda j: values[j])[:max_basins]:
-        a, b = math.log(grid[max(j - 1, 0)]), math.log(grid[min(j + 1, n_grid - 1)])
-        refined = _golden(evaluate, a, b, n_golden, xtol)
-        if refined[1] < best[1]:
-            best = refined
-    return best
+    best: list[Any] = [math.inf, math.inf, None]
+
+    def tracked(t: float) -> float:
+        if budget is not None and budget.expired() and best[2] is not None:
+            raise _OutOfTime
+        value, payload = evaluate(t)
+        if value < best[1] or best[2] is None:
+            best[:] = [t, float(value), payload]
+        if report is not None:
+            report(best[0], best[1])
+        return float(value)
+
+    try:
+        if not (0 < t_lo < t_hi):
+            tracked(t_lo)
+            return tuple(best)  # type: ignore[return-value]
+        grid = np.geomspace(t_lo, t_hi, n_grid)
+        values = np.array([tracked(float(t)) for t in grid])
+        padded = np.concatenate([[np.inf], values, [np.inf]])
+        minima = [j for j in range(n_grid) if padded[j + 1] <= min(padded[j], padded[j + 2])]
+        for j in sorted(minima, key=lambda j: values[j])[:max_basins]:
+            a, b = math.log(grid[max(j - 1, 0)]), math.log(grid[min(j + 1, n_grid - 1)])
+            minimize_scalar(lambda x: tracked(math.exp(x)), bounds=(a, b), method="bounded",
+                            options={"xatol": xtol, "maxiter": n_golden})
+    except _OutOfTime:
+        pass
+    return tuple(best)  # type: ignore[return-value]
 
 
-def _golden(evaluate: Callable[[float], tuple[float, Any]], a: float, b: float, n_golden: int, xtol: float
-            ) -> tuple[float, float, Any]:
-    """Golden-section search of ``evaluate(exp(x))`` over x in [a, b]; the best point evaluated."""
-    invphi = (math.sqrt(5) - 1) / 2
-    c, d = b - invphi * (b - a), a + invphi * (b - a)
-    fc, fd = evaluate(math.exp(c)), evaluate(math.exp(d))
-    best = (math.inf, math.inf, None)
-    for _ in range(n_golden):
-        for x, r in ((c, fc), (d, fd)):
-            if r[0] < best[1]:
-                best = (math.exp(x), float(r[0]), r[1])
-        if b - a < xtol:
-            break
-        if fc[0] <= fd[0]:
-            b, d, fd = d, c, fc
-            c = b - invphi * (b - a)
-            fc = evaluate(math.exp(c))
-        else:
-            a, c, fc = c, d, fd
-            d = a + invphi * (b - a)
-            fd = evaluate(math.exp(d))
-    return best
+class _OutOfTime(Exception):
+    """Raised inside the search when the budget has run out (caught by :func:`search_t`)."""

@@ -188,3 +188,24 @@ def test_get_loss() -> None:
     assert repr(get_loss("logistic")) == "Loss('logistic')"
     with pytest.raises(InputError, match=r"'loss' parameter of solve must be one of 'squared'.*Got 'l2' instead"):
         get_loss("l2")
+
+
+@pytest.mark.parametrize("name", SMOOTH)
+def test_hessian_blocks_match_finite_differences_of_the_dual_point(name: str) -> None:
+    """Bᵀ H_i B from ``hessian_blocks`` against central differences of ∇ℓ = −dual_point, row by row."""
+    loss = LOSSES[name]
+    assert loss.smooth
+    rng = np.random.default_rng(8)
+    Y = labels(name, rng)
+    F = rng.standard_normal(Y.shape)
+    B = np.linalg.qr(rng.standard_normal((Y.shape[1], 2)))[0]
+    blocks = loss.hessian_blocks(F, Y, B)
+    h = 1e-6
+    for a in range(2):
+        step = h * np.outer(np.ones(Y.shape[0]), B[:, a])
+        dG = (loss.dual_point(F - step, Y) - loss.dual_point(F + step, Y)) / (2 * h)   # d∇ℓ along B[:, a]
+        np.testing.assert_allclose(blocks[:, :, a], dG @ B, atol=1e-8)
+
+
+def test_hinge_and_absolute_are_not_smooth() -> None:
+    assert not LOSSES["hinge"].smooth and not LOSSES["absolute"].smooth

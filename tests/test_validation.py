@@ -105,7 +105,7 @@ CASES = [
      r"'y' parameter of solve must be one-hot rows.*Got an array of shape \(4, 1\)"),
     ("fast-needs-squared", X4, Y4, {"loss": "hinge", "method": "fast"}, InputError,
      r"The 'method' parameter of solve is 'fast', but the linear setting has a fast path only for "
-     r"loss='squared'\. Got loss='hinge'\. Use method='auto' or method='cvxpy'"),
+     r"loss='squared', 'logistic' or 'cross-entropy'\. Got loss='hinge'\. Use method='auto' or method='cvxpy'"),
     ("setting-does-not-fit", X4, Y4, {"activation": "relu", "setting": "linear"}, SettingError,
      r"The data do not fit setting 'linear': activation='relu': this setting is for linear networks.*"
      r"Remedies: activation='linear'"),

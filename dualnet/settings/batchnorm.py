@@ -46,6 +46,7 @@ from ..losses import Loss, get_loss
 from ..network import BN_SCALES, Network
 from ..problem import DualProgram, Fit, Problem
 from ..validation import check_choice
+from ._reduced import solve_reduced
 from ._solve import solve_cvxpy
 
 NAME = "batchnorm"
@@ -447,9 +448,17 @@ def fit_path(pb: Problem, betas: np.ndarray) -> list[Fit]:
     opts = problem_options(pb)
     basis = make_basis(pb.X, pb.depth, pb.activation)
     closed = _use_closed_form(pb, opts["bn_scale"])
-    program, fits = None, []
+    program, fits, Z = None, [], None
     for beta in betas:
         beta = float(beta)
+        if closed and pb.loss.name != "squared":
+            # Linear BN, logistic or cross-entropy: min_Z ℓ(QDZ) + β‖Z‖_* (MATH §6.3) by Newton
+            # or L-BFGS, each β warm-started from the last.
+            D = basis.scales(opts["bn_scale"])[:, None]
+            Z, U, method = solve_reduced(basis.lift(D * np.eye(D.size)), pb.Y, pb.loss, beta, Z)
+            net = _network(*_linear_atoms(D * Z, basis, opts["bn_scale"]), basis, pb.X, "linear", opts["bn_scale"])
+            fits.append(Fit(net, [U], "SVD + " + method, None, _info(pb, opts, basis, beta, net)))
+            continue
         if closed:
             cf = closed_form(pb.X, pb.Y, beta, pb.depth, pb.activation, basis)
             U, method, problem = cf.U, _CLOSED[pb.activation], None
@@ -460,10 +469,13 @@ def fit_path(pb: Problem, betas: np.ndarray) -> list[Fit]:
             U, method = solve_cvxpy(program, pb.solver)
             problem = program.problem
         net = recover(U, pb.X, pb.Y, pb.depth, beta, pb.t, pb.loss, basis=basis, solver=pb.solver, **opts)
-        info = {"bn_scale": opts["bn_scale"], "rank": basis.rank, "n_neurons": _n_live(net),
-                "threshold": float(beta / np.sqrt(pb.n_samples)) if opts["bn_scale"] == "std" else None}
-        fits.append(Fit(net, [U], method, problem, info))
+        fits.append(Fit(net, [U], method, problem, _info(pb, opts, basis, beta, net)))
     return fits
+
+
+def _info(pb: Problem, opts: dict[str, Any], basis: Basis, beta: float, net: Network) -> dict[str, Any]:
+    return {"bn_scale": opts["bn_scale"], "rank": basis.rank, "n_neurons": _n_live(net),
+            "threshold": float(beta / np.sqrt(pb.n_samples)) if opts["bn_scale"] == "std" else None}
 
 
 # --------------------------------------------------------------------------- internals
@@ -472,11 +484,16 @@ _CLOSED = {"linear": "closed-form (SVD of the centered data, singular-value thre
 
 
 def _use_closed_form(pb: Problem, bn_scale: str) -> bool:
-    available = pb.loss.name == "squared" and bn_scale == "std"
+    # Squared loss with "std" scaling: closed form; logistic and cross-entropy on linear
+    # networks (any scaling): the reduced problem by Newton or L-BFGS.
+    available = (pb.loss.name == "squared" and bn_scale == "std") or (
+        pb.loss.name != "squared" and pb.loss.smooth and pb.activation == "linear")
     if pb.method in ("fast", "closed-form") and not available:
         raise InputError(f"The 'method' parameter of solve is {pb.method!r}, but the batchnorm setting has a closed "
-                         f"form only for loss='squared' and bn_scale='std'. Got loss={pb.loss.name!r} and "
-                         f"bn_scale={bn_scale!r}. Use method='auto' or method='cvxpy'.")
+                         f"form only for loss='squared' and bn_scale='std', and a fast path for 'logistic' and "
+                         f"'cross-entropy' only with activation='linear'. Got loss={pb.loss.name!r}, "
+                         f"bn_scale={bn_scale!r} and activation={pb.activation!r}. Use method='auto' or "
+                         "method='cvxpy'.")
     return available and pb.method != "cvxpy"
 
 

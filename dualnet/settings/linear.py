@@ -13,12 +13,14 @@ projection of Y onto {U : ‖XᵀU‖ ≤ β_t} (spectral norm for K > 1).
 Everything here works in the coordinates of one decomposition of X: the eigendecomposition
 of the smaller Gram matrix gives X = U_x diag(s) Vᵀ with rank r, after which the problem
 lives in R^{r×K}, independent of n. The fast path solves the reduced problem by the
-secular equation (K = 1) or an accelerated proximal method (K > 1); the CVXPY path builds
-the reduced dual program. Both answers are accepted only through the certificate.
+secular equation (K = 1) or an accelerated proximal method (K > 1) for the squared loss,
+and by Newton or L-BFGS for logistic and cross-entropy; the CVXPY path builds the reduced
+dual program. Both answers are accepted only through the certificate.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -35,6 +37,7 @@ from ..losses import Loss
 from ..network import Network
 from ..problem import DualProgram, Fit, Precomputed, Problem
 from ..weight_decay import fit_weight_decay
+from ._reduced import solve_reduced
 from ._solve import solve_cvxpy
 
 NAME = "linear"
@@ -156,26 +159,39 @@ def _norm(M: np.ndarray) -> float:
 
 
 def closed_form(X: np.ndarray, Y: np.ndarray, beta_t: float, reduction: Reduction | None = None,
-                tol: float = 1e-10, warm: np.ndarray | None = None, max_iter: int = 20000
-                ) -> tuple[np.ndarray, np.ndarray, str]:
-    """Solve min_W ½‖XW − Y‖² + β_t‖W‖ without a generic solver.
+                tol: float = 1e-10, warm: np.ndarray | None = None, max_iter: int = 20000,
+                loss: Loss | None = None) -> tuple[np.ndarray, np.ndarray, str]:
+    """Solve min_W ½‖XW − Y‖² + β_t‖W‖ without a generic solver (or ℓ(XW) + β_t‖W‖ for ``loss``).
 
     Returns the end-to-end weights W (d×K), the dual point U = Y − XW, and a short
     description of the method. K = 1: the secular equation (exact up to a scalar root).
     Equal singular values (whitened or orthonormal X, MATH §1.5–1.6): singular-value
     thresholding in closed form. Otherwise: accelerated proximal gradient on the reduced
-    problem, stopped by its duality gap.
+    problem, stopped by its duality gap. Other losses: Newton (one output, or two classes
+    under cross-entropy) or L-BFGS on the factors of the nuclear norm (smooth losses only);
+    U is then −∇ℓ(XW).
     """
     red = reduction if reduction is not None else reduce(X)
-    Z, U, method = _fast(red, Y, beta_t, tol, warm, max_iter)
+    Z, U, method = _fast(red, Y, beta_t, tol, warm, max_iter, loss=loss)
     return red.weights(Z), U, method
 
 
 def _fast(red: Reduction, Y: np.ndarray, beta_t: float, tol: float, warm: np.ndarray | None = None,
-          max_iter: int = 20000, want_dual: bool = True) -> tuple[np.ndarray, np.ndarray | None, str]:
-    """Reduced solution Z, dual point U = Y − XW (None unless ``want_dual``), and the method used."""
+          max_iter: int = 20000, want_dual: bool = True, loss: Loss | None = None
+          ) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """Reduced solution Z, a dual point (None unless ``want_dual`` or needed), and the method used.
+
+    Squared loss: U = Y − XW. Other losses: the reduced problem min_Z ℓ(U_x diag(s) Z) +
+    β_t‖Z‖ by Newton or L-BFGS (:mod:`dualnet.settings._reduced`); its dual
+    point −∇ℓ(XW) is always returned (it is computed anyway).
+    """
+    if loss is not None and loss.name != "squared":
+        Z, U, method = solve_reduced(red.design, Y, loss, beta_t, warm)
+        return Z, U, "eig + " + method
     Q = red.coords_cached(Y)
-    Z, method = _solve_reduced(red.s, Q, beta_t, tol * 0.5 * float(np.sum(Y * Y)), warm, max_iter)
+    yy = float(np.sum(Y * Y))
+    perp = max(yy - float(np.sum(Q * Q)), 0.0)           # ‖(I − P)Y‖²: the labels outside range(X)
+    Z, method = _solve_reduced(red.s, Q, beta_t, tol * 0.5 * yy, warm, max_iter, perp)
     return Z, (Y - red.lift(red.s[:, None] * Z)) if want_dual else None, method
 
 
@@ -274,7 +290,7 @@ def _fast_path(problems: list[Problem], red: Reduction) -> list[Fit]:
             # step (clipped, as β may come in any order) cuts the proximal iterations ~3x.
             step = (pb.beta_t - problems[i - 1].beta_t) / (problems[i - 1].beta_t - problems[i - 2].beta_t)
             warm = Zs[-1] + float(np.clip(step, 0.0, 2.0)) * (Zs[-1] - Zs[-2])
-        Z, _, method = _fast(red, pb.Y, pb.beta_t, pb.tol * 1e-2, warm, want_dual=False)
+        Z, _, method = _fast(red, pb.Y, pb.beta_t, pb.tol * 1e-2, warm, want_dual=False, loss=pb.loss)
         Zs.append(Z)
         methods.append(method)
     K = problems[0].n_outputs
@@ -324,24 +340,32 @@ def _residual(X: np.ndarray, Y: np.ndarray, E: np.ndarray) -> np.ndarray:
 
 
 def _use_fast(pb: Problem) -> bool:
+    # Hinge and absolute go to the CVXPY program: smoothing them found the primal value but
+    # not a dual point that certifies it (dualnet.settings._reduced).
+    available = pb.loss.smooth
     if pb.method in ("fast", "closed-form"):
-        if pb.loss.name != "squared":
+        if not available:
             raise InputError(f"The 'method' parameter of solve is {pb.method!r}, but the linear setting has a "
-                             f"fast path only for loss='squared'. Got loss={pb.loss.name!r}. "
-                             "Use method='auto' or method='cvxpy'.")
+                             "fast path only for loss='squared', 'logistic' or 'cross-entropy'. Got "
+                             f"loss={pb.loss.name!r}. Use method='auto' or method='cvxpy'.")
         return True
-    return pb.method == "auto" and pb.loss.name == "squared"
+    return pb.method == "auto" and available
 
 
-def _end_to_end(pb: Problem, red: Reduction, beta_t: float, want_dual: bool = True
-                ) -> tuple[np.ndarray, list[np.ndarray], str, object]:
+def _end_to_end(pb: Problem, red: Reduction, beta_t: float, want_dual: bool = True, warm: np.ndarray | None = None,
+                out: list[np.ndarray] | None = None) -> tuple[np.ndarray, list[np.ndarray], str, object]:
     """End-to-end W at threshold β_t, the dual candidates, the method, and the CVXPY problem.
+
+    ``warm`` starts the fast path from reduced coordinates Z; the Z it finds is appended to
+    ``out`` (the search over t warm-starts each threshold from the nearest one solved).
 
     The fast path's dual point U = Y − XW is what the certificate recomputes from the
     network, so it is only formed when ``want_dual`` (the weight-decay search needs it).
     """
     if _use_fast(pb):
-        Z, U, method = _fast(red, pb.Y, beta_t, pb.tol * 1e-2, want_dual=want_dual)
+        Z, U, method = _fast(red, pb.Y, beta_t, pb.tol * 1e-2, warm, want_dual=want_dual, loss=pb.loss)
+        if out is not None:
+            out.append(Z)
         return red.weights(Z), [] if U is None else [U], method, None
     # One compiled program per reduction: the weight-decay search re-solves it along t (DPP).
     key = ("dual", pb.loss.name)
@@ -396,7 +420,7 @@ def _reduced_primal(red: Reduction, Y: np.ndarray, loss: Loss) -> DualProgram:
 
 
 def _solve_reduced(s: np.ndarray, Q: np.ndarray, lam: float, gap_tol: float, warm: np.ndarray | None,
-                   max_iter: int) -> tuple[np.ndarray, str]:
+                   max_iter: int, perp: float = 0.0) -> tuple[np.ndarray, str]:
     """min_Z ½‖diag(s)Z − Q‖² + lam‖Z‖ (Euclidean for one column, nuclear otherwise)."""
     r, K = Q.shape
     if r == 0:
@@ -406,7 +430,7 @@ def _solve_reduced(s: np.ndarray, Q: np.ndarray, lam: float, gap_tol: float, war
         return _svt(Q / s[0], lam / s[0] ** 2)[0], "closed-form (equal singular values: thresholding)"
     if K == 1:
         return _secular(s, Q[:, 0], lam)[:, None], "eig + secular equation"
-    return _nuclear_apg(s, Q, lam, gap_tol, warm, max_iter)
+    return _nuclear_apg(s, Q, lam, gap_tol, warm, max_iter, perp)
 
 
 def _svt(B: np.ndarray, lam: float) -> tuple[np.ndarray, float]:
@@ -443,7 +467,7 @@ def _secular(s: np.ndarray, q: np.ndarray, lam: float) -> np.ndarray:
 
 
 def _nuclear_apg(s: np.ndarray, Q: np.ndarray, lam: float, gap_tol: float, warm: np.ndarray | None,
-                 max_iter: int) -> tuple[np.ndarray, str]:
+                 max_iter: int, perp: float = 0.0) -> tuple[np.ndarray, str]:
     """FISTA with adaptive restart on the reduced nuclear-norm problem, stopped by its gap."""
     L = s[0] ** 2
     S = s[:, None]
@@ -459,7 +483,7 @@ def _nuclear_apg(s: np.ndarray, Q: np.ndarray, lam: float, gap_tol: float, warm:
         t_new = 0.5 * (1 + np.sqrt(1 + 4 * tk * tk))
         Yk = Z_new + ((tk - 1) / t_new) * step
         Z, tk = Z_new, t_new
-        if it % 3 == 0 and _reduced_gap(S, Q, Z, lam, nuclear) <= gap_tol:
+        if it % 3 == 0 and _reduced_gap(S, Q, Z, lam, nuclear, perp) <= gap_tol:
             return Z, f"eig + accelerated proximal gradient ({it} iterations)"
     return Z, f"eig + accelerated proximal gradient (stopped at max_iter={max_iter})"
 
@@ -480,25 +504,55 @@ def _svt_tall(B: np.ndarray, lam: float) -> tuple[np.ndarray, float]:
     return B @ ((Vk * (1.0 - lam / sig[keep])) @ Vk.T), float(np.sum(sig[keep] - lam))
 
 
-def _reduced_gap(S: np.ndarray, Q: np.ndarray, Z: np.ndarray, lam: float, nuclear: float) -> float:
-    """Duality gap of Z (with nuclear norm ``nuclear``) against the scaled residual dual point."""
+def _reduced_gap(S: np.ndarray, Q: np.ndarray, Z: np.ndarray, lam: float, nuclear: float, perp: float = 0.0
+                 ) -> float:
+    """Duality gap of Z (nuclear norm ``nuclear``) against its scaled residual, as the certificate sees it.
+
+    The full dual point is U = (I − P)Y + U_x R with R = Q − SZ, and the certificate scales
+    all of U into feasibility, the part outside range(X) (``perp`` = ‖(I − P)Y‖²) included.
+    Scaling only R would understate the gap wherever β_t is small and ‖(I − P)Y‖ is not:
+    measured on digits at β_t = 4e-5, a gap of 1e-7·P(0) here left the certificate's bound
+    365 below the value.
+    """
     R = Q - S * Z
     SR = S * R
     rho_R = np.sqrt(max(float(np.linalg.eigvalsh(SR.T @ SR)[-1]), 0.0))    # ‖SR‖₂: the top eigenvalue is accurate
-    rr, rq = float(np.vdot(R, R)), float(np.vdot(R, Q))
-    c = 1.0 if rr == 0 else min(1.0 if rho_R == 0 else lam / rho_R, max(rq / rr, 0.0))
-    dual = c * rq - 0.5 * c * c * rr
-    return 0.5 * rr + lam * nuclear - dual
+    uu, uy = perp + float(np.vdot(R, R)), perp + float(np.vdot(R, Q))
+    c = 1.0 if uu == 0 else min(1.0 if rho_R == 0 else lam / rho_R, max(uy / uu, 0.0))
+    dual = c * uy - 0.5 * c * c * uu
+    return 0.5 * uu + lam * nuclear - dual
 
 
 def _fit_weight_decay(pb: Problem, red: Reduction) -> Fit:
     """Weight decay on all L ≥ 3 layers: search over t (MATH §2.4); the certificate decides."""
+    solved: dict[float, np.ndarray] = {}
 
     def solve_at(beta_t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
-        W, duals, method, _ = _end_to_end(pb, red, beta_t)
+        out: list[np.ndarray] = []
+        W, duals, method, _ = _end_to_end(pb, red, beta_t, warm=_warm_start(solved, beta_t), out=out)
+        if out:
+            solved[beta_t] = out[0]
         return (*atoms_from_matrix(W), duals[0], method)
 
     return fit_weight_decay(pb, solve_at, lambda U: rho(U, pb.X, pb.depth, 1.0)[0], "linear")
+
+
+def _warm_start(solved: dict[float, np.ndarray], beta_t: float) -> np.ndarray | None:
+    """Reduced solution at β_t predicted from the two nearest thresholds solved (linear in log β_t).
+
+    Solutions move smoothly with the threshold between rank changes; the step beyond the
+    nearer point is clipped to twice the distance between the two, as a grid step would be.
+    """
+    if not solved:
+        return None
+    near = sorted(solved, key=lambda b: abs(math.log(b / beta_t)))[:2]
+    if len(near) < 2 or abs(math.log(beta_t / near[0])) < 1e-3:
+        # Close to a solved threshold (Brent's last steps, the nodes around t*) the nearest
+        # solution is already within the solver's tolerance; a difference of two such
+        # solutions is mostly their rounding, and extrapolating it would amplify that.
+        return solved[near[0]]
+    step = math.log(beta_t / near[0]) / math.log(near[0] / near[1])
+    return solved[near[0]] + float(np.clip(step, -1.0, 2.0)) * (solved[near[0]] - solved[near[1]])
 
 
 #: cone size (rank + K) from which the vector-output program takes interior-point solvers many

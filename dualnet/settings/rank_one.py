@@ -29,6 +29,7 @@ from ..losses import Loss
 from ..network import Network
 from ..problem import DualProgram, Fit, Problem
 from ..weight_decay import fit_weight_decay
+from ._reduced import solve_reduced
 from ._solve import solve_cvxpy
 
 NAME = "relu-rank-one"
@@ -270,11 +271,11 @@ def fit(pb: Problem) -> Fit:
 
 # --------------------------------------------------------------------------- internals
 def _use_closed_form(pb: Problem) -> bool:
-    if pb.method in ("fast", "closed-form") and pb.loss.name != "squared":
+    if pb.method in ("fast", "closed-form") and not pb.loss.smooth:
         raise InputError(f"The 'method' parameter of solve is {pb.method!r}, but the rank-one setting has a closed "
-                         f"form only for loss='squared'. Got loss={pb.loss.name!r}. Use method='auto' or "
-                         "method='cvxpy'.")
-    return pb.method != "cvxpy" and pb.loss.name == "squared"
+                         f"form for loss='squared' and a Newton method for 'logistic' and 'cross-entropy' only. Got "
+                         f"loss={pb.loss.name!r}. Use method='auto' or method='cvxpy'.")
+    return pb.method != "cvxpy" and pb.loss.smooth
 
 
 class _Programs:
@@ -284,6 +285,13 @@ class _Programs:
         self.pb = pb
         self.dual: DualProgram | None = None
         self.primal: tuple[cp.Problem, cp.Variable, cp.Parameter] | None = None
+        #: fast-path solutions by threshold, the warm starts of the search over t
+        self.solved: dict[float, np.ndarray] = {}
+
+    def warm(self, beta_t: float) -> np.ndarray | None:
+        """The solution at the nearest threshold solved so far (they move continuously with β_t)."""
+        near = min(self.solved, key=lambda b: abs(np.log(b / beta_t)), default=None)
+        return None if near is None else self.solved[near]
 
     def solve_dual(self, beta_t: float) -> tuple[np.ndarray, str, cp.Problem]:
         pb = self.pb
@@ -305,9 +313,14 @@ class _Programs:
 def _solve(pb: Problem, beta_t: float, programs: _Programs) -> tuple[np.ndarray, np.ndarray, str, cp.Problem | None]:
     """Output coefficients m (F = ĉ mᵀ), the dual point, the method and the CVXPY problem."""
     f = factor(pb.X)
-    if _use_closed_form(pb):
+    if _use_closed_form(pb) and pb.loss.name == "squared":
         m = _coefficients(pb.Y.T @ f.c, beta_t / f.norm_a0)
         return m, pb.Y - np.outer(f.c, m), "closed-form (MATH §3.4)", None
+    if _use_closed_form(pb):
+        # min_m ℓ(ĉ mᵀ) + β_c‖m‖: the restricted primal is the whole problem, K variables (MATH §3.5).
+        Z, U, method = solve_reduced(f.c[:, None], pb.Y, pb.loss, beta_t / f.norm_a0, programs.warm(beta_t))
+        programs.solved[beta_t] = Z
+        return Z[0], U, method, None
     U, method, problem = programs.solve_dual(beta_t)
     m = (pb.Y - U).T @ f.c if pb.loss.name == "squared" else programs.solve_primal(beta_t)
     return m, U, method, problem

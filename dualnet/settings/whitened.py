@@ -38,6 +38,7 @@ from ..losses import Loss, get_loss
 from ..network import Network
 from ..problem import DualProgram, Fit, Problem
 from ..weight_decay import fit_weight_decay, search_t
+from ._reduced import solve_reduced
 from ._solve import solve_cvxpy
 
 NAME = "relu-whitened"
@@ -332,7 +333,7 @@ def fit(pb: Problem) -> Fit:
     if pb.depth >= 3 and pb.t is None:
         if pb.n_outputs == 1:
             return _fit_weight_decay_scalar(pb)
-        if _use_closed_form(pb):
+        if _use_closed_form(pb) and pb.loss.name == "squared":
             return _fit_weight_decay_construction(pb)
         programs = _Programs(pb.Y, pb.loss, pb.solver, pb.X)
         return fit_weight_decay(pb, lambda beta_t: _solve(pb, beta_t, programs)[:5],
@@ -344,11 +345,12 @@ def fit(pb: Problem) -> Fit:
 
 # --------------------------------------------------------------------------- internals
 def _use_closed_form(pb: Problem) -> bool:
-    if pb.method in ("fast", "closed-form") and pb.loss.name != "squared":
+    """Closed form (squared loss) or Newton per label group (logistic, cross-entropy)."""
+    if pb.method in ("fast", "closed-form") and not pb.loss.smooth:
         raise InputError(f"The 'method' parameter of solve is {pb.method!r}, but the whitened setting has a closed "
-                         f"form only for loss='squared'. Got loss={pb.loss.name!r}. Use method='auto' or "
-                         "method='cvxpy'.")
-    return pb.method != "cvxpy" and pb.loss.name == "squared"
+                         f"form for loss='squared' and a Newton method for 'logistic' and 'cross-entropy' only. Got "
+                         f"loss={pb.loss.name!r}. Use method='auto' or method='cvxpy'.")
+    return pb.method != "cvxpy" and pb.loss.smooth
 
 
 class _Programs:
@@ -359,6 +361,13 @@ class _Programs:
         self.loss = loss if loss is not None else get_loss("squared")
         self.dual: DualProgram | None = None
         self.primal: tuple[cp.Problem, cp.Variable, cp.Parameter, cp.Parameter | None] | None = None
+        #: fast-path output weights by threshold, the warm starts of the search over t
+        self.solved: dict[float, np.ndarray] = {}
+
+    def warm(self, beta_t: float) -> np.ndarray | None:
+        """The weights at the nearest threshold solved so far (they move continuously with β_t)."""
+        near = min(self.solved, key=lambda b: abs(np.log(b / beta_t)), default=None)
+        return None if near is None else self.solved[near]
 
     def solve_dual(self, beta_t: float) -> tuple[np.ndarray, str, cp.Problem]:
         if self.dual is None:
@@ -398,14 +407,42 @@ class _Programs:
 def _solve(pb: Problem, beta_t: float, programs: _Programs
            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str, cp.Problem | None]:
     """Atoms (P, s, Qo) at threshold β_t, the dual point, the method and the CVXPY problem."""
-    if _use_closed_form(pb):
+    if _use_closed_form(pb) and pb.loss.name == "squared":
         H, a, Qo = groups(pb.Y)
         s = np.maximum(a - beta_t, 0.0)
         U = pb.Y - (H * s) @ Qo
         return (*_atoms(pb.X, H, s[:, None] * Qo), U, "closed-form (MATH §5.4)", None)
+    if _use_closed_form(pb):
+        H, W, method = _fast_groups(pb.Y, pb.loss, beta_t, programs)
+        return (*_atoms(pb.X, H, W), pb.loss.dual_point(H @ W, pb.Y), method, None)
     U, method, problem = programs.solve_dual(beta_t)
     H, W = programs.atoms(U, beta_t)
     return (*_atoms(pb.X, H, W), U, method, problem)
+
+
+def _fast_groups(Y: np.ndarray, loss: Loss, beta_t: float, programs: _Programs
+                 ) -> tuple[np.ndarray, np.ndarray, str]:
+    """Logistic (one output) or cross-entropy (one-hot): the optimum F = Σ_j h_j w_jᵀ, group by group.
+
+    The loss of a sample depends only on its label, and the groups h_j (scalar labels: the
+    two signs; one-hot: the classes) have disjoint supports, so the primal of MATH §7.1
+    over the group atoms separates: w_j = argmin ℓ(h_j wᵀ on group j) + β_t‖w‖, a problem
+    in K variables (one for logistic, K − 1 for cross-entropy) solved by Newton. For one
+    output, predictions of the label's sign are never worse (the loss falls and ‖F∓‖ does
+    not grow), and within a group the optimum is constant by symmetry, so nothing is lost.
+    The certificate checks the result with the exact ρ.
+    """
+    H, _, _ = groups(Y)
+    warm = programs.warm(beta_t)
+    W, iterations = np.zeros((H.shape[1], Y.shape[1])), []
+    for j in range(H.shape[1]):
+        rows = H[:, j] > 0
+        Z, _, method = solve_reduced(H[rows, j][:, None], Y[rows], loss, beta_t,
+                                     None if warm is None else warm[j:j + 1])
+        W[j] = Z[0]
+        iterations.append(method)
+    programs.solved[beta_t] = W
+    return H, W, f"Newton per label group ({', '.join(iterations)})"
 
 
 def _primal_program(Y: np.ndarray, loss: Loss) -> tuple[cp.Problem, cp.Variable, cp.Parameter, cp.Parameter | None]:

@@ -298,6 +298,22 @@ def test_other_losses_linear_bn(low_dim) -> None:
     assert trained == pytest.approx(sol.value, abs=1e-5)
 
 
+@pytest.mark.parametrize("bn_scale", ["std", "l2"])
+@pytest.mark.parametrize("loss, K", [("logistic", 1), ("logistic", 2), ("cross-entropy", 2), ("cross-entropy", 3)])
+def test_fast_smooth_losses_linear_bn_agree_with_cvxpy(low_dim, loss: str, K: int, bn_scale: str) -> None:
+    """Newton / factored L-BFGS on min_Z ℓ(QDZ) + β‖Z‖_* against the CVXPY dual and restricted primal."""
+    X, Y, beta = low_dim
+    rng = np.random.default_rng(K)
+    n = X.shape[0]
+    Y = rng.choice([-1.0, 1.0], size=(n, K)) if loss == "logistic" else np.eye(K)[np.arange(n) % K]
+    kw = dict(beta=beta, batchnorm=True, activation="linear", loss=loss, bn_scale=bn_scale)
+    fast, slow = dn.solve(X, Y, **kw), dn.solve(X, Y, method="cvxpy", **kw)
+    assert fast.method.startswith("SVD + ") and slow.method.startswith("cvxpy:")
+    assert fast.certified and slow.certified, (fast.reason, slow.reason)
+    assert fast.value == pytest.approx(slow.value, abs=1e-6 * max(1.0, slow.value))   # CLARABEL's accuracy
+    np.testing.assert_allclose(fast.predict(X), slow.predict(X), atol=1e-3)
+
+
 # ========================================================== ReLU BN (§6.2, §6.4)
 def test_t11_value_closed_form_cvxpy(t11) -> None:
     """MATH T11: P = Σ_k H_{β/√n}(√n_k) = 1.2256406 by closed form, CVXPY and solve at depth 2 and 3."""

@@ -17,6 +17,7 @@ import pytest
 from scipy.optimize import minimize
 
 import dualnet as dn
+from dualnet.errors import InputError
 from dualnet.losses import LOSSES
 from dualnet.network import Network
 from dualnet.settings import linear
@@ -88,13 +89,18 @@ def check_case_invariants(c, sol, atol: float) -> None:
         sig = np.linalg.svd(end_to_end(sol.network), compute_uv=False)
         assert int(np.sum(sig > 1e-4 * max(1.0, sig.max(initial=0.0)))) == c.rank
     if c.norm_f is not None:
-        assert np.linalg.norm(F) == pytest.approx(c.norm_f, abs=1e-6)      # MATH quotes 7 digits
+        # MATH quotes 7 digits; with a first-order solver along t (SCS, atol 1e-2) the norm of F
+        # carries its error like F itself (measured 2e-6 with Brent steps on SCS's noisy values).
+        assert np.linalg.norm(F) == pytest.approx(c.norm_f, abs=max(1e-6, atol if atol > 1e-4 else 0.0))
     if c.t_star is not None:
         # t* sits at a flat minimum of min_t [P_t + β(L−2)t²/2]: an interior-point value error δ
         # (~1e-9 here) moves the minimizer by ~sqrt(δ), so t* is checked to 1e-5, not 1e-6.
-        assert sol.info["t"] == pytest.approx(c.t_star, abs=1e-5)
+        # SCS's values (atol 1e-2 here) are noisier still: Brent's parabolic steps on them land
+        # 1.1e-5 from t* (measured), so 1e-4 for that solver.
+        t_tol = 1e-5 if atol <= 1e-4 else 1e-4
+        assert sol.info["t"] == pytest.approx(c.t_star, abs=t_tol)
         # Balanced: every layer of the weight-decay optimum has norm t* (MATH §2.3, §2.6).
-        np.testing.assert_allclose(sol.network.layer_norms(), c.t_star, atol=1e-5)
+        np.testing.assert_allclose(sol.network.layer_norms(), c.t_star, atol=t_tol)
 
 
 def test_t2_and_t12_zero_solution_is_exactly_zero(known_cases) -> None:
@@ -407,10 +413,63 @@ def test_every_loss_deep_t_form(name) -> None:
     assert sol.network.t_violation(t) <= 1e-12
 
 
-def test_fast_method_refuses_other_losses_but_auto_uses_cvxpy() -> None:
-    y = np.array([1.0, -1.0])
-    sol = dn.solve(np.eye(2), y, beta=1.0, activation="linear", loss="hinge")
-    assert sol.method.startswith("cvxpy:")
+FAST_CASES = [(name, K, n, d, seed) for name in sorted(LOSSES)
+              if LOSSES[name].smooth for K in ((2, 3) if name == "cross-entropy" else (1, 3))
+              for n, d in ((40, 6), (6, 12)) for seed in (0, 1)]
+
+
+@pytest.mark.parametrize("name, K, n, d, seed", FAST_CASES,
+                         ids=[f"{c[0]}-K{c[1]}-n{c[2]}-d{c[3]}-s{c[4]}" for c in FAST_CASES])
+def test_fast_path_every_loss_agrees_with_cvxpy(name, K, n, d, seed) -> None:
+    """The fast path (Newton, factored L-BFGS) against an independent CVXPY primal."""
+    rng = np.random.default_rng(100 + seed)
+    X = rng.standard_normal((n, d))
+    Y = loss_labels(name, rng, n, K)
+    beta = 0.5 * float(np.linalg.norm(X.T @ LOSSES[name].dual_point(np.zeros_like(Y), Y), 2))  # half of beta_max
+    sol = dn.solve(X, Y, beta=beta, activation="linear", loss=name)
+    assert sol.method.startswith("eig + ")
+    assert sol.certified, sol.reason
+    with warnings.catch_warnings():
+        # CLARABEL calls a few of these "inaccurate" (logistic cones); its value is still within 1e-6.
+        warnings.simplefilter("ignore", UserWarning)
+        P = direct_primal(X, Y, name, beta)
+    # CLARABEL's own accuracy (~1e-8 relative) limits the agreement, not the fast path.
+    assert sol.value == pytest.approx(P, abs=1e-6 * scale(P))
+    cv = dn.solve(X, Y, beta=beta, activation="linear", loss=name, method="cvxpy")
+    np.testing.assert_allclose(sol.network.forward(X), cv.network.forward(X), atol=1e-3 * scale(np.abs(Y).max()))
+
+
+@pytest.mark.parametrize("name", ["logistic", "cross-entropy"])
+def test_fast_path_deep_weight_decay_agrees_with_cvxpy(name) -> None:
+    """Depth 3, weight decay on all layers: the search over t with the fast path and with CVXPY."""
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((30, 5))
+    Y = loss_labels(name, rng, 30, 2 if name == "cross-entropy" else 1)
+    fast = dn.solve(X, Y, beta=1.0, depth=3, activation="linear", loss=name)
+    slow = dn.solve(X, Y, beta=1.0, depth=3, activation="linear", loss=name, method="cvxpy")
+    assert fast.certified and slow.certified, (fast.reason, slow.reason)
+    assert fast.value == pytest.approx(slow.value, rel=1e-6)
+    assert fast.value <= slow.value + 1e-9 * scale(slow.value)
+
+
+@pytest.mark.parametrize("name, K", [("logistic", 1), ("cross-entropy", 3)])
+def test_fast_path_along_beta_every_smooth_loss(name, K) -> None:
+    """dn.path warm-starts the Newton / L-BFGS solves along β; each fit agrees with CVXPY."""
+    rng = np.random.default_rng(12)
+    X = rng.standard_normal((40, 6))
+    Y = loss_labels(name, rng, 40, K)
+    betas = [3.0, 1.0, 0.3]
+    fast = dn.path(X, Y, betas, activation="linear", loss=name)
+    slow = dn.path(X, Y, betas, activation="linear", loss=name, method="cvxpy")
+    assert fast.certified.all() and slow.certified.all()
+    np.testing.assert_allclose(fast.values, slow.values, rtol=1e-7)      # CLARABEL's accuracy
+
+
+def test_fast_method_refuses_nonsmooth_losses() -> None:
+    Y = np.array([[1.0, -1.0], [-1.0, 1.0]])
+    with pytest.raises(InputError, match="only for loss='squared', 'logistic' or 'cross-entropy'. Got loss='hinge'"):
+        dn.solve(np.eye(2), Y, beta=1.0, activation="linear", loss="hinge", method="fast")
+    assert dn.solve(np.eye(2), Y, beta=1.0, activation="linear", loss="hinge").method.startswith("cvxpy:")
 
 
 # ----------------------------------------------------------------- module contract

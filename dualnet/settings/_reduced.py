@@ -1,0 +1,187 @@
+"""Fast solvers for min_Z ℓ(A Z; Y) + λ‖Z‖_* on a reduced problem, for every loss.
+
+The settings with a decomposition (linear, batch-norm, rank-one) end with this problem in
+a few variables: A is n×r with r = rank X (or 1 for rank-one data), Z is r×K, and the
+nuclear norm is the Euclidean norm whenever Z is a vector (K = 1, or r = 1).
+
+* Cross-entropy is unchanged by adding a constant to every row of F, so an optimal Z has
+  Z1 = 0 (removing the mean column keeps the loss and cannot raise the nuclear norm):
+  the solvers work with Z = Z̃Bᵀ, B an orthonormal basis of 1^⊥, and K = 2 classes become
+  one column.
+* One column (or one row): the optimum is Z = 0 exactly when ‖Aᵀ∇ℓ(0)B‖ ≤ λ; otherwise
+  ‖Z‖ is smooth at the optimum and damped Newton converges quadratically in r·q variables.
+* Several columns and rows: the factored form ‖Z‖_* = min_{Z=GHᵀ} ½(‖G‖² + ‖H‖²) with as
+  many factors as columns, by L-BFGS (a smooth problem whose local minima are global).
+* Only twice-differentiable losses (``Loss.smooth``): hinge and absolute stay with the
+  settings' CVXPY programs (a smoothed Newton method reached the primal value but not a
+  dual point that certifies it at tol 1e-6).
+
+Nothing here decides optimality: the settings pass the network to the NumPy certificate.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.linalg import null_space
+from scipy.optimize import brentq, minimize
+
+from ..losses import LOSSES, Loss
+
+__all__ = ["solve_reduced"]
+
+
+def solve_reduced(A: np.ndarray, Y: np.ndarray, loss: Loss, lam: float,
+                  warm: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, str]:
+    """min_Z ℓ(A Z; Y) + lam‖Z‖_* (Z is r×K): the minimizer, a dual point, and the method.
+
+    ``loss`` must be smooth (``loss.smooth``); Newton or L-BFGS run to convergence. The dual
+    point is −∇ℓ(AZ).
+    """
+    r, K = A.shape[1], Y.shape[1]
+    B = _basis(loss, K)
+    zero = np.zeros((r, K))
+    g0 = A.T @ (-loss.dual_point(np.zeros_like(Y), Y)) @ B
+    if r == 0 or _dual_norm(g0) <= lam:
+        # 0 is in the subdifferential there: the zero network is optimal.
+        return zero, loss.dual_point(np.zeros_like(Y), Y), "zero (the threshold exceeds ‖Aᵀ∇ℓ(0)‖)"
+    vector = min(g0.shape) == 1
+    if loss.name == "cross-entropy" and K == 2:
+        # Two classes: with Z = z bᵀ (b = ±(1, −1)/√2) sample i's loss is the logistic loss of
+        # the margin √2 y_i a_iᵀz, y_i = ±1 its class: the same Newton on a cheaper loss.
+        z = None if warm is None or not np.any(warm) else warm @ B
+        z, _, method = solve_reduced(np.sqrt(2.0) * A, np.sign(Y @ B), LOSSES["logistic"], lam, z)
+        return z @ B.T, loss.dual_point(A @ z @ B.T, Y), method
+    W0 = None if warm is None or not np.any(warm) else warm @ B
+    if W0 is None and vector:
+        # The exact minimizer of the quadratic model of ℓ at 0 plus lam‖W‖: Newton's first step.
+        W0 = _model_start(_loss_hessian(A, loss.hessian_blocks(np.zeros_like(Y), Y, B)), g0, lam)
+    if W0 is None:
+        # One gradient step from 0 along the steepest direction, sized by the curvature at 0.
+        curv = float(np.max(loss.hessian_blocks(np.zeros_like(Y), Y, B))) or 1.0
+        W0 = -g0 * ((_dual_norm(g0) - lam) / (_dual_norm(g0) * curv * np.linalg.norm(A, 2) ** 2))
+    inner = _newton if vector else _factored
+    name = "Newton" if vector else "L-BFGS on factors"
+    W, iters = inner(A, B, Y, loss, lam, W0)
+    return W @ B.T, loss.dual_point(A @ W @ B.T, Y), f"{name} ({iters} iterations)"
+
+
+def _model_start(H: np.ndarray, g: np.ndarray, lam: float) -> np.ndarray | None:
+    """argmin_W ⟨g, W⟩ + ½ vec(W)ᵀH vec(W) + lam‖W‖ for ‖g‖ > lam (None if H is singular).
+
+    In the eigenbasis H = V diag(h) Vᵀ with b = Vᵀ vec(g), the minimizer is
+    y = −ν b/(hν + lam) with ν = ‖y‖ the root of ‖b/(hν + lam)‖ = 1 (decreasing in ν, from
+    ‖b‖/lam > 1 at ν = 0 to ≤ 1 at ν = (‖b‖ − lam)/h_min): the secular equation of MATH §1.4.
+    """
+    h, V = np.linalg.eigh(H)
+    if h[0] <= 1e-12 * h[-1]:
+        return None
+    b = V.T @ g.ravel()
+    nb = float(np.linalg.norm(b))
+    # An absolute xtol of ~0: the root is tiny when ‖g‖ barely exceeds lam, and must not round to 0.
+    nu = brentq(lambda nu: float(np.linalg.norm(b / (h * nu + lam))) - 1.0, 0.0, (nb - lam) / h[0] * (1 + 1e-12),
+                xtol=1e-300, rtol=1e-12)
+    return None if nu <= 0 else (V @ (-nu * b / (h * nu + lam))).reshape(g.shape)
+
+
+def _basis(loss: Loss, K: int) -> np.ndarray:
+    """Columns spanning the output directions an optimal Z can use (1^⊥ for cross-entropy)."""
+    if loss.name == "cross-entropy":
+        return null_space(np.ones((1, K)))
+    return np.eye(K)
+
+
+def _dual_norm(M: np.ndarray) -> float:
+    return float(np.linalg.norm(M) if min(M.shape) == 1 else np.linalg.norm(M, 2))
+
+
+def _newton(A: np.ndarray, B: np.ndarray, Y: np.ndarray, loss: Loss, lam: float, W: np.ndarray,
+            max_iter: int = 200) -> tuple[np.ndarray, int]:
+    """Damped Newton on ℓ(A W Bᵀ) + lam‖W‖ for W with one column or one row (‖W‖ smooth off 0)."""
+    shape, n_var = W.shape, W.size
+    eye = np.eye(n_var)
+
+    def objective(W: np.ndarray) -> tuple[float, np.ndarray]:
+        F = A @ W @ B.T
+        return loss.value(F, Y) + lam * float(np.linalg.norm(W)), F
+
+    (f, F), damping = objective(W), 0.0
+    for it in range(1, max_iter + 1):
+        nw = float(np.linalg.norm(W))
+        if nw == 0.0:                      # only from a zero start: ‖W‖ has no gradient there
+            return W, it
+        grad = (A.T @ (-loss.dual_point(F, Y)) @ B + lam * W / nw).ravel()
+        H = _loss_hessian(A, loss.hessian_blocks(F, Y, B))
+        w_hat = W.ravel() / nw
+        H += (lam / nw) * (eye - np.outer(w_hat, w_hat))
+        # Levenberg–Marquardt damping: far from the optimum (a cold start) a full Newton step
+        # can overshoot where the loss flattens; damping shortens it towards a gradient step.
+        scale = max(float(np.trace(H)) / n_var, 1e-300)
+        damping = max(damping * 0.1, 1e-12 * scale)
+        p = _newton_step(H + damping * eye, grad)
+        decrement = -float(grad @ p)
+        if decrement <= 1e-9 * max(abs(f), 1e-300):
+            # f − f* ≈ decrement/2 is ~1e-9 relative, and the full step taken now squares that
+            # error (quadratic convergence): the result is at the digits the loss can be summed
+            # to, and comparing values from here on would only see rounding.
+            return W + p.reshape(shape), it
+        while True:
+            W_new = W + p.reshape(shape)
+            f_new, F_new = objective(W_new)
+            if f_new <= f - 0.25 * decrement:
+                break
+            damping *= 10.0
+            if damping > 1e12 * scale:
+                return W, it
+            p = _newton_step(H + damping * eye, grad)
+            decrement = -float(grad @ p)
+        W, F, f = W_new, F_new, f_new
+    return W, max_iter
+
+
+def _newton_step(H: np.ndarray, grad: np.ndarray) -> np.ndarray:
+    try:
+        return -np.linalg.solve(H, grad)          # NumPy's solve: scipy's checks cost more than an r×r solve
+    except np.linalg.LinAlgError:
+        return -np.linalg.lstsq(H, grad, rcond=None)[0]
+
+
+def _loss_hessian(A: np.ndarray, C: np.ndarray) -> np.ndarray:
+    """Σ_i (a_i a_iᵀ) ⊗ C_i, through one matrix product in the two shapes that occur."""
+    r, q = A.shape[1], C.shape[1]
+    if q == 1:
+        # Aᵀdiag(c)A as MᵀM with M = diag(√c)A: NumPy then uses the symmetric product (c ≥ 0
+        # for a convex loss; the clip only removes rounding).
+        M = A * np.sqrt(np.maximum(C[:, 0, 0], 0.0))[:, None]
+        return M.T @ M
+    if r == 1:
+        return np.tensordot(A[:, 0] ** 2, C, axes=1)
+    return np.einsum("ij,ik,iab->jakb", A, A, C).reshape(r * q, r * q)
+
+
+def _factored(A: np.ndarray, B: np.ndarray, Y: np.ndarray, loss: Loss, lam: float, W: np.ndarray,
+              max_iter: int = 5000) -> tuple[np.ndarray, int]:
+    """L-BFGS on ℓ(A G Hᵀ Bᵀ) + lam(‖G‖² + ‖H‖²)/2 with q factors, from the SVD of W."""
+    r, q = W.shape
+    Ua, sig, Vt = np.linalg.svd(W, full_matrices=False)
+    # Factors of size zero are a saddle point of the factored problem: start them slightly off it.
+    floor = 1e-3 * max(float(sig[0]), 1e-12)
+    root = np.sqrt(np.maximum(sig, floor))
+    rng = np.random.default_rng(0)
+    G = Ua * root + (sig < floor) * rng.standard_normal((r, sig.size)) * floor
+    H = Vt.T * root + (sig < floor) * rng.standard_normal((q, sig.size)) * floor
+    k = sig.size
+
+    def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
+        G, H = x[:r * k].reshape(r, k), x[r * k:].reshape(q, k)
+        AG = A @ G
+        F = AG @ (B @ H).T
+        M = -loss.dual_point(F, Y) @ B                                     # ∇ℓ Bᵀ... in the q directions
+        value = loss.value(F, Y) + 0.5 * lam * (float(np.sum(G * G)) + float(np.sum(H * H)))
+        dG = A.T @ (M @ H) + lam * G
+        dH = M.T @ AG + lam * H
+        return value, np.concatenate([dG.ravel(), dH.ravel()])
+
+    res = minimize(fun, np.concatenate([G.ravel(), H.ravel()]), jac=True, method="L-BFGS-B",
+                   options={"maxiter": max_iter, "maxcor": 20, "gtol": 1e-12, "ftol": 1e-16})
+    G, H = res.x[:r * k].reshape(r, k), res.x[r * k:].reshape(q, k)
+    return G @ H.T, int(res.nit)
