@@ -276,21 +276,44 @@ def fit(pb: Problem) -> Fit:
                          "data have no closed form. Use method='auto' (cutting plane) or method='cvxpy' (one "
                          "convex program over the patterns).")
     geo, A = _design(pb.X, pb.bias)
+    budget, default = _loop_budget(pb, opts)
     if pb.n_outputs > 1:
         if pb.bias:
             raise InputError("bias=True with several outputs is not supported by the 'relu-two-layer' setting. "
                              "Append a column of ones to X (a penalized bias) or use bias=False.")
-        return _fit_vector(pb, geo, opts)
+        fitted = _fit_vector(pb, geo, opts, budget)
+        fitted.info["stopped"] = default if fitted.info["stopped"] and default else fitted.info["stopped"]
+        return fitted
     if pb.method == "cvxpy":
         return _fit_full(pb, geo, A, opts)
     res = cutting_plane(pb.X, pb.Y, pb.beta, pb.loss, init=opts["init"], bias=pb.bias, seed=opts["seed"],
                         max_iter=opts["max_iter"], top=opts["top"], eps=opts["eps"], solver=pb.solver,
                         executor=opts["executor"], progress=opts["progress"], max_patterns=opts["max_patterns"],
-                        n_starts=opts["n_starts"], train_iter=opts["train_iter"],
-                        budget=pb.budget.sub(0.75))     # the certificate's bound needs the last quarter
+                        n_starts=opts["n_starts"], train_iter=opts["train_iter"], budget=budget)
     info = {"iterations": res.iterations, "patterns": res.D.shape[1], "rho/beta": res.rho / pb.beta,
-            "oracle_exact": res.exact, "reason": res.reason, "stopped": res.stopped}
+            "oracle_exact": res.exact, "reason": res.reason,
+            "stopped": default if res.stopped and default else res.stopped}
     return Fit(res.network, [res.U], res.method, None, info)
+
+
+#: seconds the cutting plane may take by default when its oracle cannot be exact (no time_limit given)
+DEFAULT_LOOP_TIME = 180.0
+
+
+def _loop_budget(pb: Problem, opts: dict[str, Any]) -> tuple[Budget, str]:
+    """The cutting plane's budget, and the sentence that explains a default one if it runs out.
+
+    With ``time_limit`` it is three quarters of it (the certificate's bound needs the rest).
+    Without, an exact oracle runs to convergence, while a many-start oracle (large rank,
+    several outputs), which proves nothing by converging, gets ``DEFAULT_LOOP_TIME`` seconds:
+    the default call returns in minutes.
+    """
+    if pb.budget.time_limit is not None:
+        return pb.budget.sub(0.75), ""
+    if not rho_reason(pb):
+        return Budget(None), ""
+    return Budget(DEFAULT_LOOP_TIME), (f"the cutting plane's default budget of {DEFAULT_LOOP_TIME:g} s (its oracle "
+                                        "cannot be exact here) ran out; pass time_limit= to change it")
 
 
 def _fit_full(pb: Problem, geo: Geometry, A: np.ndarray, opts: dict[str, Any]) -> Fit:

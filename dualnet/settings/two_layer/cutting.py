@@ -347,7 +347,7 @@ def _atom_master(G: np.ndarray, Y: np.ndarray, beta: float, loss: Loss, solver: 
     return fit.W, fit.U, fit.value, "first-order", fit
 
 
-def _fit_vector(pb: Problem, geo: Geometry, opts: dict[str, Any]) -> Fit:
+def _fit_vector(pb: Problem, geo: Geometry, opts: dict[str, Any], budget: Budget) -> Fit:
     """K > 1: column generation over neurons with the many-start oracle (MATH §8.1).
 
     The bound is proven (ρ bounded above) but loose, so the result is certified only when
@@ -356,7 +356,6 @@ def _fit_vector(pb: Problem, geo: Geometry, opts: dict[str, Any]) -> Fit:
     from ...train import train
 
     A, X, Y = geo.A, pb.X, pb.Y
-    budget = pb.budget.sub(0.75)                 # the certificate's bound needs the last quarter
     _, net0 = _seed_patterns(X, Y, pb.beta, pb.loss, opts["init"], opts["seed"], False, opts["train_iter"],
                              budget.sub(0.25).time_limit)
     Z = geo.to_reduced(_first_layer(net0, False))
