@@ -55,6 +55,7 @@ def trainings(beta: float) -> tuple[float, float]:
     return float(np.median([t for _, t in runs])), min(net.objective(X, y, beta) for net, _ in runs)
 
 
+@pytest.mark.long_benchmark          # minutes: five trainings and a default solve per beta
 @pytest.mark.parametrize("beta", [20.0, 1.0])
 def test_diabetes_default_solve(benchmark, beta: float) -> None:
     X, y = diabetes()

@@ -49,6 +49,9 @@ class _WithIntercept(Loss):
     loss's terms therefore solves, and the certificate certifies, the intercept problem.
     """
 
+    #: no curvature is implemented here, so the settings' Newton fast paths leave it to CVXPY
+    smooth = False
+
     def __init__(self, base: Loss) -> None:
         self.base = base
         self.name = f"{base.name}+intercept"        # type: ignore[misc]  # an instance's own name

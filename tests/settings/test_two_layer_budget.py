@@ -67,16 +67,17 @@ def test_ctrl_c_before_any_master_raises(monkeypatch: pytest.MonkeyPatch) -> Non
         dn.solve(X, y, beta=0.1, train_iter=3)
 
 
-@pytest.mark.slow      # ten L-BFGS trainings of a width-100 network on each of three tables, ~1 min
+@pytest.mark.slow      # ten L-BFGS trainings of a width-100 network and a 15 s solve on each of three tables
 @pytest.mark.parametrize("n, d, beta, seed", [(50, 5, 0.3, 3), (150, 12, 1.0, 4), (300, 20, 2.0, 5)])
 def test_training_never_beats_the_proven_bound(n: int, d: int, beta: float, seed: int,
                                                trained_values) -> None:
     X, y = _table(n, d, seed)
-    sol = dn.solve(X, y, beta=beta, time_limit=60)
-    trained = trained_values(X, y, seeds=tuple(range(10)), beta=beta, width=100, max_iter=3000)
+    sol = dn.solve(X, y, beta=beta, time_limit=15)
+    trained = trained_values(X, y, seeds=tuple(range(10)), beta=beta, width=100, max_iter=1000)
     assert trained.min() >= sol.lower_bound - 1e-9 * max(1.0, sol.value)
-    # The solve's own network is a training-quality answer too (it is not a bound).
-    assert sol.value <= trained.min() + 1e-2 * dn.certify(sol.network, X, y, beta=beta).p0
+    # The solve's own network is a training-quality answer too (it is not a bound; 1 % of P(0)
+    # because 15 s is a short budget for the cutting plane at rank 20).
+    assert sol.value <= trained.min() + 1e-2 * float(np.sum(y**2)) / 2
 
 
 @pytest.mark.slow      # scikit-learn's diabetes table, the case that once ended in an IndexError
@@ -84,6 +85,6 @@ def test_diabetes_max_iter_3_returns_a_result() -> None:
     datasets = pytest.importorskip("sklearn.datasets")
     X, y = datasets.load_diabetes(return_X_y=True)
     X, y = (X - X.mean(0)) / X.std(0), (y - y.mean()) / y.std()
-    sol = dn.solve(X, y, beta=1.0, max_iter=3, time_limit=120)
+    sol = dn.solve(X, y, beta=1.0, max_iter=3, time_limit=40)
     assert np.isfinite(sol.value) and sol.lower_bound <= sol.value
     assert len(sol.info["iterations"]) <= 3
