@@ -354,7 +354,7 @@ def test_rho_deep_bounds_random_branches_and_ramps_attain_it() -> None:
     assert best <= value * (1 + 1e-12)
     r = spline.right_values(u, spline.make_grid(X))[:, 0]
     p, q = sorted((int(np.argmax(r)), int(np.argmin(r))))
-    branch = spline._ramp_branch(x[p], x[q], np.array([1.0]), depth, t)
+    branch = spline.atoms._ramp_branch(x[p], x[q], np.array([1.0]), depth, t)
     branch[-2:] = [(np.array([[1.0]]), None), (np.array([[1.0]]), None)]   # read the hidden output g itself
     g = Network([branch]).forward(X)[:, 0]
     assert abs(float(u[:, 0] @ g)) == pytest.approx(value, rel=1e-12)
@@ -474,7 +474,7 @@ def test_fallback_to_primal_atoms(monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(*args, **kwargs):
         raise dn.SolverError("refit failed on purpose")
 
-    monkeypatch.setattr(spline, "recover_atoms", broken)
+    monkeypatch.setattr(spline.recovery, "recover_atoms", broken)
     sol = dn.solve(X, y, beta=0.2, bias=True)
     assert "primal" in sol.method
     assert sol.certified and sol.value == pytest.approx(reference.value, abs=1e-7)
