@@ -17,15 +17,24 @@ from typing import Any
 import cvxpy as cp
 import numpy as np
 
+from .budget import Budget
 from .certificate import Certificate, ImplicitDual, dual_lower_bound
 from .errors import InputError, SettingError, SolverError
 from .losses import Loss, get_loss
 from .network import Network
 from .problem import DualProgram, Precomputed, Problem
 from .settings import AUTO_ORDER, SETTINGS, get_setting
-from .budget import Budget
-from .validation import (as_data, as_labels, check_beta, check_choice, check_depth, check_solver, check_t,
-                         check_time_limit, check_tol)
+from .validation import (
+    as_data,
+    as_labels,
+    check_beta,
+    check_choice,
+    check_depth,
+    check_solver,
+    check_t,
+    check_time_limit,
+    check_tol,
+)
 
 __all__ = ["Solution", "certify", "dual_program", "path", "solve"]
 

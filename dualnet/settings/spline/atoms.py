@@ -10,7 +10,7 @@ from ...network import Network
 from .grid import Grid
 from .primal import PrimalProgram
 
-__all__ = ["Atoms", "knots_of", "network_from_atoms", "ramp_atoms", "two_layer_atoms"]
+__all__ = ["Atoms", "knots_of", "network_from_atoms", "predictions", "ramp_atoms", "two_layer_atoms"]
 
 
 @dataclass(frozen=True)
@@ -186,6 +186,19 @@ def _ramp_branch(p: float, q: float, c: np.ndarray, depth: int, t: float) -> lis
     return layers
 
 
+#: largest rows × neurons of one block of a forward pass (32 MB of float64)
+BLOCK_ENTRIES = 4_000_000
+
+
+def predictions(net: Network, X: np.ndarray) -> np.ndarray:
+    """``net.forward(X)`` in row blocks, so memory is O(n + block), not n × width."""
+    width = sum(int(branch[0][0].shape[1]) for branch in net.branches)
+    rows = max(1, BLOCK_ENTRIES // max(width, 1))
+    if X.shape[0] <= rows:
+        return net.forward(X)
+    return np.vstack([net.forward(X[i:i + rows]) for i in range(0, X.shape[0], rows)])
+
+
 def knots_of(net: Network, grid: Grid, Y: np.ndarray | None = None, rtol: float = 1e-6) -> np.ndarray:
     """Data points where the function of ``net`` changes slope.
 
@@ -199,7 +212,7 @@ def knots_of(net: Network, grid: Grid, Y: np.ndarray | None = None, rtol: float 
         return x[:0]
     span = float(x[-1] - x[0])
     pts = np.r_[x[0] - span, x, x[-1] + span]
-    F = net.forward(pts[:, None])
+    F = predictions(net, pts[:, None])
     slopes = np.diff(F, axis=0) / np.diff(pts)[:, None]
     jumps = np.linalg.norm(np.diff(slopes, axis=0), axis=1)
     scale = float(np.max(np.linalg.norm(slopes, axis=1)))
