@@ -18,7 +18,7 @@ import cvxpy as cp
 import numpy as np
 
 from .budget import Budget
-from .certificate import Certificate, ImplicitDual, dual_lower_bound
+from .certificate import Certificate, ImplicitDual, describe_gap, dual_lower_bound, relative_to_value
 from .errors import InputError, SettingError, SolverError, warn
 from .losses import Loss, get_loss
 from .network import Network
@@ -46,7 +46,12 @@ class Solution:
     certified : bool
         ``rel_gap <= tol``, the gap being measured to a proven lower bound.
     gap, rel_gap : float
-        ``value - lower_bound`` and that over P(0), the objective of the zero network.
+        ``value - lower_bound`` and that over P(0), the objective of the zero network
+        (``rel_gap`` is what ``tol`` applies to).
+    rel_gap_value : float
+        ``gap / value`` (property): the "% from optimal" reading that ``print(sol)`` shows.
+        A small ``rel_gap`` can hide a large ``rel_gap_value`` when the optimum is a small
+        fraction of P(0).
     value : float
         Objective of :attr:`network`, by a NumPy forward pass.
     lower_bound : float
@@ -109,6 +114,11 @@ class Solution:
         return self._dual.form() if isinstance(self._dual, ImplicitDual) else self._dual
 
     @property
+    def rel_gap_value(self) -> float:
+        """``gap / value``: the value is within this fraction of the optimum ("% from optimal")."""
+        return relative_to_value(self.gap, self.value)
+
+    @property
     def knots(self) -> np.ndarray | None:
         """Kink positions of a one-dimensional spline fit (setting "relu-1d"), else None."""
         return self.info.get("knots")
@@ -124,7 +134,7 @@ class Solution:
                  + ("" if self.t is None else f", t {self.t:g}"),
                  f"  value        {self.value:.10g}",
                  f"  lower bound  {self.lower_bound:.10g}",
-                 f"  gap          {self.gap:.3g} (relative {self.rel_gap:.3g})",
+                 f"  gap          {describe_gap(self.gap, self.value, self.lower_bound, self.rel_gap)}",
                  f"  method       {self.method} in {self.time:.3g} s",
                  f"  reference    {self.reference}"]
         if self.bound_estimate is not None:
@@ -463,8 +473,8 @@ class Path:
         The β values, in the order given.
     solutions : list of Solution
         One solved problem per β.
-    values, lower_bounds, rel_gaps : ndarray
-        ``value``, ``lower_bound`` and ``rel_gap`` of each solution.
+    values, lower_bounds, rel_gaps, rel_gap_values : ndarray
+        ``value``, ``lower_bound``, ``rel_gap`` and ``rel_gap_value`` of each solution.
     certified : ndarray of bool
         Which solutions are certified.
     """
@@ -483,6 +493,10 @@ class Path:
     @property
     def rel_gaps(self) -> np.ndarray:
         return np.array([s.rel_gap for s in self.solutions])
+
+    @property
+    def rel_gap_values(self) -> np.ndarray:
+        return np.array([s.rel_gap_value for s in self.solutions])
 
     @property
     def certified(self) -> np.ndarray:

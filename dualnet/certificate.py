@@ -28,7 +28,8 @@ from scipy.optimize import minimize_scalar
 
 from .losses import Loss
 
-__all__ = ["Certificate", "DualBound", "ImplicitDual", "RhoValue", "dual_lower_bound", "scaled_dual_value",
+__all__ = ["Certificate", "DualBound", "ImplicitDual", "RhoValue", "describe_gap", "dual_lower_bound",
+           "relative_to_value", "scaled_dual_value",
            "wd_lower_bound", "wd_path_lower_bound"]
 
 
@@ -60,7 +61,12 @@ class Certificate:
     certified : bool
         ``rel_gap <= tol``, the gap being measured to a proven lower bound.
     rel_gap : float
-        ``gap / P(0)``, P(0) being the objective of the zero network.
+        ``gap / P(0)``, P(0) being the objective of the zero network: the measure ``tol``
+        applies to. When a fit is good the optimum is a small fraction of P(0), so read
+        :attr:`rel_gap_value` for the distance from the optimum.
+    rel_gap_value : float
+        ``gap / value`` (property): the value is within this fraction of the optimum (the
+        "% from optimal" reading; 0 when value and gap are 0, ``inf`` when only the value is).
     gap : float
         ``value - lower_bound`` (≥ 0 up to round-off).
     value : float
@@ -109,10 +115,15 @@ class Certificate:
         """Alias of :attr:`proven` (its former name)."""
         return self.proven
 
+    @property
+    def rel_gap_value(self) -> float:
+        """``gap / value``: how far the value may be from the optimum, the "% from optimal" reading."""
+        return relative_to_value(self.gap, self.value)
+
     def __str__(self) -> str:
         status = "certified" if self.certified else "NOT certified"
         text = (f"{status}: value {self.value:.10g}, lower bound {self.lower_bound:.10g}, "
-                f"gap {self.gap:.3g} (relative {self.rel_gap:.3g}), setting {self.setting}")
+                f"gap {describe_gap(self.gap, self.value, self.lower_bound, self.rel_gap)}, setting {self.setting}")
         if self.bound_estimate is not None:
             text += f"\n  estimated bound (not a proof): {self.bound_estimate:.10g}"
         return text + (f"\n  reason: {self.reason}" if self.reason else "")
@@ -151,6 +162,27 @@ class DualBound:
     scale: float
     proven: bool
     estimate: float | None = None
+
+
+def relative_to_value(gap: float, value: float) -> float:
+    """``gap / value`` (objectives are ≥ 0): 0 when both vanish, ``inf`` for a positive gap at value 0."""
+    if value > 0:
+        return gap / value
+    return 0.0 if gap <= 0 else float("inf")
+
+
+def describe_gap(gap: float, value: float, lower_bound: float, rel_gap: float) -> str:
+    """The gap as a user reads it: absolute, percent of the value, and over P(0) (what ``tol`` applies to).
+
+    A lower bound ≤ 0 says nothing about a nonnegative objective; it is named as trivial so
+    that a small gap over P(0) is never read as a small distance from the optimum.
+    """
+    share = relative_to_value(gap, value)
+    percent = "inf" if not np.isfinite(share) else f"{100 * share:.3g}%"
+    text = f"{gap:.3g} ({percent} of the value; {rel_gap:.3g} of P(0), the measure tol applies to)"
+    if value > 0 and lower_bound <= 0:
+        text += " - the lower bound is trivial (<= 0) and proves nothing"
+    return text
 
 
 def _squared_terms(U: DualPoint, Y: np.ndarray) -> tuple[float, float]:

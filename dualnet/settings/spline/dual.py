@@ -1,0 +1,78 @@
+"""The finite dual in O(n) form: double cumulative sums of U instead of an n×n atom matrix."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cvxpy as cp
+import numpy as np
+import scipy.sparse as sp
+
+from ...losses import Loss
+from ...problem import DualProgram, Problem
+from .grid import make_grid, project_dual
+
+__all__ = ["dual_candidates", "dual_program"]
+
+
+def dual_program(X: np.ndarray, Y: np.ndarray, depth: int, beta: float, t: float | None, loss: Loss,
+                 **opts: Any) -> DualProgram:
+    """The finite dual in O(n) form, its threshold β t^{2−L} a DPP parameter.
+
+    max −ℓ*(−U) s.t. 1ᵀU = 0 and, with l_k the double cumulative sums of U
+    (``left_values``) and r_k = l_m − l_k: |l_k|, |r_k| ≤ β (depth 2), or
+    max l − min l ≤ β t^{2−L} (depth ≥ 3; pairwise norms for several outputs).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dualnet.losses import get_loss
+    >>> from dualnet.settings import spline
+    >>> X, Y = np.array([[-1.0], [0.0], [1.0]]), np.array([[0.0], [1.0], [0.0]])
+    >>> prog = spline.dual_program(X, Y, 2, 0.1, None, get_loss("squared"))
+    >>> round(prog.solve(solver="CLARABEL"), 6)                             # MATH §10 T9
+    0.17
+    >>> prog.set_beta(0.5); round(prog.solve(solver="CLARABEL"), 6)
+    0.333333
+    """
+    grid = make_grid(X)
+    n, K = Y.shape
+    threshold = cp.Parameter(nonneg=True, name="beta_t")
+    U = cp.Variable((n, K), name="U")
+    objective, constraints = loss.dual(U, Y)
+    constraints = [*constraints, cp.sum(U, axis=0) == 0]
+    if grid.m >= 2:
+        G = grid.aggregation() @ U                                            # (m, K)
+        P = cp.cumsum(G, axis=0)
+        ell = cp.cumsum(cp.multiply(grid.gaps[:, None], P[:-1]), axis=0)       # l_2..l_m, (m−1, K)
+        if depth == 2:
+            right = np.ones((grid.m - 1, 1)) @ ell[-1:] - cp.vstack([np.zeros((1, K)), ell[:-1]])   # r_1..r_{m−1}
+            constraints += _bounded(ell, threshold, K) + _bounded(right, threshold, K)
+        elif K == 1:
+            lo, hi = cp.Variable(name="lo"), cp.Variable(name="hi")            # l_1 = 0 lies in [lo, hi]
+            constraints += [ell >= lo, ell <= hi, lo <= 0, hi >= 0, hi - lo <= threshold]
+        else:
+            full = cp.vstack([np.zeros((1, K)), ell])
+            constraints.append(cp.norm(_pair_differences(grid.m) @ full, 2, axis=1) <= threshold)
+    program = DualProgram(cp.Problem(cp.Maximize(objective), constraints), threshold, lambda: U.value, depth, t)
+    program.set_beta(beta, t)
+    return program
+
+
+def _bounded(E: cp.Expression, threshold: cp.Parameter, K: int) -> list[cp.Constraint]:
+    if K == 1:
+        return [cp.abs(E) <= threshold]
+    return [cp.norm(E, 2, axis=1) <= threshold]
+
+
+def _pair_differences(m: int) -> sp.csr_matrix:
+    """Rows e_i − e_j for all i < j (2 nonzeros each)."""
+    i, j = np.triu_indices(m, 1)
+    rows = np.arange(i.size)
+    return sp.csr_matrix((np.r_[np.ones(i.size), -np.ones(i.size)], (np.r_[rows, rows], np.r_[i, j])),
+                         shape=(i.size, m))
+
+
+def dual_candidates(candidates: list[np.ndarray], pb: Problem) -> list[np.ndarray]:
+    """Center every candidate so that 1ᵀU = 0 (the free output bias demands it; api hook)."""
+    return [project_dual(np.asarray(U, dtype=float), pb.Y, pb.loss) for U in candidates]

@@ -1,0 +1,190 @@
+"""Recovery of an optimal spline from a dual point: the atoms it makes active (MATH §A.4, §7.1)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import cvxpy as cp
+import numpy as np
+import scipy.sparse as sp
+
+from ...losses import Loss, get_loss
+from ...network import Network
+from .._solve import solve_cvxpy
+from .atoms import Atoms, _pruned, _ramps_from_jumps, network_from_atoms
+from .grid import Grid, left_values, make_grid, right_values
+from .primal import _kink_slopes, _values_from_slopes
+
+__all__ = ["recover", "recover_atoms"]
+
+
+#: Largest n × (active atoms) for which the restricted primal is written with dense columns on the
+#: samples (32 MB); beyond it the columns stay implicit (cumulative sums on the grid, O(n + p) memory).
+DENSE_ENTRIES = 4_000_000
+
+
+@dataclass
+class _Columns:
+    """The atoms a dual point makes active, kept implicit: positions on the grid, not dense columns.
+
+    ``labels[j]`` names column j: ("right", k), ("left", k), ("jump", k) or ("ramp", p, q).
+    ``signs[j]`` is the sign complementary slackness forces on its amplitude (0: free),
+    ``weights[j]`` its penalty weight; ``zero_sum`` asks Σ amplitudes = 0 (slope jumps).
+    """
+
+    labels: list[tuple[Any, ...]]
+    signs: np.ndarray
+    weights: np.ndarray
+    zero_sum: bool = False
+
+    def on_grid(self, grid: Grid) -> np.ndarray:
+        """The columns evaluated at ξ_1..ξ_m (m × p; dense, for small problems)."""
+        xi = grid.knots[:, None]
+        cols = [np.maximum(xi[:, 0] - xi[lab[1], 0], 0.0) if lab[0] in ("right", "jump") else
+                np.maximum(xi[lab[1], 0] - xi[:, 0], 0.0) if lab[0] == "left" else
+                np.maximum(xi[:, 0] - xi[lab[1], 0], 0.0) - np.maximum(xi[:, 0] - xi[lab[2], 0], 0.0)
+                for lab in self.labels]
+        return np.stack(cols, axis=1) if cols else np.zeros((grid.m, 0))
+
+    def scatter(self, kind: str, rows: int, shift: int = 0) -> sp.csr_matrix:
+        """0/1 matrix (rows × p) putting each amplitude of ``kind`` at its grid index − ``shift``."""
+        j = np.array([i for i, lab in enumerate(self.labels) if lab[0] == kind], dtype=int)
+        k = np.array([self.labels[i][1] - shift for i in j], dtype=int)
+        return sp.csr_matrix((np.ones(j.size), (k, j)), shape=(rows, len(self.labels)))
+
+
+def _active_columns(U: np.ndarray, grid: Grid, depth: int, beta_t: float, act_tol: float) -> _Columns:
+    """Atoms with ‖Uᵀatom‖ ≥ β_t(1 − act_tol): by complementary slackness the only ones an optimum uses."""
+    U = U - U.mean(axis=0)
+    K = U.shape[1]
+    r = right_values(U, grid)
+    cut = beta_t * (1.0 - act_tol)
+    if depth == 2:
+        l = left_values(U, grid)
+        R = np.flatnonzero(np.linalg.norm(r[:-1], axis=1) >= cut)
+        L = 1 + np.flatnonzero(np.linalg.norm(l[1:], axis=1) >= cut)
+        signs = np.r_[np.sign(r[R, 0]), np.sign(l[L, 0])] if K == 1 else np.zeros(len(R) + len(L))
+        labels = [("right", int(k)) for k in R] + [("left", int(k)) for k in L]
+        return _Columns(labels, signs, np.ones(len(labels)))
+    if K == 1:
+        # c·((x−ξ_p)_+ − (x−ξ_q)_+) is active iff c(r_p − r_q) = β_t|c|: the slopes may jump up
+        # only where r is near its largest value, down only where it is near its smallest.
+        hi, lo = float(r.max()), float(r.min())
+        up, down = r[:, 0] >= lo + cut, r[:, 0] <= hi - cut
+        J = np.flatnonzero(up | down)
+        signs = np.where(up[J] & down[J], 0.0, np.where(up[J], 1.0, -1.0))
+        return _Columns([("jump", int(k)) for k in J], signs, np.full(J.size, 0.5), zero_sum=True)
+    pairs = np.stack(np.triu_indices(grid.m, 1), axis=1)
+    pairs = pairs[np.linalg.norm(r[pairs[:, 0]] - r[pairs[:, 1]], axis=1) >= cut]
+    return _Columns([("ramp", int(p), int(q)) for p, q in pairs], np.zeros(len(pairs)), np.ones(len(pairs)))
+
+
+def _fit_columns(cols: _Columns, grid: Grid, Y: np.ndarray, loss: Loss, beta_t: float, solver: str | None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """The restricted primal over the active columns: amplitudes (p, K) and output bias (K,).
+
+    Small problems use dense columns; squared loss is then reduced by one QR factorization
+    of [1, Φ, Y], so the program has (p+1)² coefficients whatever n is. Large ones keep the
+    columns implicit (:func:`_implicit_values`), O(n + p) memory.
+    """
+    n, K = Y.shape
+    p = len(cols.labels)
+    V = cp.Variable((p + 1, K))
+    Z = V[1:]
+    if n * (p + 1) <= DENSE_ENTRIES:
+        M = np.hstack([np.ones((n, 1)), cols.on_grid(grid)[grid.group]])
+        if loss.name == "squared" and n > p + 1 + K:
+            R = np.linalg.qr(np.hstack([M, Y]), mode="r")
+            data = 0.5 * cp.sum_squares(R[:p + 1, :p + 1] @ V - R[:p + 1, p + 1:]) + 0.5 * float(
+                np.sum(R[p + 1:, p + 1:] ** 2))
+        else:
+            data = loss.primal(M @ V, Y)
+        constraints: list[cp.Constraint] = []
+    else:
+        values, constraints = _implicit_values(cols, grid, V[:1], Z, K)
+        data = loss.primal(grid.aggregation().T.tocsr() @ values, Y)
+    if p:
+        norms = cp.abs(Z[:, 0]) if K == 1 else cp.norm(Z, 2, axis=1)
+        penalty = beta_t * (cols.weights @ norms)
+        if K == 1 and np.any(cols.signs != 0):
+            constraints.append(cp.multiply(cols.signs, Z[:, 0]) >= 0)
+        if cols.zero_sum:
+            constraints.append(cp.sum(Z, axis=0) == 0)
+    else:
+        penalty = 0
+    problem = cp.Problem(cp.Minimize(data + penalty), constraints)
+    solve_cvxpy(problem, solver)
+    amplitudes = np.asarray(V.value, dtype=float)
+    return _pruned(amplitudes[1:], 1e-10) if p else amplitudes[1:], amplitudes[0]
+
+
+def _implicit_values(cols: _Columns, grid: Grid, b0: cp.Expression, Z: cp.Expression, K: int
+                     ) -> tuple[cp.Expression, list[cp.Constraint]]:
+    """b0 + Σ_j Z_j·column_j at ξ_1..ξ_m without forming the columns: slopes are cumulative sums.
+
+    A right kink at ξ_k adds its amplitude to every slope right of ξ_k, a left kink at ξ_k
+    subtracts it from every slope left of ξ_k, a slope jump at ξ_k adds to every slope right
+    of it; one sparse scatter and one cumsum give all slopes. Ramps (several outputs, at
+    most MAX_PAIRWISE distinct inputs) use their dense columns on the grid. The slopes and
+    f(ξ_1) are variables of their own, tied by constraints: CVXPY expands a cumulative sum
+    of an expression holding cumulative sums, or a broadcast expression, densely (m·p).
+    """
+    m = grid.m
+    if m == 1 or not cols.labels:
+        return np.ones((m, 1)) @ b0, []
+    kinds = {lab[0] for lab in cols.labels}
+    if "ramp" in kinds:
+        return np.ones((m, 1)) @ b0 + cols.on_grid(grid) @ Z, []
+    slopes = cp.Variable((m - 1, K), name="slopes")                          # on [ξ_j, ξ_{j+1}]
+    if "jump" in kinds:
+        jumps = cols.scatter("jump", m) @ Z                                  # δ at ξ_1..ξ_m
+        return _values_from_slopes(b0, slopes, grid, K), [slopes == cp.cumsum(jumps, axis=0)[:-1]]
+    right, left = cols.scatter("right", m - 1) @ Z, cols.scatter("left", m - 1, shift=1) @ Z
+    # f(ξ_1) = b0 + Σ_left z′_k (ξ_k − ξ_1): the left atoms are the only ones nonzero there.
+    start = cp.Variable((1, K), name="start")
+    ties = [slopes == _kink_slopes(right, left, m), start == b0 + (grid.knots[1:] - grid.knots[0])[None, :] @ left]
+    return _values_from_slopes(start, slopes, grid, K), ties
+
+
+def _atoms_from_columns(cols: _Columns, coef: np.ndarray, b0: np.ndarray, grid: Grid) -> Atoms:
+    K = b0.size
+    kinds = {label[0] for label in cols.labels}
+    if kinds <= {"right", "left"}:
+        right, left = np.zeros((grid.m, K)), np.zeros((grid.m, K))
+        for (kind, k), c in zip(cols.labels, coef):
+            (right if kind == "right" else left)[k] = c
+        return Atoms(grid, b0, right, left)           # the constant column is b0 itself
+    if kinds == {"jump"}:
+        jumps = np.zeros(grid.m)
+        for (_, k), c in zip(cols.labels, coef):
+            jumps[k] = c[0]
+        return Atoms(grid, b0, ramps=_ramps_from_jumps(jumps))
+    ramps = tuple((p, q, c.copy()) for (_, p, q), c in zip(cols.labels, coef) if np.any(c != 0))
+    return Atoms(grid, b0, ramps=ramps)
+
+
+def recover_atoms(U: np.ndarray, X: np.ndarray, Y: np.ndarray, depth: int, beta_t: float, loss: Loss,
+                  solver: str | None = None, act_tol: float = 1e-4) -> Atoms:
+    """Atoms of an optimal spline from a dual point U (MATH §A.4, §7.1).
+
+    Only the atoms U makes active (‖Uᵀatom‖ ≥ β_t(1 − act_tol)) may carry weight; their
+    amplitudes and the output bias solve the restricted primal, a small program.
+    """
+    grid = make_grid(X)
+    cols = _active_columns(np.asarray(U, dtype=float).reshape(Y.shape), grid, depth, beta_t, act_tol)
+    coef, b0 = _fit_columns(cols, grid, Y, loss, beta_t, solver)
+    return _atoms_from_columns(cols, coef, b0, grid)
+
+
+def recover(U: np.ndarray, X: np.ndarray, Y: np.ndarray, depth: int, beta: float, t: float | None,
+            loss: Loss | None = None, solver: str | None = None) -> Network:
+    """Network from a dual point U: the restricted primal over its active atoms (see :func:`recover_atoms`).
+
+    With ``t=None`` and depth ≥ 3 the branches are balanced for weight decay at the
+    threshold β; with a float ``t`` the network is in the t-form.
+    """
+    loss = get_loss("squared") if loss is None else loss
+    tt = None if (depth == 2 or t is None) else t
+    beta_t = beta if tt is None else beta * tt ** (2 - depth)
+    return network_from_atoms(recover_atoms(U, X, Y, depth, beta_t, loss, solver), depth, tt)
