@@ -37,7 +37,7 @@ def test_path_holds_the_value_form() -> None:
 
 def test_a_trivial_lower_bound_is_never_a_small_gap() -> None:
     """A bound of 0 under a value of 0.05 with P(0) = 25: rel_gap 2e-3, but 100% from the optimum."""
-    cert = Certificate(certified=False, rel_gap=2e-3, gap=0.05, value=0.05, lower_bound=0.0, exact=True, p0=25.0,
+    cert = Certificate(certified=False, rel_gap=2e-3, gap=0.05, value=0.05, lower_bound=0.0, proven=True, p0=25.0,
                        rho=1.0, scale=0.0, setting="linear", reason="relative gap 0.002 exceeds tol=1e-06")
     assert cert.rel_gap_value == 1.0
     text = str(cert)
