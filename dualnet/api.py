@@ -24,8 +24,8 @@ from .network import Network
 from .problem import DualProgram, Precomputed, Problem
 from .settings import AUTO_ORDER, SETTINGS, get_setting
 from .budget import Budget
-from .validation import (as_data, as_labels, check_beta, check_choice, check_depth, check_solver, check_t,
-                         check_time_limit, check_tol)
+from .validation import (as_data, as_labels, check_beta, check_choice, check_depth, check_options, check_solver,
+                         check_t, check_time_limit, check_tol)
 
 __all__ = ["Solution", "certify", "dual_program", "path", "solve"]
 
@@ -132,7 +132,8 @@ def _problem(X: Any, y: Any, depth: Any, beta: Any, t: Any, loss: Any, activatio
                  loss=loss_obj, activation=check_choice(activation, "activation", ("relu", "linear"), where),
                  bias=_check_flag(bias, "bias", where), batchnorm=_check_flag(batchnorm, "batchnorm", where),
                  method=check_choice(method, "method", METHODS, where), solver=check_solver(solver, where),
-                 tol=check_tol(tol, where), options=options, budget=Budget(check_time_limit(time_limit, where)))
+                 tol=check_tol(tol, where), options=check_options(options, where),
+                 budget=Budget(check_time_limit(time_limit, where)))
     return pb, vector
 
 

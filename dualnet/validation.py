@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import numbers
+import warnings
 from collections.abc import Iterable
 from typing import Any
 
@@ -22,6 +23,7 @@ __all__ = [
     "check_beta",
     "check_choice",
     "check_depth",
+    "check_options",
     "check_solver",
     "check_t",
     "check_tol",
@@ -43,10 +45,29 @@ def _describe(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _detach(value: Any) -> Any:
+    """A torch tensor as a NumPy array (detached from autograd, on the CPU); anything else unchanged."""
+    if type(value).__module__.partition(".")[0] == "torch" and hasattr(value, "detach"):
+        return value.detach().cpu().numpy()
+    return value
+
+
 def _as_float_array(value: Any, param: str, where: str) -> np.ndarray:
+    value = _detach(value)
+    if isinstance(value, np.ma.MaskedArray):
+        # np.asarray drops the mask, so masked entries would silently count as data.
+        raise _fail(param, where, "a plain array (masks are not supported)", "a numpy masked array",
+                    "Drop the masked samples (e.g. X[~mask.any(axis=1)]) or fill them (arr.filled(value)).")
     try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
+        with warnings.catch_warnings():
+            # float64 conversion of complex numbers drops the imaginary part: another problem.
+            warnings.simplefilter("error", np.exceptions.ComplexWarning)
+            arr = np.asarray(value, dtype=np.float64)
+    except np.exceptions.ComplexWarning:
+        raise _fail(param, where, "real (not complex)", _describe(np.asarray(value)),
+                    "dualnet solves real problems; pass arr.real only if the imaginary part is meant to be dropped.")\
+            from None
+    except (TypeError, ValueError, OverflowError):
         raise _fail(param, where, "array-like of real numbers", _describe(value),
                     "Convert it with numpy.asarray(..., dtype=float).") from None
     if arr.size and not np.all(np.isfinite(arr)):
@@ -176,3 +197,87 @@ def check_solver(solver: Any, where: str = "solve") -> str | None:
         raise _fail("solver", where, "an installed CVXPY solver: " + ", ".join(cp.installed_solvers()),
                     repr(solver), fix)
     return name
+
+
+# ------------------------------------------------------------------ setting options
+def _int_at_least(low: int, fix: str) -> Any:
+    def check(value: Any, param: str, where: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+            raise _fail(param, where, f"an int >= {low}", _describe(value), fix)
+        return int(value)
+    return check
+
+
+def _optional(check: Any) -> Any:
+    return lambda value, param, where: None if value is None else check(value, param, where)
+
+
+def _small_positive(value: Any, param: str, where: str) -> float:
+    value = _positive_float(value, param, where, "Pass a small positive number such as 1e-8.")
+    if value >= 1:
+        raise _fail(param, where, "a float in (0, 1)", repr(value), "Pass a small positive number such as 1e-8.")
+    return value
+
+
+def _patterns_option(value: Any, param: str, where: str) -> str | int:
+    if isinstance(value, str):
+        return check_choice(value, param, ("auto", "exact", "sampled"), where)
+    return _int_at_least(1, "Pass 'auto', 'exact', 'sampled', or the number of patterns to sample "
+                            "(an int >= 1).")(value, param, where)
+
+
+def _progress_option(value: Any, param: str, where: str) -> bool | None:
+    if value is None or isinstance(value, (bool, np.bool_)):
+        return None if value is None else bool(value)
+    raise _fail(param, where, "None, True or False", _describe(value),
+                "Pass progress=True for a progress bar, False for none, None for long runs only.")
+
+
+def _executor_option(value: Any, param: str, where: str) -> Any:
+    if value is None or callable(getattr(value, "map", None)):
+        return value
+    raise _fail(param, where, "None or an executor with a map method (concurrent.futures.Executor)",
+                _describe(value), "Pass e.g. concurrent.futures.ProcessPoolExecutor() or a dask "
+                "Client().get_executor(), or None to run serially.")
+
+
+def _bn_scale_option(value: Any, param: str, where: str) -> str:
+    return check_choice(value, param, ("std", "l2"), where)
+
+
+_COUNT = "Pass a positive whole number."
+#: One checker per keyword option of the settings: ``check(value, param, where) -> clean value``.
+#: api.solve, certify, path and dual_program apply it before any setting runs.
+OPTION_SPECS: dict[str, Any] = {
+    "patterns": _patterns_option,
+    "n_patterns": _int_at_least(1, _COUNT + " It is the number of Gaussian samples of activation patterns."),
+    "max_patterns": _int_at_least(1, _COUNT + " Above this many patterns dualnet samples instead of "
+                                             "enumerating."),
+    "seed": _int_at_least(0, "Pass a non-negative int, e.g. seed=0."),
+    "executor": _executor_option,
+    "progress": _progress_option,
+    "max_iter": _int_at_least(1, _COUNT + " It caps the cutting-plane iterations."),
+    "top": _int_at_least(1, _COUNT + " It is the number of neurons added per iteration."),
+    "eps": _optional(lambda v, p, w: _positive_float(v, p, w, "Pass a small positive number such as 1e-7, or "
+                                                              "None for tol/10.")),
+    "n_starts": _int_at_least(1, _COUNT + " It is the number of random starts of the heuristic oracle."),
+    "train_iter": _int_at_least(1, _COUNT + " It is the number of L-BFGS iterations of the start network."),
+    "whiten_tol": _small_positive,
+    "rank_one_tol": _small_positive,
+    "bn_scale": _bn_scale_option,
+}
+
+
+def check_options(options: dict[str, Any], where: str = "solve") -> dict[str, Any]:
+    """Check every keyword option with a spec in :data:`OPTION_SPECS` (others pass unchanged).
+
+    Examples
+    --------
+    >>> check_options({"seed": 3, "patterns": "Sampled"})
+    {'seed': 3, 'patterns': 'sampled'}
+    >>> check_options({"max_iter": 0})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    dualnet.errors.InputError: The 'max_iter' parameter of solve must be an int >= 1. Got 0 instead. Pass a ...
+    """
+    return {k: OPTION_SPECS[k](v, k, where) if k in OPTION_SPECS else v for k, v in options.items()}
