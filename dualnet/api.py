@@ -368,7 +368,7 @@ def certify(net: Any, X: Any, y: Any, *, beta: float, loss: str | Loss = "square
     if not isinstance(net, Network):
         if isinstance(net, (list, tuple)) and len(net) > 0:
             net = Network.from_weights(net, activation=options.pop("activation", "relu"))
-        elif type(net).__module__.split(".")[0] == "torch":
+        elif any(c.__module__.split(".")[0] == "torch" for c in type(net).__mro__):
             net = Network.from_torch(net)
         else:
             raise InputError("The 'net' parameter of certify must be a dualnet.Network, a list of weight "

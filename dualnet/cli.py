@@ -26,6 +26,7 @@ from ._io import write_atomic
 from ._labels import CLASS_LOSSES, decode_classes, encode_classes
 from .errors import DualnetError, InputError, SettingError, SolverError
 from .losses import get_loss
+from .validation import check_choice
 
 #: The ``schema`` field of every JSON document the command line writes (docs/cli.md).
 JSON_SCHEMA = "dualnet-cli/1"
@@ -292,6 +293,8 @@ def _torch_state(path: str, activation: str | None) -> Any:
                          "(pip install 'dualnet[torch]') or save the network with dualnet.Network.save.") from None
     from .network import Network
 
+    if activation is not None:
+        activation = check_choice(activation, "--activation", ("relu", "linear"), "certify")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many types (pickle, zip, runtime); all mean "not readable"
@@ -304,7 +307,7 @@ def _torch_state(path: str, activation: str | None) -> Any:
     layers: dict[int, dict[str, Any]] = {}
     for key, value in state.items():
         index, _, name = str(key).partition(".")
-        if not index.isdigit() or name not in ("weight", "bias"):
+        if not index.isdigit() or name not in ("weight", "bias") or not isinstance(value, torch.Tensor):
             raise InputError(f"The PyTorch file {path!r} has the entry {key!r}; dualnet reads state_dicts of an "
                              "nn.Sequential of Linear and ReLU layers only (keys '0.weight', '0.bias', ...).")
         layers.setdefault(int(index), {})[name] = value
@@ -312,11 +315,18 @@ def _torch_state(path: str, activation: str | None) -> Any:
     if any("weight" not in layers[i] or layers[i]["weight"].ndim != 2 for i in indices):
         raise InputError(f"The PyTorch file {path!r} has a layer without a 2-D weight; dualnet reads Linear "
                          "layers only.")
-    # Modules without parameters between two Linear layers (index gaps) are taken to be ReLU.
     gaps = {b - a for a, b in zip(indices, indices[1:])}
     if len(gaps) > 1 or gaps - {1, 2}:
         raise InputError(f"The PyTorch file {path!r} does not look like Linear, ReLU, ..., Linear (layer indices "
                          f"{indices}). Rebuild the module and pass it to dualnet.certify in Python.")
+    if gaps == {2} and activation is None:
+        # A state_dict does not say what the parameterless modules between the Linear layers are.
+        raise InputError(f"The PyTorch file {path!r} has a module without parameters between its Linear layers "
+                         f"(layer indices {indices}); a state_dict does not say whether it is a ReLU, a Tanh or a "
+                         "Dropout. Pass --activation relu if they are ReLU layers.")
+    if gaps == {1} and activation == "relu":
+        raise InputError(f"The '--activation' option is 'relu', but the Linear layers of {path!r} are adjacent "
+                         f"(layer indices {indices}), with no module between them. Pass --activation linear.")
     inferred = "linear" if gaps == {1} else "relu"
     weights = [(layers[i]["weight"].detach().double().numpy().T.copy(),
                 None if "bias" not in layers[i] else layers[i]["bias"].detach().double().numpy().copy())
@@ -477,8 +487,9 @@ def build_parser() -> argparse.ArgumentParser:
     cert.add_argument("--beta", type=float, required=True, help="weight-decay strength the network was trained with")
     cert.add_argument("--t", type=float, default=None, help="t-form radius (default: weight decay on all layers)")
     cert.add_argument("--setting", default="auto", help="auto (default) or a setting name")
-    cert.add_argument("--activation", default=None, help="for a .pt state_dict: relu or linear (default: ReLU when "
-                      "the Linear layers are separated by a parameterless module, else linear)")
+    cert.add_argument("--activation", default=None, help="for a .pt state_dict: relu or linear (required when the "
+                      "Linear layers are separated by a parameterless module, which a state_dict does not name; "
+                      "default linear for adjacent Linear layers)")
     _add_common_options(cert)
     cert.set_defaults(func=_certify)
 

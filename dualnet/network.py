@@ -73,6 +73,18 @@ def bn_apply(Z: np.ndarray, gamma: np.ndarray, alpha: np.ndarray, mean: np.ndarr
     return gamma * Zhat + alpha
 
 
+def _check_plain(module: Any, what: str, bases: Any) -> None:
+    """Refuse a torch module whose computation is not its base class's (own forward, or hooks)."""
+    base = next(b for b in (bases if isinstance(bases, tuple) else (bases,)) if isinstance(module, b))
+    if type(module).forward is not base.forward:
+        raise InputError(f"{what} is {type(module).__name__}, a subclass of nn.{base.__name__} with its own "
+                         f"forward, so its weights need not mean what nn.{base.__name__}'s do. Copy the weights "
+                         f"into a plain nn.{base.__name__} (or dn.Network.from_weights) if its function is the same.")
+    if module._forward_hooks or module._forward_pre_hooks:
+        raise InputError(f"{what} ({type(module).__name__}) has forward hooks, which may change its output. "
+                         "Remove the hooks, or copy the weights into a module without them.")
+
+
 class Network:
     """A sum of MLP branches with a common input and output.
 
@@ -460,10 +472,13 @@ class Network:
         if not isinstance(module, nn.Sequential):
             raise InputError("The 'module' parameter of Network.from_torch must be a torch nn.Sequential of Linear "
                              f"and ReLU layers. Got {type(module).__name__} instead.")
+        _check_plain(module, "The torch module", nn.Sequential)
         layers: list[Layer] = []
         between: list[str] = []
         after = ""
         for i, m in enumerate(module):
+            if isinstance(m, (nn.Linear, nn.ReLU, nn.Identity, nn.Flatten)):
+                _check_plain(m, f"Layer {i} of the torch module", (nn.Linear, nn.ReLU, nn.Identity, nn.Flatten))
             if isinstance(m, nn.Linear):
                 if layers:
                     between.append(after or "linear")
@@ -478,7 +493,9 @@ class Network:
                 after = "relu"
             elif not isinstance(m, (nn.Identity, nn.Flatten)):
                 raise InputError(f"Layer {i} of the torch module is {type(m).__name__}, which dualnet cannot read. "
-                                 "Network.from_torch supports nn.Sequential of Linear and ReLU layers only.")
+                                 "Network.from_torch supports nn.Sequential of Linear and ReLU layers only; a "
+                                 "Dropout that is off at evaluation can be left out: nn.Sequential(*[m for m in "
+                                 "model if not isinstance(m, nn.Dropout)]).")
         if not layers or after:
             raise InputError("The torch module must start with a Linear layer and end with one (no final "
                              f"activation). Got {[type(m).__name__ for m in module]}.")
