@@ -15,6 +15,7 @@ import math
 import os
 import sys
 import time
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -95,13 +96,31 @@ def _read_csv(path: str, labels: str | None) -> tuple[np.ndarray, np.ndarray]:
         name = f"column {j}" + (f" ({header[j]!r})" if header else "")
         raise InputError(f"Feature {name} of {path} must be numeric. Got {rows[i][j]!r} on line "
                          f"{i + 1 + (header is not None)}. Pick the label column with --labels.") from None
-    y = table[:, label_idx]
-    y = y.astype(np.float64) if all(_is_number(v) for v in y.ravel()) else np.char.strip(y)
+    y = np.char.strip(table[:, label_idx])
+    _check_labels_present(y, label_idx, header, path)
+    y = y.astype(np.float64) if all(_is_number(v) for v in y.ravel()) else y
     return X, (y[:, 0] if len(label_idx) == 1 else y)
+
+
+#: Cells that spreadsheets and pandas write for a missing value.
+MISSING = ("", "na", "nan", "n/a", "null", "none", "?", "-")
+
+
+def _check_labels_present(y: np.ndarray, label_idx: list[int], header: list[str] | None, path: str) -> None:
+    """A missing label would turn a regression column into classes (or a NaN): name its line instead."""
+    for i, j in zip(*np.nonzero(np.isin(np.char.lower(y), MISSING))):
+        column = label_idx[j]
+        name = f"column {column}" + (f" ({header[column]!r})" if header else "")
+        raise InputError(f"The label {name} of {path} is missing on line {i + 1 + (header is not None)} "
+                         f"(got {str(y[i, j])!r}). Every sample needs a label: drop that row or fill in its label.")
 
 
 def _read_npy(path: str, labels: str | None) -> tuple[np.ndarray, np.ndarray]:
     table = np.load(path, allow_pickle=False)
+    if not isinstance(table, np.ndarray):
+        table.close()
+        raise InputError(f"The NPY file {path} holds an NPZ archive (arrays {table.files}), not one array. "
+                         "Rename it to .npz if it holds arrays 'X' and 'y'.")
     if table.ndim != 2 or table.shape[1] < 2:
         raise InputError(f"The NPY file {path} must hold a 2-D array with feature columns and label columns. "
                          f"Got shape {table.shape}. Save numpy.column_stack([X, y]), or X and y in an NPZ file.")
@@ -115,7 +134,11 @@ def _read_npz(path: str, labels: str | None) -> tuple[np.ndarray, np.ndarray]:
     if labels is not None:
         raise InputError(f"The '--labels' option applies to CSV and NPY files; the NPZ file {path} holds its "
                          "labels in the array 'y'. Drop --labels.")
-    with np.load(path, allow_pickle=False) as data:
+    data = np.load(path, allow_pickle=False)
+    if isinstance(data, np.ndarray):
+        raise InputError(f"The NPZ file {path} holds a single array of shape {data.shape} (an NPY file), not "
+                         "arrays 'X' and 'y'. Rename it to .npy, or write numpy.savez(path, X=X, y=y).")
+    with data:
         missing = [k for k in ("X", "y") if k not in data.files]
         if missing:
             raise InputError(f"The NPZ file {path} must hold arrays named 'X' and 'y'. Got arrays {data.files}. "
@@ -142,10 +165,11 @@ def read_data(path: str, labels: str | None, loss: str,
         X, y = readers[suffix](path, labels)
     except OSError as err:
         raise InputError(f"Cannot read the DATA file {path!r}: {err.strerror or err}.") from None
-    except ValueError as err:
-        if isinstance(err, DualnetError):
-            raise
-        raise InputError(f"Cannot read the DATA file {path!r}: {err}.") from None
+    except DualnetError:
+        raise
+    except (ValueError, TypeError, KeyError, EOFError, zipfile.BadZipFile, UnicodeDecodeError, csv.Error) as err:
+        # numpy and csv report a corrupt or mislabelled file in many ways; all mean "not readable".
+        raise InputError(f"Cannot read the DATA file {path!r}: {type(err).__name__}: {err}.") from None
     classes = None
     numeric = np.issubdtype(np.asarray(y).dtype, np.number)
     if np.ndim(y) == 1 and (loss in CLASS_LOSSES or not numeric):
@@ -161,14 +185,49 @@ def read_data(path: str, labels: str | None, loss: str,
 
 # ------------------------------------------------------------------------------ output
 def _output_path(value: str | None, option: str) -> Path | None:
-    """Check an output path before any work is done, so a typo does not waste a solve."""
+    """Check an output path before any work is done, so a typo does not waste a solve.
+
+    A symbolic link is followed: the file it points to is written, the link stays.
+    """
     if value is None:
         return None
     path = Path(value)
-    if not path.parent.is_dir():
+    target = Path(os.path.realpath(path))
+    if not target.parent.is_dir():
         raise InputError(f"The '{option}' option must be a path in an existing folder. Got {value!r}, whose folder "
-                         f"{str(path.parent)!r} does not exist. Create it first.")
+                         f"{str(target.parent)!r} does not exist. Create it first.")
+    if target.is_dir():
+        raise InputError(f"The '{option}' option must name a file. Got {value!r}, which is a folder. "
+                         "Add a file name.")
+    if not os.access(target.parent, os.W_OK | os.X_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise InputError(f"The '{option}' option must be a path dualnet may write. Got {value!r}, but "
+                         f"{str(target if target.exists() else target.parent)!r} is not writable. "
+                         "Choose another folder or fix its permissions.")
     return path
+
+
+def _check_distinct(args: argparse.Namespace) -> None:
+    """No output may overwrite an input file or another output of the same command."""
+    files: list[tuple[str, str, Path]] = []
+    for option, attr in (("DATA", "data"), ("NET", "net")):
+        if getattr(args, attr, None) is not None:
+            files.append(("input", option, Path(getattr(args, attr))))
+    for option, attr in (("--output", "output"), ("--json-out", "json_out"), ("--plot", "plot")):
+        value = getattr(args, attr, None)
+        if value is not None:
+            path = Path(value)
+            if attr == "output" and path.suffix != ".npz":      # Network.save appends .npz
+                path = path.with_suffix(path.suffix + ".npz")
+            files.append(("output", option, path))
+    seen: dict[str, tuple[str, str]] = {}
+    for kind, option, path in files:
+        key = os.path.normcase(os.path.realpath(path))
+        if key in seen and "output" in (kind, seen[key][0]):
+            other_kind, other = seen[key]
+            harm = "overwrite the input" if other_kind == "input" else "overwrite the other output"
+            raise InputError(f"The '{option}' option names {str(path)!r}, which is also the {other_kind} {other}; "
+                             f"writing it would {harm}. Pass a different file name.")
+        seen.setdefault(key, (kind, option))
 
 
 def _number(x: float) -> float | None:
@@ -356,6 +415,10 @@ def _certify(args: argparse.Namespace) -> int:
     return 0
 
 
+#: The most values one START:STOP:NUM of --betas may ask for (each is a solve).
+MAX_BETAS = 10_000
+
+
 def _betas(tokens: Sequence[str]) -> np.ndarray:
     """Numbers, or START:STOP:NUM for NUM values spaced geometrically from START to STOP."""
     values: list[float] = []
@@ -363,12 +426,18 @@ def _betas(tokens: Sequence[str]) -> np.ndarray:
         parts = token.split(":")
         try:
             if len(parts) == 3:
-                values.extend(np.geomspace(float(parts[0]), float(parts[1]), int(parts[2])).tolist())
+                count = int(parts[2])
+                if not 1 <= count <= MAX_BETAS:
+                    raise InputError(f"The '--betas' option asks for {count} values in {token!r}; NUM must be in "
+                                     f"[1, {MAX_BETAS}] (each value is one solve). Example: --betas 1e-3:1:20.")
+                values.extend(np.geomspace(float(parts[0]), float(parts[1]), count).tolist())
             elif len(parts) == 1:
                 values.append(float(token))
             else:
                 raise ValueError
-        except ValueError:
+        except ValueError as err:
+            if isinstance(err, InputError):
+                raise
             raise InputError(f"The '--betas' option must be positive numbers or START:STOP:NUM (geometric spacing). "
                              f"Got {token!r} instead. Example: --betas 1e-3:1:20.") from None
     return np.array(values)
@@ -514,6 +583,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if getattr(args, "json_out", None) is not None:
             args.json_out = _output_path(args.json_out, "--json-out")
+        _check_distinct(args)
         code = int(args.func(args))
         sys.stdout.flush()               # a closed pipe shows up here, inside the handlers below
         return code
@@ -529,6 +599,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 141
     except OSError as err:
         print(f"dualnet: error: cannot write {err.filename or 'a file'}: {err.strerror or err}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("dualnet: solver failure: out of memory. Try fewer samples, a smaller problem, or another setting.",
+              file=sys.stderr)
+        return 1
+    except Exception as err:  # noqa: BLE001 - the command line promises one line, never a traceback
+        print(f"dualnet: internal error: {type(err).__name__}: {_one_line(err)[:500]} (a bug in dualnet; please "
+              "report it with the command line that caused it)", file=sys.stderr)
         return 1
 
 

@@ -30,6 +30,7 @@ batch standard deviation, ε = 0) or s_n = 1 (``bn_scale="l2"``). Conventions:
 from __future__ import annotations
 
 import os
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -436,19 +437,33 @@ class Network:
         """Read a network written by :meth:`save`."""
         try:
             data = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as err:
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
             raise InputError(f"Could not read a dualnet network from {str(path)!r}: {err}") from None
+        if not hasattr(data, "files"):          # a single .npy array, not an archive
+            raise InputError(f"{str(path)!r} is not a network saved by dualnet.Network.save (it holds one array "
+                             "of an .npy file). Save networks with Network.save.")
         with data:
-            if "format" not in data or not str(data["format"]).startswith("dualnet.Network"):
-                raise InputError(f"{str(path)!r} is not a network saved by dualnet.Network.save.")
-            n_branches, depth = int(data["n_branches"]), int(data["depth"])
-            branches = [[(data[f"W_{j}_{l}"], data[f"b_{j}_{l}"] if f"b_{j}_{l}" in data else None)
-                         for l in range(depth)] for j in range(n_branches)]
-            pairs = lambda a, b: ([(data[f"{a}_{j}"], data[f"{b}_{j}"]) for j in range(n_branches)]  # noqa: E731
-                                  if f"{a}_0" in data else None)
-            bn_scale = str(data["bn_scale"]) if "bn_scale" in data else "std"
-            return cls(branches, str(data["activation"]), pairs("bn_gamma", "bn_alpha"), bn_scale,
-                       pairs("bn_mean", "bn_div"))
+            try:
+                return cls._from_arrays(data, str(path))
+            except (KeyError, ValueError, TypeError, OSError, EOFError, zipfile.BadZipFile) as err:
+                if isinstance(err, InputError):
+                    raise
+                raise InputError(f"The network file {str(path)!r} is damaged or incomplete ({type(err).__name__}: "
+                                 f"{err}). Save the network again with Network.save.") from None
+
+    @classmethod
+    def _from_arrays(cls, data: Any, path: str) -> Network:
+        """The network stored in an open archive written by :meth:`save`."""
+        if "format" not in data or not str(data["format"]).startswith("dualnet.Network"):
+            raise InputError(f"{path!r} is not a network saved by dualnet.Network.save.")
+        n_branches, depth = int(data["n_branches"]), int(data["depth"])
+        branches = [[(data[f"W_{j}_{l}"], data[f"b_{j}_{l}"] if f"b_{j}_{l}" in data else None)
+                     for l in range(depth)] for j in range(n_branches)]
+        pairs = lambda a, b: ([(data[f"{a}_{j}"], data[f"{b}_{j}"]) for j in range(n_branches)]  # noqa: E731
+                              if f"{a}_0" in data else None)
+        bn_scale = str(data["bn_scale"]) if "bn_scale" in data else "std"
+        return cls(branches, str(data["activation"]), pairs("bn_gamma", "bn_alpha"), bn_scale,
+                   pairs("bn_mean", "bn_div"))
 
     @classmethod
     def from_weights(cls, weights: Sequence[Any], activation: str = "relu", batchnorm: Any = None,
