@@ -23,6 +23,7 @@ from .losses import Loss, get_loss
 from .network import Network
 from .problem import DualProgram, Precomputed, Problem
 from .settings import AUTO_ORDER, SETTINGS, get_setting
+from .settings._solve import fault_note
 from .budget import Budget
 from .validation import (as_data, as_labels, check_beta, check_choice, check_depth, check_options, check_solver,
                          check_t, check_time_limit, check_tol)
@@ -65,7 +66,9 @@ class Solution:
     exact : bool
         Whether ρ was computed exactly (the lower bound is a proof).
     reason : str
-        Why the result is not certified ("" when it is).
+        Why the result is not certified ("" when it is), solver faults included (a solver
+        that failed and was replaced, or an ``optimal_inaccurate`` solve, is also named in
+        :attr:`method`).
     info : dict
         Setting-specific details (for example the radius ``t`` found for weight decay).
     """
@@ -314,6 +317,8 @@ def _solution(pb: Problem, module: ModuleType, fitted: Any, start: float, vector
         reason += f"; {fitted.info['note']}"
     if fitted.info.get("stopped"):               # what cut the work short (a setting sets it from pb.budget)
         reason = f"{reason}; {fitted.info['stopped']}" if reason else fitted.info["stopped"]
+    if reason and fault_note(fitted.method):     # solver faults or an inaccurate solve (also shown in method)
+        reason += f"; {fault_note(fitted.method)}"
     return Solution(certified=cert.certified, gap=cert.gap, rel_gap=cert.rel_gap, value=cert.value,
                     lower_bound=cert.lower_bound, setting=module.NAME, method=fitted.method,
                     time=time.perf_counter() - start, network=fitted.network, _dual=cert.dual,
