@@ -62,7 +62,9 @@ class Solution:
     dual : ndarray (n_samples, n_outputs)
         The dual point that gave :attr:`lower_bound`.
     program : cvxpy.Problem or None
-        The CVXPY program that was solved, if any.
+        The CVXPY program that was solved, if any. A pickled or deep-copied Solution leaves
+        it out (None): CVXPY programs hold solver objects that cannot be copied; everything
+        else, the certificate included, is kept. ``dn.dual_program`` rebuilds the program.
     exact : bool
         Whether ρ was computed exactly (the lower bound is a proof).
     reason : str
@@ -98,6 +100,15 @@ class Solution:
     def dual(self) -> np.ndarray:
         """The dual point that gave :attr:`lower_bound` (formed on first use for ``path`` solutions)."""
         return self._dual.form() if isinstance(self._dual, ImplicitDual) else self._dual
+
+    def __getstate__(self) -> dict[str, Any]:
+        # pickle and copy.deepcopy: the CVXPY program is left out (see the ``program`` attribute).
+        return {**self.__dict__, "program": None}
+
+    def __copy__(self) -> Solution:
+        clone = object.__new__(Solution)
+        clone.__dict__.update(self.__dict__)
+        return clone
 
     @property
     def knots(self) -> np.ndarray | None:
