@@ -21,12 +21,12 @@ from .certificate import Certificate, ImplicitDual, dual_lower_bound
 from .errors import InputError, SettingError, SolverError
 from .losses import Loss, get_loss
 from .network import Network
-from .problem import DualProgram, Precomputed, Problem
+from .problem import DualProgram, Fit, Precomputed, Problem
 from .settings import AUTO_ORDER, SETTINGS, get_setting
 from .settings._solve import fault_note
 from .budget import Budget
-from .validation import (as_data, as_labels, check_beta, check_choice, check_depth, check_options, check_solver,
-                         check_t, check_time_limit, check_tol)
+from .validation import (as_array, as_data, as_labels, check_beta, check_choice, check_depth, check_options,
+                         check_solver, check_t, check_time_limit, check_tol, describe)
 
 __all__ = ["Solution", "certify", "dual_program", "path", "solve"]
 
@@ -241,6 +241,9 @@ def _certify(net: Network, pb: Problem, module: ModuleType, duals: Sequence[np.n
     if not exact:
         reason = (module.rho_reason(pb) if hasattr(module, "rho_reason") else "") or \
             "the dual feasibility (rho) could not be computed exactly, so the lower bound is an estimate"
+    elif rel_gap > pb.tol and p0 <= 0:
+        reason = (f"the zero network is optimal (objective 0: P(0) = 0), and this network's value is {value:.3g} "
+                  "> 0, so its relative gap is infinite")
     elif rel_gap > pb.tol:
         reason = f"relative gap {rel_gap:.3g} exceeds tol={pb.tol:g}"
         if pb.depth >= 3 and pb.t is None and pb.n_outputs > 1:
@@ -317,8 +320,29 @@ def solve(X: Any, y: Any, *, beta: float, depth: int = 2, activation: str = "rel
     pb, vector = _problem(X, y, depth, beta, t, loss, activation, bias, batchnorm, method, solver, tol, options,
                           "solve", time_limit)
     module = choose_setting(pb, setting)
-    fitted = module.fit(pb)
+    fitted = _trivial_fit(pb) or module.fit(pb)
     return _solution(pb, module, fitted, start, vector)
+
+
+def _trivial_fit(pb: Problem) -> Fit | None:
+    """Labels a network fits for free: y ≡ 0, or constant y with biases, under squared or absolute loss.
+
+    The objective is a sum of non-negative terms, and the zero network (with the output bias
+    set to the constant label) attains 0, so it is optimal; its own dual point 0 proves it.
+    Settings need not handle this degenerate case (their relative gaps would divide by P(0) = 0).
+    """
+    Y = pb.Y
+    if pb.loss.name not in ("squared", "absolute") or pb.batchnorm or not (
+            np.all(Y == 0) or (pb.bias and np.all(Y == Y[0]))):
+        return None
+    bias = (lambda width: np.zeros(width)) if pb.bias else (lambda width: None)
+    widths = [pb.X.shape[1]] + [1] * (pb.depth - 1) + [Y.shape[1]]
+    layers = [(np.zeros((a, b)), bias(b)) for a, b in zip(widths, widths[1:])]
+    if pb.bias:
+        layers[-1] = (layers[-1][0], Y[0].copy())
+    what = "bias-only" if pb.bias and np.any(Y != 0) else "zero"
+    return Fit(Network([layers], pb.activation), [np.zeros_like(Y)],
+               f"closed form: the {what} network fits the labels exactly at zero penalty (the objective's minimum 0)")
 
 
 def _solution(pb: Problem, module: ModuleType, fitted: Any, start: float, vector: bool) -> Solution:
@@ -527,10 +551,13 @@ def path(X: Any, y: Any, betas: Any, *, depth: int = 2, activation: str = "relu"
     """
     start = time.perf_counter()
     try:
-        beta_arr = np.asarray(betas, dtype=float).reshape(-1)
-    except (TypeError, ValueError):
-        raise InputError(f"The 'betas' parameter of path must be a 1-D array of positive floats. Got {betas!r} "
-                         "instead. Pass numbers, e.g. numpy.geomspace(1e-3, 1.0, 20).") from None
+        beta_arr = None if betas is None else as_array(betas, "betas", "path", finite=False)
+    except InputError:
+        beta_arr = None
+    if beta_arr is None or beta_arr.ndim > 1:
+        raise InputError(f"The 'betas' parameter of path must be a 1-D array of positive floats. Got "
+                         f"{describe(betas)} instead. Pass numbers, e.g. numpy.geomspace(1e-3, 1.0, 20).")
+    beta_arr = beta_arr.reshape(-1)
     if beta_arr.size == 0:
         raise InputError("The 'betas' parameter of path must hold at least one value. Got an empty array instead. "
                          "Pass e.g. numpy.geomspace(1e-3, 1.0, 20).")
@@ -540,7 +567,10 @@ def path(X: Any, y: Any, betas: Any, *, depth: int = 2, activation: str = "relu"
                           tol, options, "path", time_limit)
     module = choose_setting(pb, setting, "path")
     problems = [replace(pb, beta=float(b)) for b in beta_arr]
-    fits = module.fit_path(pb, beta_arr) if hasattr(module, "fit_path") else [module.fit(p) for p in problems]
+    if _trivial_fit(pb) is not None:
+        fits = [_trivial_fit(p) for p in problems]
+    else:
+        fits = module.fit_path(pb, beta_arr) if hasattr(module, "fit_path") else [module.fit(p) for p in problems]
     # Each solution's time: an equal share of the shared fitting and batched work, plus its own certificate.
     share = (time.perf_counter() - start) / len(problems)
     return Path(beta_arr, [_solution(p, module, fitted, time.perf_counter() - share, vector)

@@ -41,7 +41,7 @@ import scipy.linalg
 from ._io import write_atomic
 from .errors import InputError
 from .losses import get_loss
-from .validation import as_data, as_labels, check_beta, check_t
+from .validation import as_array, as_data, as_labels, check_beta, check_t
 
 __all__ = ["BN_SCALES", "Network", "bn_apply", "bn_statistics"]
 
@@ -172,9 +172,14 @@ class Network:
             raise InputError(f"Branch {j} of the Network has no layers; give it at least one (W, b).")
         layers: list[Layer] = []
         for l, layer in enumerate(branch):
-            W, b = (layer, None) if isinstance(layer, np.ndarray) else tuple(layer)
-            W = np.array(W, dtype=np.float64, ndmin=2)
-            b = None if b is None else np.array(b, dtype=np.float64).reshape(-1)
+            pair = (layer, None) if isinstance(layer, np.ndarray) or not isinstance(layer, (tuple, list)) else layer
+            if len(pair) != 2:
+                raise InputError(f"Layer {l} of branch {j} must be an array W or a pair (W, b). Got "
+                                 f"{type(layer).__name__} of length {len(pair)}.")
+            W, b = pair
+            where = f"Network (layer {l} of branch {j})"
+            W = np.array(as_array(W, "W", where, finite=False), ndmin=2)
+            b = None if b is None else np.array(as_array(b, "b", where, finite=False)).reshape(-1)
             if W.ndim != 2:
                 raise InputError(f"Layer {l} of branch {j}: W must be 2-D (fan_in, fan_out). Got shape {W.shape}.")
             if b is not None and b.shape != (W.shape[1],):
@@ -412,6 +417,9 @@ class Network:
         path = Path(path)
         if path.suffix != ".npz":
             path = path.with_suffix(path.suffix + ".npz")
+        if not Path(os.path.realpath(path)).parent.is_dir():
+            raise InputError(f"The 'path' parameter of Network.save must be in an existing folder. Got {str(path)!r}, "
+                             f"whose folder does not exist. Create it first.")
         arrays: dict[str, np.ndarray] = {
             "format": np.array("dualnet.Network/1"),
             "activation": np.array(self.activation),

@@ -18,6 +18,7 @@ import numpy as np
 from .errors import InputError, SolverError
 
 __all__ = [
+    "as_array",
     "as_data",
     "as_labels",
     "check_beta",
@@ -27,6 +28,7 @@ __all__ = [
     "check_solver",
     "check_t",
     "check_tol",
+    "describe",
 ]
 
 
@@ -38,7 +40,8 @@ def _fail(param: str, where: str, expected: str, got: Any, fix: str = "") -> Inp
     return InputError(text)
 
 
-def _describe(value: Any) -> str:
+def describe(value: Any) -> str:
+    """A short description of ``value`` for the "Got ..." part of a message."""
     if isinstance(value, np.ndarray):
         return f"an array of shape {value.shape} and dtype {value.dtype}"
     text = repr(value)
@@ -52,7 +55,7 @@ def _detach(value: Any) -> Any:
     return value
 
 
-def _as_float_array(value: Any, param: str, where: str) -> np.ndarray:
+def _as_float_array(value: Any, param: str, where: str, finite: bool = True) -> np.ndarray:
     value = _detach(value)
     if isinstance(value, np.ma.MaskedArray):
         # np.asarray drops the mask, so masked entries would silently count as data.
@@ -64,17 +67,22 @@ def _as_float_array(value: Any, param: str, where: str) -> np.ndarray:
             warnings.simplefilter("error", np.exceptions.ComplexWarning)
             arr = np.asarray(value, dtype=np.float64)
     except np.exceptions.ComplexWarning:
-        raise _fail(param, where, "real (not complex)", _describe(np.asarray(value)),
+        raise _fail(param, where, "real (not complex)", describe(np.asarray(value)),
                     "dualnet solves real problems; pass arr.real only if the imaginary part is meant to be dropped.")\
             from None
     except (TypeError, ValueError, OverflowError):
-        raise _fail(param, where, "array-like of real numbers", _describe(value),
+        raise _fail(param, where, "array-like of real numbers", describe(value),
                     "Convert it with numpy.asarray(..., dtype=float).") from None
-    if arr.size and not np.all(np.isfinite(arr)):
+    if finite and arr.size and not np.all(np.isfinite(arr)):
         bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
         raise _fail(param, where, "finite (no NaN or inf)", f"{bad} non-finite entries",
                     "Drop or impute those samples before calling.")
     return arr
+
+
+def as_array(value: Any, param: str, where: str, finite: bool = True) -> np.ndarray:
+    """A real array-like as float64 (complex, masked and non-numeric input refused; NaN too when ``finite``)."""
+    return _as_float_array(value, param, where, finite)
 
 
 def as_data(X: Any, where: str = "solve", param: str = "X") -> np.ndarray:
@@ -123,13 +131,13 @@ def check_depth(depth: Any, where: str = "solve") -> int:
     """``depth`` is the number of weight layers L, an int >= 2."""
     if isinstance(depth, bool) or not isinstance(depth, numbers.Integral) or depth < 2:
         raise _fail("depth", where, "an int in the range [2, inf) (the number of weight layers)",
-                    _describe(depth), "A two-layer network has depth=2.")
+                    describe(depth), "A two-layer network has depth=2.")
     return int(depth)
 
 
 def _positive_float(value: Any, param: str, where: str, fix: str) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise _fail(param, where, "a positive finite float", _describe(value), fix)
+        raise _fail(param, where, "a positive finite float", describe(value), fix)
     value = float(value)
     if not np.isfinite(value) or value <= 0:
         raise _fail(param, where, "a positive finite float", repr(value), fix)
@@ -173,7 +181,7 @@ def check_choice(value: Any, param: str, options: Iterable[str], where: str = "s
         return value.lower()
     close = difflib.get_close_matches(value.lower(), options, n=1) if isinstance(value, str) else []
     fix = f"Did you mean {close[0]!r}?" if close else "Pass one of those names (case does not matter)."
-    raise _fail(param, where, "one of " + ", ".join(repr(o) for o in options), _describe(value), fix)
+    raise _fail(param, where, "one of " + ", ".join(repr(o) for o in options), describe(value), fix)
 
 
 def check_solver(solver: Any, where: str = "solve") -> str | None:
@@ -184,7 +192,7 @@ def check_solver(solver: Any, where: str = "solve") -> str | None:
 
     fix = "Pass solver=None to let dualnet choose."
     if not isinstance(solver, str):
-        raise _fail("solver", where, "None or a CVXPY solver name such as 'CLARABEL'", _describe(solver), fix)
+        raise _fail("solver", where, "None or a CVXPY solver name such as 'CLARABEL'", describe(solver), fix)
     name = solver.upper()
     if name not in cp.installed_solvers():
         known = {"CLARABEL", "ECOS", "SCS", "OSQP", "MOSEK", "GUROBI", "CVXOPT", "SCIPY", "GLPK", "HIGHS",
@@ -203,7 +211,7 @@ def check_solver(solver: Any, where: str = "solve") -> str | None:
 def _int_at_least(low: int, fix: str) -> Any:
     def check(value: Any, param: str, where: str) -> int:
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-            raise _fail(param, where, f"an int >= {low}", _describe(value), fix)
+            raise _fail(param, where, f"an int >= {low}", describe(value), fix)
         return int(value)
     return check
 
@@ -229,7 +237,7 @@ def _patterns_option(value: Any, param: str, where: str) -> str | int:
 def _progress_option(value: Any, param: str, where: str) -> bool | None:
     if value is None or isinstance(value, (bool, np.bool_)):
         return None if value is None else bool(value)
-    raise _fail(param, where, "None, True or False", _describe(value),
+    raise _fail(param, where, "None, True or False", describe(value),
                 "Pass progress=True for a progress bar, False for none, None for long runs only.")
 
 
@@ -237,7 +245,7 @@ def _executor_option(value: Any, param: str, where: str) -> Any:
     if value is None or callable(getattr(value, "map", None)):
         return value
     raise _fail(param, where, "None or an executor with a map method (concurrent.futures.Executor)",
-                _describe(value), "Pass e.g. concurrent.futures.ProcessPoolExecutor() or a dask "
+                describe(value), "Pass e.g. concurrent.futures.ProcessPoolExecutor() or a dask "
                 "Client().get_executor(), or None to run serially.")
 
 
