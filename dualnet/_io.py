@@ -8,7 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-__all__ = ["write_atomic"]
+from .errors import InputError
+
+__all__ = ["check_distinct", "output_path", "write_atomic"]
 
 
 def _umask() -> int:
@@ -56,3 +58,51 @@ def write_atomic(path: str | os.PathLike, write: Callable[[IO[bytes]], object]) 
         Path(tmp).unlink(missing_ok=True)
         raise
     return given
+
+
+def output_path(value: str | os.PathLike | None, option: str) -> Path | None:
+    """Check an output path before any work is done, so a typo does not waste a solve.
+
+    A symbolic link is followed (see :func:`write_atomic`); the folder must exist and be
+    writable, and the path must not be a folder.
+    """
+    if value is None:
+        return None
+    path = Path(value)
+    target = Path(os.path.realpath(path))
+    if not target.parent.is_dir():
+        raise InputError(f"The '{option}' option must be a path in an existing folder. Got {str(value)!r}, whose "
+                         f"folder {str(target.parent)!r} does not exist. Create it first.")
+    if target.is_dir():
+        raise InputError(f"The '{option}' option must name a file. Got {str(value)!r}, which is a folder. "
+                         "Add a file name.")
+    if not os.access(target.parent, os.W_OK | os.X_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise InputError(f"The '{option}' option must be a path dualnet may write. Got {str(value)!r}, but "
+                         f"{str(target if target.exists() else target.parent)!r} is not writable. "
+                         "Choose another folder or fix its permissions.")
+    return path
+
+
+def check_distinct(inputs: dict[str, str | os.PathLike | None], outputs: dict[str, str | os.PathLike | None]) -> None:
+    """Refuse an output (by option name) that is an input file or another output, links resolved.
+
+    Examples
+    --------
+    >>> check_distinct({"DATA": "d.csv"}, {"--output": "net.npz", "--json-out": "./d.csv"})
+    Traceback (most recent call last):
+    ...
+    dualnet.errors.InputError: The '--json-out' option names './d.csv', which is also the input DATA; writing it \
+would overwrite the input. Pass a different file name.
+    """
+    seen: dict[str, tuple[str, str]] = {}
+    files = [("input", k, v) for k, v in inputs.items()] + [("output", k, v) for k, v in outputs.items()]
+    for kind, option, path in files:
+        if path is None:
+            continue
+        key = os.path.normcase(os.path.realpath(path))
+        if key in seen and "output" in (kind, seen[key][0]):
+            other_kind, other = seen[key]
+            harm = "overwrite the input" if other_kind == "input" else "overwrite the other output"
+            raise InputError(f"The '{option}' option names {str(path)!r}, which is also the {other_kind} {other}; "
+                             f"writing it would {harm}. Pass a different file name.")
+        seen.setdefault(key, (kind, option))

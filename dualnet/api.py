@@ -21,8 +21,9 @@ from .certificate import Certificate, ImplicitDual, dual_lower_bound
 from .errors import InputError, SettingError, SolverError
 from .losses import Loss, get_loss
 from .network import Network
-from .problem import DualProgram, Fit, Precomputed, Problem
+from .problem import DualProgram, Precomputed, Problem
 from .settings import AUTO_ORDER, SETTINGS, get_setting
+from .scaling import choose_scaling, trivial_fit
 from .settings._solve import fault_note
 from .budget import Budget
 from .validation import (as_array, as_data, as_labels, check_beta, check_choice, check_depth, check_options,
@@ -146,7 +147,7 @@ def _problem(X: Any, y: Any, depth: Any, beta: Any, t: Any, loss: Any, activatio
                  loss=loss_obj, activation=check_choice(activation, "activation", ("relu", "linear"), where),
                  bias=_check_flag(bias, "bias", where), batchnorm=_check_flag(batchnorm, "batchnorm", where),
                  method=check_choice(method, "method", METHODS, where), solver=check_solver(solver, where),
-                 tol=check_tol(tol, where), options=check_options(options, where),
+                 tol=check_tol(tol, where), options=check_options(options, where, X.shape[0]),
                  budget=Budget(check_time_limit(time_limit, where)))
     return pb, vector
 
@@ -233,12 +234,21 @@ def _certify(net: Network, pb: Problem, module: ModuleType, duals: Sequence[np.n
             return precomputed.rho
         return module.rho(V, pb.X, pb.depth, 1.0 if homogeneous else (pb.t or 1.0), **extra)
 
-    lb, U, rho1, scale, exact = dual_lower_bound(candidates, pb.Y, pb.loss, pb.beta, pb.depth, pb.t, rho,
-                                                 homogeneous, dual_path)
+    try:
+        # Overflow inside the bound is an error, never a silently huge (wrong) bound.
+        with np.errstate(over="raise"):
+            lb, U, rho1, scale, exact = dual_lower_bound(candidates, pb.Y, pb.loss, pb.beta, pb.depth, pb.t, rho,
+                                                         homogeneous, dual_path)
+    except (OverflowError, FloatingPointError, ZeroDivisionError):
+        lb, U, rho1, scale, exact = -np.inf, own, np.nan, 0.0, True      # -inf: the trivial, valid bound
     gap = value - lb
     rel_gap = gap / p0 if p0 > 0 else (0.0 if gap <= 0 else np.inf)
     reason = ""
-    if not exact:
+    if not (np.isfinite(value) and np.isfinite(lb)):
+        reason = (f"the certificate is not finite (value {value:.3g}, lower bound {lb:.3g}): floating point "
+                  "overflowed or the solve failed (beta may be extreme for the size of the data); rescale the data "
+                  "or change beta")
+    elif not exact:
         reason = (module.rho_reason(pb) if hasattr(module, "rho_reason") else "") or \
             "the dual feasibility (rho) could not be computed exactly, so the lower bound is an estimate"
     elif rel_gap > pb.tol and p0 <= 0:
@@ -249,7 +259,7 @@ def _certify(net: Network, pb: Problem, module: ModuleType, duals: Sequence[np.n
         if pb.depth >= 3 and pb.t is None and pb.n_outputs > 1:
             reason += (" (weight decay on a deep network with several outputs: the bound min_t D_t + "
                        "beta(L-2)t^2/2 need not be attained, MATH §2.5)")
-    return Certificate(certified=exact and rel_gap <= pb.tol, rel_gap=float(rel_gap), gap=float(gap),
+    return Certificate(certified=bool(exact and rel_gap <= pb.tol and np.isfinite(value) and np.isfinite(lb)), rel_gap=float(rel_gap), gap=float(gap),
                        value=float(value), lower_bound=float(lb), exact=exact, p0=float(p0), rho=float(rho1),
                        scale=float(scale), setting=module.NAME, reason=reason, dual=U)
 
@@ -320,29 +330,12 @@ def solve(X: Any, y: Any, *, beta: float, depth: int = 2, activation: str = "rel
     pb, vector = _problem(X, y, depth, beta, t, loss, activation, bias, batchnorm, method, solver, tol, options,
                           "solve", time_limit)
     module = choose_setting(pb, setting)
-    fitted = _trivial_fit(pb) or module.fit(pb)
-    return _solution(pb, module, fitted, start, vector)
-
-
-def _trivial_fit(pb: Problem) -> Fit | None:
-    """Labels a network fits for free: y ≡ 0, or constant y with biases, under squared or absolute loss.
-
-    The objective is a sum of non-negative terms, and the zero network (with the output bias
-    set to the constant label) attains 0, so it is optimal; its own dual point 0 proves it.
-    Settings need not handle this degenerate case (their relative gaps would divide by P(0) = 0).
-    """
-    Y = pb.Y
-    if pb.loss.name not in ("squared", "absolute") or pb.batchnorm or not (
-            np.all(Y == 0) or (pb.bias and np.all(Y == Y[0]))):
-        return None
-    bias = (lambda width: np.zeros(width)) if pb.bias else (lambda width: None)
-    widths = [pb.X.shape[1]] + [1] * (pb.depth - 1) + [Y.shape[1]]
-    layers = [(np.zeros((a, b)), bias(b)) for a, b in zip(widths, widths[1:])]
-    if pb.bias:
-        layers[-1] = (layers[-1][0], Y[0].copy())
-    what = "bias-only" if pb.bias and np.any(Y != 0) else "zero"
-    return Fit(Network([layers], pb.activation), [np.zeros_like(Y)],
-               f"closed form: the {what} network fits the labels exactly at zero penalty (the objective's minimum 0)")
+    scaling = choose_scaling(pb, module.NAME)
+    if scaling is None:
+        return _solution(pb, module, trivial_fit(pb) or module.fit(pb), start, vector)
+    scaled = scaling.problem(pb)             # the same problem in units where the data are of size ~1
+    fitted = trivial_fit(scaled) or module.fit(scaled)
+    return scaling.solution(_solution(scaled, module, fitted, start, vector), pb)
 
 
 def _solution(pb: Problem, module: ModuleType, fitted: Any, start: float, vector: bool) -> Solution:
@@ -566,12 +559,19 @@ def path(X: Any, y: Any, betas: Any, *, depth: int = 2, activation: str = "relu"
     pb, vector = _problem(X, y, depth, float(beta_arr[0]), t, loss, activation, bias, batchnorm, method, solver,
                           tol, options, "path", time_limit)
     module = choose_setting(pb, setting, "path")
-    problems = [replace(pb, beta=float(b)) for b in beta_arr]
-    if _trivial_fit(pb) is not None:
-        fits = [_trivial_fit(p) for p in problems]
+    scaling = choose_scaling(pb, module.NAME)
+    users = [replace(pb, beta=float(b)) for b in beta_arr]
+    # The fits run in scaled units when the data are far from size 1 (see dualnet.scaling).
+    base, betas = (pb, beta_arr) if scaling is None else (scaling.problem(pb), scaling.beta(beta_arr))
+    problems = [replace(base, beta=float(b)) for b in betas]
+    trivial = [trivial_fit(p) for p in problems]
+    if all(f is None for f in trivial):
+        fits = module.fit_path(base, betas) if hasattr(module, "fit_path") else [module.fit(p) for p in problems]
     else:
-        fits = module.fit_path(pb, beta_arr) if hasattr(module, "fit_path") else [module.fit(p) for p in problems]
+        fits = [f or module.fit(p) for f, p in zip(trivial, problems)]
     # Each solution's time: an equal share of the shared fitting and batched work, plus its own certificate.
     share = (time.perf_counter() - start) / len(problems)
-    return Path(beta_arr, [_solution(p, module, fitted, time.perf_counter() - share, vector)
-                           for p, fitted in zip(problems, fits)])
+    solutions = [_solution(p, module, fitted, time.perf_counter() - share, vector) for p, fitted in zip(problems, fits)]
+    if scaling is not None:
+        solutions = [scaling.solution(sol, user) for sol, user in zip(solutions, users)]
+    return Path(beta_arr, solutions)

@@ -23,7 +23,7 @@ from typing import Any, NoReturn
 import numpy as np
 
 from . import __version__
-from ._io import write_atomic
+from ._io import check_distinct, output_path, write_atomic
 from ._labels import CLASS_LOSSES, decode_classes, encode_classes
 from .errors import DualnetError, InputError, SettingError, SolverError
 from .losses import get_loss
@@ -116,10 +116,12 @@ def _check_labels_present(y: np.ndarray, label_idx: list[int], header: list[str]
 
 
 def _read_npy(path: str, labels: str | None) -> tuple[np.ndarray, np.ndarray]:
-    table = np.load(path, allow_pickle=False)
+    with open(path, "rb") as fh:         # np.load(path) leaks the handle when the file is damaged
+        table = np.load(fh, allow_pickle=False)
+        if not isinstance(table, np.ndarray):
+            files = table.files
     if not isinstance(table, np.ndarray):
-        table.close()
-        raise InputError(f"The NPY file {path} holds an NPZ archive (arrays {table.files}), not one array. "
+        raise InputError(f"The NPY file {path} holds an NPZ archive (arrays {files}), not one array. "
                          "Rename it to .npz if it holds arrays 'X' and 'y'.")
     if table.ndim != 2 or table.shape[1] < 2:
         raise InputError(f"The NPY file {path} must hold a 2-D array with feature columns and label columns. "
@@ -134,11 +136,11 @@ def _read_npz(path: str, labels: str | None) -> tuple[np.ndarray, np.ndarray]:
     if labels is not None:
         raise InputError(f"The '--labels' option applies to CSV and NPY files; the NPZ file {path} holds its "
                          "labels in the array 'y'. Drop --labels.")
-    data = np.load(path, allow_pickle=False)
-    if isinstance(data, np.ndarray):
-        raise InputError(f"The NPZ file {path} holds a single array of shape {data.shape} (an NPY file), not "
-                         "arrays 'X' and 'y'. Rename it to .npy, or write numpy.savez(path, X=X, y=y).")
-    with data:
+    with open(path, "rb") as fh:         # np.load(path) leaks the handle when the file is damaged
+        data = np.load(fh, allow_pickle=False)
+        if isinstance(data, np.ndarray):
+            raise InputError(f"The NPZ file {path} holds a single array of shape {data.shape} (an NPY file), not "
+                             "arrays 'X' and 'y'. Rename it to .npy, or write numpy.savez(path, X=X, y=y).")
         missing = [k for k in ("X", "y") if k not in data.files]
         if missing:
             raise InputError(f"The NPZ file {path} must hold arrays named 'X' and 'y'. Got arrays {data.files}. "
@@ -184,50 +186,14 @@ def read_data(path: str, labels: str | None, loss: str,
 
 
 # ------------------------------------------------------------------------------ output
-def _output_path(value: str | None, option: str) -> Path | None:
-    """Check an output path before any work is done, so a typo does not waste a solve.
-
-    A symbolic link is followed: the file it points to is written, the link stays.
-    """
-    if value is None:
-        return None
-    path = Path(value)
-    target = Path(os.path.realpath(path))
-    if not target.parent.is_dir():
-        raise InputError(f"The '{option}' option must be a path in an existing folder. Got {value!r}, whose folder "
-                         f"{str(target.parent)!r} does not exist. Create it first.")
-    if target.is_dir():
-        raise InputError(f"The '{option}' option must name a file. Got {value!r}, which is a folder. "
-                         "Add a file name.")
-    if not os.access(target.parent, os.W_OK | os.X_OK) or (target.exists() and not os.access(target, os.W_OK)):
-        raise InputError(f"The '{option}' option must be a path dualnet may write. Got {value!r}, but "
-                         f"{str(target if target.exists() else target.parent)!r} is not writable. "
-                         "Choose another folder or fix its permissions.")
-    return path
-
-
 def _check_distinct(args: argparse.Namespace) -> None:
     """No output may overwrite an input file or another output of the same command."""
-    files: list[tuple[str, str, Path]] = []
-    for option, attr in (("DATA", "data"), ("NET", "net")):
-        if getattr(args, attr, None) is not None:
-            files.append(("input", option, Path(getattr(args, attr))))
-    for option, attr in (("--output", "output"), ("--json-out", "json_out"), ("--plot", "plot")):
-        value = getattr(args, attr, None)
-        if value is not None:
-            path = Path(value)
-            if attr == "output" and path.suffix != ".npz":      # Network.save appends .npz
-                path = path.with_suffix(path.suffix + ".npz")
-            files.append(("output", option, path))
-    seen: dict[str, tuple[str, str]] = {}
-    for kind, option, path in files:
-        key = os.path.normcase(os.path.realpath(path))
-        if key in seen and "output" in (kind, seen[key][0]):
-            other_kind, other = seen[key]
-            harm = "overwrite the input" if other_kind == "input" else "overwrite the other output"
-            raise InputError(f"The '{option}' option names {str(path)!r}, which is also the {other_kind} {other}; "
-                             f"writing it would {harm}. Pass a different file name.")
-        seen.setdefault(key, (kind, option))
+    inputs = {option: getattr(args, attr, None) for option, attr in (("DATA", "data"), ("NET", "net"))}
+    outputs = {option: getattr(args, attr, None) for option, attr in
+               (("--output", "output"), ("--json-out", "json_out"), ("--plot", "plot"))}
+    if outputs["--output"] is not None and Path(outputs["--output"]).suffix != ".npz":    # Network.save adds .npz
+        outputs["--output"] = Path(str(outputs["--output"]) + ".npz")
+    check_distinct(inputs, outputs)
 
 
 def _number(x: float) -> float | None:
@@ -324,7 +290,7 @@ def _solve(args: argparse.Namespace) -> int:
     """Solve one problem from a data file, print the certificate, optionally save the network."""
     from .api import solve
 
-    output = _output_path(args.output, "--output")
+    output = output_path(args.output, "--output")
     X, Y, classes = read_data(args.data, args.labels, args.loss)
     sol = solve(X, Y, beta=args.beta, **_problem_kwargs(args))
     saved = sol.network.save(output) if output is not None else None
@@ -447,7 +413,7 @@ def _path(args: argparse.Namespace) -> int:
     """Solve along a list of betas, print (and optionally plot) values, bounds and gaps."""
     from .api import path
 
-    plot = _output_path(args.plot, "--plot")
+    plot = output_path(args.plot, "--plot")
     if plot is not None:
         _plot_backend(plot)                # fail before solving when matplotlib is missing
     betas = _betas(args.betas)
@@ -582,7 +548,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if getattr(args, "json_out", None) is not None:
-            args.json_out = _output_path(args.json_out, "--json-out")
+            args.json_out = output_path(args.json_out, "--json-out")
         _check_distinct(args)
         code = int(args.func(args))
         sys.stdout.flush()               # a closed pipe shows up here, inside the handlers below

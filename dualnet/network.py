@@ -444,20 +444,22 @@ class Network:
     def load(cls, path: str | os.PathLike) -> Network:
         """Read a network written by :meth:`save`."""
         try:
-            data = np.load(path, allow_pickle=False)
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
-            raise InputError(f"Could not read a dualnet network from {str(path)!r}: {err}") from None
-        if not hasattr(data, "files"):          # a single .npy array, not an archive
-            raise InputError(f"{str(path)!r} is not a network saved by dualnet.Network.save (it holds one array "
-                             "of an .npy file). Save networks with Network.save.")
-        with data:
-            try:
+            with open(path, "rb") as fh:     # np.load(path) leaks the handle when the file is damaged
+                try:
+                    data = np.load(fh, allow_pickle=False)
+                except ValueError as err:         # not an .npy/.npz file at all
+                    raise OSError(str(err)) from None
+                if not hasattr(data, "files"):          # a single .npy array, not an archive
+                    raise InputError(f"{str(path)!r} is not a network saved by dualnet.Network.save (it holds one "
+                                     "array of an .npy file). Save networks with Network.save.")
                 return cls._from_arrays(data, str(path))
-            except (KeyError, ValueError, TypeError, OSError, EOFError, zipfile.BadZipFile) as err:
-                if isinstance(err, InputError):
-                    raise
-                raise InputError(f"The network file {str(path)!r} is damaged or incomplete ({type(err).__name__}: "
-                                 f"{err}). Save the network again with Network.save.") from None
+        except (OSError, EOFError, zipfile.BadZipFile) as err:
+            raise InputError(f"Could not read a dualnet network from {str(path)!r}: {err}") from None
+        except (KeyError, ValueError, TypeError) as err:
+            if isinstance(err, InputError):
+                raise
+            raise InputError(f"The network file {str(path)!r} is damaged or incomplete ({type(err).__name__}: "
+                             f"{err}). Save the network again with Network.save.") from None
 
     @classmethod
     def _from_arrays(cls, data: Any, path: str) -> Network:

@@ -227,11 +227,21 @@ def _small_positive(value: Any, param: str, where: str) -> float:
     return value
 
 
-def _patterns_option(value: Any, param: str, where: str) -> str | int:
+_PATTERNS_FIX = ("Pass 'auto', 'exact', 'sampled', the number of patterns to sample (an int >= 1), or a boolean "
+                 "array (n_samples, n_patterns) of activation patterns.")
+
+
+def _patterns_option(value: Any, param: str, where: str, n_samples: int | None = None) -> str | int | np.ndarray:
     if isinstance(value, str):
         return check_choice(value, param, ("auto", "exact", "sampled"), where)
-    return _int_at_least(1, "Pass 'auto', 'exact', 'sampled', or the number of patterns to sample "
-                            "(an int >= 1).")(value, param, where)
+    if isinstance(value, np.ndarray) and value.ndim >= 1:
+        rows = f"{n_samples}" if n_samples is not None else "n_samples"
+        if value.ndim != 2 or value.shape[1] < 1 or (n_samples is not None and value.shape[0] != n_samples) \
+                or not np.isin(value, (0, 1)).all():
+            raise _fail(param, where, f"a 0/1 array of shape ({rows}, n_patterns) when it is an array",
+                        describe(value), _PATTERNS_FIX)
+        return value
+    return _int_at_least(1, _PATTERNS_FIX)(value, param, where)
 
 
 def _progress_option(value: Any, param: str, where: str) -> bool | None:
@@ -276,8 +286,10 @@ OPTION_SPECS: dict[str, Any] = {
 }
 
 
-def check_options(options: dict[str, Any], where: str = "solve") -> dict[str, Any]:
+def check_options(options: dict[str, Any], where: str = "solve", n_samples: int | None = None) -> dict[str, Any]:
     """Check every keyword option with a spec in :data:`OPTION_SPECS` (others pass unchanged).
+
+    ``n_samples`` (the rows of X) also checks the rows of a pattern array.
 
     Examples
     --------
@@ -288,4 +300,7 @@ def check_options(options: dict[str, Any], where: str = "solve") -> dict[str, An
     ...
     dualnet.errors.InputError: The 'max_iter' parameter of solve must be an int >= 1. Got 0 instead. Pass a ...
     """
-    return {k: OPTION_SPECS[k](v, k, where) if k in OPTION_SPECS else v for k, v in options.items()}
+    clean = {k: OPTION_SPECS[k](v, k, where) if k in OPTION_SPECS else v for k, v in options.items()}
+    if n_samples is not None and isinstance(clean.get("patterns"), np.ndarray):    # rows are samples
+        _patterns_option(clean["patterns"], "patterns", where, n_samples)
+    return clean
