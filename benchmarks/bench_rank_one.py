@@ -9,8 +9,8 @@ but blind to the rank-one structure.
 
 from __future__ import annotations
 
-import pytest
 import numpy as np
+import pytest
 from benchutil import assert_certified, assert_value, fresh_solve
 
 import dualnet as dn

@@ -243,6 +243,16 @@ def _certify(net: Network, pb: Problem, module: ModuleType, duals: Sequence[np.n
         lb, U, rho1, scale, exact = -np.inf, own, np.nan, 0.0, True      # -inf: the trivial, valid bound
     gap = value - lb
     rel_gap = gap / p0 if p0 > 0 else (0.0 if gap <= 0 else np.inf)
+    finite = bool(np.isfinite(value) and np.isfinite(lb))
+    reason = _reason(pb, module, value, lb, exact, rel_gap, p0)
+    return Certificate(certified=bool(exact and finite and rel_gap <= pb.tol), rel_gap=float(rel_gap), gap=float(gap),
+                       value=float(value), lower_bound=float(lb), exact=exact, p0=float(p0), rho=float(rho1),
+                       scale=float(scale), setting=module.NAME, reason=reason, dual=U)
+
+
+def _reason(pb: Problem, module: ModuleType, value: float, lb: float, exact: bool, rel_gap: float,
+            p0: float) -> str:
+    """Why a certificate is not certified ("" when it is): every uncertified result names its cause."""
     reason = ""
     if not (np.isfinite(value) and np.isfinite(lb)):
         reason = (f"the certificate is not finite (value {value:.3g}, lower bound {lb:.3g}): floating point "
@@ -256,12 +266,15 @@ def _certify(net: Network, pb: Problem, module: ModuleType, duals: Sequence[np.n
                   "> 0, so its relative gap is infinite")
     elif rel_gap > pb.tol:
         reason = f"relative gap {rel_gap:.3g} exceeds tol={pb.tol:g}"
+        resolution = pb.beta_t / max(float(np.linalg.norm(pb.X) * np.linalg.norm(pb.Y)), 1e-300)
+        if resolution < 1e-12:
+            # The dual constraint rho(U) <= beta must hold to ~eps*||X||*||Y|| (rounding of X^T U).
+            reason += (f" (beta is {resolution:.1g} of ||X||*||Y||, below what float64 can verify of the dual "
+                       "constraint; the same problem in other units has the same beta relative to the data)")
         if pb.depth >= 3 and pb.t is None and pb.n_outputs > 1:
             reason += (" (weight decay on a deep network with several outputs: the bound min_t D_t + "
                        "beta(L-2)t^2/2 need not be attained, MATH §2.5)")
-    return Certificate(certified=bool(exact and rel_gap <= pb.tol and np.isfinite(value) and np.isfinite(lb)), rel_gap=float(rel_gap), gap=float(gap),
-                       value=float(value), lower_bound=float(lb), exact=exact, p0=float(p0), rho=float(rho1),
-                       scale=float(scale), setting=module.NAME, reason=reason, dual=U)
+    return reason
 
 
 # ------------------------------------------------------------------------------- API

@@ -130,7 +130,7 @@ def _torch_cases() -> list[tuple[str, Any, str]]:
 
 
 def test_torch_modules_that_are_not_plain_linear_relu_are_refused() -> None:
-    for name, module, words in _torch_cases():
+    for _name, module, words in _torch_cases():
         with pytest.raises(dn.InputError, match=words):
             dn.certify(module, X, Y, beta=1.0)
 
