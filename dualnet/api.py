@@ -215,13 +215,19 @@ def _certify(net: Network, pb: Problem, module: ModuleType, duals: Sequence[np.n
     ``precomputed`` carries the network's loss, dual point and ρ when the setting computed
     them for many networks at once (``path``); otherwise a forward pass gives them.
     """
-    if precomputed is None:
-        F = net.forward(pb.X)
-        loss_value, own = pb.loss.value(F, pb.Y), pb.loss.dual_point(F, pb.Y)
-    else:
-        loss_value, own = precomputed.loss_value, precomputed.dual
-    value = loss_value + net.penalty(pb.beta, pb.t if pb.depth >= 3 else None)
-    p0 = pb.loss.zero_value(pb.Y)
+    try:
+        with np.errstate(over="raise"):          # an objective beyond float64 has no certificate
+            if precomputed is None:
+                F = net.forward(pb.X)
+                loss_value, own = pb.loss.value(F, pb.Y), pb.loss.dual_point(F, pb.Y)
+            else:
+                loss_value, own = precomputed.loss_value, precomputed.dual
+            value = loss_value + net.penalty(pb.beta, pb.t if pb.depth >= 3 else None)
+            p0 = pb.loss.zero_value(pb.Y)
+    except FloatingPointError:
+        raise InputError("The objective of this network on these data overflows float64 (beyond 1.8e308), so no "
+                         f"value, bound or gap can be computed. Got data of size up to {np.max(np.abs(pb.X)):.3g} "
+                         f"and labels up to {np.max(np.abs(pb.Y)):.3g}. Divide X and y by a power of ten.") from None
     candidates = [own, *duals]
     homogeneous = getattr(module, "HOMOGENEOUS", True)
     # Settings whose rho needs more than (U, X, depth, t) say so through problem_options.
@@ -342,13 +348,11 @@ def solve(X: Any, y: Any, *, beta: float, depth: int = 2, activation: str = "rel
     start = time.perf_counter()
     pb, vector = _problem(X, y, depth, beta, t, loss, activation, bias, batchnorm, method, solver, tol, options,
                           "solve", time_limit)
-    module = choose_setting(pb, setting)
-    scaling = choose_scaling(pb, module.NAME)
-    if scaling is None:
-        return _solution(pb, module, trivial_fit(pb) or module.fit(pb), start, vector)
-    scaled = scaling.problem(pb)             # the same problem in units where the data are of size ~1
-    fitted = trivial_fit(scaled) or module.fit(scaled)
-    return scaling.solution(_solution(scaled, module, fitted, start, vector), pb)
+    scaling = choose_scaling(pb)
+    work = pb if scaling is None else scaling.problem(pb)    # the same problem with data of size ~1
+    module = choose_setting(work, setting)
+    sol = _solution(work, module, trivial_fit(work) or module.fit(work), start, vector)
+    return sol if scaling is None else scaling.solution(sol, pb)
 
 
 def _solution(pb: Problem, module: ModuleType, fitted: Any, start: float, vector: bool) -> Solution:
@@ -435,6 +439,11 @@ def certify(net: Any, X: Any, y: Any, *, beta: float, loss: str | Loss = "square
     if pb.t is not None and net.t_violation(pb.t) > 1e-9 * max(1.0, pb.t):
         raise InputError(f"The network violates the t-form constraint ||W_l||_F <= t={pb.t} on layers 1..L-2 "
                          f"by {net.t_violation(pb.t):.3g}. Pass t=None for plain weight decay.")
+    size = max(float(np.max(np.abs(pb.X))), float(np.max(np.abs(pb.Y))))
+    if size > 1e150:        # certify works in the user's units (the network's): squares would overflow
+        raise InputError(f"The data passed to certify are of size up to {size:.3g}; their squares overflow float64, "
+                         "so no certificate can be computed. Divide X and y by a power of ten and rescale the "
+                         "network to match.")
     module = choose_setting(pb, setting, "certify")
     duals = [] if dual is None else [as_labels(dual, pb.n_samples, "certify", "dual")[0]]
     dual_path: list[tuple[float, np.ndarray]] = []
@@ -571,11 +580,11 @@ def path(X: Any, y: Any, betas: Any, *, depth: int = 2, activation: str = "relu"
         check_beta(float(b), "path")
     pb, vector = _problem(X, y, depth, float(beta_arr[0]), t, loss, activation, bias, batchnorm, method, solver,
                           tol, options, "path", time_limit)
-    module = choose_setting(pb, setting, "path")
-    scaling = choose_scaling(pb, module.NAME)
+    scaling = choose_scaling(pb)
     users = [replace(pb, beta=float(b)) for b in beta_arr]
     # The fits run in scaled units when the data are far from size 1 (see dualnet.scaling).
     base, betas = (pb, beta_arr) if scaling is None else (scaling.problem(pb), scaling.beta(beta_arr))
+    module = choose_setting(base, setting, "path")
     problems = [replace(base, beta=float(b)) for b in betas]
     trivial = [trivial_fit(p) for p in problems]
     if all(f is None for f in trivial):

@@ -366,6 +366,10 @@ def _certify(args: argparse.Namespace) -> int:
 
     suffix = Path(args.net).suffix.lower()
     if suffix == ".npz":
+        if args.activation is not None:
+            raise InputError(f"The '--activation' option applies to PyTorch state_dicts; the dualnet network file "
+                             f"{args.net!r} records its activation ({Network.load(args.net).activation!r}). "
+                             "Drop --activation.")
         net = Network.load(args.net)
     elif suffix in (".pt", ".pth"):
         net = _torch_state(args.net, args.activation)

@@ -102,14 +102,15 @@ def _exponent(size: float) -> int:
     return round(e) if abs(e) > FAR else 0
 
 
-def choose_scaling(pb: Problem, setting: str) -> Scaling | None:
+def choose_scaling(pb: Problem) -> Scaling | None:
     """The scaling that brings ``pb`` to unit size, or None (near unit size, or no exact map).
 
-    Networks with biases or batch normalization, custom losses, and whitened data (whose
-    setting needs X Xᵀ = I exactly) are solved as given.
+    Networks with biases or batch normalization and custom losses are solved as given. X
+    near unit size is never changed, so whitened data (X Xᵀ = I) stay whitened and the
+    setting chosen on the scaled problem is the one the user's problem gets.
     """
     name = pb.loss.name
-    if pb.bias or pb.batchnorm or setting == "relu-whitened" or (name not in DEGREE and name not in CLASS_LOSSES):
+    if pb.bias or pb.batchnorm or (name not in DEGREE and name not in CLASS_LOSSES):
         return None
     L = pb.depth
     size_x, size_y = float(np.max(np.abs(pb.X))), float(np.max(np.abs(pb.Y)))

@@ -181,7 +181,9 @@ CLI_CASES = [
     ("state-dict-without-activation", ["certify", "net.pt", "d.npz", "--beta", "1"], "--activation relu"),
     ("state-dict-activation-typo", ["certify", "net.pt", "d.npz", "--beta", "1", "--activation", "tanh"],
      "'--activation'"),
-    ("option-max-iter", ["solve", "d.npz", "--beta", "1", "--tol", "2"], "'tol'"),
+    ("option-tol", ["solve", "d.npz", "--beta", "1", "--tol", "2"], "'tol'"),
+    ("activation-for-npz-net", ["certify", "net.npz", "d.npz", "--beta", "1", "--activation", "linear"],
+     "Drop --activation"),
 ]
 
 

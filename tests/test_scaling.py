@@ -92,3 +92,16 @@ def test_huge_beta_gives_the_zero_network_certified() -> None:
         sol = dn.solve(X, labels, beta=1e200, loss=loss)
         assert sol.certified and sol.value == sol.lower_bound
         np.testing.assert_array_equal(sol.predict(X), np.zeros(8))
+
+
+def test_certify_refuses_data_whose_squares_overflow() -> None:
+    net = dn.Network.from_weights([np.ones((2, 3)), np.ones((3, 1))])
+    with pytest.raises(dn.InputError, match=r"squares overflow float64"):
+        dn.certify(net, 1e200 * X, Y, beta=1.0)
+
+
+def test_setting_checks_run_on_scaled_data() -> None:
+    """Data of size 1e200 would overflow the settings' norms: they are checked in scaled units."""
+    with np.errstate(over="raise"):
+        sol = dn.solve(1e200 * X, np.sign(Y), beta=1.0, loss="hinge")
+    assert sol.certified
