@@ -32,6 +32,10 @@ __all__ = [
 ]
 
 
+#: numpy >= 1.25 moved the warning to numpy.exceptions (pyproject allows numpy 1.24)
+_ComplexWarning = getattr(np, "exceptions", np).ComplexWarning
+
+
 def _fail(param: str, where: str, expected: str, got: Any, fix: str = "") -> InputError:
     """Build the one message format every input error uses."""
     text = f"The '{param}' parameter of {where} must be {expected}. Got {got} instead."
@@ -64,9 +68,9 @@ def _as_float_array(value: Any, param: str, where: str, finite: bool = True) -> 
     try:
         with warnings.catch_warnings():
             # float64 conversion of complex numbers drops the imaginary part: another problem.
-            warnings.simplefilter("error", np.exceptions.ComplexWarning)
+            warnings.simplefilter("error", _ComplexWarning)
             arr = np.asarray(value, dtype=np.float64)
-    except np.exceptions.ComplexWarning:
+    except _ComplexWarning:
         raise _fail(param, where, "real (not complex)", describe(np.asarray(value)),
                     "dualnet solves real problems; pass arr.real only if the imaginary part is meant to be dropped.")\
             from None
