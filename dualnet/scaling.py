@@ -85,6 +85,8 @@ class Scaling:
                   "network": self.network(sol.network), "_dual": self.y ** (self.degree - 1) * sol.dual,
                   "beta": pb.beta, "t": pb.t, "info": info}
         fields.pop("dual", None)          # the cached dual of the scaled problem
+        if fields.get("bound_estimate") is not None:
+            fields["bound_estimate"] = self.objective * fields["bound_estimate"]
         return Solution(**fields)
 
 

@@ -235,6 +235,13 @@ _PATTERNS_FIX = ("Pass 'auto', 'exact', 'sampled', the number of patterns to sam
                  "array (n_samples, n_patterns) of activation patterns.")
 
 
+def _seconds_option(value: Any, param: str, where: str) -> float:
+    fix = "Pass a number of seconds >= 0 (0 turns it off)."
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value) or value < 0:
+        raise _fail(param, where, "a finite float >= 0", describe(value), fix)
+    return float(value)
+
+
 def _patterns_option(value: Any, param: str, where: str, n_samples: int | None = None) -> str | int | np.ndarray:
     if isinstance(value, str):
         return check_choice(value, param, ("auto", "exact", "sampled"), where)
@@ -284,6 +291,7 @@ OPTION_SPECS: dict[str, Any] = {
                                                               "None for tol/10.")),
     "n_starts": _int_at_least(1, _COUNT + " It is the number of random starts of the heuristic oracle."),
     "train_iter": _int_at_least(1, _COUNT + " It is the number of L-BFGS iterations of the start network."),
+    "bound_time": _seconds_option,
     "whiten_tol": _small_positive,
     "rank_one_tol": _small_positive,
     "bn_scale": _bn_scale_option,
