@@ -12,7 +12,7 @@ from __future__ import annotations
 import cvxpy as cp
 import numpy as np
 import pytest
-from benchutil import gaussian, record
+from benchutil import assert_certified, assert_value, gaussian, record
 
 import dualnet as dn
 from dualnet.settings import batchnorm
@@ -27,7 +27,9 @@ def test_decomposition(benchmark, n, d):
     X, _ = gaussian(n, d, K)
     benchmark.group = f"batchnorm linear n={n} d={d} K={K}"
     benchmark.extra_info.update(kind="decomposition")
-    benchmark(batchnorm._compute_basis, X, 2, "linear")
+    basis = benchmark(batchnorm._compute_basis, X, 2, "linear")
+    Xc = X - X.mean(axis=0)                  # the SVD of the centered data, the setting's floor
+    np.testing.assert_allclose(basis.s, np.linalg.svd(Xc, compute_uv=False)[: basis.s.size], rtol=1e-8)
 
 
 @pytest.mark.parametrize("n,d", SIZES)
@@ -51,6 +53,8 @@ def test_reduced_cvxpy(benchmark, n, d, solver):
                                                                  method="cvxpy", solver=solver),
                              setup=batchnorm._CACHE.clear, rounds=3, iterations=1)
     record(benchmark, sol, kind=f"reduced cvxpy {solver}")
+    assert_certified(sol, solver)
+    assert_value(sol.value, dn.solve(X, Y, beta=BETA, batchnorm=True, activation="linear").value, Y, solver)
 
 
 def _naive_program(X: np.ndarray, Y: np.ndarray, beta: float) -> cp.Problem:
@@ -86,6 +90,8 @@ def test_naive_cvxpy(benchmark, n, d, solver):
     p0 = 0.5 * float(np.sum(Y * Y))
     benchmark.extra_info.update(kind=f"naive cvxpy {solver}", rel_gap=abs(exact.value - prob.value) / p0,
                                 value=float(prob.value))
+    assert exact.certified
+    assert_value(float(prob.value), exact.value, Y, solver)
 
 
 @pytest.mark.parametrize("n,d,classes", [(500, 1000, 10)])

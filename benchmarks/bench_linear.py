@@ -9,7 +9,7 @@ from __future__ import annotations
 import cvxpy as cp
 import numpy as np
 import pytest
-from benchutil import gaussian, record
+from benchutil import assert_certified, assert_value, gaussian, record
 
 import dualnet as dn
 from dualnet.settings.linear import reduce
@@ -28,7 +28,8 @@ def test_decomposition(benchmark, n, d, K):
     X, _ = gaussian(n, d, K)
     benchmark.group = f"linear n={n} d={d} K={K}"
     benchmark.extra_info.update(kind="decomposition")
-    benchmark(reduce, X)
+    red = benchmark(reduce, X)
+    np.testing.assert_allclose(red.s, np.linalg.svd(X, compute_uv=False), rtol=1e-8)   # Gaussian X: full rank
 
 
 @pytest.mark.parametrize("K", [1, 10])
@@ -38,6 +39,7 @@ def test_fast(benchmark, n, d, K):
     benchmark.group = f"linear n={n} d={d} K={K}"
     sol = benchmark(dn.solve, X, Y, beta=_beta(n), activation="linear", method="fast")
     record(benchmark, sol, kind="fast")
+    assert_certified(sol)
 
 
 @pytest.mark.parametrize("K", [1, 10])
@@ -49,6 +51,7 @@ def test_path20(benchmark, n, d, K):
     path = benchmark(dn.path, X, Y, betas, activation="linear")
     benchmark.extra_info.update(kind="path20", rel_gap=float(path.rel_gaps.max()),
                                 certified=bool(path.certified.all()))
+    assert path.certified.all(), [s.reason for s in path.solutions if not s.certified]
 
 
 @pytest.mark.filterwarnings("ignore::dualnet.PerformanceWarning")     # timing the slow program is the point
@@ -66,6 +69,8 @@ def test_reduced_cvxpy(benchmark, n, d, K, solver):
                                                                  method="cvxpy", solver=solver),
                              rounds=rounds, iterations=1)
     record(benchmark, sol, kind=f"reduced cvxpy {solver}")
+    assert_certified(sol, solver)
+    assert_value(sol.value, dn.solve(X, Y, beta=_beta(n), activation="linear", method="fast").value, Y, solver)
 
 
 def _naive_program(X: np.ndarray, Y: np.ndarray, beta: float) -> cp.Problem:
@@ -97,3 +102,5 @@ def test_naive_cvxpy(benchmark, n, d, K, solver):
     p0 = 0.5 * float(np.sum(Y2 * Y2))
     benchmark.extra_info.update(kind=f"naive cvxpy {solver}", rel_gap=abs(exact.value - prob.value) / p0,
                                 value=float(prob.value))
+    assert exact.certified
+    assert_value(float(prob.value), exact.value, Y2, solver)

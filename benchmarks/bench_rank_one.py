@@ -9,9 +9,11 @@ but blind to the rank-one structure.
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
-from benchutil import fresh_solve
+from benchutil import assert_certified, assert_value, fresh_solve
 
+import dualnet as dn
 from dualnet import linalg
 from dualnet.datasets import make_rank_one
 from dualnet.settings import rank_one
@@ -30,7 +32,8 @@ def test_decomposition(benchmark, data):
     X, _ = data
     benchmark.group = GROUP
     benchmark.extra_info.update(kind="decomposition")
-    benchmark.pedantic(rank_one.factor, args=(X,), setup=linalg._CACHE.clear, rounds=5, iterations=1)
+    factors = benchmark.pedantic(rank_one.factor, args=(X,), setup=linalg._CACHE.clear, rounds=5, iterations=1)
+    assert factors.residual <= 1e-10 * np.linalg.norm(X)            # rank-one data: exact factors
 
 
 @pytest.mark.parametrize("depth,t", [(2, None), (3, 1.0)])
@@ -47,12 +50,21 @@ def test_cvxpy(benchmark, data, solver):
     # One output: the dual constraint ‖a0‖|r| ≤ β is a slab (second-order cone), so ECOS applies.
     X, y = data
     benchmark.group = GROUP
-    fresh_solve(benchmark, X, y, rounds=3, kind=f"cvxpy {solver}",
-                beta=BETA, setting="relu-rank-one", method="cvxpy", solver=solver)
+    sol = fresh_solve(benchmark, X, y, rounds=3, kind=f"cvxpy {solver}",
+                      beta=BETA, setting="relu-rank-one", method="cvxpy", solver=solver)
+    assert_certified(sol, solver)
+    assert_value(sol.value, _closed_form(X, y).value, y, solver)
 
 
 def test_naive_two_layer(benchmark, data):
     X, y = data
     benchmark.group = GROUP
-    fresh_solve(benchmark, X, y, rounds=1, kind="naive: generic two-layer ReLU program (depth 2)",
-                beta=BETA, setting="relu-two-layer")
+    sol = fresh_solve(benchmark, X, y, rounds=1, kind="naive: generic two-layer ReLU program (depth 2)",
+                      beta=BETA, setting="relu-two-layer")
+    assert_certified(sol)
+    assert_value(sol.value, _closed_form(X, y).value, y)
+
+
+def _closed_form(X, y):
+    """The certified closed-form optimum at depth 2 (the reference the timed solves must reach)."""
+    return dn.solve(X, y, beta=BETA, setting="relu-rank-one", method="closed-form")

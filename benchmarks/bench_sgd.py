@@ -17,7 +17,7 @@ from functools import cache
 
 import numpy as np
 import pytest
-from benchutil import gaussian, record
+from benchutil import assert_certified, gaussian, record
 
 import dualnet as dn
 from dualnet.datasets import make_rank_one, make_whitened
@@ -131,6 +131,7 @@ def test_dualnet(benchmark, name):
     benchmark.group = f"vs SGD: {name}"
     sol = benchmark.pedantic(dn.solve, args=(X, Y), kwargs=kwargs, rounds=3, iterations=1)
     record(benchmark, sol, kind="dualnet solve")
+    assert_certified(sol)
 
 
 @pytest.mark.parametrize("optimizer", ["Adam", "SGD"])
@@ -148,3 +149,6 @@ def test_torch(benchmark, name, optimizer):
                                 stalled_rel_gap=(final - sol.value) / p0 if finite else None,
                                 value=final if finite else None, certified_optimum=float(sol.value),
                                 optimum_certified=bool(sol.certified))
+    assert_certified(sol)
+    # No optimizer can go below a certified global optimum (up to its certified gap).
+    assert not finite or final >= sol.lower_bound - 1e-9 * p0

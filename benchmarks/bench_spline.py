@@ -10,7 +10,7 @@ from __future__ import annotations
 import cvxpy as cp
 import numpy as np
 import pytest
-from benchutil import record
+from benchutil import assert_certified, assert_value, record
 from threadpoolctl import threadpool_limits
 
 import dualnet as dn
@@ -43,6 +43,7 @@ def test_solve(benchmark, n, solver):
                                                                      solver=solver),
                                  rounds=_rounds(n), iterations=1)
     record(benchmark, sol, kind=f"solve {solver}", knots=int(sol.knots.size))
+    assert_certified(sol, solver)
 
 
 @pytest.mark.parametrize("side", ["dual", "primal"])
@@ -63,6 +64,8 @@ def test_program(benchmark, n, solver, side):
         value = benchmark.pedantic(run, rounds=_rounds(n), iterations=1)
     benchmark.extra_info.update(kind=f"O(n) {side} {solver}", value=value,
                                 rel_gap=abs(value - reference.value) / reference.value)
+    assert reference.certified
+    assert_value(value, reference.value, y, solver)
 
 
 @pytest.mark.parametrize("n", [100, 1000])
@@ -84,6 +87,8 @@ def test_dense_program(benchmark, n):
         value = benchmark.pedantic(run, rounds=1, iterations=1)
     benchmark.extra_info.update(kind="dense program CLARABEL", value=value,
                                 rel_gap=abs(value - reference.value) / reference.value)
+    assert reference.certified
+    assert_value(value, reference.value, y, "CLARABEL")
 
 
 @pytest.mark.parametrize("n", [1000, 10000])
@@ -95,6 +100,7 @@ def test_deep_tform(benchmark, n):
         sol = benchmark.pedantic(dn.solve, args=(X, y), kwargs=dict(beta=BETA, depth=3, t=1.0, bias=True),
                                  rounds=_rounds(n), iterations=1)
     record(benchmark, sol, kind="deep t-form CLARABEL", knots=int(sol.knots.size))
+    assert_certified(sol)
 
 
 # --------------------------------------------------------------------------- scaling in n

@@ -16,7 +16,7 @@ from functools import cache
 
 import numpy as np
 import pytest
-from benchutil import record
+from benchutil import ACCURACY, record
 
 import dualnet as dn
 from dualnet.losses import get_loss
@@ -66,6 +66,8 @@ def test_sampled_program(benchmark, P: int, solver: str) -> None:
                              iterations=1)
     record(benchmark, sol, kind=f"cvxpy:{solver}", objective=float(sol.value),
            rel_gap_to_program=float((sol.value - optimum(P)) / p0()))
+    # The network recovered from the program over these patterns has the program's optimum.
+    assert abs(sol.value - optimum(P)) <= ACCURACY[solver] * p0()
 
 
 def _pyscnn(X: np.ndarray, y: np.ndarray, G: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -116,6 +118,7 @@ def test_cutting_plane(benchmark) -> None:
     sol = benchmark.pedantic(dn.solve, args=(X, y), kwargs=dict(beta=BETA, progress=False), rounds=1, iterations=1)
     record(benchmark, sol, kind="cutting-plane", objective=float(sol.value),
            iterations=len(sol.info["iterations"]), patterns=int(sol.info["patterns"]))
+    assert (sol.certified or sol.reason) and sol.value < p0()     # rank 10: an estimate, and it says why
 
 
 def test_lbfgs_reference(benchmark) -> None:
@@ -124,6 +127,7 @@ def test_lbfgs_reference(benchmark) -> None:
     net = benchmark.pedantic(train, args=(X, y), kwargs=dict(beta=BETA, width=64, seed=0, max_iter=3000), rounds=1,
                              iterations=1)
     benchmark.extra_info.update(kind="lbfgs width 64", objective=float(net.objective(X, y, BETA)))
+    assert net.objective(X, y, BETA) < p0()          # training improved on the zero network
 
 
 @pytest.mark.parametrize("n", [100, 500])

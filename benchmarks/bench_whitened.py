@@ -12,9 +12,11 @@ group uses n = 6, d = 10.
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
-from benchutil import fresh_solve
+from benchutil import assert_certified, assert_value, fresh_solve
 
+import dualnet as dn
 from dualnet.datasets import make_whitened
 from dualnet.settings import whitened
 
@@ -35,7 +37,8 @@ def test_decomposition(benchmark, data):
     X, _ = data
     benchmark.group = GROUP
     benchmark.extra_info.update(kind="decomposition")
-    benchmark.pedantic(lambda: X @ X.T, rounds=3, iterations=1)
+    G = benchmark.pedantic(lambda: X @ X.T, rounds=3, iterations=1)
+    np.testing.assert_allclose(G, np.eye(X.shape[0]), atol=1e-10)      # whitened: X Xᵀ = I
 
 
 @pytest.mark.parametrize("depth,t", [(2, None), (3, 1.0)])
@@ -51,7 +54,8 @@ def test_closed_form_formula_only(benchmark, data):
     X, Y = data
     benchmark.group = GROUP
     benchmark.extra_info.update(kind="closed-form formula (U, F) alone")
-    benchmark(whitened.closed_form, X, Y, BETA)
+    U, F = benchmark(whitened.closed_form, X, Y, BETA)
+    np.testing.assert_allclose(U + F, Y, atol=1e-12)                     # U* = Y − F* (MATH §5.4)
 
 
 @pytest.mark.parametrize("solver", ["CLARABEL", "ECOS", "SCS"])
@@ -59,8 +63,10 @@ def test_cvxpy(benchmark, data, solver):
     # One-hot, squared loss: the constraints are row norms ‖R_k‖ ≤ β_t (second-order cones), so ECOS applies.
     X, Y = data
     benchmark.group = GROUP
-    fresh_solve(benchmark, X, Y, rounds=1, kind=f"cvxpy {solver}",
-                beta=BETA, setting="relu-whitened", method="cvxpy", solver=solver)
+    sol = fresh_solve(benchmark, X, Y, rounds=1, kind=f"cvxpy {solver}",
+                      beta=BETA, setting="relu-whitened", method="cvxpy", solver=solver)
+    assert_certified(sol, solver)
+    assert_value(sol.value, dn.solve(X, Y, beta=BETA, setting="relu-whitened").value, Y, solver)
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +78,8 @@ def test_small_decomposition(benchmark, small):
     X, _ = small
     benchmark.group = SMALL_GROUP
     benchmark.extra_info.update(kind="decomposition")
-    benchmark(lambda: X @ X.T)
+    G = benchmark(lambda: X @ X.T)
+    np.testing.assert_allclose(G, np.eye(X.shape[0]), atol=1e-10)
 
 
 def test_small_closed_form(benchmark, small):
@@ -88,12 +95,16 @@ def test_small_cvxpy(benchmark, small, solver):
     # Scalar labels: ‖u₊‖ ≤ β_t and ‖u₋‖ ≤ β_t are second-order cones, so ECOS applies.
     X, y = small
     benchmark.group = SMALL_GROUP
-    fresh_solve(benchmark, X, y, rounds=5, kind=f"cvxpy {solver}",
-                beta=SMALL_BETA, setting="relu-whitened", method="cvxpy", solver=solver)
+    sol = fresh_solve(benchmark, X, y, rounds=5, kind=f"cvxpy {solver}",
+                      beta=SMALL_BETA, setting="relu-whitened", method="cvxpy", solver=solver)
+    assert_certified(sol, solver)
+    assert_value(sol.value, dn.solve(X, y, beta=SMALL_BETA, setting="relu-whitened").value, y, solver)
 
 
 def test_small_naive_two_layer(benchmark, small):
     X, y = small
     benchmark.group = SMALL_GROUP
-    fresh_solve(benchmark, X, y, rounds=1, kind="naive: generic two-layer ReLU program",
-                beta=SMALL_BETA, setting="relu-two-layer")
+    sol = fresh_solve(benchmark, X, y, rounds=1, kind="naive: generic two-layer ReLU program",
+                      beta=SMALL_BETA, setting="relu-two-layer")
+    assert_certified(sol)
+    assert_value(sol.value, dn.solve(X, y, beta=SMALL_BETA, setting="relu-whitened").value, y)

@@ -18,14 +18,16 @@ import cvxpy as cp
 import numpy as np
 
 from .budget import Budget
-from .certificate import Certificate, ImplicitDual, describe_gap, dual_lower_bound, relative_to_value
+from .certificate import Certificate, DualBound, ImplicitDual, describe_gap, dual_lower_bound, relative_to_value
 from .errors import InputError, SettingError, SolverError, warn
 from .losses import Loss, get_loss
 from .network import Network
 from .problem import DualProgram, Precomputed, Problem
 from .settings import AUTO_ORDER, SETTINGS, get_setting
-from .validation import (as_data, as_labels, check_beta, check_choice, check_depth, check_solver, check_t,
-                         check_time_limit, check_tol)
+from .scaling import choose_scaling, trivial_fit
+from .settings._solve import fault_note
+from .validation import (as_array, as_data, as_labels, check_beta, check_choice, check_depth, check_options,
+                         check_solver, check_t, check_time_limit, check_tol, describe)
 
 __all__ = ["Solution", "certify", "dual_program", "path", "solve"]
 
@@ -67,7 +69,9 @@ class Solution:
     dual : ndarray (n_samples, n_outputs)
         The dual point that gave :attr:`lower_bound`.
     program : cvxpy.Problem or None
-        The CVXPY program that was solved, if any.
+        The CVXPY program that was solved, if any. A pickled or deep-copied Solution leaves
+        it out (None): CVXPY programs hold solver objects that cannot be copied; everything
+        else, the certificate included, is kept. ``dn.dual_program`` rebuilds the program.
     proven : bool
         Whether :attr:`lower_bound` comes from a dual point whose ρ was computed exactly
         or bounded above rigorously (False: only the trivial bound of the zero dual point
@@ -76,7 +80,9 @@ class Solution:
         The bound an *estimate* of ρ would give, where ρ could not be proven tight. Not a
         proof; None otherwise.
     reason : str
-        Why the result is not certified ("" when it is).
+        Why the result is not certified ("" when it is), solver faults included (a solver
+        that failed and was replaced, or an ``optimal_inaccurate`` solve, is also named in
+        :attr:`method`).
     info : dict
         Setting-specific details (for example the radius ``t`` found for weight decay).
     """
@@ -112,6 +118,15 @@ class Solution:
     def dual(self) -> np.ndarray:
         """The dual point that gave :attr:`lower_bound` (formed on first use for ``path`` solutions)."""
         return self._dual.form() if isinstance(self._dual, ImplicitDual) else self._dual
+
+    def __getstate__(self) -> dict[str, Any]:
+        # pickle and copy.deepcopy: the CVXPY program is left out (see the ``program`` attribute).
+        return {**self.__dict__, "program": None}
+
+    def __copy__(self) -> Solution:
+        clone = object.__new__(Solution)
+        clone.__dict__.update(self.__dict__)
+        return clone
 
     @property
     def rel_gap_value(self) -> float:
@@ -156,7 +171,8 @@ def _problem(X: Any, y: Any, depth: Any, beta: Any, t: Any, loss: Any, activatio
                  loss=loss_obj, activation=check_choice(activation, "activation", ("relu", "linear"), where),
                  bias=_check_flag(bias, "bias", where), batchnorm=_check_flag(batchnorm, "batchnorm", where),
                  method=check_choice(method, "method", METHODS, where), solver=check_solver(solver, where),
-                 tol=check_tol(tol, where), options=options, budget=Budget(check_time_limit(time_limit, where)))
+                 tol=check_tol(tol, where), options=check_options(options, where, X.shape[0]),
+                 budget=Budget(check_time_limit(time_limit, where)))
     return pb, vector
 
 
@@ -233,13 +249,19 @@ def _certify(net: Network, pb: Problem, module: ModuleType, duals: Sequence[np.n
     ``precomputed`` carries the network's loss, dual point and ρ when the setting computed
     them for many networks at once (``path``); otherwise a forward pass gives them.
     """
-    if precomputed is None:
-        F = net.forward(pb.X)
-        loss_value, own = pb.loss.value(F, pb.Y), pb.loss.dual_point(F, pb.Y)
-    else:
-        loss_value, own = precomputed.loss_value, precomputed.dual
-    value = loss_value + net.penalty(pb.beta, pb.t if pb.depth >= 3 else None)
-    p0 = pb.loss.zero_value(pb.Y)
+    try:
+        with np.errstate(over="raise"):          # an objective beyond float64 has no certificate
+            if precomputed is None:
+                F = net.forward(pb.X)
+                loss_value, own = pb.loss.value(F, pb.Y), pb.loss.dual_point(F, pb.Y)
+            else:
+                loss_value, own = precomputed.loss_value, precomputed.dual
+            value = loss_value + net.penalty(pb.beta, pb.t if pb.depth >= 3 else None)
+            p0 = pb.loss.zero_value(pb.Y)
+    except FloatingPointError:
+        raise InputError("The objective of this network on these data overflows float64 (beyond 1.8e308), so no "
+                         f"value, bound or gap can be computed. Got data of size up to {np.max(np.abs(pb.X)):.3g} "
+                         f"and labels up to {np.max(np.abs(pb.Y)):.3g}. Divide X and y by a power of ten.") from None
     candidates = [own, *duals]
     homogeneous = getattr(module, "HOMOGENEOUS", True)
     # Settings whose rho needs more than (U, X, depth, t) say so through problem_options.
@@ -252,22 +274,46 @@ def _certify(net: Network, pb: Problem, module: ModuleType, duals: Sequence[np.n
             return precomputed.rho
         return module.rho(V, pb.X, pb.depth, 1.0 if homogeneous else (pb.t or 1.0), **extra)
 
-    found = dual_lower_bound(candidates, pb.Y, pb.loss, pb.beta, pb.depth, pb.t, rho, homogeneous, dual_path)
+    try:
+        # Overflow inside the bound is an error, never a silently huge (wrong) bound.
+        with np.errstate(over="raise"):
+            found = dual_lower_bound(candidates, pb.Y, pb.loss, pb.beta, pb.depth, pb.t, rho, homogeneous, dual_path)
+    except (OverflowError, FloatingPointError, ZeroDivisionError):
+        found = DualBound(-np.inf, own, np.nan, 0.0, False)      # -inf: the trivial, valid bound
     gap = value - found.lower_bound
     rel_gap = gap / p0 if p0 > 0 else (0.0 if gap <= 0 else np.inf)
-    reason = ""
-    if rel_gap > pb.tol:
-        reason = f"relative gap {rel_gap:.3g} exceeds tol={pb.tol:g}"
-        if not found.proven or found.estimate is not None:       # ρ estimated, or only bounded above
-            reason += "; " + ((module.rho_reason(pb) if hasattr(module, "rho_reason") else "") or
-                              "rho could only be estimated, so the proven bound is the trivial one")
-        elif pb.depth >= 3 and pb.t is None and pb.n_outputs > 1:
-            reason += (" (weight decay on a deep network with several outputs: the bound min_t D_t + "
-                       "beta(L-2)t^2/2 need not be attained, MATH §2.5)")
-    return Certificate(certified=rel_gap <= pb.tol, rel_gap=float(rel_gap), gap=float(gap), value=float(value),
-                       lower_bound=found.lower_bound, proven=found.proven, p0=float(p0), rho=found.rho,
-                       scale=found.scale, setting=module.NAME, reason=reason, dual=found.U,
+    finite = bool(np.isfinite(value) and np.isfinite(found.lower_bound))
+    return Certificate(certified=bool(finite and rel_gap <= pb.tol), rel_gap=float(rel_gap), gap=float(gap),
+                       value=float(value), lower_bound=found.lower_bound, proven=found.proven, p0=float(p0),
+                       rho=found.rho, scale=found.scale, setting=module.NAME,
+                       reason=_reason(pb, module, value, found, rel_gap, p0), dual=found.U,
                        bound_estimate=found.estimate)
+
+
+def _reason(pb: Problem, module: ModuleType, value: float, found: DualBound, rel_gap: float, p0: float) -> str:
+    """Why a certificate is not certified ("" when it is): every uncertified result names its cause."""
+    if not (np.isfinite(value) and np.isfinite(found.lower_bound)):
+        return (f"the certificate is not finite (value {value:.3g}, lower bound {found.lower_bound:.3g}): floating "
+                "point overflowed or the solve failed (beta may be extreme for the size of the data); rescale the "
+                "data or change beta")
+    if rel_gap <= pb.tol:
+        return ""
+    if p0 <= 0:
+        return (f"the zero network is optimal (objective 0: P(0) = 0), and this network's value is {value:.3g} "
+                "> 0, so its relative gap is infinite")
+    reason = f"relative gap {rel_gap:.3g} exceeds tol={pb.tol:g}"
+    if not found.proven or found.estimate is not None:       # ρ estimated, or only bounded above
+        return reason + "; " + ((module.rho_reason(pb) if hasattr(module, "rho_reason") else "") or
+                                "rho could only be estimated, so the proven bound is the trivial one")
+    resolution = pb.beta_t / max(float(np.linalg.norm(pb.X) * np.linalg.norm(pb.Y)), 1e-300)
+    if resolution < 1e-12:
+        # The dual constraint rho(U) <= beta must hold to ~eps*||X||*||Y|| (rounding of X^T U).
+        reason += (f" (beta is {resolution:.1g} of ||X||*||Y||, below what float64 can verify of the dual "
+                   "constraint; the same problem in other units has the same beta relative to the data)")
+    if pb.depth >= 3 and pb.t is None and pb.n_outputs > 1:
+        reason += (" (weight decay on a deep network with several outputs: the bound min_t D_t + "
+                   "beta(L-2)t^2/2 need not be attained, MATH §2.5)")
+    return reason
 
 
 # ------------------------------------------------------------------------------- API
@@ -335,9 +381,11 @@ def solve(X: Any, y: Any, *, beta: float, depth: int = 2, activation: str = "rel
     start = time.perf_counter()
     pb, vector = _problem(X, y, depth, beta, t, loss, activation, bias, batchnorm, method, solver, tol, options,
                           "solve", time_limit)
-    module = choose_setting(pb, setting)
-    fitted = module.fit(pb)
-    return _solution(pb, module, fitted, start, vector)
+    scaling = choose_scaling(pb)
+    work = pb if scaling is None else scaling.problem(pb)    # the same problem with data of size ~1
+    module = choose_setting(work, setting)
+    sol = _solution(work, module, trivial_fit(work) or module.fit(work), start, vector)
+    return sol if scaling is None else scaling.solution(sol, pb)
 
 
 def _solution(pb: Problem, module: ModuleType, fitted: Any, start: float, vector: bool) -> Solution:
@@ -347,6 +395,8 @@ def _solution(pb: Problem, module: ModuleType, fitted: Any, start: float, vector
         reason += f"; {fitted.info['note']}"
     if fitted.info.get("stopped"):               # what cut the work short (a setting sets it from pb.budget)
         reason = f"{reason}; {fitted.info['stopped']}" if reason else fitted.info["stopped"]
+    if reason and fault_note(fitted.method):     # solver faults or an inaccurate solve (also shown in method)
+        reason += f"; {fault_note(fitted.method)}"
     return Solution(certified=cert.certified, gap=cert.gap, rel_gap=cert.rel_gap, value=cert.value,
                     lower_bound=cert.lower_bound, setting=module.NAME, method=fitted.method,
                     time=time.perf_counter() - start, network=fitted.network, _dual=cert.dual,
@@ -401,7 +451,7 @@ def certify(net: Any, X: Any, y: Any, *, beta: float, loss: str | Loss = "square
     if not isinstance(net, Network):
         if isinstance(net, (list, tuple)) and len(net) > 0:
             net = Network.from_weights(net, activation=options.pop("activation", "relu"))
-        elif type(net).__module__.split(".")[0] == "torch":
+        elif any(c.__module__.split(".")[0] == "torch" for c in type(net).__mro__):
             net = Network.from_torch(net)
         else:
             raise InputError("The 'net' parameter of certify must be a dualnet.Network, a list of weight "
@@ -422,6 +472,11 @@ def certify(net: Any, X: Any, y: Any, *, beta: float, loss: str | Loss = "square
     if pb.t is not None and net.t_violation(pb.t) > 1e-9 * max(1.0, pb.t):
         raise InputError(f"The network violates the t-form constraint ||W_l||_F <= t={pb.t} on layers 1..L-2 "
                          f"by {net.t_violation(pb.t):.3g}. Pass t=None for plain weight decay.")
+    size = max(float(np.max(np.abs(pb.X))), float(np.max(np.abs(pb.Y))))
+    if size > 1e150:        # certify works in the user's units (the network's): squares would overflow
+        raise InputError(f"The data passed to certify are of size up to {size:.3g}; their squares overflow float64, "
+                         "so no certificate can be computed. Divide X and y by a power of ten and rescale the "
+                         "network to match.")
     module = choose_setting(pb, setting, "certify")
     duals = [] if dual is None else [as_labels(dual, pb.n_samples, "certify", "dual")[0]]
     dual_path: list[tuple[float, np.ndarray]] = []
@@ -548,10 +603,13 @@ def path(X: Any, y: Any, betas: Any, *, depth: int = 2, activation: str = "relu"
     """
     start = time.perf_counter()
     try:
-        beta_arr = np.asarray(betas, dtype=float).reshape(-1)
-    except (TypeError, ValueError):
-        raise InputError(f"The 'betas' parameter of path must be a 1-D array of positive floats. Got {betas!r} "
-                         "instead. Pass numbers, e.g. numpy.geomspace(1e-3, 1.0, 20).") from None
+        beta_arr = None if betas is None else as_array(betas, "betas", "path", finite=False)
+    except InputError:
+        beta_arr = None
+    if beta_arr is None or beta_arr.ndim > 1:
+        raise InputError(f"The 'betas' parameter of path must be a 1-D array of positive floats. Got "
+                         f"{describe(betas)} instead. Pass numbers, e.g. numpy.geomspace(1e-3, 1.0, 20).")
+    beta_arr = beta_arr.reshape(-1)
     if beta_arr.size == 0:
         raise InputError("The 'betas' parameter of path must hold at least one value. Got an empty array instead. "
                          "Pass e.g. numpy.geomspace(1e-3, 1.0, 20).")
@@ -559,10 +617,20 @@ def path(X: Any, y: Any, betas: Any, *, depth: int = 2, activation: str = "relu"
         check_beta(float(b), "path")
     pb, vector = _problem(X, y, depth, float(beta_arr[0]), t, loss, activation, bias, batchnorm, method, solver,
                           tol, options, "path", time_limit)
-    module = choose_setting(pb, setting, "path")
-    problems = [replace(pb, beta=float(b)) for b in beta_arr]
-    fits = module.fit_path(pb, beta_arr) if hasattr(module, "fit_path") else [module.fit(p) for p in problems]
+    scaling = choose_scaling(pb)
+    users = [replace(pb, beta=float(b)) for b in beta_arr]
+    # The fits run in scaled units when the data are far from size 1 (see dualnet.scaling).
+    base, betas = (pb, beta_arr) if scaling is None else (scaling.problem(pb), scaling.beta(beta_arr))
+    module = choose_setting(base, setting, "path")
+    problems = [replace(base, beta=float(b)) for b in betas]
+    trivial = [trivial_fit(p) for p in problems]
+    if all(f is None for f in trivial):
+        fits = module.fit_path(base, betas) if hasattr(module, "fit_path") else [module.fit(p) for p in problems]
+    else:
+        fits = [f or module.fit(p) for f, p in zip(trivial, problems)]
     # Each solution's time: an equal share of the shared fitting and batched work, plus its own certificate.
     share = (time.perf_counter() - start) / len(problems)
-    return Path(beta_arr, [_solution(p, module, fitted, time.perf_counter() - share, vector)
-                           for p, fitted in zip(problems, fits)])
+    solutions = [_solution(p, module, fitted, time.perf_counter() - share, vector) for p, fitted in zip(problems, fits)]
+    if scaling is not None:
+        solutions = [scaling.solution(sol, user) for sol, user in zip(solutions, users)]
+    return Path(beta_arr, solutions)

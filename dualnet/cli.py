@@ -15,6 +15,7 @@ import math
 import os
 import sys
 import time
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -22,10 +23,11 @@ from typing import Any, NoReturn
 import numpy as np
 
 from . import __version__
-from ._io import write_atomic
+from ._io import check_distinct, output_path, write_atomic
 from ._labels import CLASS_LOSSES, decode_classes, encode_classes
 from .errors import DualnetError, InputError, SettingError, SolverError
 from .losses import get_loss
+from .validation import check_choice
 
 #: The ``schema`` field of every JSON document the command line writes (docs/cli.md).
 JSON_SCHEMA = "dualnet-cli/1"
@@ -94,13 +96,33 @@ def _read_csv(path: str, labels: str | None) -> tuple[np.ndarray, np.ndarray]:
         name = f"column {j}" + (f" ({header[j]!r})" if header else "")
         raise InputError(f"Feature {name} of {path} must be numeric. Got {rows[i][j]!r} on line "
                          f"{i + 1 + (header is not None)}. Pick the label column with --labels.") from None
-    y = table[:, label_idx]
-    y = y.astype(np.float64) if all(_is_number(v) for v in y.ravel()) else np.char.strip(y)
+    y = np.char.strip(table[:, label_idx])
+    _check_labels_present(y, label_idx, header, path)
+    y = y.astype(np.float64) if all(_is_number(v) for v in y.ravel()) else y
     return X, (y[:, 0] if len(label_idx) == 1 else y)
 
 
+#: Cells that spreadsheets and pandas write for a missing value.
+MISSING = ("", "na", "nan", "n/a", "null", "none", "?", "-")
+
+
+def _check_labels_present(y: np.ndarray, label_idx: list[int], header: list[str] | None, path: str) -> None:
+    """A missing label would turn a regression column into classes (or a NaN): name its line instead."""
+    for i, j in zip(*np.nonzero(np.isin(np.char.lower(y), MISSING))):
+        column = label_idx[j]
+        name = f"column {column}" + (f" ({header[column]!r})" if header else "")
+        raise InputError(f"The label {name} of {path} is missing on line {i + 1 + (header is not None)} "
+                         f"(got {str(y[i, j])!r}). Every sample needs a label: drop that row or fill in its label.")
+
+
 def _read_npy(path: str, labels: str | None) -> tuple[np.ndarray, np.ndarray]:
-    table = np.load(path, allow_pickle=False)
+    with open(path, "rb") as fh:         # np.load(path) leaks the handle when the file is damaged
+        table = np.load(fh, allow_pickle=False)
+        if not isinstance(table, np.ndarray):
+            files = table.files
+    if not isinstance(table, np.ndarray):
+        raise InputError(f"The NPY file {path} holds an NPZ archive (arrays {files}), not one array. "
+                         "Rename it to .npz if it holds arrays 'X' and 'y'.")
     if table.ndim != 2 or table.shape[1] < 2:
         raise InputError(f"The NPY file {path} must hold a 2-D array with feature columns and label columns. "
                          f"Got shape {table.shape}. Save numpy.column_stack([X, y]), or X and y in an NPZ file.")
@@ -114,7 +136,11 @@ def _read_npz(path: str, labels: str | None) -> tuple[np.ndarray, np.ndarray]:
     if labels is not None:
         raise InputError(f"The '--labels' option applies to CSV and NPY files; the NPZ file {path} holds its "
                          "labels in the array 'y'. Drop --labels.")
-    with np.load(path, allow_pickle=False) as data:
+    with open(path, "rb") as fh:         # np.load(path) leaks the handle when the file is damaged
+        data = np.load(fh, allow_pickle=False)
+        if isinstance(data, np.ndarray):
+            raise InputError(f"The NPZ file {path} holds a single array of shape {data.shape} (an NPY file), not "
+                             "arrays 'X' and 'y'. Rename it to .npy, or write numpy.savez(path, X=X, y=y).")
         missing = [k for k in ("X", "y") if k not in data.files]
         if missing:
             raise InputError(f"The NPZ file {path} must hold arrays named 'X' and 'y'. Got arrays {data.files}. "
@@ -141,10 +167,11 @@ def read_data(path: str, labels: str | None, loss: str,
         X, y = readers[suffix](path, labels)
     except OSError as err:
         raise InputError(f"Cannot read the DATA file {path!r}: {err.strerror or err}.") from None
-    except ValueError as err:
-        if isinstance(err, DualnetError):
-            raise
-        raise InputError(f"Cannot read the DATA file {path!r}: {err}.") from None
+    except DualnetError:
+        raise
+    except (ValueError, TypeError, KeyError, EOFError, zipfile.BadZipFile, UnicodeDecodeError, csv.Error) as err:
+        # numpy and csv report a corrupt or mislabelled file in many ways; all mean "not readable".
+        raise InputError(f"Cannot read the DATA file {path!r}: {type(err).__name__}: {err}.") from None
     classes = None
     numeric = np.issubdtype(np.asarray(y).dtype, np.number)
     if np.ndim(y) == 1 and (loss in CLASS_LOSSES or not numeric):
@@ -159,15 +186,14 @@ def read_data(path: str, labels: str | None, loss: str,
 
 
 # ------------------------------------------------------------------------------ output
-def _output_path(value: str | None, option: str) -> Path | None:
-    """Check an output path before any work is done, so a typo does not waste a solve."""
-    if value is None:
-        return None
-    path = Path(value)
-    if not path.parent.is_dir():
-        raise InputError(f"The '{option}' option must be a path in an existing folder. Got {value!r}, whose folder "
-                         f"{str(path.parent)!r} does not exist. Create it first.")
-    return path
+def _check_distinct(args: argparse.Namespace) -> None:
+    """No output may overwrite an input file or another output of the same command."""
+    inputs = {option: getattr(args, attr, None) for option, attr in (("DATA", "data"), ("NET", "net"))}
+    outputs = {option: getattr(args, attr, None) for option, attr in
+               (("--output", "output"), ("--json-out", "json_out"), ("--plot", "plot"))}
+    if outputs["--output"] is not None and Path(outputs["--output"]).suffix != ".npz":    # Network.save adds .npz
+        outputs["--output"] = Path(str(outputs["--output"]) + ".npz")
+    check_distinct(inputs, outputs)
 
 
 def _number(x: float) -> float | None:
@@ -268,7 +294,7 @@ def _solve(args: argparse.Namespace) -> int:
     """Solve one problem from a data file, print the certificate, optionally save the network."""
     from .api import solve
 
-    output = _output_path(args.output, "--output")
+    output = output_path(args.output, "--output")
     X, Y, classes = read_data(args.data, args.labels, args.loss)
     sol = solve(X, Y, beta=args.beta, **_problem_kwargs(args))
     saved = sol.network.save(output) if output is not None else None
@@ -296,6 +322,8 @@ def _torch_state(path: str, activation: str | None) -> Any:
                          "(pip install 'dualnet[torch]') or save the network with dualnet.Network.save.") from None
     from .network import Network
 
+    if activation is not None:
+        activation = check_choice(activation, "--activation", ("relu", "linear"), "certify")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many types (pickle, zip, runtime); all mean "not readable"
@@ -308,7 +336,7 @@ def _torch_state(path: str, activation: str | None) -> Any:
     layers: dict[int, dict[str, Any]] = {}
     for key, value in state.items():
         index, _, name = str(key).partition(".")
-        if not index.isdigit() or name not in ("weight", "bias"):
+        if not index.isdigit() or name not in ("weight", "bias") or not isinstance(value, torch.Tensor):
             raise InputError(f"The PyTorch file {path!r} has the entry {key!r}; dualnet reads state_dicts of an "
                              "nn.Sequential of Linear and ReLU layers only (keys '0.weight', '0.bias', ...).")
         layers.setdefault(int(index), {})[name] = value
@@ -316,11 +344,18 @@ def _torch_state(path: str, activation: str | None) -> Any:
     if any("weight" not in layers[i] or layers[i]["weight"].ndim != 2 for i in indices):
         raise InputError(f"The PyTorch file {path!r} has a layer without a 2-D weight; dualnet reads Linear "
                          "layers only.")
-    # Modules without parameters between two Linear layers (index gaps) are taken to be ReLU.
     gaps = {b - a for a, b in zip(indices, indices[1:])}
     if len(gaps) > 1 or gaps - {1, 2}:
         raise InputError(f"The PyTorch file {path!r} does not look like Linear, ReLU, ..., Linear (layer indices "
                          f"{indices}). Rebuild the module and pass it to dualnet.certify in Python.")
+    if gaps == {2} and activation is None:
+        # A state_dict does not say what the parameterless modules between the Linear layers are.
+        raise InputError(f"The PyTorch file {path!r} has a module without parameters between its Linear layers "
+                         f"(layer indices {indices}); a state_dict does not say whether it is a ReLU, a Tanh or a "
+                         "Dropout. Pass --activation relu if they are ReLU layers.")
+    if gaps == {1} and activation == "relu":
+        raise InputError(f"The '--activation' option is 'relu', but the Linear layers of {path!r} are adjacent "
+                         f"(layer indices {indices}), with no module between them. Pass --activation linear.")
     inferred = "linear" if gaps == {1} else "relu"
     weights = [(layers[i]["weight"].detach().double().numpy().T.copy(),
                 None if "bias" not in layers[i] else layers[i]["bias"].detach().double().numpy().copy())
@@ -335,6 +370,10 @@ def _certify(args: argparse.Namespace) -> int:
 
     suffix = Path(args.net).suffix.lower()
     if suffix == ".npz":
+        if args.activation is not None:
+            raise InputError(f"The '--activation' option applies to PyTorch state_dicts; the dualnet network file "
+                             f"{args.net!r} records its activation ({Network.load(args.net).activation!r}). "
+                             "Drop --activation.")
         net = Network.load(args.net)
     elif suffix in (".pt", ".pth"):
         net = _torch_state(args.net, args.activation)
@@ -350,6 +389,10 @@ def _certify(args: argparse.Namespace) -> int:
     return 0
 
 
+#: The most values one START:STOP:NUM of --betas may ask for (each is a solve).
+MAX_BETAS = 10_000
+
+
 def _betas(tokens: Sequence[str]) -> np.ndarray:
     """Numbers, or START:STOP:NUM for NUM values spaced geometrically from START to STOP."""
     values: list[float] = []
@@ -357,12 +400,18 @@ def _betas(tokens: Sequence[str]) -> np.ndarray:
         parts = token.split(":")
         try:
             if len(parts) == 3:
-                values.extend(np.geomspace(float(parts[0]), float(parts[1]), int(parts[2])).tolist())
+                count = int(parts[2])
+                if not 1 <= count <= MAX_BETAS:
+                    raise InputError(f"The '--betas' option asks for {count} values in {token!r}; NUM must be in "
+                                     f"[1, {MAX_BETAS}] (each value is one solve). Example: --betas 1e-3:1:20.")
+                values.extend(np.geomspace(float(parts[0]), float(parts[1]), count).tolist())
             elif len(parts) == 1:
                 values.append(float(token))
             else:
                 raise ValueError
-        except ValueError:
+        except ValueError as err:
+            if isinstance(err, InputError):
+                raise
             raise InputError(f"The '--betas' option must be positive numbers or START:STOP:NUM (geometric spacing). "
                              f"Got {token!r} instead. Example: --betas 1e-3:1:20.") from None
     return np.array(values)
@@ -372,7 +421,7 @@ def _path(args: argparse.Namespace) -> int:
     """Solve along a list of betas, print (and optionally plot) values, bounds and gaps."""
     from .api import path
 
-    plot = _output_path(args.plot, "--plot")
+    plot = output_path(args.plot, "--plot")
     if plot is not None:
         _plot_backend(plot)                # fail before solving when matplotlib is missing
     betas = _betas(args.betas)
@@ -481,8 +530,9 @@ def build_parser() -> argparse.ArgumentParser:
     cert.add_argument("--beta", type=float, required=True, help="weight-decay strength the network was trained with")
     cert.add_argument("--t", type=float, default=None, help="t-form radius (default: weight decay on all layers)")
     cert.add_argument("--setting", default="auto", help="auto (default) or a setting name")
-    cert.add_argument("--activation", default=None, help="for a .pt state_dict: relu or linear (default: ReLU when "
-                      "the Linear layers are separated by a parameterless module, else linear)")
+    cert.add_argument("--activation", default=None, help="for a .pt state_dict: relu or linear (required when the "
+                      "Linear layers are separated by a parameterless module, which a state_dict does not name; "
+                      "default linear for adjacent Linear layers)")
     _add_common_options(cert)
     cert.set_defaults(func=_certify)
 
@@ -506,7 +556,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if getattr(args, "json_out", None) is not None:
-            args.json_out = _output_path(args.json_out, "--json-out")
+            args.json_out = output_path(args.json_out, "--json-out")
+        _check_distinct(args)
         code = int(args.func(args))
         sys.stdout.flush()               # a closed pipe shows up here, inside the handlers below
         return code
@@ -522,6 +573,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 141
     except OSError as err:
         print(f"dualnet: error: cannot write {err.filename or 'a file'}: {err.strerror or err}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("dualnet: solver failure: out of memory. Try fewer samples, a smaller problem, or another setting.",
+              file=sys.stderr)
+        return 1
+    except Exception as err:  # noqa: BLE001 - the command line promises one line, never a traceback
+        print(f"dualnet: internal error: {type(err).__name__}: {_one_line(err)[:500]} (a bug in dualnet; please "
+              "report it with the command line that caused it)", file=sys.stderr)
         return 1
 
 

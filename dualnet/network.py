@@ -30,6 +30,7 @@ batch standard deviation, ε = 0) or s_n = 1 (``bn_scale="l2"``). Conventions:
 from __future__ import annotations
 
 import os
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ import scipy.linalg
 from ._io import write_atomic
 from .errors import InputError
 from .losses import get_loss
-from .validation import as_data, as_labels, check_beta, check_t
+from .validation import as_array, as_data, as_labels, check_beta, check_t
 
 __all__ = ["BN_SCALES", "Network", "bn_apply", "bn_statistics"]
 
@@ -71,6 +72,18 @@ def bn_apply(Z: np.ndarray, gamma: np.ndarray, alpha: np.ndarray, mean: np.ndarr
     """γ·(Z − mean)/div + α per column (the normalized part is 0 where div = 0)."""
     Zhat = np.divide(Z - mean, div, out=np.zeros_like(Z), where=div > 0)
     return gamma * Zhat + alpha
+
+
+def _check_plain(module: Any, what: str, bases: Any) -> None:
+    """Refuse a torch module whose computation is not its base class's (own forward, or hooks)."""
+    base = next(b for b in (bases if isinstance(bases, tuple) else (bases,)) if isinstance(module, b))
+    if type(module).forward is not base.forward:
+        raise InputError(f"{what} is {type(module).__name__}, a subclass of nn.{base.__name__} with its own "
+                         f"forward, so its weights need not mean what nn.{base.__name__}'s do. Copy the weights "
+                         f"into a plain nn.{base.__name__} (or dn.Network.from_weights) if its function is the same.")
+    if module._forward_hooks or module._forward_pre_hooks:
+        raise InputError(f"{what} ({type(module).__name__}) has forward hooks, which may change its output. "
+                         "Remove the hooks, or copy the weights into a module without them.")
 
 
 class Network:
@@ -159,9 +172,14 @@ class Network:
             raise InputError(f"Branch {j} of the Network has no layers; give it at least one (W, b).")
         layers: list[Layer] = []
         for l, layer in enumerate(branch):
-            W, b = (layer, None) if isinstance(layer, np.ndarray) else tuple(layer)
-            W = np.array(W, dtype=np.float64, ndmin=2)
-            b = None if b is None else np.array(b, dtype=np.float64).reshape(-1)
+            pair = (layer, None) if isinstance(layer, np.ndarray) or not isinstance(layer, (tuple, list)) else layer
+            if len(pair) != 2:
+                raise InputError(f"Layer {l} of branch {j} must be an array W or a pair (W, b). Got "
+                                 f"{type(layer).__name__} of length {len(pair)}.")
+            W, b = pair
+            where = f"Network (layer {l} of branch {j})"
+            W = np.array(as_array(W, "W", where, finite=False), ndmin=2)
+            b = None if b is None else np.array(as_array(b, "b", where, finite=False)).reshape(-1)
             if W.ndim != 2:
                 raise InputError(f"Layer {l} of branch {j}: W must be 2-D (fan_in, fan_out). Got shape {W.shape}.")
             if b is not None and b.shape != (W.shape[1],):
@@ -399,6 +417,9 @@ class Network:
         path = Path(path)
         if path.suffix != ".npz":
             path = path.with_suffix(path.suffix + ".npz")
+        if not Path(os.path.realpath(path)).parent.is_dir():
+            raise InputError(f"The 'path' parameter of Network.save must be in an existing folder. Got {str(path)!r}, "
+                             f"whose folder does not exist. Create it first.")
         arrays: dict[str, np.ndarray] = {
             "format": np.array("dualnet.Network/1"),
             "activation": np.array(self.activation),
@@ -423,20 +444,36 @@ class Network:
     def load(cls, path: str | os.PathLike) -> Network:
         """Read a network written by :meth:`save`."""
         try:
-            data = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as err:
+            with open(path, "rb") as fh:     # np.load(path) leaks the handle when the file is damaged
+                try:
+                    data = np.load(fh, allow_pickle=False)
+                except ValueError as err:         # not an .npy/.npz file at all
+                    raise OSError(str(err)) from None
+                if not hasattr(data, "files"):          # a single .npy array, not an archive
+                    raise InputError(f"{str(path)!r} is not a network saved by dualnet.Network.save (it holds one "
+                                     "array of an .npy file). Save networks with Network.save.")
+                return cls._from_arrays(data, str(path))
+        except (OSError, EOFError, zipfile.BadZipFile) as err:
             raise InputError(f"Could not read a dualnet network from {str(path)!r}: {err}") from None
-        with data:
-            if "format" not in data or not str(data["format"]).startswith("dualnet.Network"):
-                raise InputError(f"{str(path)!r} is not a network saved by dualnet.Network.save.")
-            n_branches, depth = int(data["n_branches"]), int(data["depth"])
-            branches = [[(data[f"W_{j}_{l}"], data[f"b_{j}_{l}"] if f"b_{j}_{l}" in data else None)
-                         for l in range(depth)] for j in range(n_branches)]
-            pairs = lambda a, b: ([(data[f"{a}_{j}"], data[f"{b}_{j}"]) for j in range(n_branches)]  # noqa: E731
-                                  if f"{a}_0" in data else None)
-            bn_scale = str(data["bn_scale"]) if "bn_scale" in data else "std"
-            return cls(branches, str(data["activation"]), pairs("bn_gamma", "bn_alpha"), bn_scale,
-                       pairs("bn_mean", "bn_div"))
+        except (KeyError, ValueError, TypeError) as err:
+            if isinstance(err, InputError):
+                raise
+            raise InputError(f"The network file {str(path)!r} is damaged or incomplete ({type(err).__name__}: "
+                             f"{err}). Save the network again with Network.save.") from None
+
+    @classmethod
+    def _from_arrays(cls, data: Any, path: str) -> Network:
+        """The network stored in an open archive written by :meth:`save`."""
+        if "format" not in data or not str(data["format"]).startswith("dualnet.Network"):
+            raise InputError(f"{path!r} is not a network saved by dualnet.Network.save.")
+        n_branches, depth = int(data["n_branches"]), int(data["depth"])
+        branches = [[(data[f"W_{j}_{l}"], data[f"b_{j}_{l}"] if f"b_{j}_{l}" in data else None)
+                     for l in range(depth)] for j in range(n_branches)]
+        pairs = lambda a, b: ([(data[f"{a}_{j}"], data[f"{b}_{j}"]) for j in range(n_branches)]  # noqa: E731
+                              if f"{a}_0" in data else None)
+        bn_scale = str(data["bn_scale"]) if "bn_scale" in data else "std"
+        return cls(branches, str(data["activation"]), pairs("bn_gamma", "bn_alpha"), bn_scale,
+                   pairs("bn_mean", "bn_div"))
 
     @classmethod
     def from_weights(cls, weights: Sequence[Any], activation: str = "relu", batchnorm: Any = None,
@@ -460,10 +497,13 @@ class Network:
         if not isinstance(module, nn.Sequential):
             raise InputError("The 'module' parameter of Network.from_torch must be a torch nn.Sequential of Linear "
                              f"and ReLU layers. Got {type(module).__name__} instead.")
+        _check_plain(module, "The torch module", nn.Sequential)
         layers: list[Layer] = []
         between: list[str] = []
         after = ""
         for i, m in enumerate(module):
+            if isinstance(m, (nn.Linear, nn.ReLU, nn.Identity, nn.Flatten)):
+                _check_plain(m, f"Layer {i} of the torch module", (nn.Linear, nn.ReLU, nn.Identity, nn.Flatten))
             if isinstance(m, nn.Linear):
                 if layers:
                     between.append(after or "linear")
@@ -478,7 +518,9 @@ class Network:
                 after = "relu"
             elif not isinstance(m, (nn.Identity, nn.Flatten)):
                 raise InputError(f"Layer {i} of the torch module is {type(m).__name__}, which dualnet cannot read. "
-                                 "Network.from_torch supports nn.Sequential of Linear and ReLU layers only.")
+                                 "Network.from_torch supports nn.Sequential of Linear and ReLU layers only; a "
+                                 "Dropout that is off at evaluation can be left out: nn.Sequential(*[m for m in "
+                                 "model if not isinstance(m, nn.Dropout)]).")
         if not layers or after:
             raise InputError("The torch module must start with a Linear layer and end with one (no final "
                              f"activation). Got {[type(m).__name__ for m in module]}.")

@@ -216,6 +216,12 @@ def failing_solver(monkeypatch):
             if name in names:
                 if how == "raise":
                     raise cp.error.SolverError(f"Solver '{name}' failed. Try another solver.")
+                if how in ("runtime", "memory"):
+                    raise RuntimeError("segfault-like failure") if how == "runtime" else MemoryError()
+                if how == "inaccurate":          # a real solution, reported as inaccurate
+                    value = original(self, *args, **kwargs)
+                    self._status = cp.OPTIMAL_INACCURATE
+                    return value
                 self._status = cp.INFEASIBLE
                 return -np.inf
             return original(self, *args, **kwargs)
@@ -231,8 +237,29 @@ def test_failed_solver_is_retried_with_another(failing_solver, how: str) -> None
     calls = failing_solver({"CLARABEL"}, how)
     sol = dn.solve(X4, Y4, **BASE, loss="hinge", solver="CLARABEL")
     assert calls[:2] == ["CLARABEL", "ECOS"]               # one retry, with another installed solver
-    assert sol.method == "cvxpy:ECOS"
-    assert sol.certified
+    fault = "SolverError" if how == "raise" else "status 'infeasible'"
+    assert sol.method == f"cvxpy:ECOS (after CLARABEL: {fault})"     # the fault is named
+    assert sol.certified and sol.reason == ""
+
+
+@pytest.mark.parametrize("how, fault", [("runtime", "RuntimeError"), ("memory", "MemoryError"),
+                                        ("inaccurate", "status 'optimal_inaccurate'")])
+def test_any_solver_fault_is_retried_and_named(failing_solver, how: str, fault: str) -> None:
+    calls = failing_solver({"CLARABEL"}, how)
+    sol = dn.solve(X4, Y4, **BASE, loss="hinge")
+    assert calls[:2] == ["CLARABEL", "ECOS"]
+    assert sol.method == f"cvxpy:ECOS (after CLARABEL: {fault})" and sol.certified
+
+
+def test_inaccurate_everywhere_is_used_but_named(failing_solver) -> None:
+    """No optimal solve: the first inaccurate one is re-solved and used; the NumPy certificate decides."""
+    reference = dn.solve(X4, Y4, **BASE, loss="hinge")
+    calls = failing_solver({"CLARABEL", "ECOS", "SCS"}, "inaccurate")
+    sol = dn.solve(X4, Y4, **BASE, loss="hinge")
+    assert calls[:3] == ["CLARABEL", "ECOS", "CLARABEL"]
+    assert sol.method == "cvxpy:CLARABEL (after ECOS: status 'optimal_inaccurate') (optimal_inaccurate)"
+    assert sol.certified and sol.value == pytest.approx(reference.value, rel=1e-6)
+    assert "inaccurate" in dn.settings._solve.fault_note(sol.method)
 
 
 def test_all_solvers_failing_reports_each_status(failing_solver) -> None:
@@ -259,4 +286,4 @@ def test_semidefinite_program_falls_back_past_ecos(failing_solver) -> None:
     Y = np.stack([Y4, 2 * Y4 + 1], axis=1)
     sol = dn.solve(X4, Y, **BASE, method="cvxpy", tol=1e-3)
     assert calls[:3] == ["CLARABEL", "ECOS", "SCS"]
-    assert sol.method == "cvxpy:SCS"
+    assert sol.method == "cvxpy:SCS (after CLARABEL: SolverError)"
