@@ -58,7 +58,7 @@ def test_reduced_cvxpy(benchmark, n, d, solver):
 
 
 def _naive_program(X: np.ndarray, Y: np.ndarray, beta: float) -> cp.Problem:
-    """The dual on the raw centered data, U ∈ R^{n×K}: what a user would type first (MATH §6.2).
+    """The dual on the raw centered data, U ∈ R^{n×K}: what a user would type first (docs/settings/batchnorm.md#branch-set).
 
     ρ(U) = √n‖QᵀU‖₂ with Q an orthonormal basis of span(X_c, 1); for X_c of full column
     rank, Q₀ᵀU = L⁻¹X_cᵀU with X_cᵀX_c = LLᵀ, so the constraint is written on X_c directly.

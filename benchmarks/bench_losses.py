@@ -6,7 +6,7 @@
   loss, certified.
 * scikit-learn's digits (n = 1797, d = 64, standardized; ten one-hot classes), linear,
   squared loss, β = 1: depth 3 and 4 against depth 2. Goal: ≤ 20× depth 2, with a gap no
-  larger than before (MATH §2.5: with several outputs the bounds need not meet).
+  larger than before (docs/settings/linear.md#vector-outputs: with several outputs the bounds need not meet).
 * Rank-one, whitened and (linear) batch-norm data with logistic and cross-entropy: the fast
   path against the CVXPY program (``method="cvxpy"``), same problem.
 

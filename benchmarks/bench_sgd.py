@@ -2,7 +2,7 @@
 
 One small-to-medium problem per setting. PyTorch minimizes exactly dualnet's objective
 (½ squared loss summed over samples + (β/2)Σ‖W‖²_F on weights, biases unpenalized; with
-batchnorm dualnet's train-mode BN, ε = 0, penalty (β/2)(γ² + α² + ‖W_L‖²), MATH §6.1) in
+batchnorm dualnet's train-mode BN, ε = 0, penalty (β/2)(γ² + α² + ‖W_L‖²), docs/settings/batchnorm.md#setting) in
 float64, full batch, on one CPU thread, from a fixed seed, for a fixed number of steps. Each
 training row records ``time_to_1e-3`` (seconds until the objective came within 1e-3·P(0) of
 the certified optimum, null if never), ``stalled_rel_gap`` ((final objective − optimum)/P(0))

@@ -1,4 +1,4 @@
-"""Whitened deep ReLU setting: closed form vs the CVXPY dual, one-hot labels (MATH §5).
+"""Whitened deep ReLU setting: closed form vs the CVXPY dual, one-hot labels (docs/settings/whitened.md).
 
 Target: the certified closed-form solve under 1 s at n = 2000, d = 4000, K = 10. Its floor is
 verifying X Xᵀ = I (one n×n Gram matrix, O(n²d)); every timed round starts with an empty
@@ -55,7 +55,7 @@ def test_closed_form_formula_only(benchmark, data):
     benchmark.group = GROUP
     benchmark.extra_info.update(kind="closed-form formula (U, F) alone")
     U, F = benchmark(whitened.closed_form, X, Y, BETA)
-    np.testing.assert_allclose(U + F, Y, atol=1e-12)                     # U* = Y − F* (MATH §5.4)
+    np.testing.assert_allclose(U + F, Y, atol=1e-12)                     # U* = Y − F* (docs/settings/whitened.md#closed-forms)
 
 
 @pytest.mark.parametrize("solver", ["CLARABEL", "ECOS", "SCS"])

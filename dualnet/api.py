@@ -312,7 +312,7 @@ def _reason(pb: Problem, module: ModuleType, value: float, found: DualBound, rel
                    "constraint; the same problem in other units has the same beta relative to the data)")
     if pb.depth >= 3 and pb.t is None and pb.n_outputs > 1:
         reason += (" (weight decay on a deep network with several outputs: the bound min_t D_t + "
-                   "beta(L-2)t^2/2 need not be attained, MATH §2.5)")
+                   "beta(L-2)t^2/2 need not be attained, docs/settings/linear.md#vector-outputs)")
     return reason
 
 
@@ -483,7 +483,7 @@ def certify(net: Any, X: Any, y: Any, *, beta: float, loss: str | Loss = "square
     if pb.depth >= 3 and pb.t is None and getattr(module, "HOMOGENEOUS", True):
         # Weight decay on a deep network: the bound from the network's one dual direction dips
         # below the optimum away from its own t, so it cannot close the gap. The setting's dual
-        # points along t can (MATH Lemma A.2): any dual point is valid, and ρ is recomputed here.
+        # points along t can (docs/theory/framework.md#weight-decay-and-t): any dual point is valid, and ρ is recomputed here.
         try:
             dual_path = module.fit(pb).dual_path
         except SolverError:

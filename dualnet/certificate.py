@@ -2,9 +2,9 @@
 
 The certificate trusts no solver. The value of a network is recomputed by a NumPy
 forward pass; a dual point U is taken from the network's own predictions
-(U = −∇ℓ(F), MATH §7.2) and from any candidate the caller supplies; each candidate is
+(U = −∇ℓ(F), docs/theory/losses.md#conjugates) and from any candidate the caller supplies; each candidate is
 scaled by c ≥ 0 into the dual feasible set {U : ρ(U) ≤ β} using the setting's
-support function ρ (MATH §A.4), and the best scaled dual value is a lower bound on the
+support function ρ (docs/theory/framework.md#extreme-points), and the best scaled dual value is a lower bound on the
 global optimum by weak duality. ``lower_bound`` is always a proof: a setting's ρ is
 either exact or a proven upper bound ρ̄ ≥ ρ (enough, since cU with c ≤ β/ρ̄ is still dual
 feasible). Where a setting can only *estimate* ρ (from below), the estimate gives a
@@ -12,7 +12,7 @@ separate number, ``bound_estimate``, which is not a proof, and the proof falls b
 the zero dual point (the trivial bound).
 
 Weight decay on all layers of a deep homogeneous network (``t=None``, depth L ≥ 3) is
-handled through MATH Lemma A.2: P_WD = min_t [P_t + β(L−2)t²/2] with
+handled through docs/theory/framework.md#weight-decay-and-t: P_WD = min_t [P_t + β(L−2)t²/2] with
 ρ_t = t^{L−2}ρ_1, and the minimum over t is bounded below rigorously on intervals
 (DESIGN.md, "Weight decay on deep networks"), never read off a grid.
 """
@@ -225,7 +225,7 @@ def _best_scale(loss: Loss, U: DualPoint, Y: np.ndarray, c_hi: float) -> tuple[f
 
 
 def scaled_dual_value(U: DualPoint, Y: np.ndarray, loss: Loss, beta: float, rho: float) -> tuple[float, float]:
-    """Best dual value over the feasible scalings cU, c ≤ β/ρ (MATH §0.3 item 4)."""
+    """Best dual value over the feasible scalings cU, c ≤ β/ρ (docs/certificate.md#the-bound item 4)."""
     c_max = np.inf if rho <= 0 else beta / rho
     return _best_scale(loss, U, Y, c_max)
 
@@ -293,7 +293,7 @@ def wd_path_lower_bound(path: Iterable[tuple[float, np.ndarray]], Y: np.ndarray,
     P_t ≥ D(β t^{2−L}). A dual point U_i found at radius t_i, scaled to feasibility, gives
     d_i ≤ D(λ_i) with λ_i = β t_i^{2−L}. Between nodes D lies above the chord of the d_i,
     and chord + β(L−2)t(λ)²/2 is convex in λ with a closed-form minimum, so
-    min_t [P_t + β(L−2)t²/2] is bounded below with second-order slack (MATH Lemma A.2).
+    min_t [P_t + β(L−2)t²/2] is bounded below with second-order slack (docs/theory/framework.md#weight-decay-and-t).
 
     Returns the bound (a proof) and whether every ρ was proven.
     """

@@ -1,15 +1,15 @@
-"""Networks built from atoms: aligned rank-one chains (MATH §2.3, §3.5, §5.5).
+"""Networks built from atoms: aligned rank-one chains (docs/settings/linear.md#recovery, docs/settings/rank_one.md#recovery, docs/settings/whitened.md#recovery).
 
 Several settings recover an optimal network as a sum of atoms s_k · σ(X p_k) q_kᵀ whose
 first-layer pre-activations X p_k are nonnegative for ReLU settings (so every ReLU on
 the chain acts as the identity). This module turns such atoms into a :class:`Network`
 of any depth, in the parameterization the user asked for:
 
-* depth 2: one two-layer network with one neuron per atom, balanced (MATH §1.4);
+* depth 2: one two-layer network with one neuron per atom, balanced (docs/settings/linear.md#secular-equation);
 * depth ≥ 3, weight decay on all layers (``t=None``): one branch per atom, every layer
-  scaled by s_k^{1/L} (balanced norms, MATH §2.3);
+  scaled by s_k^{1/L} (balanced norms, docs/settings/linear.md#recovery);
 * depth ≥ 3, the t-form: layers 1..L−2 of norm t and the last two layers balanced
-  (MATH Lemma A.1).
+  (docs/theory/framework.md#rescaling).
 
 Every hidden layer is rank-one and the chain is aligned: the right singular vector of
 one layer is the left singular vector of the next (the width-1 chain makes this exact).

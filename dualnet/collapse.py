@@ -1,11 +1,11 @@
-"""Neural-collapse metrics of a network's last hidden layer (MATH §6.5).
+"""Neural-collapse metrics of a network's last hidden layer (docs/settings/batchnorm.md#neural-collapse).
 
 Neural Collapse (Papyan, Han & Donoho, PNAS 2020) is the geometry of the last hidden layer
 at the end of training: the features of each class collapse to their class mean (NC1),
 the centered class means form a simplex equiangular tight frame (NC2), and the classifier
 aligns with the class means (NC3). For batch-normalized networks Ergen & Pilanci (ICML
 2021, v3/v4) derive it from convex duality: at the optimum every sample of class c has
-the last-hidden representation h_i = √(n/n_c)·e_c (MATH §6.4–6.5, in the normalization
+the last-hidden representation h_i = √(n/n_c)·e_c (docs/settings/batchnorm.md#closed-form-relu, in the normalization
 γ² + α² = 1). :func:`collapse_metrics` measures it for any network, dualnet's own or one
 trained elsewhere.
 """
@@ -54,7 +54,7 @@ class CollapseMetrics:
     cosine_error : float
         max over c ≠ c' of |cos(μ_c − μ_G, μ_c' − μ_G) + 1/(K − 1)| (0 = simplex angles).
     centered_norms : ndarray of shape (K,)
-        ‖μ_c − μ_G‖ (all √(K−1) at the BN optimum with balanced classes, MATH §6.5).
+        ‖μ_c − μ_G‖ (all √(K−1) at the BN optimum with balanced classes, docs/settings/batchnorm.md#neural-collapse).
     cosines : ndarray of shape (K, K)
         Cosines between centered class means.
     means : ndarray of shape (K, n_active)
@@ -124,7 +124,7 @@ def collapse_metrics(net: Any, X: Any, labels: Any, *, activation: str = "relu",
         Activation of a network given as a weight list.
     active_rtol : float, default 1e-4
         Neurons whose outgoing weights have norm at most ``active_rtol`` times the largest
-        are dropped (MATH §6.5 restricts to active neurons; weight decay leaves inactive
+        are dropped (docs/settings/batchnorm.md#neural-collapse restricts to active neurons; weight decay leaves inactive
         ones near zero). 0 keeps every neuron with nonzero outgoing weights.
 
     Returns

@@ -68,7 +68,7 @@ def make_gaussian(n_samples: int = 40, n_features: int = 5, n_outputs: int = 1, 
 
 
 def make_rank_one(n_samples: int = 20, n_features: int = 5, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """X = c a0ᵀ with c ≥ 0 (MATH §3), labels from a noisy function of c."""
+    """X = c a0ᵀ with c ≥ 0 (docs/settings/rank_one.md), labels from a noisy function of c."""
     rng = np.random.default_rng(seed)
     c = rng.uniform(0.1, 2.0, n_samples)
     a0 = rng.standard_normal(n_features)
@@ -77,7 +77,7 @@ def make_rank_one(n_samples: int = 20, n_features: int = 5, seed: int = 0) -> tu
 
 def make_whitened(n_samples: int = 12, n_features: int = 20, n_classes: int | None = None,
                   seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """X with orthonormal rows (X Xᵀ = I, MATH §5); scalar labels, or one-hot with ``n_classes``."""
+    """X with orthonormal rows (X Xᵀ = I, docs/settings/whitened.md); scalar labels, or one-hot with ``n_classes``."""
     rng = np.random.default_rng(seed)
     Q, _ = np.linalg.qr(rng.standard_normal((n_features, n_samples)))
     if n_classes is None:
@@ -88,7 +88,7 @@ def make_whitened(n_samples: int = 12, n_features: int = 20, n_classes: int | No
 
 
 def make_one_d(n_samples: int = 10, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Scalar inputs on [−2, 2] (MATH §9 E4) as a column, and Gaussian labels."""
+    """Scalar inputs on [−2, 2] (docs/examples.md#e4) as a column, and Gaussian labels."""
     rng = np.random.default_rng(seed)
     x = np.sort(rng.uniform(-2, 2, n_samples))
     return x[:, None], rng.standard_normal(n_samples)

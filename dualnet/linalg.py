@@ -22,7 +22,7 @@ __all__ = ["cached", "whiten"]
 def whiten(X: Any, rtol: float = 1e-7) -> np.ndarray:
     """Whiten on the sample axis: return Z = (X Xᵀ)^{-1/2} X, so that Z Zᵀ = I_n.
 
-    The rows of Z are orthonormal, which is the whitened setting of MATH §5
+    The rows of Z are orthonormal, which is the whitened setting of docs/settings/whitened.md
     (``setting="relu-whitened"``). Z is the matrix with orthonormal rows closest to X
     (if X = A diag(s) Bᵀ is a thin SVD, Z = A Bᵀ): the symmetric (ZCA) whitening of
     the samples.

@@ -1,4 +1,4 @@
-"""Convex losses, their CVXPY terms, and their conjugate (dual) terms (MATH §7).
+"""Convex losses, their CVXPY terms, and their conjugate (dual) terms (docs/theory/losses.md).
 
 Each loss ℓ(F; Y) acts on predictions F of shape (n_samples, n_outputs). The dual of a
 regularized network's training problem is ``max_U -ℓ*(-U)`` subject to the setting's

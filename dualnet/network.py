@@ -1,12 +1,12 @@
 """Networks as sums of branches: the objects dualnet solves for and certifies.
 
-A :class:`Network` is a sum of branches (MATH §A.1, the parallel architecture); each
+A :class:`Network` is a sum of branches (docs/theory/framework.md#architectures, the parallel architecture); each
 branch is a plain multilayer perceptron given as a list of layers ``(W, b)`` with ``W``
 of shape (fan_in, fan_out) and ``b`` of shape (fan_out,) or ``None``. A standard network
 is a network with one branch. Biases are never penalized; weight decay is
 (β/2)·Σ‖W‖²_F over every weight matrix of every branch.
 
-Batch normalization (MATH §6.1). A network built with ``batchnorm=[(γ, α), ...]`` (one
+Batch normalization (docs/settings/batchnorm.md#setting). A network built with ``batchnorm=[(γ, α), ...]`` (one
 pair per branch) normalizes the pre-activations of its last hidden layer before the
 activation: BN_{γ,α}(z) = γ·s_n·P_⊥z/‖P_⊥z‖ + α with s_n = √n (``bn_scale="std"``, the
 batch standard deviation, ε = 0) or s_n = 1 (``bn_scale="l2"``). Conventions:
@@ -21,7 +21,7 @@ batch standard deviation, ε = 0) or s_n = 1 (``bn_scale="l2"``). Conventions:
 * The penalty is (β/2)Σ(γ² + α² + ‖W_L‖²): the weights before BN are left out. BN makes the
   function invariant to the scale of every layer before it, so their weight decay can be
   driven to 0 without changing the function; its infimum 0 is not attained, and the
-  objective reports that infimum (MATH §6.1). The t-form constraints on those layers can
+  objective reports that infimum (docs/settings/batchnorm.md#setting). The t-form constraints on those layers can
   likewise always be met by rescaling, so with BN the objective does not depend on ``t``.
 * A column whose centered pre-activation vanishes (up to round-off) has no direction; its
   normalized part is taken as 0, so the neuron outputs σ(α).

@@ -2,7 +2,7 @@
 
 Data far from unit size (entries of 1e10, or 1e-10) defeat the solvers and the dense linear
 algebra, although the problem is the same one in other units. For a network without
-biases or batch normalization the objective has an exact symmetry (MATH §1 notation):
+biases or batch normalization the objective has an exact symmetry (docs/settings/linear.md notation):
 with X = a·X', Y = c·Y' and every weight matrix W_l = s·W'_l, where s^L = c/a,
 
     P(W; X, Y, β, t) = c^k · P(W'; X', Y', β', t'),   β' = β s² / c^k,   t' = t / s,

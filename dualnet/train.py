@@ -80,7 +80,7 @@ def bn_objective_and_gradient(net: Network, X: np.ndarray, Y: np.ndarray, beta: 
     """Objective of a network with batch normalization (train mode) and its gradients.
 
     Returns the value, the gradients of every (W, b), and those of every branch's (γ, α).
-    Only γ, α and the last layer carry weight decay (MATH §6.1, :mod:`dualnet.network`).
+    Only γ, α and the last layer carry weight decay (docs/settings/batchnorm.md#setting, :mod:`dualnet.network`).
     """
     loss = get_loss(loss)
     F = net.forward(X)
@@ -158,7 +158,7 @@ def train(X: Any, y: Any, *, beta: float, depth: int = 2, width: int | Sequence[
     gtol : float
         L-BFGS stopping tolerance on the projected gradient.
     batchnorm : bool
-        Batch normalization before the last activation (MATH §6.1); only γ, α and the last
+        Batch normalization before the last activation (docs/settings/batchnorm.md#setting); only γ, α and the last
         layer are penalized. The returned network stores the training-batch statistics for
         ``predict``.
     bn_scale : {"std", "l2"}

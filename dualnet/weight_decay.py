@@ -1,4 +1,4 @@
-"""Weight decay on every layer of a deep network, through a search over t (MATH Lemma A.2).
+"""Weight decay on every layer of a deep network, through a search over t (docs/theory/framework.md#weight-decay-and-t).
 
 P_WD = min_t [P_t + β(L−2)t²/2]. The search here only *finds* a good network: the
 value of each candidate is its own weight-decay objective (a NumPy forward pass), so
@@ -29,7 +29,7 @@ Atoms = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]
 
 def fit_weight_decay(pb: Problem, solve_at: Callable[[float], Atoms], rho1: Callable[[np.ndarray], float],
                      activation: str) -> Fit:
-    """Weight decay on all L ≥ 3 layers of a homogeneous network (MATH Lemma A.2).
+    """Weight decay on all L ≥ 3 layers of a homogeneous network (docs/theory/framework.md#weight-decay-and-t).
 
     Parameters
     ----------
@@ -90,7 +90,7 @@ def fit_weight_decay(pb: Problem, solve_at: Callable[[float], Atoms], rho1: Call
     elif K > 1 and not (pb.loss.name == "cross-entropy" and K == 2):
         # (Two classes under cross-entropy: an optimal W has W1 = 0, hence rank one, and the
         # search over one t is then exact; see dualnet.settings._reduced.)
-        # Several outputs: weight decay penalizes Σ_k s_k^{2/L} (MATH §2.4), which one shared
+        # Several outputs: weight decay penalizes Σ_k s_k^{2/L} (docs/settings/linear.md#weight-decay-on-all-layers), which one shared
         # t does not minimize. Polish the merged network with L-BFGS on the true objective.
         net, value, method = polish(pb, net, value, method)
     if value >= p0:

@@ -1,4 +1,4 @@
-"""Shared fixtures: known-answer cases (MATH §10), per-solver tolerances, random instances.
+"""Shared fixtures: known-answer cases (docs/theory/known-answers.md), per-solver tolerances, random instances.
 
 Known-answer cases are registered once in :data:`KNOWN_CASES` and reached through the
 ``known_case`` fixture (one test per case) or ``known_cases`` (a dict by id). Solvers run
@@ -36,7 +36,7 @@ def solver_tol(request: pytest.FixtureRequest) -> tuple[str, float]:
 # --------------------------------------------------------------------- known answers
 @dataclass(frozen=True)
 class Case:
-    """One hand-derivable instance of MATH §10 with the numbers the spec gives.
+    """One hand-derivable instance of docs/theory/known-answers.md with the numbers the spec gives.
 
     ``kwargs`` go to :func:`dualnet.solve`; every ``expected`` entry that is not None is
     asserted by the tests (``F`` predictions, ``U`` dual point, ``rank`` of the end-to-end
@@ -76,7 +76,7 @@ KNOWN_CASES: list[Case] = [
          F=np.diag([1.0, 0.0]), U=np.diag([2.0, 1.0]), rank=1),
     Case("T3-beta0.5", _I2, np.diag([3.0, 1.0]), {**_LIN, "beta": 0.5}, 1.75,
          F=np.diag([2.5, 0.5]), U=np.diag([0.5, 0.5]), rank=2),
-    # Weight decay on every layer: MATH quotes 7 digits; r* = ‖w*‖ solves r = 5 − r^{1−2/L}.
+    # Weight decay on every layer: the known answer quotes 7 digits; r* = ‖w*‖ solves r = 5 − r^{1−2/L}.
     Case("T4-L3", _I2, _Y34, {**_LIN, "beta": 1.0, "depth": 3}, 4.207669,
          t_star=1.637306, norm_f=4.389241, rank=1, atol=1e-6),
     Case("T4-L4", _I2, _Y34, {**_LIN, "beta": 1.0, "depth": 4}, 4.367209,

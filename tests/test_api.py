@@ -1,6 +1,6 @@
 """Public API end to end: solve, certify, dual_program, path (linear setting data).
 
-Results are compared with independent oracles (closed forms of MATH §10, separate solves)
+Results are compared with independent oracles (closed forms of docs/theory/known-answers.md, separate solves)
 and with each other; the certificate's claims are checked against the network's own value.
 """
 

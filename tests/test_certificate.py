@@ -1,7 +1,7 @@
-"""Certificates: weak duality for ANY network and ANY dual point (MATH §10, T16).
+"""Certificates: weak duality for ANY network and ANY dual point (docs/theory/known-answers.md, T16).
 
-The lower bounds for weight decay on deep networks (MATH Lemma A.2) never exceed the true
-optimum, which is known exactly for whitened data (MATH §2.4).
+The lower bounds for weight decay on deep networks (docs/theory/framework.md#weight-decay-and-t) never exceed the true
+optimum, which is known exactly for whitened data (docs/settings/linear.md#weight-decay-on-all-layers).
 """
 
 from __future__ import annotations
@@ -186,7 +186,7 @@ def test_certificate_str_and_repr() -> None:
 
 # ---------------------------------------------- weight decay on deep networks (Lemma A.2)
 def exact_wd_whitened(norm_y: float, beta: float, depth: int) -> float:
-    """P_WD for whitened X, K = 1 (MATH §2.4): min_{r≥0} ½(‖y‖ − r)² + (βL/2) r^{2/L}.
+    """P_WD for whitened X, K = 1 (docs/settings/linear.md#weight-decay-on-all-layers): min_{r≥0} ½(‖y‖ − r)² + (βL/2) r^{2/L}.
 
     Candidates: r = 0, and every root of the stationarity condition r + β r^{2/L−1} = ‖y‖
     (the left side is convex in r with one minimum, so at most two roots, bracketed here).
@@ -204,7 +204,7 @@ def exact_wd_whitened(norm_y: float, beta: float, depth: int) -> float:
 
 @pytest.mark.parametrize("depth, expected", [(3, 4.207669), (4, 4.367209)])
 def test_exact_wd_oracle_reproduces_t4(depth: int, expected: float) -> None:
-    assert exact_wd_whitened(5.0, 1.0, depth) == pytest.approx(expected, abs=1e-6)   # MATH quotes 7 digits
+    assert exact_wd_whitened(5.0, 1.0, depth) == pytest.approx(expected, abs=1e-6)   # the known answer quotes 7 digits
 
 
 def whitened(seed: int, n: int, d: int) -> tuple[np.ndarray, np.ndarray]:
@@ -278,7 +278,7 @@ def test_wd_lower_bound_from_optimal_t4_dual(depth: int) -> None:
     sol = dn.solve(np.eye(2), y, beta=1.0, depth=depth, activation="linear")
     bound, t = wd_lower_bound(sol.dual, y, SQ, 1.0, depth, linear.rho(sol.dual, np.eye(2), depth)[0])
     assert bound <= p + 1e-12 and bound == pytest.approx(p, rel=1e-9)
-    # It is attained near t* = r*^{1/L} (MATH §2.3), r* = ‖w*‖. The bound is flat to second
+    # It is attained near t* = r*^{1/L} (docs/settings/linear.md#recovery), r* = ‖w*‖. The bound is flat to second
     # order in t there, so t itself is only located to ~sqrt(1e-9) relative.
     r_star = minimize_scalar(lambda r: 0.5 * (5 - r) ** 2 + 0.5 * depth * r ** (2 / depth),
                              bounds=(1.0, 5.0), method="bounded", options={"xatol": 1e-12}).x

@@ -1,4 +1,4 @@
-"""Neural-collapse metrics (MATH §6.5) against direct formulas and exact collapse geometries.
+"""Neural-collapse metrics (docs/settings/batchnorm.md#neural-collapse) against direct formulas and exact collapse geometries.
 
 A two-layer ReLU network with X = I_n and a nonnegative first layer H has hidden layer
 exactly H, so any feature matrix can be fed through the public entry point.
@@ -58,7 +58,7 @@ def test_matches_direct_formulas() -> None:
 
 
 def test_exact_simplex_etf_and_aligned_classifier() -> None:
-    """h_i = √K e_c (the BN optimum, MATH §6.5): every distance is 0, norms √(K−1), cosines −1/(K−1)."""
+    """h_i = √K e_c (the BN optimum, docs/settings/batchnorm.md#neural-collapse): every distance is 0, norms √(K−1), cosines −1/(K−1)."""
     K, per = 4, 3
     labels = np.repeat(np.arange(K), per)
     H = np.sqrt(K) * np.eye(K)[labels]
@@ -90,7 +90,7 @@ def test_nc3_needs_outputs_that_are_the_classes() -> None:
 
 
 def test_inactive_neurons_are_dropped() -> None:
-    """A neuron with (near) zero outgoing weights does not count (MATH §6.5: active neurons)."""
+    """A neuron with (near) zero outgoing weights does not count (docs/settings/batchnorm.md#neural-collapse: active neurons)."""
     labels = np.repeat(np.arange(3), 2)
     H = np.hstack([np.sqrt(3) * np.eye(3)[labels], np.arange(6.0)[:, None]])   # 4th neuron: not collapsed
     W_out = np.vstack([np.eye(3), 1e-9 * np.ones((1, 3))])
@@ -101,7 +101,7 @@ def test_inactive_neurons_are_dropped() -> None:
 
 
 def test_closed_form_bn_network_collapses() -> None:
-    """MATH T11 through the public API: scatter 0, cosines −0.5, ETF distance 0, NC3 0."""
+    """known answer T11 through the public API: scatter 0, cosines −0.5, ETF distance 0, NC3 0."""
     X = np.random.default_rng(0).standard_normal((6, 8))
     labels = np.repeat(np.arange(3), 2)
     sol = dn.solve(X, np.eye(3)[labels], beta=0.8, batchnorm=True)

@@ -1,4 +1,4 @@
-"""Losses (MATH §7): values, CVXPY terms, conjugates and dual points agree with each other.
+"""Losses (docs/theory/losses.md): values, CVXPY terms, conjugates and dual points agree with each other.
 
 The oracles are convex analysis identities, not the code's own formulas: the
 Fenchel–Young inequality (equality at U = −∇ℓ(F)), the conjugate computed by CVXPY as
@@ -159,7 +159,7 @@ def test_project_dual_keeps_interior_points(loss: Loss) -> None:
 
 
 def test_squared_dual_matches_math_0_3() -> None:
-    """dual_value_sq(U, Y) = −½‖U − Y‖² + ½‖Y‖² = ⟨U, Y⟩ − ½‖U‖² (MATH §0.3 item 3)."""
+    """dual_value_sq(U, Y) = −½‖U − Y‖² + ½‖Y‖² = ⟨U, Y⟩ − ½‖U‖² (docs/certificate.md#the-bound item 3)."""
     rng = np.random.default_rng(7)
     U, Y = rng.standard_normal((2, 5, 2))
     expected = -0.5 * np.sum((U - Y) ** 2) + 0.5 * np.sum(Y**2)

@@ -70,7 +70,7 @@ def _model_start(H: np.ndarray, g: np.ndarray, lam: float) -> np.ndarray | None:
 
     In the eigenbasis H = V diag(h) Vᵀ with b = Vᵀ vec(g), the minimizer is
     y = −ν b/(hν + lam) with ν = ‖y‖ the root of ‖b/(hν + lam)‖ = 1 (decreasing in ν, from
-    ‖b‖/lam > 1 at ν = 0 to ≤ 1 at ν = (‖b‖ − lam)/h_min): the secular equation of MATH §1.4.
+    ‖b‖/lam > 1 at ν = 0 to ≤ 1 at ν = (‖b‖ − lam)/h_min): the secular equation of docs/settings/linear.md#secular-equation.
     """
     h, V = np.linalg.eigh(H)
     if h[0] <= 1e-12 * h[-1]:

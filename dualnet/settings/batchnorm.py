@@ -1,9 +1,9 @@
-"""Batch-normalized networks and Neural Collapse (MATH §6).
+"""Batch-normalized networks and Neural Collapse (docs/settings/batchnorm.md).
 
 Reference: Ergen & Pilanci, "Revealing the Structure of Deep Neural Networks via Convex
 Duality", ICML 2021 (arXiv 2002.09773v3/v4: "architectures with batch normalization, for
 arbitrary data", Neural Collapse). The paper body was not readable; the formulas are the
-derivation of MATH §6, checked numerically. Follow-up: Ergen et al., "Demystifying Batch
+derivation of docs/settings/batchnorm.md, checked numerically. Follow-up: Ergen et al., "Demystifying Batch
 Normalization in ReLU Networks", ICLR 2022 (arXiv 2103.01499).
 
 Batch normalization before the last activation, BN_{γ,α}(z) = γ·s_n·P_⊥z/‖P_⊥z‖ + α1,
@@ -15,7 +15,7 @@ ranges over the set
 
 where A is the trunk's output, Q = [Q_0, 1/√n] is an orthonormal basis of
 range(P_⊥A) ⊕ span(1), and D = diag(s_n, …, s_n, √n). With s_n = √n ("std", the batch
-standard deviation) D = √n·I and the set is a ball of radius √n (MATH §6.2); with s_n = 1
+standard deviation) D = √n·I and the set is a ball of radius √n (docs/settings/batchnorm.md#branch-set); with s_n = 1
 ("l2") it is an ellipsoid.
 
 * Linear BN, any data (§6.3): P = min_Z ½‖QDZ − Y‖² + β‖Z‖_*. For "std" the minimizer is
@@ -51,7 +51,7 @@ from ._solve import solve_cvxpy
 
 NAME = "batchnorm"
 REFERENCE = ("Ergen & Pilanci (ICML 2021, arXiv 2002.09773v3/v4), batch-normalized networks and "
-             "Neural Collapse (MATH §6)")
+             "Neural Collapse (docs/settings/batchnorm.md)")
 ACTIVATIONS = ("linear", "relu")
 #: keyword options of dn.solve this setting reads (others are refused)
 OPTIONS: tuple[str, ...] = ("bn_scale",)
@@ -146,7 +146,7 @@ def _norm(M: Any) -> Any:
 def _kappa(U: np.ndarray) -> float:
     """κ(U) = max_{v ≥ 0, ‖v‖ ≤ 1} ‖Uᵀv‖: exact for one or two columns, else a rigorous upper bound.
 
-    One column: max(‖u₊‖, ‖u₋‖) (MATH §5.2). Two columns: the circle sweep of
+    One column: max(‖u₊‖, ‖u₋‖) (docs/settings/whitened.md#branch-set). Two columns: the circle sweep of
     :func:`_kappa_two`. More: for v ≥ 0, (u_kᵀv)² ≤ max(‖u_k₊‖, ‖u_k₋‖)² for each column and
     ‖Uᵀv‖ ≤ ‖U‖₂, so the smaller of the two bounds holds.
     """
@@ -318,7 +318,7 @@ def _shrink(v: np.ndarray, lam: float) -> np.ndarray:
 
 def closed_form(X: np.ndarray, Y: np.ndarray, beta: float, depth: int = 2, activation: str = "linear",
                 basis: Basis | None = None) -> ClosedForm:
-    """Optimum of the BN network with ``bn_scale="std"`` and squared loss (MATH §6.3, §6.4).
+    """Optimum of the BN network with ``bn_scale="std"`` and squared loss (docs/settings/batchnorm.md#closed-form-linear, docs/settings/batchnorm.md#closed-form-relu).
 
     Linear (any data): U* = Y − Q·SVT_{β/√n}(QᵀY) and
     P = ½‖(I − QQᵀ)Y‖² + Σ_k H_{β/√n}(σ_k(QᵀY)).
@@ -330,7 +330,7 @@ def closed_form(X: np.ndarray, Y: np.ndarray, beta: float, depth: int = 2, activ
     --------
     >>> import numpy as np
     >>> from dualnet.settings.batchnorm import closed_form
-    >>> round(closed_form(np.array([[0.0], [1.0]]), np.eye(2), beta=2 ** -0.5).value, 12)   # MATH T10
+    >>> round(closed_form(np.array([[0.0], [1.0]]), np.eye(2), beta=2 ** -0.5).value, 12)   # known answer T10
     0.75
     """
     n = X.shape[0]
@@ -366,7 +366,7 @@ def dual_program(X: np.ndarray, Y: np.ndarray, depth: int, beta: float, t: float
     * relu, one column: √n‖u₊‖ ≤ β and √n‖u₋‖ ≤ β (exact in the high-dimensional regime);
     * relu, one-hot labels (squared loss): U = Q_Y R with Q_Y = Y·diag(1/√n_k), and
       √n‖R‖₂ ≤ β. This restricts the exact (copositive-type) constraint, and its optimum
-      is the exact dual optimum for one-hot labels: the closed-form U* lies in it (MATH §5.4).
+      is the exact dual optimum for one-hot labels: the closed-form U* lies in it (docs/settings/whitened.md#closed-forms).
 
     Examples
     --------
@@ -418,14 +418,14 @@ def dual_program(X: np.ndarray, Y: np.ndarray, depth: int, beta: float, t: float
 def recover(U: np.ndarray, X: np.ndarray, Y: np.ndarray, depth: int, beta: float, t: float | None = None,
             loss: Loss | None = None, activation: str = "relu", bn_scale: str = "std", basis: Basis | None = None,
             solver: str | None = None) -> Network:
-    """A BN network realizing the primal point of the dual point U (MATH §6.3, §6.4).
+    """A BN network realizing the primal point of the dual point U (docs/settings/batchnorm.md#closed-form-linear, docs/settings/batchnorm.md#closed-form-relu).
 
     Squared loss: F = Y − U is split into atoms — the SVD of D⁻¹QᵀF (linear) or the
     positive and negative parts of each column (ReLU) — and each atom v (a BN output with
     ‖D⁻¹Qᵀv‖ = 1) becomes a neuron: α = mean(v), γ = ‖P_⊥v‖/s_n, inner weights with P_⊥Aw
     along P_⊥v, outgoing weights the atom's amplitude; (γ, α) and the outgoing row are then
     balanced for weight decay. Other losses: the atoms active in U (‖Uᵀg‖ = β) and their
-    amplitudes from the restricted primal in CVXPY (MATH §7.1). Depth ≥ 3 adds the
+    amplitudes from the restricted primal in CVXPY (docs/theory/losses.md#general-dual). Depth ≥ 3 adds the
     unpenalized trunk of :func:`make_basis`. The network stores its training-batch BN
     statistics for ``predict``.
     """
@@ -452,7 +452,7 @@ def fit_path(pb: Problem, betas: np.ndarray) -> list[Fit]:
     for beta in betas:
         beta = float(beta)
         if closed and pb.loss.name != "squared":
-            # Linear BN, logistic or cross-entropy: min_Z ℓ(QDZ) + β‖Z‖_* (MATH §6.3) by Newton
+            # Linear BN, logistic or cross-entropy: min_Z ℓ(QDZ) + β‖Z‖_* (docs/settings/batchnorm.md#closed-form-linear) by Newton
             # or L-BFGS, each β warm-started from the last.
             D = basis.scales(opts["bn_scale"])[:, None]
             Z, U, method = solve_reduced(basis.lift(D * np.eye(D.size)), pb.Y, pb.loss, beta, Z)
@@ -526,7 +526,7 @@ def _relu_atoms(F: np.ndarray, bn_scale: str) -> tuple[np.ndarray, np.ndarray]:
 
 def _restricted_primal(U: np.ndarray, Y: np.ndarray, beta: float, loss: Loss, activation: str, bn_scale: str,
                        basis: Basis, solver: str | None) -> tuple[np.ndarray, np.ndarray]:
-    """Atoms active in U and their amplitudes from the restricted primal (MATH §7.1)."""
+    """Atoms active in U and their amplitudes from the restricted primal (docs/theory/losses.md#general-dual)."""
     n, K = Y.shape
     if activation == "relu":
         parts = [(sign, np.maximum(sign * U[:, 0], 0.0)) for sign in (1.0, -1.0)]

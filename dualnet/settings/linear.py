@@ -1,4 +1,4 @@
-"""Linear networks of any depth, scalar and vector outputs (MATH §1, §2).
+"""Linear networks of any depth, scalar and vector outputs (docs/settings/linear.md).
 
 Reference: Ergen & Pilanci, "Revealing the Structure of Deep Neural Networks via Convex
 Duality", ICML 2021 (arXiv 2002.09773v4), two-layer and deep linear networks.
@@ -41,7 +41,7 @@ from ._reduced import solve_reduced
 from ._solve import solve_cvxpy
 
 NAME = "linear"
-REFERENCE = "Ergen & Pilanci (ICML 2021), two-layer and deep linear networks (MATH §1-§2)"
+REFERENCE = "Ergen & Pilanci (ICML 2021), two-layer and deep linear networks (docs/settings/linear.md)"
 ACTIVATIONS = ("linear",)
 #: keyword options of dn.solve this setting reads (others are refused)
 OPTIONS: tuple[str, ...] = ()
@@ -149,7 +149,7 @@ def check(X: np.ndarray, Y: np.ndarray, depth: int, activation: str = "linear", 
 
 
 def rho(U: np.ndarray, X: np.ndarray, depth: int, t: float = 1.0) -> tuple[float, bool]:
-    """ρ(U) = t^{L−2}‖XᵀU‖ (spectral norm for K > 1), exact (MATH §2.2)."""
+    """ρ(U) = t^{L−2}‖XᵀU‖ (spectral norm for K > 1), exact (docs/settings/linear.md#branch-set)."""
     return _norm(X.T @ U) * t ** (depth - 2), True
 
 
@@ -165,7 +165,7 @@ def closed_form(X: np.ndarray, Y: np.ndarray, beta_t: float, reduction: Reductio
 
     Returns the end-to-end weights W (d×K), the dual point U = Y − XW, and a short
     description of the method. K = 1: the secular equation (exact up to a scalar root).
-    Equal singular values (whitened or orthonormal X, MATH §1.5–1.6): singular-value
+    Equal singular values (whitened or orthonormal X, docs/settings/linear.md#closed-forms): singular-value
     thresholding in closed form. Otherwise: accelerated proximal gradient on the reduced
     problem, stopped by its duality gap. Other losses: Newton (one output, or two classes
     under cross-entropy) or L-BFGS on the factors of the nuclear norm (smooth losses only);
@@ -229,10 +229,10 @@ def dual_program(X: np.ndarray, Y: np.ndarray, depth: int, beta: float, t: float
 
 def recover(U: np.ndarray, X: np.ndarray, Y: np.ndarray, depth: int, beta: float, t: float | None,
             loss: Loss | None = None, reduction: Reduction | None = None, solver: str | None = None) -> Network:
-    """Network of depth L from a dual point U (MATH §1.4, §1.6, §2.3).
+    """Network of depth L from a dual point U (docs/settings/linear.md#secular-equation, docs/settings/linear.md#vector-outputs, docs/settings/linear.md#recovery).
 
     Squared loss: XW = Y − U. Other losses: W lies in the span of the top singular vectors
-    of XᵀU (singular value β_t), and the amplitudes solve the restricted primal (MATH §7.1).
+    of XᵀU (singular value β_t), and the amplitudes solve the restricted primal (docs/theory/losses.md#general-dual).
     With ``t=None`` and depth ≥ 3 the layers are balanced for weight decay at the t this U
     corresponds to.
     """
@@ -269,7 +269,7 @@ def fit_path(pb: Problem, betas: np.ndarray) -> list[Fit]:
 
 # --------------------------------------------------------------------------- internals
 def _network(W: np.ndarray, pb: Problem) -> Network:
-    """Aligned rank-one layers of depth L whose product is W (MATH §2.3)."""
+    """Aligned rank-one layers of depth L whose product is W (docs/settings/linear.md#recovery)."""
     return network_from_atoms(*atoms_from_matrix(W), pb.depth, pb.t if pb.depth >= 3 else None, "linear")
 
 
@@ -381,7 +381,7 @@ def _end_to_end(pb: Problem, red: Reduction, beta_t: float, want_dual: bool = Tr
 
 def _end_to_end_from_dual(U: np.ndarray, Y: np.ndarray, beta_t: float, red: Reduction, loss: Loss | None,
                           solver: str | None) -> np.ndarray:
-    # XᵀU = V diag(s) U_xᵀU: its top singular directions with value β_t carry W (MATH §1.6, §7.1).
+    # XᵀU = V diag(s) U_xᵀU: its top singular directions with value β_t carry W (docs/settings/linear.md#vector-outputs, docs/theory/losses.md#general-dual).
     SR = red.design_t(U)
     A, sig, _ = np.linalg.svd(SR, full_matrices=False)
     active = A[:, sig >= beta_t * (1 - 1e-3)]   # solver duals are accurate to ~1e-8; be generous
@@ -444,7 +444,7 @@ def _svt(B: np.ndarray, lam: float) -> tuple[np.ndarray, float]:
 
 
 def _secular(s: np.ndarray, q: np.ndarray, lam: float) -> np.ndarray:
-    """Group lasso in diagonal form (MATH §1.4).
+    """Group lasso in diagonal form (docs/settings/linear.md#secular-equation).
 
     Stationarity gives z = ν a / (1 + ν s²) with a = s∘q and ‖a / (1 + ν s²)‖ = lam, where
     ν = ‖z‖/lam. The left side falls from ‖a‖ to 0 as ν grows, so the root is unique; the
@@ -524,7 +524,7 @@ def _reduced_gap(S: np.ndarray, Q: np.ndarray, Z: np.ndarray, lam: float, nuclea
 
 
 def _fit_weight_decay(pb: Problem, red: Reduction) -> Fit:
-    """Weight decay on all L ≥ 3 layers: search over t (MATH §2.4); the certificate decides."""
+    """Weight decay on all L ≥ 3 layers: search over t (docs/settings/linear.md#weight-decay-on-all-layers); the certificate decides."""
     solved: dict[float, np.ndarray] = {}
 
     def solve_at(beta_t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:

@@ -1,10 +1,10 @@
-"""Deep ReLU networks of any depth on rank-one data X = c a0ᵀ with c ≥ 0 (MATH §3).
+"""Deep ReLU networks of any depth on rank-one data X = c a0ᵀ with c ≥ 0 (docs/settings/rank_one.md).
 
 Reference: Ergen & Pilanci, "Revealing the Structure of Deep Neural Networks via Convex
 Duality", ICML 2021 (arXiv 2002.09773v4), deep ReLU networks with rank-one data.
 
 Positive homogeneity and c ≥ 0 give f(x_i) = c_i f(a0) for every branch, so every
-branch output is a multiple of c (MATH §3.2). The dual constraint is then
+branch output is a multiple of c (docs/settings/rank_one.md#key-fact). The dual constraint is then
 ‖a0‖·‖Uᵀc‖ ≤ β t^{2−L} (a slab for one output, a norm ball for several, §3.3), the
 optimum is a soft threshold of Yᵀc (§3.4), and one branch of width one with
 nonnegative unit vectors between the layers realizes it at any depth (§3.5).
@@ -33,7 +33,7 @@ from ._reduced import solve_reduced
 from ._solve import solve_cvxpy
 
 NAME = "relu-rank-one"
-REFERENCE = "Ergen & Pilanci (ICML 2021), deep ReLU networks with rank-one data (MATH §3)"
+REFERENCE = "Ergen & Pilanci (ICML 2021), deep ReLU networks with rank-one data (docs/settings/rank_one.md)"
 ACTIVATIONS = ("relu",)
 #: keyword options of dn.solve this setting reads (others are refused)
 OPTIONS: tuple[str, ...] = ("rank_one_tol",)
@@ -133,7 +133,7 @@ def check(X: np.ndarray, Y: np.ndarray, depth: int, activation: str = "relu", bi
     """Assumptions of this setting that the problem breaks ([] when it applies).
 
     X must be rank one, σ₂(X)/σ₁(X) ≤ ``rank_one_tol`` (default 1e-10, option of
-    :func:`dualnet.solve`), with a nonnegative left factor c (MATH §3.1). Mixed-sign c
+    :func:`dualnet.solve`), with a nonnegative left factor c (docs/settings/rank_one.md#setting). Mixed-sign c
     is not covered (§3.6): the message names the fallback.
     """
     problems = []
@@ -150,17 +150,17 @@ def check(X: np.ndarray, Y: np.ndarray, depth: int, activation: str = "relu", bi
     ratio, relation = _singular_ratio(X, f, tol)
     if ratio > tol:
         problems.append(f"X is not rank one: sigma_2(X)/sigma_1(X) {relation} {ratio:.3g} > tolerance {tol:g} "
-                        "(MATH §3.1 needs X = c a0^T)")
+                        "(docs/settings/rank_one.md#setting needs X = c a0^T)")
     elif f.negative > tol:
         problems.append(f"X = c a0^T is rank one but c has both signs: ||c_-||/||c|| = {f.negative:.3g} > "
-                        f"tolerance {tol:g}. Mixed-sign c is not covered (MATH §3.6: f(a0) and f(-a0) are then "
+                        f"tolerance {tol:g}. Mixed-sign c is not covered (docs/settings/rank_one.md#mixed-signs: f(a0) and f(-a0) are then "
                         "independent); fall back to depth=2, the exact two-layer ReLU program "
                         "(setting='relu-two-layer')")
     return problems
 
 
 def rho(U: np.ndarray, X: np.ndarray, depth: int, t: float = 1.0) -> tuple[float, bool]:
-    """ρ(U) = t^{L−2}‖a0‖‖Uᵀĉ‖ (MATH §3.2) plus t^{L−2}‖U‖₂‖X − ĉa0ᵀ‖_F; a rigorous upper bound.
+    """ρ(U) = t^{L−2}‖a0‖‖Uᵀĉ‖ (docs/settings/rank_one.md#key-fact) plus t^{L−2}‖U‖₂‖X − ĉa0ᵀ‖_F; a rigorous upper bound.
 
     The second term is zero for exactly rank-one X. It makes the bound valid for any X:
     a branch output moves by at most t^{L−2}‖ΔX‖₂ when X moves by ΔX.
@@ -172,14 +172,14 @@ def rho(U: np.ndarray, X: np.ndarray, depth: int, t: float = 1.0) -> tuple[float
 
 
 def closed_form(X: np.ndarray, Y: np.ndarray, beta_t: float) -> tuple[np.ndarray, np.ndarray]:
-    """Optimal dual point U* and predictions F* = Y − U* at threshold β_t = β t^{2−L} (MATH §3.4).
+    """Optimal dual point U* and predictions F* = Y − U* at threshold β_t = β t^{2−L} (docs/settings/rank_one.md#closed-form).
 
     With a = Yᵀĉ and β_c = β_t/‖a0‖: F* = ĉ (1 − β_c/‖a‖)₊ aᵀ and P_t = ½‖Y‖² − ½(‖a‖ − β_c)₊².
 
     Examples
     --------
     >>> import numpy as np
-    >>> X = np.outer([1.0, 2.0], [3.0, 4.0])          # MATH §10 T5
+    >>> X = np.outer([1.0, 2.0], [3.0, 4.0])          # docs/theory/known-answers.md#t5
     >>> U, F = closed_form(X, np.array([[1.0], [1.0]]), beta_t=5.0)
     >>> F.ravel().round(6), U.ravel().round(6)
     (array([0.4, 0.8]), array([0.6, 0.2]))
@@ -191,13 +191,13 @@ def closed_form(X: np.ndarray, Y: np.ndarray, beta_t: float) -> tuple[np.ndarray
 
 
 def _coefficients(a: np.ndarray, beta_c: float) -> np.ndarray:
-    """Block soft threshold m = (1 − β_c/‖a‖)₊ a: F = ĉ mᵀ (MATH §3.4 with ‖ĉ‖ = 1)."""
+    """Block soft threshold m = (1 − β_c/‖a‖)₊ a: F = ĉ mᵀ (docs/settings/rank_one.md#closed-form with ‖ĉ‖ = 1)."""
     na = np.linalg.norm(a)
     return a * max(0.0, 1.0 - beta_c / na) if na > 0 else np.zeros_like(a)
 
 
 def optimal_value(X: np.ndarray, Y: np.ndarray, beta_t: float) -> float:
-    """P_t = D_t = ½‖Y‖²_F − ½(‖Yᵀĉ‖ − β_c)₊² for squared loss (MATH §3.4)."""
+    """P_t = D_t = ½‖Y‖²_F − ½(‖Yᵀĉ‖ − β_c)₊² for squared loss (docs/settings/rank_one.md#closed-form)."""
     f = factor(X)
     gap = max(0.0, np.linalg.norm(Y.T @ f.c) - beta_t / f.norm_a0)
     return 0.5 * float(np.sum(Y * Y)) - 0.5 * gap * gap
@@ -205,7 +205,7 @@ def optimal_value(X: np.ndarray, Y: np.ndarray, beta_t: float) -> float:
 
 def dual_program(X: np.ndarray, Y: np.ndarray, depth: int, beta: float, t: float | None, loss: Loss
                  ) -> DualProgram:
-    """The dual of MATH §3.3 in CVXPY, threshold β t^{2−L} a DPP parameter.
+    """The dual of docs/settings/rank_one.md#dual in CVXPY, threshold β t^{2−L} a DPP parameter.
 
     Squared loss works in the one direction that matters: U = (I − ĉĉᵀ)Y + ĉ rᵀ with
     r ∈ R^K, max ⟨r, Yᵀĉ⟩ − ½‖r‖² + const s.t. ‖a0‖‖r‖ ≤ β_t (a slab |r| ≤ β_c for one
@@ -241,11 +241,11 @@ def dual_program(X: np.ndarray, Y: np.ndarray, depth: int, beta: float, t: float
 
 def recover(U: np.ndarray, X: np.ndarray, Y: np.ndarray, depth: int, beta: float, t: float | None,
             loss: Loss | None = None, solver: str | None = None) -> Network:
-    """One branch of depth L from a dual point U (MATH §3.5).
+    """One branch of depth L from a dual point U (docs/settings/rank_one.md#recovery).
 
     Squared loss: F = Y − U = ĉ mᵀ with m = (Y − U)ᵀĉ. Other losses: the single atom ĉ is
     active whenever m ≠ 0, and m solves the restricted primal
-    min_m ℓ(ĉ mᵀ) + β_c‖m‖ (MATH §7.1) in CVXPY. The first layer is a0/‖a0‖ (never −a0:
+    min_m ℓ(ĉ mᵀ) + β_c‖m‖ (docs/theory/losses.md#general-dual) in CVXPY. The first layer is a0/‖a0‖ (never −a0:
     X a0/‖a0‖ = ‖a0‖ĉ ≥ 0 keeps every ReLU on the chain the identity); with ``t=None``
     and depth ≥ 3 the layers are balanced for weight decay.
     """
@@ -315,9 +315,9 @@ def _solve(pb: Problem, beta_t: float, programs: _Programs) -> tuple[np.ndarray,
     f = factor(pb.X)
     if _use_closed_form(pb) and pb.loss.name == "squared":
         m = _coefficients(pb.Y.T @ f.c, beta_t / f.norm_a0)
-        return m, pb.Y - np.outer(f.c, m), "closed-form (MATH §3.4)", None
+        return m, pb.Y - np.outer(f.c, m), "closed-form (docs/settings/rank_one.md#closed-form)", None
     if _use_closed_form(pb):
-        # min_m ℓ(ĉ mᵀ) + β_c‖m‖: the restricted primal is the whole problem, K variables (MATH §3.5).
+        # min_m ℓ(ĉ mᵀ) + β_c‖m‖: the restricted primal is the whole problem, K variables (docs/settings/rank_one.md#recovery).
         Z, U, method = solve_reduced(f.c[:, None], pb.Y, pb.loss, beta_t / f.norm_a0, programs.warm(beta_t))
         programs.solved[beta_t] = Z
         return Z[0], U, method, None

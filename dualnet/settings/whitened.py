@@ -1,17 +1,17 @@
-"""Deep ReLU networks of any depth on whitened data X Xᵀ = I (MATH §5).
+"""Deep ReLU networks of any depth on whitened data X Xᵀ = I (docs/settings/whitened.md).
 
 Reference: Ergen & Pilanci, "Revealing the Structure of Deep Neural Networks via Convex
 Duality", ICML 2021 (arXiv 2002.09773v4), deep ReLU networks with whitened data.
 
 With orthonormal rows, {Xv : ‖v‖ ≤ r} is the whole ball of radius r in R^n, and ReLU
 chains map it onto its nonnegative part: the branch set is
-G_t = {g ≥ 0 : ‖g‖ ≤ t^{L−2}} (MATH §5.2), so ρ(U) = t^{L−2} max_{v≥0,‖v‖≤1} ‖Uᵀv‖.
+G_t = {g ≥ 0 : ‖g‖ ≤ t^{L−2}} (docs/settings/whitened.md#branch-set), so ρ(U) = t^{L−2} max_{v≥0,‖v‖≤1} ‖Uᵀv‖.
 
 Labels come in *groups*: a nonnegative unit vector h_j ∈ R^n, a size a_j and an output
 direction q_j with Y = Σ_j a_j h_j q_jᵀ. Scalar labels give two groups, y₊ (q = +1) and
 y₋ (q = −1); one-hot labels give one group per class, h_k = y_k/√n_k, a_k = √n_k,
 q_k = e_k. The groups have disjoint supports, and the optimum thresholds each one
-(MATH §5.4): F* = Σ_j (a_j − β_t)₊ h_j q_jᵀ, P_t = Σ_j H_{β_t}(a_j). One branch per
+(docs/settings/whitened.md#closed-forms): F* = Σ_j (a_j − β_t)₊ h_j q_jᵀ, P_t = Σ_j H_{β_t}(a_j). One branch per
 active group, with first layer Xᵀh_j (so X Xᵀh_j = h_j ≥ 0 and every ReLU on the chain
 is the identity) realizes it at any depth (§5.5).
 
@@ -42,7 +42,7 @@ from ._reduced import solve_reduced
 from ._solve import solve_cvxpy
 
 NAME = "relu-whitened"
-REFERENCE = "Ergen & Pilanci (ICML 2021), deep ReLU networks with whitened data (MATH §5)"
+REFERENCE = "Ergen & Pilanci (ICML 2021), deep ReLU networks with whitened data (docs/settings/whitened.md)"
 ACTIVATIONS = ("relu",)
 #: keyword options of dn.solve this setting reads (others are refused)
 OPTIONS: tuple[str, ...] = ("whiten_tol",)
@@ -119,7 +119,7 @@ def check(X: np.ndarray, Y: np.ndarray, depth: int, activation: str = "relu", bi
     """Assumptions of this setting that the problem breaks ([] when it applies).
 
     X Xᵀ = I up to ``whiten_tol`` (default 1e-8, an option of :func:`dualnet.solve`) in
-    the max norm, and scalar or one-hot labels (MATH §5.1).
+    the max norm, and scalar or one-hot labels (docs/settings/whitened.md#setting).
     """
     problems = []
     if activation != "relu":
@@ -145,17 +145,17 @@ def check(X: np.ndarray, Y: np.ndarray, depth: int, activation: str = "relu", bi
                 problems.append(f"X is not whitened: ||X X^T - I||_max = {deviation:.3g} > tolerance {tol:g}. {fix}")
     if label_kind(Y) is None:
         problems.append(f"labels of shape {Y.shape} are neither scalar nor one-hot; other vector labels are not "
-                        "covered (their dual constraint is copositive, MATH §5.3)")
+                        "covered (their dual constraint is copositive, docs/settings/whitened.md#dual)")
     return problems
 
 
 def nonneg_support(U: np.ndarray) -> tuple[float, bool]:
     """The maximum of ‖Uᵀv‖ over v ≥ 0, ‖v‖ ≤ 1, and whether the value is exact (else a rigorous upper bound).
 
-    * one column: max(‖u₊‖, ‖u₋‖) (MATH §5.2);
+    * one column: max(‖u₊‖, ‖u₋‖) (docs/settings/whitened.md#branch-set);
     * rows with at most one nonzero (columns with disjoint supports, as every one-hot
       squared-loss optimum): max over columns of max(‖u_k₊‖, ‖u_k₋‖), by the feasibility
-      proof of MATH §5.4 applied column by column;
+      proof of docs/settings/whitened.md#closed-forms applied column by column;
     * otherwise rows are grouped into J distinct values R_j with multiplicities m_j, and
       with B = diag(√m) R Rᵀ diag(√m), the value for the grouped matrix is
       max_{w≥0,‖w‖=1} wᵀBw: exact by enumerating supports when J ≤ ``_ENUM_MAX`` (the
@@ -208,7 +208,7 @@ def _copositive_max(B: np.ndarray) -> float:
 
 
 def rho(U: np.ndarray, X: np.ndarray, depth: int, t: float = 1.0) -> tuple[float, bool]:
-    """ρ(U) ≤ t^{L−2}·‖X‖₂·max_{v≥0,‖v‖≤1}‖Uᵀv‖ (MATH §5.2), always a rigorous upper bound.
+    """ρ(U) ≤ t^{L−2}·‖X‖₂·max_{v≥0,‖v‖≤1}‖Uᵀv‖ (docs/settings/whitened.md#branch-set), always a rigorous upper bound.
 
     The branch set of any X lies in {g ≥ 0 : ‖g‖ ≤ ‖X‖₂ t^{L−2}} (equality for whitened X),
     so the bound holds for every X and is exact for whitened X and the dual points
@@ -219,14 +219,14 @@ def rho(U: np.ndarray, X: np.ndarray, depth: int, t: float = 1.0) -> tuple[float
 
 
 def closed_form(X: np.ndarray, Y: np.ndarray, beta_t: float) -> tuple[np.ndarray, np.ndarray]:
-    """Optimal dual point U* and predictions F* at threshold β_t = β t^{2−L} (MATH §5.4).
+    """Optimal dual point U* and predictions F* at threshold β_t = β t^{2−L} (docs/settings/whitened.md#closed-forms).
 
     F* = Σ_j (a_j − β_t)₊ h_j q_jᵀ over the label groups (:func:`groups`) and U* = Y − F*.
 
     Examples
     --------
     >>> import numpy as np
-    >>> U, F = closed_form(np.eye(2), np.array([[3.0], [-4.0]]), beta_t=1.0)   # MATH §10 T6
+    >>> U, F = closed_form(np.eye(2), np.array([[3.0], [-4.0]]), beta_t=1.0)   # docs/theory/known-answers.md#t6
     >>> F.ravel().tolist(), U.ravel().tolist()
     ([2.0, -3.0], [1.0, -1.0])
     """
@@ -236,7 +236,7 @@ def closed_form(X: np.ndarray, Y: np.ndarray, beta_t: float) -> tuple[np.ndarray
 
 
 def optimal_value(Y: np.ndarray, beta_t: float) -> float:
-    """P_t = D_t = Σ_j H_{β_t}(a_j), Huber functions of the group sizes (MATH §5.4, squared loss)."""
+    """P_t = D_t = Σ_j H_{β_t}(a_j), Huber functions of the group sizes (docs/settings/whitened.md#closed-forms, squared loss)."""
     _, a, _ = groups(Y)
     return float(sum(0.5 * aj * aj if aj <= beta_t else beta_t * aj - 0.5 * beta_t ** 2 for aj in a))
 
@@ -244,13 +244,13 @@ def optimal_value(Y: np.ndarray, beta_t: float) -> float:
 def balanced_amplitude(a: float, beta: float, depth: int) -> float:
     """The minimizer over s ≥ 0 of ½(a − s)² + (βL/2) s^{2/L}: one branch under weight decay on all L layers.
 
-    A branch of amplitude s with balanced layers pays (βL/2)s^{2/L} (MATH §A.2, §5.5). For
+    A branch of amplitude s with balanced layers pays (βL/2)s^{2/L} (docs/theory/framework.md#training-problems, docs/settings/whitened.md#recovery). For
     L = 2 this is the soft threshold (a − β)₊; for L ≥ 3 the derivative s − a + βs^{2/L−1}
     is convex in s, so the nonzero candidate is its larger root, compared with s = 0.
 
     Examples
     --------
-    >>> round(balanced_amplitude(5.0, 1.0, 3), 6)     # MATH §10 T4 (r = 5 - r^{-1/3})
+    >>> round(balanced_amplitude(5.0, 1.0, 3), 6)     # docs/theory/known-answers.md#t4 (r = 5 - r^{-1/3})
     4.389241
     """
     L = depth
@@ -269,12 +269,12 @@ def balanced_amplitude(a: float, beta: float, depth: int) -> float:
 
 def dual_program(X: np.ndarray, Y: np.ndarray, depth: int, beta: float, t: float | None, loss: Loss
                  ) -> DualProgram:
-    """The dual in CVXPY, threshold β t^{2−L} a DPP parameter (MATH §5.3, §7).
+    """The dual in CVXPY, threshold β t^{2−L} a DPP parameter (docs/settings/whitened.md#dual, docs/theory/losses.md).
 
     Scalar labels: the exact dual, ‖u₊‖ ≤ β_t and ‖u₋‖ ≤ β_t (``cp.pos``/``cp.neg``),
     for any loss. One-hot labels: the dual of the problem restricted to the class atoms
     h_k, ‖Uᵀh_k‖ ≤ β_t for every class; for squared loss its optimum is feasible for
-    the full dual (MATH §5.4), so it solves it. Squared loss then works in the class
+    the full dual (docs/settings/whitened.md#closed-forms), so it solves it. Squared loss then works in the class
     coordinates, U = (I − HHᵀ)Y + HR with R ∈ R^{K×K}.
 
     Examples
@@ -314,13 +314,13 @@ def dual_program(X: np.ndarray, Y: np.ndarray, depth: int, beta: float, t: float
 
 def recover(U: np.ndarray, X: np.ndarray, Y: np.ndarray, depth: int, beta: float, t: float | None,
             loss: Loss | None = None, solver: str | None = None) -> Network:
-    """Network of depth L from a dual point U: one branch per active group (MATH §5.5, §7.1).
+    """Network of depth L from a dual point U: one branch per active group (docs/settings/whitened.md#recovery, docs/theory/losses.md#general-dual).
 
     Squared loss: the active atoms are those with ‖Uᵀh‖ = β_t (u₊/‖u₊‖ and u₋/‖u₋‖ for one
     output, the classes h_k for one-hot labels), and F = Y − U gives their output weights.
     Other losses: one output solves the primal min_F ℓ(F) + β_t(‖F₊‖ + ‖F₋‖) (the gauge of
     the branch set, exact), whose F₊ and F₋ are the atoms; one-hot labels solve the
-    primal restricted to the active classes (MATH §7.1). With ``t=None`` and depth ≥ 3
+    primal restricted to the active classes (docs/theory/losses.md#general-dual). With ``t=None`` and depth ≥ 3
     each branch is balanced for weight decay.
     """
     beta_t = beta if (t is None or depth == 2) else beta * t ** (2 - depth)
@@ -411,7 +411,7 @@ def _solve(pb: Problem, beta_t: float, programs: _Programs
         H, a, Qo = groups(pb.Y)
         s = np.maximum(a - beta_t, 0.0)
         U = pb.Y - (H * s) @ Qo
-        return (*_atoms(pb.X, H, s[:, None] * Qo), U, "closed-form (MATH §5.4)", None)
+        return (*_atoms(pb.X, H, s[:, None] * Qo), U, "closed-form (docs/settings/whitened.md#closed-forms)", None)
     if _use_closed_form(pb):
         H, W, method = _fast_groups(pb.Y, pb.loss, beta_t, programs)
         return (*_atoms(pb.X, H, W), pb.loss.dual_point(H @ W, pb.Y), method, None)
@@ -425,7 +425,7 @@ def _fast_groups(Y: np.ndarray, loss: Loss, beta_t: float, programs: _Programs
     """Logistic (one output) or cross-entropy (one-hot): the optimum F = Σ_j h_j w_jᵀ, group by group.
 
     The loss of a sample depends only on its label, and the groups h_j (scalar labels: the
-    two signs; one-hot: the classes) have disjoint supports, so the primal of MATH §7.1
+    two signs; one-hot: the classes) have disjoint supports, so the primal of docs/theory/losses.md#general-dual
     over the group atoms separates: w_j = argmin ℓ(h_j wᵀ on group j) + β_t‖w‖, a problem
     in K variables (one for logistic, K − 1 for cross-entropy) solved by Newton. For one
     output, predictions of the label's sign are never worse (the loss falls and ‖F∓‖ does
@@ -446,7 +446,7 @@ def _fast_groups(Y: np.ndarray, loss: Loss, beta_t: float, programs: _Programs
 
 
 def _primal_program(Y: np.ndarray, loss: Loss) -> tuple[cp.Problem, cp.Variable, cp.Parameter, cp.Parameter | None]:
-    """The primal for CVXPY with β_t a parameter (MATH §7.1).
+    """The primal for CVXPY with β_t a parameter (docs/theory/losses.md#general-dual).
 
     One output: min_F ℓ(F) + β_t(‖F₊‖ + ‖F₋‖), exact because ‖F₊‖ + ‖F₋‖ is the gauge of
     ±G for whitened data (attained by the two atoms F±/‖F±‖). Several outputs:
@@ -505,14 +505,14 @@ def _atoms(X: np.ndarray, H: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, np.
 
 
 def _construction(pb: Problem) -> Network:
-    """MATH §5.5: one balanced branch per group, amplitude argmin ½(a−s)² + (βL/2)s^{2/L}, merged."""
+    """docs/settings/whitened.md#recovery: one balanced branch per group, amplitude argmin ½(a−s)² + (βL/2)s^{2/L}, merged."""
     H, a, Qo = groups(pb.Y)
     s = np.array([balanced_amplitude(aj, pb.beta, pb.depth) for aj in a])
     return network_from_atoms(*_atoms(pb.X, H, s[:, None] * Qo), pb.depth, None, "relu").to_mlp()
 
 
 def _fit_weight_decay_scalar(pb: Problem) -> Fit:
-    """One output: the search over t (MATH Lemma A.2); squared loss also tries the §5.5 construction.
+    """One output: the search over t (docs/theory/framework.md#weight-decay-and-t); squared loss also tries the §5.5 construction.
 
     With both y₊ and y₋ active the shared-t network pays the trunk twice at one radius;
     the construction balances each branch on its own and is never worse.
@@ -525,23 +525,23 @@ def _fit_weight_decay_scalar(pb: Problem) -> Fit:
     built = _construction(pb)
     if built.objective(pb.X, pb.Y, pb.beta, pb.loss) < fitted.network.objective(pb.X, pb.Y, pb.beta, pb.loss):
         fitted.network = built
-        fitted.method += " + per-branch balanced construction (MATH §5.5)"
+        fitted.method += " + per-branch balanced construction (docs/settings/whitened.md#recovery)"
     _note_shared_trunk(fitted, fitted.network)
     return fitted
 
 
 def _note_shared_trunk(fitted: Fit, net: Network) -> None:
-    """Say why weight decay with several active branches is reported, not certified (MATH §5.5)."""
+    """Say why weight decay with several active branches is reported, not certified (docs/settings/whitened.md#recovery)."""
     active = int(np.sum(net.layer_norms()[:, -1] > 0)) if net.n_branches > 1 else \
         int(np.count_nonzero(np.linalg.norm(net.branches[0][-1][0], axis=1)))
     if active >= 2:
         fitted.info["note"] = (f"{active} active branches under weight decay on all layers: the lower bound "
                                "min_t D_t + beta(L-2)t^2/2 pays the hidden layers once, the network once per "
-                               "branch, so the gap need not close (MATH §5.5)")
+                               "branch, so the gap need not close (docs/settings/whitened.md#recovery)")
 
 
 def _fit_weight_decay_construction(pb: Problem) -> Fit:
-    """One-hot labels, weight decay on all L ≥ 3 layers: the construction of MATH §5.5.
+    """One-hot labels, weight decay on all L ≥ 3 layers: the construction of docs/settings/whitened.md#recovery.
 
     Upper bound: the constructed network, Σ_k min_s ½(√n_k − s)² + (βL/2)s^{2/L}.
     Lower bound: min_t Σ_k H_{βt^{2−L}}(√n_k) + β(L−2)t²/2 from closed-form dual points
@@ -562,7 +562,7 @@ def _fit_weight_decay_construction(pb: Problem) -> Fit:
     t_lo = (beta / float(a.max(initial=0.0))) ** (1.0 / (L - 2)) if a.size else 1.0
     t_hi = float(np.sqrt(2.0 * p0 / (beta * (L - 2)))) if p0 > 0 else t_lo
     t_star, _, U = search_t(bound, t_lo, max(t_hi, t_lo))
-    fitted = Fit(_construction(pb), [U], "closed-form construction (MATH §5.5) + dual bound along t",
+    fitted = Fit(_construction(pb), [U], "closed-form construction (docs/settings/whitened.md#recovery) + dual bound along t",
                  info={"t": t_star}, dual_path=dual_path)
     _note_shared_trunk(fitted, fitted.network)
     return fitted

@@ -1,4 +1,4 @@
-"""Batch-normalized networks (MATH §6): Network BN, the batchnorm setting, and its oracles.
+"""Batch-normalized networks (docs/settings/batchnorm.md): Network BN, the batchnorm setting, and its oracles.
 
 Oracles: the SVD / shrinkage closed forms, the CVXPY dual program, and non-convex L-BFGS
 training of the BN network itself (dualnet.train with batchnorm=True) from several seeds.
@@ -27,7 +27,7 @@ def huber(s: float, lam: float) -> float:
 
 
 def r_form(net: Network) -> Network:
-    """The same function with every BN neuron normalized to γ² + α² = 1 (MATH §6.1)."""
+    """The same function with every BN neuron normalized to γ² + α² = 1 (docs/settings/batchnorm.md#setting)."""
     g, a = net.batchnorm[0]
     size = np.hypot(g, a)
     s = np.where(size > 0, size, 1.0)
@@ -45,14 +45,14 @@ def best_trained(X, Y, beta, seeds=(0, 1, 2), **kwargs) -> tuple[float, Network]
 
 @pytest.fixture(scope="module")
 def low_dim():
-    """MATH §6.3 check: n = 8, d = 3 (n > d + 1), K = 2, β = 0.8; Gaussian data of default_rng(5)."""
+    """docs/settings/batchnorm.md#closed-form-linear check: n = 8, d = 3 (n > d + 1), K = 2, β = 0.8; Gaussian data of default_rng(5)."""
     rng = np.random.default_rng(5)
     return rng.standard_normal((8, 3)), rng.standard_normal((8, 2)), 0.8
 
 
 @pytest.fixture(scope="module")
 def t11():
-    """MATH T11: n = 6, d = 8 Gaussian X, K = 3 balanced one-hot labels, β = 0.8."""
+    """known answer T11: n = 6, d = 8 Gaussian X, K = 3 balanced one-hot labels, β = 0.8."""
     X = np.random.default_rng(0).standard_normal((6, 8))
     labels = np.repeat(np.arange(3), 2)
     return X, np.eye(3)[labels], labels, 0.8
@@ -83,7 +83,7 @@ def test_bn_output_norms_and_constant_column() -> None:
 
 
 def test_bn_scale_invariance_and_penalty() -> None:
-    """Layers before BN are scale-invariant and unpenalized; t constraints never bind (MATH §6.1)."""
+    """Layers before BN are scale-invariant and unpenalized; t constraints never bind (docs/settings/batchnorm.md#setting)."""
     rng = np.random.default_rng(2)
     X = rng.standard_normal((7, 3))
     layers = [(rng.standard_normal((3, 5)), rng.standard_normal(5)), (rng.standard_normal((5, 4)), None),
@@ -197,7 +197,7 @@ def test_solve_errors(low_dim) -> None:
 
 # ============================================================= linear BN (§6.3)
 def test_t10_linear_bn() -> None:
-    """MATH T10: n = 2, x₁ ≠ x₂, Y = I₂, β = 1/√2: threshold 0.5, P = 0.75."""
+    """known answer T10: n = 2, x₁ ≠ x₂, Y = I₂, β = 1/√2: threshold 0.5, P = 0.75."""
     X, Y, beta = np.array([[0.3], [-1.2]]), np.eye(2), 2 ** -0.5
     assert bn.closed_form(X, Y, beta).value == pytest.approx(0.75, abs=1e-12)
     for method in ("auto", "cvxpy"):
@@ -208,10 +208,10 @@ def test_t10_linear_bn() -> None:
 
 
 def test_low_dim_closed_form_cvxpy_training(low_dim) -> None:
-    """MATH §6.3 check: closed form 3.93862321 = CVXPY = non-convex BN training (n > d + 1)."""
+    """docs/settings/batchnorm.md#closed-form-linear check: closed form 3.93862321 = CVXPY = non-convex BN training (n > d + 1)."""
     X, Y, beta = low_dim
     cf = bn.closed_form(X, Y, beta)
-    assert cf.value == pytest.approx(3.93862321, abs=5e-9)          # MATH quotes 9 significant digits
+    assert cf.value == pytest.approx(3.93862321, abs=5e-9)          # the known answer quotes 9 significant digits
     # the dual value of U* is the same number (strong duality)
     assert SQ.dual_value(cf.U, Y) == pytest.approx(cf.value, abs=1e-12)
     prog = bn.dual_program(X, Y, 2, beta, None, SQ, activation="linear")
@@ -288,7 +288,7 @@ def test_dual_program_dpp_path(low_dim) -> None:
 
 
 def test_other_losses_linear_bn(low_dim) -> None:
-    """Logistic loss through CVXPY and the restricted primal (MATH §7.1); training never beats it."""
+    """Logistic loss through CVXPY and the restricted primal (docs/theory/losses.md#general-dual); training never beats it."""
     X, Y, beta = low_dim
     y = np.sign(Y[:, 0])
     sol = dn.solve(X, y, beta=beta, batchnorm=True, activation="linear", loss="logistic")
@@ -316,7 +316,7 @@ def test_fast_smooth_losses_linear_bn_agree_with_cvxpy(low_dim, loss: str, K: in
 
 # ========================================================== ReLU BN (§6.2, §6.4)
 def test_t11_value_closed_form_cvxpy(t11) -> None:
-    """MATH T11: P = Σ_k H_{β/√n}(√n_k) = 1.2256406 by closed form, CVXPY and solve at depth 2 and 3."""
+    """known answer T11: P = Σ_k H_{β/√n}(√n_k) = 1.2256406 by closed form, CVXPY and solve at depth 2 and 3."""
     X, Y, _, beta = t11
     lam = beta / np.sqrt(6)
     expected = 3 * huber(np.sqrt(2), lam)
@@ -332,7 +332,7 @@ def test_t11_value_closed_form_cvxpy(t11) -> None:
 
 
 def test_t11_hidden_layer_is_collapsed(t11) -> None:
-    """h_i = √3·e_c (γ² + α² = 1), centered means of norm √2 with cosines −0.5 (MATH T11)."""
+    """h_i = √3·e_c (γ² + α² = 1), centered means of norm √2 with cosines −0.5 (known answer T11)."""
     X, Y, labels, beta = t11
     net = dn.solve(X, Y, beta=beta, batchnorm=True).network
     H = r_form(net).hidden(X)
@@ -351,7 +351,7 @@ def test_t11_hidden_layer_is_collapsed(t11) -> None:
 
 @pytest.mark.slow
 def test_t11_training_reaches_closed_form_and_collapses(t11) -> None:
-    """Non-convex L-BFGS on the ReLU-BN network reaches P and collapses (MATH §6.5 measurement)."""
+    """Non-convex L-BFGS on the ReLU-BN network reaches P and collapses (docs/settings/batchnorm.md#neural-collapse measurement)."""
     X, Y, labels, beta = t11
     expected = 3 * huber(np.sqrt(2), beta / np.sqrt(6))
     trained, net = best_trained(X, Y, beta, seeds=(1, 2, 3), width=6)
@@ -365,7 +365,7 @@ def test_t11_training_reaches_closed_form_and_collapses(t11) -> None:
 
 
 def test_scalar_relu_closed_form_cvxpy_training() -> None:
-    """Scalar labels: P = H_{β/√n}(‖y₊‖) + H_{β/√n}(‖y₋‖) (MATH §6.4), two active neurons."""
+    """Scalar labels: P = H_{β/√n}(‖y₊‖) + H_{β/√n}(‖y₋‖) (docs/settings/batchnorm.md#closed-form-relu), two active neurons."""
     rng = np.random.default_rng(11)
     X, y, beta = rng.standard_normal((6, 9)), rng.standard_normal(6), 0.8
     lam = beta / np.sqrt(6)

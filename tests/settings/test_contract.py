@@ -47,7 +47,7 @@ def test_registry_is_consistent() -> None:
 
 def test_constants(module) -> None:
     assert isinstance(module.NAME, str) and SETTINGS[module.NAME] is module
-    assert isinstance(module.REFERENCE, str) and "MATH §" in module.REFERENCE
+    assert isinstance(module.REFERENCE, str) and "docs/" in module.REFERENCE
     assert isinstance(module.ACTIVATIONS, tuple) and module.ACTIVATIONS
     assert set(module.ACTIVATIONS) <= {"relu", "linear"}
     assert isinstance(module.HOMOGENEOUS, bool)

@@ -1,6 +1,6 @@
-"""Linear networks of any depth (MATH §1, §2, §7): known answers, three independent oracles.
+"""Linear networks of any depth (docs/settings/linear.md, docs/theory/losses.md): known answers, three independent oracles.
 
-Oracles: the hand-derived numbers of MATH §10 (registered once in ``conftest.KNOWN_CASES``),
+Oracles: the hand-derived numbers of docs/theory/known-answers.md (registered once in ``conftest.KNOWN_CASES``),
 the fast path (secular equation / thresholding / proximal gradient), the CVXPY dual with
 CLARABEL, ECOS and SCS (each with its own tolerance), a direct CVXPY primal written here,
 and non-convex L-BFGS training of the same weight-decay objective. Invariants only:
@@ -72,7 +72,7 @@ def test_known_case_dual_program(known_case, solver_tol) -> None:
     solver, tol = solver_tol
     skip_ecos_for_sdp(solver, c.n_outputs)
     if c.kwargs.get("depth", 2) >= 3 and c.kwargs.get("t") is None:
-        pytest.skip("weight decay on all layers is min over t of D_t + penalty, not one program (MATH §2.4)")
+        pytest.skip("weight decay on all layers is min over t of D_t + penalty, not one program (docs/settings/linear.md#weight-decay-on-all-layers)")
     kwargs = {k: v for k, v in c.kwargs.items()}
     prog = dn.dual_program(c.X, c.y, **kwargs)
     assert prog.problem.is_dpp()
@@ -89,7 +89,7 @@ def check_case_invariants(c, sol, atol: float) -> None:
         sig = np.linalg.svd(end_to_end(sol.network), compute_uv=False)
         assert int(np.sum(sig > 1e-4 * max(1.0, sig.max(initial=0.0)))) == c.rank
     if c.norm_f is not None:
-        # MATH quotes 7 digits; with a first-order solver along t (SCS, atol 1e-2) the norm of F
+        # the known answer quotes 7 digits; with a first-order solver along t (SCS, atol 1e-2) the norm of F
         # carries its error like F itself (measured 2e-6 with Brent steps on SCS's noisy values).
         assert np.linalg.norm(F) == pytest.approx(c.norm_f, abs=max(1e-6, atol if atol > 1e-4 else 0.0))
     if c.t_star is not None:
@@ -99,7 +99,7 @@ def check_case_invariants(c, sol, atol: float) -> None:
         # 1.1e-5 from t* (measured), so 1e-4 for that solver.
         t_tol = 1e-5 if atol <= 1e-4 else 1e-4
         assert sol.info["t"] == pytest.approx(c.t_star, abs=t_tol)
-        # Balanced: every layer of the weight-decay optimum has norm t* (MATH §2.3, §2.6).
+        # Balanced: every layer of the weight-decay optimum has norm t* (docs/settings/linear.md#recovery).
         np.testing.assert_allclose(sol.network.layer_norms(), c.t_star, atol=t_tol)
 
 
@@ -142,10 +142,10 @@ def test_t15_standard_architecture_has_a_duality_gap() -> None:
     for seed in range(6):
         theta0 = np.random.default_rng(seed).standard_normal(12)
         res = minimize(standard_t_form, theta0, args=(beta,), method="BFGS", options={"gtol": 1e-10})
-        # No start may beat the standard architecture's optimum 0.875 (MATH §10, T15) ...
+        # No start may beat the standard architecture's optimum 0.875 (docs/theory/known-answers.md, T15) ...
         assert res.fun >= 0.875 - 1e-9
         best = res if best is None or res.fun < best.fun else best
-    # ... and some start reaches it (training tolerance, MATH §10).
+    # ... and some start reaches it (training tolerance, docs/theory/known-answers.md).
     assert best.fun == pytest.approx(0.875, abs=1e-6)
     V, W2, W3 = best.x[:4].reshape(2, 2), best.x[4:8].reshape(2, 2), best.x[8:].reshape(2, 2)
     net = Network.from_weights([V / np.linalg.norm(V), W2, W3], activation="linear")
@@ -190,12 +190,12 @@ def test_random_vs_nonconvex_training(seed, n, d, K, make_instance, trained_valu
     assert P == pytest.approx(sol.lower_bound, abs=1e-6 * scale(P))
     trained = trained_values(X, Y, beta=beta, depth=2, width=K + 1, activation="linear")
     assert trained.min() >= sol.lower_bound - 1e-9 * scale(P)           # never below the certificate
-    assert trained.min() == pytest.approx(P, abs=1e-4 * scale(P))        # training tolerance (MATH §10)
+    assert trained.min() == pytest.approx(P, abs=1e-4 * scale(P))        # training tolerance (docs/theory/known-answers.md)
 
 
 @pytest.mark.parametrize("seed, n, d, K", RANDOM, ids=RANDOM_IDS)
 def test_random_optimality_conditions(seed, n, d, K, make_instance) -> None:
-    """KKT of min ½‖XW − Y‖² + β‖W‖ (MATH §1.4, §1.6).
+    """KKT of min ½‖XW − Y‖² + β‖W‖ (docs/settings/linear.md#secular-equation, docs/settings/linear.md#vector-outputs).
 
     U = Y − XW, ‖XᵀU‖ ≤ β, ⟨XᵀU, W⟩ = β‖W‖, and W lives on the top singular directions of
     XᵀU (value β): the alignment claim.
@@ -219,7 +219,7 @@ def test_random_optimality_conditions(seed, n, d, K, make_instance) -> None:
 
 
 def test_equal_singular_values_closed_forms() -> None:
-    """Whitened X (MATH §1.5-1.6): P = Σ H_β(σ_k(Y)); orthonormal columns: W* = SVT_β(XᵀY)."""
+    """Whitened X (docs/settings/linear.md#closed-forms): P = Σ H_β(σ_k(Y)); orthonormal columns: W* = SVT_β(XᵀY)."""
     rng = np.random.default_rng(3)
     huber = lambda s, lam: np.where(s <= lam, 0.5 * s**2, lam * s - 0.5 * lam**2)  # noqa: E731
     Q, _ = np.linalg.qr(rng.standard_normal((8, 5)))
@@ -262,7 +262,7 @@ def top_singular(W: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def assert_rank_one_aligned(layers: list[np.ndarray], tol: float = 1e-6) -> None:
-    """MATH §2.6: σ₂/σ₁ < tol for every layer; |v₁(W_l)ᵀu₁(W_{l+1})| > 1 − tol."""
+    """docs/settings/linear.md#recovery: σ₂/σ₁ < tol for every layer; |v₁(W_l)ᵀu₁(W_{l+1})| > 1 − tol."""
     for W in layers:
         s = np.linalg.svd(W, compute_uv=False)
         assert s.size == 1 or s[1] / s[0] < tol
@@ -283,7 +283,7 @@ def test_deep_weight_decay_vs_training(seed, n, d, L, make_instance, trained_val
     P = sol.value
     assert P == pytest.approx(sol.network.objective(X, y, beta), rel=1e-14)
     w = end_to_end(sol.network)
-    t_star = np.linalg.norm(w) ** (1 / L)                 # MATH §2.3: t* = ‖w*‖^{1/L}
+    t_star = np.linalg.norm(w) ** (1 / L)                 # docs/settings/linear.md#recovery: t* = ‖w*‖^{1/L}
     assert t_star > 0.1
     assert sol.info["t"] == pytest.approx(t_star, rel=1e-6)
     mlp = sol.network.pruned(1e-12).to_mlp()
@@ -298,7 +298,7 @@ def test_deep_weight_decay_vs_training(seed, n, d, L, make_instance, trained_val
 
 @pytest.mark.parametrize("L", [3, 4])
 def test_trained_deep_layers_are_rank_one_aligned_balanced(L: int, make_instance) -> None:
-    """The structure claims (MATH §2.5b, §2.6) hold for a network found by training, too."""
+    """The structure claims (docs/settings/linear.md#vector-outputsb, §2.6) hold for a network found by training, too."""
     from dualnet.train import train
 
     X, y, _ = make_instance(1, 7, 4, 1)
@@ -316,7 +316,7 @@ def test_trained_deep_layers_are_rank_one_aligned_balanced(L: int, make_instance
 @pytest.mark.parametrize("seed, n, d", [(0, 7, 4), (1, 4, 7)])
 @pytest.mark.parametrize("L", [3, 4])
 def test_deep_t_form_parallel_vector_output(seed, n, d, L, make_instance, solver_tol) -> None:
-    """t-form, K = 3, parallel architecture (MATH §2.2-2.3).
+    """t-form, K = 3, parallel architecture (docs/settings/linear.md#branch-set).
 
     P_t is the two-layer problem at β_t; one rank-one aligned branch per singular value;
     hidden layers on the sphere of radius t.
@@ -345,7 +345,7 @@ def test_deep_t_form_parallel_vector_output(seed, n, d, L, make_instance, solver
 def test_deep_weight_decay_vector_output_bound_is_valid(L: int, make_instance, trained_values) -> None:
     """K > 1 with weight decay on every layer: the bound stays below every network.
 
-    min_t D_t + β(L−2)t²/2 need not be attained (MATH §2.4 caution, §2.5c).
+    min_t D_t + β(L−2)t²/2 need not be attained (docs/settings/linear.md#weight-decay-on-all-layers caution, §2.5c).
     """
     X, Y, beta = make_instance(0, 7, 4, 3)
     sol = dn.solve(X, Y, beta=beta, depth=L, activation="linear")
@@ -353,10 +353,10 @@ def test_deep_weight_decay_vector_output_bound_is_valid(L: int, make_instance, t
     trained = trained_values(X, Y, beta=beta, depth=L, width=4, activation="linear", init_scale=1.0)
     assert trained.min() >= sol.lower_bound - 1e-9 * scale(sol.value)
     if not sol.certified:
-        assert "MATH §2.5" in sol.reason
+        assert "docs/settings/linear.md#vector-outputs" in sol.reason
 
 
-# -------------------------------------------------------------- every loss (MATH §7)
+# -------------------------------------------------------------- every loss (docs/theory/losses.md)
 def loss_labels(name: str, rng: np.random.Generator, n: int, K: int) -> np.ndarray:
     if name in ("hinge", "logistic"):
         return rng.choice([-1.0, 1.0], size=(n, K))
@@ -402,7 +402,7 @@ def test_every_loss_through_cvxpy(name, K, n, d, solver_tol) -> None:
 
 @pytest.mark.parametrize("name", sorted(LOSSES))
 def test_every_loss_deep_t_form(name) -> None:
-    """Depth 3, t-form: P_t = min ℓ(XW) + β t^{2−L}‖W‖ for every loss (MATH §2.2, §7.1)."""
+    """Depth 3, t-form: P_t = min ℓ(XW) + β t^{2−L}‖W‖ for every loss (docs/settings/linear.md#branch-set, docs/theory/losses.md#general-dual)."""
     rng = np.random.default_rng(20)
     K = 3 if name == "cross-entropy" else 1
     X, Y = rng.standard_normal((6, 4)), loss_labels(name, rng, 6, K)
@@ -487,7 +487,7 @@ def test_rho_is_exact_support_value(K: int) -> None:
     X, U = rng.standard_normal((6, 4)), rng.standard_normal((6, K))
     value, exact = linear.rho(U, X, 4, t=1.5)
     assert exact
-    # ρ = t^{L−2} sup_{‖v‖≤1} ‖Uᵀ X v‖ (MATH §2.2), checked by sampling unit v: never above ρ,
+    # ρ = t^{L−2} sup_{‖v‖≤1} ‖Uᵀ X v‖ (docs/settings/linear.md#branch-set), checked by sampling unit v: never above ρ,
     # and the top right singular vector attains it.
     V = rng.standard_normal((4, 2000))
     V /= np.linalg.norm(V, axis=0)

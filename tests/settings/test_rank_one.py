@@ -1,6 +1,6 @@
-"""Deep ReLU networks on rank-one data X = c a0ᵀ, c ≥ 0 (MATH §3): known answers, three oracles.
+"""Deep ReLU networks on rank-one data X = c a0ᵀ, c ≥ 0 (docs/settings/rank_one.md): known answers, three oracles.
 
-Oracles: MATH §10 T5 by hand, the closed form (§3.4), the CVXPY dual with each solver
+Oracles: docs/theory/known-answers.md#t5 by hand, the closed form (§3.4), the CVXPY dual with each solver
 (its own tolerance), and non-convex L-BFGS training of the same weight-decay objective
 from several seeds (which must never end below a certified bound). Invariants only:
 values, predictions, ranks, directions of singular vectors.
@@ -21,7 +21,7 @@ BETA = 0.6
 
 def rank_one_data(seed: int, n: int = 5, d: int = 3, K: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray,
                                                                             np.ndarray]:
-    """X = c a0ᵀ with c > 0, Gaussian labels (MATH §3.6 uses random 5×3 data)."""
+    """X = c a0ᵀ with c > 0, Gaussian labels (docs/settings/rank_one.md#mixed-signs uses random 5×3 data)."""
     rng = np.random.default_rng(seed)
     c = rng.uniform(0.2, 2.0, n)
     a0 = rng.standard_normal(d)
@@ -30,7 +30,7 @@ def rank_one_data(seed: int, n: int = 5, d: int = 3, K: int = 1) -> tuple[np.nda
 
 
 def direct_value(c: np.ndarray, a0: np.ndarray, Y: np.ndarray, beta_t: float) -> float:
-    """P_t of MATH §3.4 written from c and a0 directly (an oracle independent of rank_one.factor)."""
+    """P_t of docs/settings/rank_one.md#closed-form written from c and a0 directly (an oracle independent of rank_one.factor)."""
     Y = Y.reshape(len(c), -1)
     beta_c = beta_t / np.linalg.norm(a0)
     excess = max(0.0, np.linalg.norm(Y.T @ c) - beta_c)
@@ -100,7 +100,7 @@ def test_closed_form_vs_cvxpy(seed: int, K: int, solver_tol) -> None:
 
 @pytest.mark.parametrize("seed", [0, 3])
 def test_two_layer_matches_nonconvex_training(seed: int) -> None:
-    """MATH §3.6: on random 5×3 rank-one data (β = 0.6) the closed form equals training."""
+    """docs/settings/rank_one.md#mixed-signs: on random 5×3 rank-one data (β = 0.6) the closed form equals training."""
     X, y, c, a0 = rank_one_data(seed)
     sol = dn.solve(X, y, beta=BETA)
     trained = [train(X, y, beta=BETA, depth=2, width=3, seed=s).objective(X, y, BETA) for s in range(3)]
@@ -110,7 +110,7 @@ def test_two_layer_matches_nonconvex_training(seed: int) -> None:
 
 @pytest.mark.parametrize("depth", [3, 4, 5])
 def test_weight_decay_matches_nonconvex_training(depth: int) -> None:
-    """MATH §3.6 / Lemma A.2: min_t [P_t + β(L−2)t²/2] equals non-convex weight-decay training."""
+    """docs/settings/rank_one.md#mixed-signs / Lemma A.2: min_t [P_t + β(L−2)t²/2] equals non-convex weight-decay training."""
     X, noise, c, _ = rank_one_data(3)
     y = c + 0.3 * noise                 # a clear signal: the optimum is far from the zero network
     beta = 0.3
@@ -144,7 +144,7 @@ def test_depths_solve_recover_certify(depth: int, t: float | None, K: int) -> No
 
 
 def check_alignment(net: dn.Network, X: np.ndarray, c: np.ndarray, a0: np.ndarray) -> None:
-    """MATH §3.6: one branch, rank-one layers, first layer along +a0, output ∝ c."""
+    """docs/settings/rank_one.md#mixed-signs: one branch, rank-one layers, first layer along +a0, output ∝ c."""
     assert net.n_branches == 1
     for W, _ in net.branches[0]:
         s = np.linalg.svd(W, compute_uv=False)
@@ -234,7 +234,7 @@ def test_rho_is_exact_for_rank_one_data() -> None:
 
 
 def random_branch_outputs(X: np.ndarray, depth: int, t: float, count: int, seed: int) -> np.ndarray:
-    """g(X) for random members of the branch set G_t (MATH §A.3), as columns."""
+    """g(X) for random members of the branch set G_t (docs/theory/framework.md#dual), as columns."""
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(count):

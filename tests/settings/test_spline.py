@@ -1,12 +1,12 @@
-"""One-dimensional data with biases (MATH §4, Variant A): known answers and independent oracles.
+"""One-dimensional data with biases (docs/settings/spline.md, Variant A): known answers and independent oracles.
 
-Oracles: MATH §10 T9 and §4.5 by hand; the O(n) CVXPY primal and dual against dense
+Oracles: docs/theory/known-answers.md#t9 and §4.5 by hand; the O(n) CVXPY primal and dual against dense
 n×n programs written here from the atom matrices A_ik = (x_i − x_k)_+, B_ik = (x_k − x_i)_+;
 non-convex L-BFGS training of biased networks from several seeds (never below a
 certified bound); brute-force sups for ρ. Invariants only: values, predictions on the
 data, kink positions, the dual point.
 
-Depth ≥ 3: MATH §4.4 conjectures that deep networks reduce to the two-layer dictionary
+Depth ≥ 3: docs/settings/spline.md#deep-networks conjectures that deep networks reduce to the two-layer dictionary
 scaled by t^{L−2}. They do not: a deep branch can be a *ramp* (x − ξ_p)_+ − (x − ξ_q)_+ at
 the price of one atom (module docstring of dualnet.settings.spline). The tests below
 show deep t-form training going below the two-layer program and never below the ramp
@@ -35,7 +35,7 @@ BUMP_Y = np.array([0.0, 0.0, 1.0, 0.0, 0.0])
 
 
 def e4_data(seed: int, n: int = 7) -> tuple[np.ndarray, np.ndarray]:
-    """MATH §9 E4: x uniform on [−2, 2], y ~ N(0, 1)."""
+    """docs/examples.md#e4: x uniform on [−2, 2], y ~ N(0, 1)."""
     rng = np.random.default_rng(seed)
     x = np.sort(rng.uniform(-2, 2, n))
     return x[:, None], rng.standard_normal(n)
@@ -80,7 +80,7 @@ def dense_dual(x: np.ndarray, y: np.ndarray, beta_t: float, depth: int = 2) -> f
 # --------------------------------------------------------------------------- deep t-form training
 def train_tform(X: np.ndarray, y: np.ndarray, beta: float, t: float, depth: int, seed: int,
                 n_branches: int = 6, width: int = 4) -> float:
-    """Non-convex training of the parallel t-form (MATH A.2 (T)) with biases in every layer.
+    """Non-convex training of the parallel t-form (docs/theory/framework.md#training-problems) with biases in every layer.
 
     Layers 1..L−2 are parameterized as W = t V/‖V‖, so every iterate lies on the sphere
     ‖W‖_F = t inside the feasible ball (the constraint is active at an optimum: scaling a
@@ -141,7 +141,7 @@ def kinks_on_grid(net: Network, lo: float, hi: float, n: int = 40001) -> np.ndar
     return grid[idx]
 
 
-# --------------------------------------------------------------------------- T9 (MATH §4.5, §10)
+# --------------------------------------------------------------------------- T9 (docs/settings/spline.md#example, docs/theory/known-answers.md)
 def test_t9_beta_small(solver_tol) -> None:
     solver, atol = solver_tol
     sol = dn.solve(T9_X, T9_Y, beta=0.1, bias=True, method="cvxpy", solver=solver)
@@ -169,7 +169,7 @@ def test_t9_beta_large() -> None:
 
 @pytest.mark.parametrize("beta", [0.02, 0.1, 0.25])
 def test_t9_formula_below_one_third(beta: float) -> None:
-    """MATH §4.5: P = (1 − a)²/3 + 2βa with a = 1 − 3β, f* = c − a|x|, c = (2a + 1)/3."""
+    """docs/settings/spline.md#example: P = (1 − a)²/3 + 2βa with a = 1 − 3β, f* = c − a|x|, c = (2a + 1)/3."""
     a = 1 - 3 * beta
     sol = dn.solve(T9_X, T9_Y, beta=beta, bias=True)
     assert sol.certified
@@ -179,7 +179,7 @@ def test_t9_formula_below_one_third(beta: float) -> None:
 
 
 def test_t9_interpolation_value() -> None:
-    """MATH §10 T9: interpolation LP value 2, closed form and LP agree."""
+    """docs/theory/known-answers.md#t9: interpolation LP value 2, closed form and LP agree."""
     closed = dn.min_norm_interpolant(T9_X[:, 0], T9_Y)
     lp = dn.min_norm_interpolant(T9_X[:, 0], T9_Y, method="cvxpy")
     assert closed.value == pytest.approx(2.0, abs=1e-12)
@@ -187,9 +187,9 @@ def test_t9_interpolation_value() -> None:
     np.testing.assert_allclose(closed.knots, [0.0])
 
 
-# --------------------------------------------------------------------------- MATH §4.2 measured numbers
+# --------------------------------------------------------------------------- docs/settings/spline.md#primal-and-dual measured numbers
 def section_42_data() -> tuple[np.ndarray, np.ndarray]:
-    """The n = 6 instance of MATH §4.2 (found by its numbers: x_3 = 0.0453, P = 1.5443669)."""
+    """The n = 6 instance of docs/settings/spline.md#primal-and-dual (found by its numbers: x_3 = 0.0453, P = 1.5443669)."""
     rng = np.random.default_rng(4)
     x = np.sort(rng.uniform(-2, 2, 6))
     return x[:, None], rng.standard_normal(6)
@@ -362,7 +362,7 @@ def test_rho_deep_bounds_random_branches_and_ramps_attain_it() -> None:
     assert value > t ** (depth - 2) * spline.rho(u, X, 2)[0] * (1 + 1e-3)
 
 
-# --------------------------------------------------------------------------- deep networks (MATH §4.4)
+# --------------------------------------------------------------------------- deep networks (docs/settings/spline.md#deep-networks)
 @pytest.mark.parametrize("depth, t", [(3, 1.5), (4, 1.0)])
 def test_deep_tform_bump_beats_two_layer_dictionary(depth: int, t: float) -> None:
     """Deep t-form training ends below the two-layer program at β_t and never below the ramp program."""
@@ -376,7 +376,7 @@ def test_deep_tform_bump_beats_two_layer_dictionary(depth: int, t: float) -> Non
     # Small parallel nets (4 branches of width 3) from two starts; seed 0 reaches the ramp optimum.
     trained = [train_tform(BUMP_X, BUMP_Y, beta, t, depth, seed, n_branches=4, width=3) for seed in range(2)]
     assert min(trained) >= sol.lower_bound - 1e-6
-    assert min(trained) < two_layer - 1e-2                       # MATH §4.4's upper bound is beaten
+    assert min(trained) < two_layer - 1e-2                       # docs/settings/spline.md#deep-networks's upper bound is beaten
     assert np.all(np.isin(sol.knots, BUMP_X[:, 0]))
 
 
@@ -429,7 +429,7 @@ def test_deep_weight_decay_skips_training_once_the_bounds_meet() -> None:
     assert sol.value <= tform.value + 0.1 * 2 * t ** 2 / 2 + 1e-9 * tform.value        # P_WD ≤ P_t + β(L−2)t²/2
 
 
-@pytest.mark.xfail(reason="MATH §4.4 note: the standard WD architecture is not covered by the reduction; "
+@pytest.mark.xfail(reason="docs/settings/spline.md#deep-networks note: the standard WD architecture is not covered by the reduction; "
                           "its kinks need not sit at data points", strict=False)
 def test_standard_weight_decay_kinks_at_data_points() -> None:
     X, y = e4_data(2, 7)
@@ -438,7 +438,7 @@ def test_standard_weight_decay_kinks_at_data_points() -> None:
     assert np.all(np.min(np.abs(kinks[:, None] - X[None, :, 0]), axis=1) <= 1e-3 * np.ptp(X))
 
 
-# --------------------------------------------------------------------------- losses (MATH §7)
+# --------------------------------------------------------------------------- losses (docs/theory/losses.md)
 LOSS_CASES = [("squared", 1), ("absolute", 1), ("hinge", 1), ("logistic", 1), ("cross-entropy", 3), ("squared", 2)]
 
 
@@ -516,13 +516,13 @@ def test_certify_trained_network() -> None:
     assert cert.lower_bound == pytest.approx(sol.value, rel=0.2)     # a useful bound, not 0
 
 
-# --------------------------------------------------------------------------- interpolation limit (MATH §4.3)
+# --------------------------------------------------------------------------- interpolation limit (docs/settings/spline.md#interpolation-limit)
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("depth", [2, 3])
 def test_interpolation_lp_equals_formula(seed: int, depth: int) -> None:
     X, y = e4_data(seed, 8)
     if seed == 2:
-        y = 3 * X[:, 0] + 0.1 * y                  # end slopes dominate: MATH's printed formula fails here
+        y = 3 * X[:, 0] + 0.1 * y                  # end slopes dominate: the published closed form fails here
     closed = dn.min_norm_interpolant(X[:, 0], y, depth=depth, t=1.5)
     lp = dn.min_norm_interpolant(X[:, 0], y, depth=depth, t=1.5, method="cvxpy")
     assert lp.value == pytest.approx(closed.value, rel=1e-7)
@@ -535,7 +535,7 @@ def test_interpolation_lp_equals_formula(seed: int, depth: int) -> None:
 
 
 def test_interpolation_formula_correction() -> None:
-    """The data y = x cost 1 (one kink left of the data); MATH §4.3 prints max(D, |s_1 + s_{n−1}|) = 2."""
+    """The data y = x cost 1 (one kink left of the data); docs/settings/spline.md#interpolation-limit prints max(D, |s_1 + s_{n−1}|) = 2."""
     x = np.linspace(-1, 2, 5)
     fit = dn.min_norm_interpolant(x, x)
     lp = dn.min_norm_interpolant(x, x, method="cvxpy")

@@ -1,6 +1,6 @@
-"""Two-layer ReLU networks on any data (MATH §8): patterns, program, dual, oracle, cutting plane.
+"""Two-layer ReLU networks on any data (docs/settings/two_layer.md): patterns, program, dual, oracle, cutting plane.
 
-Oracles: the MATH §10 values (T8, T9 through biases, the §8.2 check), the full-enumeration
+Oracles: the docs/theory/known-answers.md values (T8, T9 through biases, the §8.2 check), the full-enumeration
 convex program against the cutting plane, dense random sampling of the oracle, and
 non-convex L-BFGS training from several seeds, which must never end below a certified bound.
 """
@@ -23,7 +23,7 @@ T8_X, T8_Y = np.array([[1.0], [-1.0]]), np.array([1.0, 1.0])
 
 
 def _s82() -> tuple[np.ndarray, np.ndarray]:
-    """The instance behind the MATH §8.2 check (found by its quoted value): n = 6, d = 2."""
+    """The instance behind the docs/settings/two_layer.md check (found by its quoted value): n = 6, d = 2."""
     rng = np.random.default_rng(6)
     return rng.standard_normal((6, 2)), rng.standard_normal(6)
 
@@ -35,7 +35,7 @@ def _relu_values(U: np.ndarray, X: np.ndarray, n: int = 200_000, seed: int = 0) 
     return float(np.max(np.abs(U[:, 0] @ np.maximum(X @ W, 0.0))))
 
 
-# ------------------------------------------------------------------------ MATH §10 T8
+# ------------------------------------------------------------------------ docs/theory/known-answers.md#t8
 def test_T8_exact_program_two_neurons() -> None:
     sol = dn.solve(T8_X, T8_Y, beta=0.5)
     assert sol.setting == "relu-two-layer"
@@ -55,7 +55,7 @@ def test_T8_exact_program_two_neurons() -> None:
     assert dn.solve(T8_X, T8_Y, beta=0.5, activation="linear").value == pytest.approx(1.0, abs=1e-9)
 
 
-# -------------------------------------------------------------------- MATH §8.2 check
+# -------------------------------------------------------------------- docs/settings/two_layer.md check
 def test_section_8_2_check() -> None:
     X, y = _s82()
     P = tl.enumerate_patterns(X)
@@ -66,7 +66,7 @@ def test_section_8_2_check() -> None:
     assert dual.solve(solver="CLARABEL") == pytest.approx(2.76437384, abs=1e-7)
     sol = dn.solve(X, y, beta=0.4, method="cvxpy")
     assert sol.certified and sol.value == pytest.approx(2.76437384, abs=1e-7)
-    assert sol.network.pruned(1e-9).branches[0][0][0].shape[1] == 3        # the 3-neuron network of MATH §8.2
+    assert sol.network.pruned(1e-9).branches[0][0][0].shape[1] == 3        # the 3-neuron network of docs/settings/two_layer.md
     rho, proven, estimate = tl.rho(sol.dual, X)
     assert proven and estimate is None and rho == pytest.approx(0.4, rel=1e-6)
 
@@ -180,7 +180,7 @@ def test_program_equals_cutting_plane_and_training_never_below(seed: int, n: int
     np.testing.assert_allclose(cut.value, full.value, rtol=1e-6)
     trained = trained_values(X, y, seeds=tuple(range(6)), beta=beta, width=n + 1)
     assert trained.min() >= cut.lower_bound - 1e-9 * max(1.0, cut.value)
-    # L-BFGS from random starts ends near the optimum but can stall above it (MATH §10).
+    # L-BFGS from random starts ends near the optimum but can stall above it (docs/theory/known-answers.md).
     assert trained.min() <= cut.value * (1 + 2e-3)
 
 
@@ -236,7 +236,7 @@ def test_beyond_enumeration_branch_and_bound_proves_the_optimum() -> None:
 
 # ---------------------------------------------------------------------------- biases
 def test_biases_are_unpenalized_variant_A_T9() -> None:
-    """bias=True: hidden and output biases free (MATH §4.1 Variant A); T9 of MATH §10."""
+    """bias=True: hidden and output biases free (docs/settings/spline.md#setting Variant A); T9 of docs/theory/known-answers.md."""
     x, y = np.array([[-1.0], [0.0], [1.0]]), np.array([0.0, 1.0, 0.0])
     sol = dn.solve(x, y, beta=0.1, bias=True, setting="relu-two-layer")
     assert sol.certified

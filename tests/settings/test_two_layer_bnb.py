@@ -1,4 +1,4 @@
-"""Branch and bound over cones (MATH §8.4): its proven bound against enumeration, and its certificate check."""
+"""Branch and bound over cones (docs/settings/two_layer.md): its proven bound against enumeration, and its certificate check."""
 
 from __future__ import annotations
 

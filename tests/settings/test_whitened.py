@@ -1,6 +1,6 @@
-"""Deep ReLU networks on whitened data X Xᵀ = I (MATH §5): known answers, three oracles.
+"""Deep ReLU networks on whitened data X Xᵀ = I (docs/settings/whitened.md): known answers, three oracles.
 
-Oracles: MATH §10 T6, T7, T14 and the §5.5/§5.6 measurements (they depend only on class
+Oracles: docs/theory/known-answers.md#t6, T7, T14 and the §5.5/§5.6 measurements (they depend only on class
 sizes), the closed forms of §5.4, the CVXPY duals with each solver, and non-convex
 L-BFGS training (weight decay, or the t-form through a sphere parameterization written
 here) from several seeds, which must never end below a certified bound. Invariants:
@@ -21,7 +21,7 @@ from dualnet.train import objective_and_gradient, train
 
 
 def whitened_data(seed: int, n: int, d: int) -> np.ndarray:
-    """X = Qᵀ with Q from the QR factorization of a Gaussian d×n matrix (MATH §0.2)."""
+    """X = Qᵀ with Q from the QR factorization of a Gaussian d×n matrix (docs/theory/framework.md#conventions)."""
     Q, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((d, n)))
     return Q.T.copy()
 
@@ -39,7 +39,7 @@ def scale(value: float) -> float:
 
 
 def train_t_form(X: np.ndarray, Y: np.ndarray, beta: float, depth: int, t: float, width: int, seed: int) -> Network:
-    """L-BFGS on the t-form (MATH §A.2 (T)) from a random start.
+    """L-BFGS on the t-form (docs/theory/framework.md#training-problems (T)) from a random start.
 
     Layers 1..L−2 are kept at Frobenius norm t by W_l = t V_l/‖V_l‖, so the weight-decay
     objective differs from the t-form objective by the constant β(L−2)t²/2 and
@@ -80,7 +80,7 @@ def test_t6_scalar_two_neurons() -> None:
     np.testing.assert_allclose(sol.dual.ravel(), [1.0, -1.0], atol=1e-12)
     hidden = sol.network.hidden(X)
     assert np.sum(np.linalg.norm(hidden, axis=0) > 0) == 2          # a positive and a negative neuron
-    # Contrast: a linear network on the same data is better off (MATH §10 T6).
+    # Contrast: a linear network on the same data is better off (docs/theory/known-answers.md#t6).
     assert dn.solve(X, y, beta=1.0, activation="linear").value == pytest.approx(4.5, abs=1e-12)
 
 
@@ -104,7 +104,7 @@ T7 = [(0.5, 0.9571068, [[0.646447, 0], [0.646447, 0], [0, 0.5]], 2),
 def test_t7_one_hot(beta: float, value: float, F, active: int) -> None:
     sol = dn.solve(T7_X, T7_Y, beta=beta)
     assert sol.certified, sol.reason
-    assert sol.value == pytest.approx(value, abs=1e-7)        # MATH quotes 7 digits
+    assert sol.value == pytest.approx(value, abs=1e-7)        # the known answer quotes 7 digits
     assert sol.value == pytest.approx(sum(huber(np.sqrt(k), beta) for k in (2, 1)), abs=1e-12)
     if F is not None:
         np.testing.assert_allclose(sol.predict(T7_X), F, atol=1e-6)
@@ -131,7 +131,7 @@ def test_t14_deep_t_form_constructed_network() -> None:
 
 
 def test_t14_training_never_beats_the_optimum() -> None:
-    """MATH T14: random starts can stall (1.0821069, a dead branch); none goes below 0.9571068."""
+    """known answer T14: random starts can stall (1.0821069, a dead branch); none goes below 0.9571068."""
     values = [train_t_form(T7_X, T7_Y, 2.0, 4, 2.0, width=3, seed=s).objective(T7_X, T7_Y, 2.0, t=2.0)
               for s in range(3)]
     assert min(values) >= 0.9571068 - 1e-7
@@ -141,7 +141,7 @@ def test_t14_training_never_beats_the_optimum() -> None:
         assert cert.exact and cert.lower_bound <= 0.9571068 + 1e-9
 
 
-# --------------------------------------------------------------- MATH §5.6, §5.5
+# --------------------------------------------------------------- docs/settings/whitened.md#closed-forms, docs/settings/whitened.md#recovery
 SIZES_322 = [0, 0, 0, 1, 1, 2, 2]
 
 
@@ -160,7 +160,7 @@ def test_math_5_6_one_hot_two_layer_vs_training(beta: float, value: float) -> No
 
 
 def test_math_5_5_weight_decay_construction_vs_training() -> None:
-    """MATH §5.5: n = 7, classes (3, 2, 2), β = 0.6, L = 3; the constructed network gives 3.0842533."""
+    """docs/settings/whitened.md#recovery: n = 7, classes (3, 2, 2), β = 0.6, L = 3; the constructed network gives 3.0842533."""
     X, Y = whitened_data(1, 7, 10), one_hot(SIZES_322)
     sol = dn.solve(X, Y, beta=0.6, depth=3)
     assert sol.value == pytest.approx(3.0842533, abs=1e-7)
@@ -171,11 +171,11 @@ def test_math_5_5_weight_decay_construction_vs_training() -> None:
     assert "3 active branches" in sol.info["note"]
     trained = [train(X, Y, beta=0.6, depth=3, width=4, seed=s).objective(X, Y, 0.6) for s in range(3)]
     assert min(trained) >= sol.lower_bound - 1e-8
-    assert min(trained) >= sol.value - 1e-7                     # MATH: training stalled at 3.1207 or worse
+    assert min(trained) >= sol.value - 1e-7                     # the known answer: training stalled at 3.1207 or worse
 
 
 def test_math_5_6_scalar_vs_training() -> None:
-    """MATH §5.6 scalar check (n = 6, d = 9, β = 0.6) on our own random instance."""
+    """docs/settings/whitened.md#closed-forms scalar check (n = 6, d = 9, β = 0.6) on our own random instance."""
     X, y = whitened_data(2, 6, 9), np.random.default_rng(2).standard_normal(6)
     sol = dn.solve(X, y, beta=0.6)
     y_plus, y_minus = np.maximum(y, 0), np.maximum(-y, 0)
@@ -224,7 +224,7 @@ def test_depths_t_form_solve_recover_certify(depth: int, kind: str) -> None:
 
 
 def check_disjoint_branches(net: Network, X: np.ndarray, Y: np.ndarray) -> None:
-    """MATH §5.5-§5.6: disjoint first-layer activations, one label group each; rank-one layers.
+    """docs/settings/whitened.md#recovery: disjoint first-layer activations, one label group each; rank-one layers.
 
     Each first-layer neuron (a column of X W_1, over all branches) is nonnegative (the ReLU
     is the identity on it), lies inside one class (or one sign of y), and different
@@ -249,13 +249,13 @@ def check_disjoint_branches(net: Network, X: np.ndarray, Y: np.ndarray) -> None:
 
 @pytest.mark.parametrize("depth", [3, 4, 5])
 def test_weight_decay_one_active_group_is_certified_and_matches_training(depth: int) -> None:
-    """K = 1 with y ≥ 0 (one active branch): the search over t is certified (MATH Lemma A.2)."""
+    """K = 1 with y ≥ 0 (one active branch): the search over t is certified (docs/theory/framework.md#weight-decay-and-t)."""
     X = whitened_data(4, 6, 9)
     y = np.abs(np.random.default_rng(4).standard_normal(6)) + 0.5
     beta = 0.4
     sol = dn.solve(X, y, beta=beta, depth=depth)
     assert sol.certified, sol.reason
-    r = whitened.balanced_amplitude(np.linalg.norm(y), beta, depth)      # closed scalar form, MATH §2.4
+    r = whitened.balanced_amplitude(np.linalg.norm(y), beta, depth)      # closed scalar form, docs/settings/linear.md#weight-decay-on-all-layers
     exact = 0.5 * (np.linalg.norm(y) - r) ** 2 + 0.5 * beta * depth * r ** (2 / depth)
     assert sol.value == pytest.approx(exact, abs=1e-9)
     # Width 10 and unit init scale: narrow deep networks from small starts stall at P(0).
@@ -266,7 +266,7 @@ def test_weight_decay_one_active_group_is_certified_and_matches_training(depth: 
 
 
 def test_weight_decay_one_hot_one_active_class_is_certified() -> None:
-    """Only the large class is active, at its own radius and in the bound: they meet (MATH §5.5).
+    """Only the large class is active, at its own radius and in the bound: they meet (docs/settings/whitened.md#recovery).
 
     Classes (49, 1, 1), β = 2, L = 3: the large class has s ≈ 5.9 and t* = s^{1/3} < β, so
     β_t = β/t* > 1 = √n_k keeps the small classes inactive in the bound as well.
@@ -319,7 +319,7 @@ def test_scalar_losses_exact_dual(loss: str, depth: int, t: float | None) -> Non
 
 @pytest.mark.parametrize("labels", [[0, 0, 0, 0, 0, 1, 1, 2, 2], [0, 1, 2, 0, 1, 2, 0, 1, 2]])
 def test_cross_entropy_one_hot_certified_by_exact_rho(labels: list[int]) -> None:
-    """Class atoms (MATH §7 note) plus ρ evaluated exactly on class-constant dual points."""
+    """Class atoms (docs/theory/losses.md note) plus ρ evaluated exactly on class-constant dual points."""
     X, Y = whitened_data(8, 9, 12), one_hot(labels)
     sol = dn.solve(X, Y, beta=0.4, loss="cross-entropy")
     assert sol.certified, sol.reason
@@ -424,7 +424,7 @@ def test_fast_smooth_losses_agree_with_cvxpy(loss: str, depth: int, t: float | N
     fast = dn.solve(X, Y, beta=0.6, depth=depth, t=t, loss=loss)
     slow = dn.solve(X, Y, beta=0.6, depth=depth, t=t, loss=loss, method="cvxpy")
     assert "Newton per label group" in fast.method and "cvxpy:" in slow.method
-    # Weight decay on all layers with two active groups is not certifiable either way (MATH §5.5).
+    # Weight decay on all layers with two active groups is not certifiable either way (docs/settings/whitened.md#recovery).
     assert fast.certified == slow.certified == (t is not None or depth == 2), fast.reason
     if fast.certified:                       # otherwise both searches only found good networks
         assert fast.value == pytest.approx(slow.value, abs=1e-6 * scale(slow.value))  # CLARABEL's accuracy

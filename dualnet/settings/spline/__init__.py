@@ -1,21 +1,21 @@
-"""One-dimensional data with biases: linear splines with kinks at the data points (MATH §4).
+"""One-dimensional data with biases: linear splines with kinks at the data points (docs/settings/spline.md).
 
 Reference: Ergen & Pilanci, "Revealing the Structure of Deep Neural Networks via Convex
-Duality", ICML 2021 (arXiv 2002.09773v4), the one-dimensional / spline corollary; MATH §4,
+Duality", ICML 2021 (arXiv 2002.09773v4), the one-dimensional / spline corollary; docs/settings/spline.md,
 bias convention Variant A (hidden biases and the output bias free, weights penalized).
 
 Inputs are scalars x_1, …, x_n, sorted here into the distinct values ξ_1 < … < ξ_m.
 Repeated x values are kept as separate rows of the loss (exact for every loss, nothing
 is averaged); they share one kink position. Two dictionaries of atoms appear:
 
-* depth 2 (MATH §4.2): the right- and left-facing ReLUs (x − ξ_k)_+ and (ξ_k − x)_+,
+* depth 2 (docs/settings/spline.md#primal-and-dual): the right- and left-facing ReLUs (x − ξ_k)_+ and (ξ_k − x)_+,
   2m atoms, dual constraint max_k max(|r_k|, |l_k|) ≤ β, where
   r_k = Σ_i (x_i − ξ_k)_+ u_i and l_k = Σ_i (ξ_k − x_i)_+ u_i;
 * depth L ≥ 3, parallel branches in the t-form: the *ramps*
   t^{L−2}((x − ξ_p)_+ − (x − ξ_q)_+), p < q, dual constraint
   t^{L−2}(max_k r_k − min_k r_k) ≤ β (diameter of the r_k for several outputs).
 
-The deep dictionary is larger than the two-layer one scaled by t^{L−2} (MATH §4.4
+The deep dictionary is larger than the two-layer one scaled by t^{L−2} (docs/settings/spline.md#deep-networks
 conjectured they coincide). The deep constraint is exact: a ramp is
 σ(c − t(q − x)_+) with a bias in the second layer, and conversely every deep branch g
 satisfies |uᵀg| ≤ t^{L−2}(max r − min r), because the functional
@@ -49,7 +49,7 @@ from .recovery import recover, recover_atoms
 
 NAME = "relu-1d"
 REFERENCE = ("Ergen & Pilanci (ICML 2021), one-dimensional data: linear splines with kinks at the data points "
-             "(MATH §4, Variant A)")
+             "(docs/settings/spline.md, Variant A)")
 ACTIVATIONS = ("relu",)
 #: keyword options of dn.solve this setting reads (others are refused)
 OPTIONS: tuple[str, ...] = ()

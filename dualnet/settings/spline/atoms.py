@@ -131,7 +131,7 @@ def network_from_atoms(atoms: Atoms, depth: int, t: float | None) -> Network:
     """A network whose function is the spline of ``atoms``.
 
     Depth 2: one hidden neuron per atom, w = ±√‖z‖, b = ∓√‖z‖ ξ, output z/√‖z‖, output
-    bias b0 (weight decay cost β‖z‖ per neuron, MATH §4.2). Depth ≥ 3: one width-1 branch
+    bias b0 (weight decay cost β‖z‖ per neuron, docs/settings/spline.md#primal-and-dual). Depth ≥ 3: one width-1 branch
     per ramp in the t-form, layers 1..L−2 of norm t, the last two balanced; with
     ``t=None`` every branch is then balanced for weight decay on all layers.
     """

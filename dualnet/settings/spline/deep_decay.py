@@ -1,4 +1,4 @@
-"""Weight decay on all layers of a deep network on 1-D data: a search over t (MATH Lemma A.2)."""
+"""Weight decay on all layers of a deep network on 1-D data: a search over t (docs/theory/framework.md#weight-decay-and-t)."""
 
 from __future__ import annotations
 
@@ -26,14 +26,14 @@ __all__ = ["fit_weight_decay"]
 
 
 def _bounds_meet(pb: Problem, value: float, dual_path: list[tuple[float, np.ndarray]]) -> bool:
-    """Whether the dual points met already certify ``value`` (the certificate's own bound, MATH Lemma A.2)."""
+    """Whether the dual points met already certify ``value`` (the certificate's own bound, docs/theory/framework.md#weight-decay-and-t)."""
     bound, exact = wd_path_lower_bound(dual_path, pb.Y, pb.loss, pb.beta, pb.depth,
                                        lambda V: rho(V, pb.X, pb.depth, 1.0))
     return exact and value - bound <= pb.tol * pb.loss.zero_value(pb.Y)
 
 
 def fit_weight_decay(pb: Problem, solve: SolveAt) -> Fit:
-    """Weight decay on all L ≥ 3 layers: a search over t (MATH Lemma A.2).
+    """Weight decay on all L ≥ 3 layers: a search over t (docs/theory/framework.md#weight-decay-and-t).
 
     Each t gives the ramp program at β t^{2−L}; its branches are balanced for weight
     decay and the network's own objective is minimized over t. The certificate bounds

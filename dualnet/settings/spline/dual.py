@@ -30,7 +30,7 @@ def dual_program(X: np.ndarray, Y: np.ndarray, depth: int, beta: float, t: float
     >>> from dualnet.settings import spline
     >>> X, Y = np.array([[-1.0], [0.0], [1.0]]), np.array([[0.0], [1.0], [0.0]])
     >>> prog = spline.dual_program(X, Y, 2, 0.1, None, get_loss("squared"))
-    >>> round(prog.solve(solver="CLARABEL"), 6)                             # MATH §10 T9
+    >>> round(prog.solve(solver="CLARABEL"), 6)                             # docs/theory/known-answers.md#t9
     0.17
     >>> prog.set_beta(0.5); round(prog.solve(solver="CLARABEL"), 6)
     0.333333

@@ -1,4 +1,4 @@
-"""The grid of distinct inputs and the support values r_k, l_k, ρ (MATH §4.2; deep: package docstring).
+"""The grid of distinct inputs and the support values r_k, l_k, ρ (docs/settings/spline.md#primal-and-dual; deep: package docstring).
 
 Everything here is O(nK) NumPy: prefix and suffix sums over the sorted inputs.
 """
@@ -97,7 +97,7 @@ def _centered(U: np.ndarray) -> bool:
 
 
 def rho(U: np.ndarray, X: np.ndarray, depth: int, t: float = 1.0) -> tuple[float, bool]:
-    """Support value ρ(U) = sup over branches g of ‖Uᵀg‖, exact (MATH §4.2; deep: module docstring).
+    """Support value ρ(U) = sup over branches g of ‖Uᵀg‖, exact (docs/settings/spline.md#primal-and-dual; deep: module docstring).
 
     Depth 2: max_k max(‖r_k‖, ‖l_k‖), the sup over |w| ≤ 1 and every bias b of
     ‖Uᵀ(xw + b)_+‖, attained at a data point. Depth L ≥ 3: t^{L−2} times the diameter of
@@ -109,7 +109,7 @@ def rho(U: np.ndarray, X: np.ndarray, depth: int, t: float = 1.0) -> tuple[float
     >>> import numpy as np
     >>> from dualnet.settings import spline
     >>> X, u = np.array([[-1.0], [0.0], [1.0]]), np.array([[-0.1], [0.2], [-0.1]])
-    >>> [round(spline.rho(u, X, L, 1.0)[0], 12) for L in (2, 3)]       # MATH §10 T9: active at β = 0.1
+    >>> [round(spline.rho(u, X, L, 1.0)[0], 12) for L in (2, 3)]       # docs/theory/known-answers.md#t9: active at β = 0.1
     [0.1, 0.1]
     """
     U = np.asarray(U, dtype=float).reshape(U.shape[0], -1)

@@ -1,4 +1,4 @@
-"""The β → 0 limit: the minimum-norm interpolating network (MATH §4.3)."""
+"""The β → 0 limit: the minimum-norm interpolating network (docs/settings/spline.md#interpolation-limit)."""
 
 from __future__ import annotations
 
@@ -21,11 +21,11 @@ __all__ = ["Interpolant", "interpolation_value", "min_norm_interpolant"]
 
 # --------------------------------------------------------------------------- interpolation limit
 def interpolation_value(x: np.ndarray, y: np.ndarray, depth: int = 2, t: float = 1.0) -> float:
-    """Minimal Σ|output weights| of a network interpolating (x, y) (MATH §4.3, corrected).
+    """Minimal Σ|output weights| of a network interpolating (x, y) (docs/settings/spline.md#interpolation-limit, corrected).
 
     With slopes s_k of the piecewise-linear interpolant and D = Σ_k |s_k − s_{k−1}|:
     depth 2: max(D, (D + |s_1 + s_{n−1}|)/2); depth L ≥ 3 (t-form):
-    t^{2−L}·(|s_1| + D + |s_{n−1}|)/2. (MATH §4.3 prints max(D, |s_1 + s_{n−1}|) for depth 2,
+    t^{2−L}·(|s_1| + D + |s_{n−1}|)/2. (docs/settings/spline.md#interpolation-limit prints max(D, |s_1 + s_{n−1}|) for depth 2,
     which overstates the value when the end slopes dominate: y = x costs 1, not 2.)
 
     Examples
@@ -49,7 +49,7 @@ def interpolation_value(x: np.ndarray, y: np.ndarray, depth: int = 2, t: float =
 
 @dataclass(frozen=True)
 class Interpolant:
-    """The minimum-norm interpolating network: the β → 0 limit (MATH §4.3).
+    """The minimum-norm interpolating network: the β → 0 limit (docs/settings/spline.md#interpolation-limit).
 
     Attributes
     ----------
@@ -91,7 +91,7 @@ def min_norm_interpolant(x: Any, y: Any, *, depth: int = 2, t: float = 1.0, meth
                          solver: str | None = None) -> Interpolant:
     """The cheapest ReLU network with biases that interpolates one-dimensional data.
 
-    The β → 0 limit of :func:`dualnet.solve` with ``bias=True`` (MATH §4.3): among the
+    The β → 0 limit of :func:`dualnet.solve` with ``bias=True`` (docs/settings/spline.md#interpolation-limit): among the
     networks with f(x_i) = y_i, one of least Σ|output weights| (hidden layers
     normalized; t-form for depth ≥ 3). It is the linear spline through the data with
     kinks at data points.

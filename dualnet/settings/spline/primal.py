@@ -1,4 +1,4 @@
-"""The finite primal in O(n) form: predictions are cumulative sums of slopes (MATH §4.2)."""
+"""The finite primal in O(n) form: predictions are cumulative sums of slopes (docs/settings/spline.md#primal-and-dual)."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def _values_from_slopes(c: cp.Expression, slopes: cp.Expression | None, grid: Gr
 
 def primal_program(X: np.ndarray, Y: np.ndarray, depth: int, beta: float, t: float | None, loss: Loss,
                    masks: dict[str, np.ndarray] | None = None) -> PrimalProgram:
-    """The finite primal in O(n) form (MATH §4.2; deep ramps: module docstring).
+    """The finite primal in O(n) form (docs/settings/spline.md#primal-and-dual; deep ramps: module docstring).
 
     Depth 2: min ℓ(F) + β Σ_k (|z_k| + |z'_k|) with F the values of
     b_0 + Σ z_k(x − ξ_k)_+ + Σ z'_k(ξ_k − x)_+; the slope on [ξ_j, ξ_{j+1}] is

@@ -1,4 +1,4 @@
-"""Recovery of an optimal spline from a dual point: the atoms it makes active (MATH §A.4, §7.1)."""
+"""Recovery of an optimal spline from a dual point: the atoms it makes active (docs/theory/framework.md#extreme-points, docs/theory/losses.md#general-dual)."""
 
 from __future__ import annotations
 
@@ -166,7 +166,7 @@ def _atoms_from_columns(cols: _Columns, coef: np.ndarray, b0: np.ndarray, grid: 
 
 def recover_atoms(U: np.ndarray, X: np.ndarray, Y: np.ndarray, depth: int, beta_t: float, loss: Loss,
                   solver: str | None = None, act_tol: float = 1e-4) -> Atoms:
-    """Atoms of an optimal spline from a dual point U (MATH §A.4, §7.1).
+    """Atoms of an optimal spline from a dual point U (docs/theory/framework.md#extreme-points, docs/theory/losses.md#general-dual).
 
     Only the atoms U makes active (‖Uᵀatom‖ ≥ β_t(1 − act_tol)) may carry weight; their
     amplitudes and the output bias solve the restricted primal, a small program.

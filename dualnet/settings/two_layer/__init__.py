@@ -1,9 +1,9 @@
-"""Two-layer ReLU networks on any data: hyperplane arrangements and cutting planes (MATH §8).
+"""Two-layer ReLU networks on any data: hyperplane arrangements and cutting planes (docs/settings/two_layer.md).
 
 Reference: Pilanci & Ergen, "Neural Networks are Convex Regularizers", ICML 2020 (the
-finite convex program over arrangement patterns, MATH §8.2); Ergen & Pilanci, ICML 2021
-(arXiv 2002.09773v4), the extreme-point view of the dual (MATH §A.4, §8.1); Ergen &
-Pilanci, JMLR 2021 (cutting planes, MATH §8.3).
+finite convex program over arrangement patterns, docs/settings/two_layer.md); Ergen & Pilanci, ICML 2021
+(arXiv 2002.09773v4), the extreme-point view of the dual (docs/theory/framework.md#extreme-points, docs/settings/two_layer.md); Ergen &
+Pilanci, JMLR 2021 (cutting planes, docs/settings/two_layer.md).
 
 The pieces, one module each, in the order the documentation derives them
 (docs/settings/two_layer.md): :mod:`.arrangement`, :mod:`.program`, :mod:`.oracles` (with
@@ -17,22 +17,22 @@ settings contract.
    when the counting bound P ≤ 2Σ_{k<r} C(m−1, k) is small (r = 1, 2 directly; r ≥ 3
    through the extreme rays of the chambers), and sampled otherwise.
 2. **Convex program** (group lasso with cone constraints) over a pattern set, and its
-   dual (MATH §8.2).
+   dual (docs/settings/two_layer.md).
 3. **Oracle** ρ(u) = max_{‖w‖≤1} |uᵀ(Xw)_+| = max over patterns of ‖Π_{K_i}(±A ᵀD_i u)‖,
    K_i = {z : (2D_i − I)Az ≥ 0} (Moreau: the largest linear value over a cone ∩ ball is the
    norm of the projection onto the cone). r ≤ 2: closed form over angular sectors.
    r ≥ 3: one NNLS per pattern, whose value ‖c + Bᵀλ‖ with λ ≥ 0 is an upper bound for ANY
    λ, so the maximum over a complete enumeration is a rigorous upper bound (exact).
    Otherwise: a many-start ascent that gives a lower estimate (not a proof).
-4. **Cutting plane** (MATH §8.3): a restricted master program over a few patterns, seeded
+4. **Cutting plane** (docs/settings/two_layer.md): a restricted master program over a few patterns, seeded
    from a short L-BFGS training run, grown by the oracle until ρ(U) ≤ β(1 + ε).
 5. **Recovery**: each nonzero v_i becomes the neuron v_i/√‖v_i‖ with output weight
    +√‖v_i‖ (−√‖w_i‖ for w_i), whose weight decay equals the convex objective.
 
-Biases (``bias=True``) follow the package convention (biases unpenalized, MATH §4.1
+Biases (``bias=True``) follow the package convention (biases unpenalized, docs/settings/spline.md#setting
 Variant A): the atoms are (Xw + b)_+ with ‖w‖ ≤ 1 and b free. See :func:`check`.
 Vector outputs (K > 1): the dual constraint sup‖Uᵀ(Xw)_+‖ ≤ β is copositive-type
-(MATH §8.1); the network is optimized by column generation over neurons and the bound is
+(docs/settings/two_layer.md); the network is optimized by column generation over neurons and the bound is
 an estimate (never certified).
 """
 
@@ -73,7 +73,7 @@ from .program import _augment, _center, _design, _network_from_program, _program
 
 NAME = "relu-two-layer"
 REFERENCE = ("Pilanci & Ergen (ICML 2020) convex program of two-layer ReLU networks; Ergen & Pilanci "
-             "(ICML 2021, JMLR 2021) extreme points and cutting planes (MATH §8)")
+             "(ICML 2021, JMLR 2021) extreme points and cutting planes (docs/settings/two_layer.md)")
 ACTIVATIONS = ("relu",)
 HOMOGENEOUS = True
 
@@ -104,7 +104,7 @@ __all__ = [
 def recover(U: np.ndarray, X: np.ndarray, Y: np.ndarray, depth: int, beta: float, t: float | None = None,
             loss: Loss | None = None, solver: str | None = None, D: np.ndarray | None = None,
             bias: bool = False) -> Network:
-    """Two-layer network from a dual point U (MATH §A.4, §7.1).
+    """Two-layer network from a dual point U (docs/theory/framework.md#extreme-points, docs/theory/losses.md#general-dual).
 
     The active patterns are those whose exact oracle value reaches β (within 1e-4); the
     amplitudes and directions come from the convex program restricted to them.
@@ -156,7 +156,7 @@ def check(X: np.ndarray, Y: np.ndarray, depth: int, activation: str = "relu", bi
     """Assumptions of this setting that the problem breaks ([] when it applies).
 
     Any data, depth 2, ReLU, no batch normalization. ``bias=True`` means unpenalized
-    hidden and output biases (the package convention, MATH §4.1 Variant A). To penalize
+    hidden and output biases (the package convention, docs/settings/spline.md#setting Variant A). To penalize
     the bias with the weight (Variant B), append a column of ones to X instead: it is then
     an ordinary weight.
     """
@@ -167,7 +167,7 @@ def check(X: np.ndarray, Y: np.ndarray, depth: int, activation: str = "relu", bi
         problems.append("batchnorm=True: use the 'batchnorm' setting")
     if depth != 2:
         problems.append(f"depth={depth}: the exact convex program covers two-layer ReLU networks (depth=2) only; "
-                        "deep ReLU networks on general data have no computable dual constraint (MATH §8.1), so "
+                        "deep ReLU networks on general data have no computable dual constraint (docs/settings/two_layer.md), so "
                         "dualnet cannot certify them yet")
     return problems
 
@@ -228,7 +228,7 @@ def dual_candidates(candidates: list[np.ndarray], pb: Problem) -> list[np.ndarra
 def dual_program(X: np.ndarray, Y: np.ndarray, depth: int, beta: float, t: float | None, loss: Loss,
                  D: np.ndarray | None = None, bias: bool = False, max_patterns: int = MAX_PATTERNS,
                  **_: Any) -> DualProgram:
-    """The dual of MATH §8.2 over the patterns D (every pattern when None), K = 1.
+    """The dual of docs/settings/two_layer.md over the patterns D (every pattern when None), K = 1.
 
     max −ℓ*(−u) s.t. ‖AᵀD_i u + Aᵀ(2D_i − I)α_i‖ ≤ β, ‖−AᵀD_i u + Aᵀ(2D_i − I)α'_i‖ ≤ β, α, α' ≥ 0.
     With every pattern its value is the global optimum; with a subset it is a relaxation
@@ -236,7 +236,7 @@ def dual_program(X: np.ndarray, Y: np.ndarray, depth: int, beta: float, t: float
     """
     if Y.shape[1] != 1:
         raise InputError(f"The two-layer ReLU dual with {Y.shape[1]} outputs has a copositive-type constraint "
-                         "(MATH §8.1) and no finite CVXPY form. Pass one output column.")
+                         "(docs/settings/two_layer.md) and no finite CVXPY form. Pass one output column.")
     A = _design(X, bias)[1]
     if D is None:
         D = _enumerate(geometry(_augment(X, bias)).A, None, False, max_patterns).D
@@ -263,7 +263,7 @@ def dual_program(X: np.ndarray, Y: np.ndarray, depth: int, beta: float, t: float
 def fit(pb: Problem) -> Fit:
     """Globally optimal two-layer ReLU network for ``pb`` (the pipeline ``api.solve`` calls).
 
-    ``method="auto"``: cutting plane (MATH §8.3). ``method="cvxpy"``: one convex program
+    ``method="auto"``: cutting plane (docs/settings/two_layer.md). ``method="cvxpy"``: one convex program
     over all patterns (enumerated when the counting bound allows, otherwise
     ``n_patterns`` sampled ones; an upper bound then). Options (keyword arguments of
     ``dn.solve``): patterns, n_patterns, seed, max_patterns, executor, progress, init,
@@ -289,7 +289,11 @@ def fit(pb: Problem) -> Fit:
     res = cutting_plane(pb.X, pb.Y, pb.beta, pb.loss, init=opts["init"], bias=pb.bias, seed=opts["seed"],
                         max_iter=opts["max_iter"], top=opts["top"], eps=opts["eps"], solver=pb.solver,
                         executor=opts["executor"], progress=opts["progress"], max_patterns=opts["max_patterns"],
-                        n_starts=opts["n_starts"], train_iter=opts["train_iter"], budget=budget)
+                        n_starts=opts["n_starts"], train_iter=opts["train_iter"], budget=budget,
+                        # Measured: interior-point masters are faster to the accuracy a proof needs
+                        # (peer problem A: 3.4x); inexact first-order masters win per round when the
+                        # oracle is a many-start estimate (diabetes: 2-6 s against ~12 s a round).
+                        master="cvxpy" if not rho_reason(pb) else "first-order")
     info = {"iterations": res.iterations, "patterns": res.D.shape[1], "rho/beta": res.rho / pb.beta,
             "oracle_exact": res.exact, "reason": res.reason,
             "stopped": default if res.stopped and default else res.stopped}

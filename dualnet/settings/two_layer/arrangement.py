@@ -1,4 +1,4 @@
-"""Arrangement patterns of X in reduced coordinates: exact enumeration and sampling (MATH §8.2).
+"""Arrangement patterns of X in reduced coordinates: exact enumeration and sampling (docs/settings/two_layer.md).
 
 A first-layer weight w = V z acts through A = U_x diag(s) (X = A Vᵀ, ‖w‖ = ‖z‖), so a
 pattern D = diag(1[Xw ≥ 0]) is a chamber of the central arrangement {z : a_iᵀz = 0}.
@@ -62,7 +62,7 @@ def geometry(X: np.ndarray) -> Geometry:
 
 # =========================================================================== patterns
 def pattern_bound(n: int, r: int) -> int:
-    """Counting bound of MATH §8.2: at most 2Σ_{k=0}^{r−1} C(n−1, k) patterns (r = rank X).
+    """Counting bound of docs/settings/two_layer.md: at most 2Σ_{k=0}^{r−1} C(n−1, k) patterns (r = rank X).
 
     Examples
     --------
@@ -220,7 +220,7 @@ def _progress_bar(progress: bool | None, total: int, what: str) -> Any:
 
 def enumerate_patterns(X: np.ndarray, *, executor: Executor | None = None, progress: bool | None = None,
                        max_patterns: int = MAX_PATTERNS) -> Patterns:
-    """Every arrangement pattern of X, exactly (MATH §8.2).
+    """Every arrangement pattern of X, exactly (docs/settings/two_layer.md).
 
     Parameters
     ----------

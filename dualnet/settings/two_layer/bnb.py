@@ -1,4 +1,4 @@
-"""A proven upper bound on ρ(u) beyond enumeration: branch and bound over cones (MATH §8.4).
+"""A proven upper bound on ρ(u) beyond enumeration: branch and bound over cones (docs/settings/two_layer.md).
 
 The bound a cone's multipliers prove, and the check of a whole certificate, live in
 :mod:`.cones`; this module searches. It starts from the r+1 root cones, bisects the
@@ -422,7 +422,7 @@ def _search(A: np.ndarray, u: np.ndarray, rtol: float, time_limit: float | None,
 def rho_bound(A: np.ndarray, u: np.ndarray, *, rtol: float = 1e-4, time_limit: float | None = None,
               max_nodes: int | None = None, incumbent: np.ndarray | None = None, executor: Executor | None = None,
               n_starts: int = 100) -> RhoBound:
-    """Proven upper bound on ρ(u) = max_{‖z‖≤1} |uᵀ(Az)_+| by branch and bound over cones (MATH §8.4).
+    """Proven upper bound on ρ(u) = max_{‖z‖≤1} |uᵀ(Az)_+| by branch and bound over cones (docs/settings/two_layer.md).
 
     Parameters
     ----------
@@ -470,7 +470,7 @@ def rho_bound(A: np.ndarray, u: np.ndarray, *, rtol: float = 1e-4, time_limit: f
 def rho_bound_vector(A: np.ndarray, U: np.ndarray, *, rtol: float = 1e-4, time_limit: float | None = None,
                      max_nodes: int | None = None, executor: Executor | None = None,
                      n_starts: int = 100) -> RhoBound:
-    """Proven bound on ρ(U) = max_{‖z‖≤1} ‖Uᵀ(Az)_+‖ for K outputs: (Σ_k ρ̄(u_k)²)^{1/2} (MATH §8.4).
+    """Proven bound on ρ(U) = max_{‖z‖≤1} ‖Uᵀ(Az)_+‖ for K outputs: (Σ_k ρ̄(u_k)²)^{1/2} (docs/settings/two_layer.md).
 
     Each column gets :func:`rho_bound` with an equal share of ``time_limit`` and
     ``max_nodes``. ``lower`` is the best ‖Uᵀ(Az)_+‖ found (the many-start ascent on U and

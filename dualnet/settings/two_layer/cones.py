@@ -1,4 +1,4 @@
-"""The mathematics of a branch-and-bound certificate for ρ(u) and its re-check (MATH §8.4).
+"""The mathematics of a branch-and-bound certificate for ρ(u) and its re-check (docs/settings/two_layer.md).
 
 Cones of directions, the bound a cone's multipliers prove, its floating-point margin, and
 :func:`check_certificate`, which re-checks a certificate with NumPy alone (it never calls

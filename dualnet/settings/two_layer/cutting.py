@@ -1,4 +1,4 @@
-"""Column generation over patterns: a restricted master program grown by the oracle (MATH §8.3).
+"""Column generation over patterns: a restricted master program grown by the oracle (docs/settings/two_layer.md).
 
 The master is the convex program over a few patterns, seeded from a short L-BFGS
 training run (or the user's network); the oracle adds the patterns the master's dual
@@ -75,7 +75,7 @@ class CuttingPlaneResult:
 
 def _seed_patterns(X: np.ndarray, Y: np.ndarray, beta: float, loss: Loss, init: Any, seed: int,
                    bias: bool, train_iter: int, time_limit: float | None = None) -> tuple[np.ndarray, Network | None]:
-    """Patterns of a user network's neurons, or of a short L-BFGS run (MATH §8.3 seeding)."""
+    """Patterns of a user network's neurons, or of a short L-BFGS run (docs/settings/two_layer.md seeding)."""
     if init is None:
         from ...train import train
 
@@ -94,9 +94,9 @@ def cutting_plane(X: np.ndarray, y: np.ndarray, beta: float, loss: str | Loss = 
                   bias: bool = False, seed: int = 0, max_iter: int = 100, top: int = 5, eps: float = 1e-7,
                   solver: str | None = None, executor: Executor | None = None, progress: bool | None = None,
                   max_patterns: int = MAX_PATTERNS, n_starts: int = 200, train_iter: int = 300,
-                  patterns: np.ndarray | None = None, polish_rounds: int = 3, budget: Budget | None = None
-                  ) -> CuttingPlaneResult:
-    """Column generation over patterns: restricted master program plus the oracle (MATH §8.3).
+                  patterns: np.ndarray | None = None, polish_rounds: int = 3, budget: Budget | None = None,
+                  master: str = "cvxpy") -> CuttingPlaneResult:
+    """Column generation over patterns: restricted master program plus the oracle (docs/settings/two_layer.md).
 
     Starts from the patterns of ``init`` (a Network, weight list or torch module) or of a
     short L-BFGS run, solves the convex program over them, asks the oracle for the most
@@ -105,6 +105,9 @@ def cutting_plane(X: np.ndarray, y: np.ndarray, beta: float, loss: str | Loss = 
     ``eps``); with the many-start oracle (large rank) it is not, and ``reason`` says so.
     ``budget`` (a :class:`dualnet.budget.Budget`) stops the loop between master solves;
     the last master's network is returned (it is feasible, its value is an upper bound).
+    ``master`` is "cvxpy" (an interior-point solve per round, accurate enough to certify) or
+    "first-order" (:func:`.solver.solve_patterns`, warm-started, as accurate as the oracle's
+    last violation asks: faster per round where the oracle is a many-start estimate).
 
     Examples
     --------
@@ -118,7 +121,7 @@ def cutting_plane(X: np.ndarray, y: np.ndarray, beta: float, loss: str | Loss = 
     loss = get_loss(loss)
     budget = budget or Budget(None)
     if Y.shape[1] != 1:
-        raise InputError(f"cutting_plane handles one output (the pattern program of MATH §8.2). Got y with "
+        raise InputError(f"cutting_plane handles one output (the pattern program of docs/settings/two_layer.md). Got y with "
                          f"{Y.shape[1]} columns. Use dualnet.solve, which handles vector outputs by column "
                          "generation over neurons.")
     geo, A = _design(X, bias)
@@ -129,15 +132,16 @@ def cutting_plane(X: np.ndarray, y: np.ndarray, beta: float, loss: str | Loss = 
     bar = Progress("cutting plane", progress)
     polish_left, stopped = polish_rounds, ""
     p0 = loss.zero_value(Y)
-    master = res_oracle = None
+    first_order, master = master == "first-order", None
+    res_oracle = None
     violation = 1.0
     try:
         for it in range(max_iter):
             start = time.perf_counter()
             # Inexact column generation: a master need not be more accurate than the violation the
             # oracle found last (ρ/β − 1); the accuracy reaches eps as the loop converges.
-            m = _master(A, Y, D, beta, loss, free, solver, master, tol=max(eps, min(1e-4, 0.1 * violation)),
-                        budget=budget)
+            m = _master(A, Y, D, beta, loss, free, solver, first_order, master,
+                        tol=max(eps, min(1e-4, 0.1 * violation)), budget=budget)
             u = _center(m.U, Y, loss) if bias else loss.project_dual(m.U, Y)
             r = _cutting_oracle(A, u, X, bias, top, seeds, executor, max_patterns, n_starts, seed + it, budget)
             master, U, res_oracle = m, u, r          # one complete iteration: master and oracle agree
@@ -202,14 +206,14 @@ class _Master:
 
 
 def _master(A: np.ndarray, Y: np.ndarray, D: np.ndarray, beta: float, loss: Loss, free: int,
-            solver: str | None, start: _Master | None = None, tol: float = 1e-8,
+            solver: str | None, first_order: bool = False, start: _Master | None = None, tol: float = 1e-8,
             budget: Budget | None = None) -> _Master:
-    """The convex program over the patterns D (MATH §8.2).
+    """The convex program over the patterns D (docs/settings/two_layer.md).
 
-    By the first-order solver (:func:`.solver.solve_patterns`, warm-started from the last
-    master), or by CVXPY when a ``solver`` is named.
+    By CVXPY, or by the first-order solver (:func:`.solver.solve_patterns`, warm-started from
+    the last master) when ``first_order`` and no CVXPY ``solver`` is named.
     """
-    if solver is not None:
+    if solver is not None or not first_order:
         program, V, W = _program(A, Y, D, beta, loss, free)
         U, method = solve_cvxpy(program, solver)
         return _Master(np.asarray(V.value), np.asarray(W.value), U, float(program.problem.value), method, D)
@@ -348,7 +352,7 @@ def _atom_master(G: np.ndarray, Y: np.ndarray, beta: float, loss: Loss, solver: 
 
 
 def _fit_vector(pb: Problem, geo: Geometry, opts: dict[str, Any], budget: Budget) -> Fit:
-    """K > 1: column generation over neurons with the many-start oracle (MATH §8.1).
+    """K > 1: column generation over neurons with the many-start oracle (docs/settings/two_layer.md).
 
     The bound is proven (ρ bounded above) but loose, so the result is certified only when
     that loose bound happens to close the gap.

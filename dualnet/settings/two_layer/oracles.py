@@ -1,4 +1,4 @@
-"""The extreme-point oracle ρ(U) = max_{‖w‖≤1} ‖Uᵀ(Xw)_+‖ (MATH §8.1, §8.3).
+"""The extreme-point oracle ρ(U) = max_{‖w‖≤1} ‖Uᵀ(Xw)_+‖ (docs/settings/two_layer.md).
 
 max over patterns of ‖Π_{K_i}(±AᵀD_i u)‖, K_i = {z : (2D_i − I)Az ≥ 0} (Moreau: the
 largest linear value over a cone ∩ ball is the norm of the projection onto the cone).
@@ -308,7 +308,7 @@ def _inexact_reason(n: int, r: int, K: int, bound: int, max_patterns: int, bias:
             "the optimum) and estimated from below by a many-start search (bound_estimate, not a proof)")
     if K > 1:
         return (f"vector outputs (K={K}): sup ||U^T (Xw)_+|| over ||w|| <= 1 is a copositive-type problem "
-                f"(MATH §8.1; Sahiner et al., ICLR 2021) with no exact method here, {tail}")
+                f"(docs/settings/two_layer.md; Sahiner et al., ICLR 2021) with no exact method here, {tail}")
     return (f"rank(X)={r}{' (with the bias column)' if bias else ''} allows up to {bound:.3g} arrangement patterns, "
             f"more than max_patterns={max_patterns:,}, {tail}")
 
@@ -366,13 +366,13 @@ def oracle(U: np.ndarray, X: np.ndarray, *, top: int = 1, executor: Executor | N
            progress: bool | None = None, max_patterns: int = MAX_PATTERNS, n_starts: int = 200, seed: int = 0,
            bias: bool = False, budget: Budget | None = None, bound_time: float = 0.0,
            bound_rtol: float = 1e-6) -> OracleResult:
-    """Extreme-point oracle ρ(U) = max_{‖w‖≤1} ‖Uᵀ(Xw)_+‖ and its maximizing atoms (MATH §8.1, §8.3).
+    """Extreme-point oracle ρ(U) = max_{‖w‖≤1} ‖Uᵀ(Xw)_+‖ and its maximizing atoms (docs/settings/two_layer.md).
 
     Exact for one output: rank(X) ≤ 2 by a closed form over angular sectors; otherwise over
     the complete pattern enumeration (when the counting bound is at most ``max_patterns``)
     with one NNLS per pattern. Otherwise, and always for several outputs (a copositive-type
     problem), a many-start ascent gives a lower estimate and ``exact=False`` with the reason.
-    With ``bias=True`` the atoms are (Xw + b)_+ with b free (MATH §4.1 Variant A); ρ is +inf
+    With ``bias=True`` the atoms are (Xw + b)_+ with b free (docs/settings/spline.md#setting Variant A); ρ is +inf
     unless the columns of U sum to zero. ``budget`` (:class:`dualnet.budget.Budget`) cuts
     the search short; the proven upper bound stays valid. Beyond enumeration the proven
     ``upper`` comes from norms, tightened by up to ``bound_time`` seconds of branch and bound
@@ -397,7 +397,7 @@ def oracle(U: np.ndarray, X: np.ndarray, *, top: int = 1, executor: Executor | N
 
 def _bias_oracle(U: np.ndarray, X: np.ndarray, *, bound_time: float = 0.0, bound_rtol: float = 1e-6,
                  budget: Budget | None = None, executor: Executor | None = None, **kw: Any) -> OracleResult:
-    """ρ for atoms (Xw + b)_+, ‖w‖ ≤ 1, b free (biases unpenalized, MATH §4.1 Variant A).
+    """ρ for atoms (Xw + b)_+, ‖w‖ ≤ 1, b free (biases unpenalized, docs/settings/spline.md#setting Variant A).
 
     b → +∞ makes the constant vector an atom of zero cost, so ρ = +∞ unless 1ᵀU = 0. Then,
     for fixed w, b ↦ Uᵀ(Xw + b1)_+ is piecewise linear with kinks at b = −x_iᵀw, so the

@@ -1,4 +1,4 @@
-"""The convex program over a pattern set (group lasso with cone constraints, MATH §8.2) and recovery.
+"""The convex program over a pattern set (group lasso with cone constraints, docs/settings/two_layer.md) and recovery.
 
 min ℓ(Σ_i D_i A(v_i − w_i)) + β Σ_i (‖v_i‖ + ‖w_i‖) s.t. (2D_i − I)Av_i ≥ 0, (2D_i − I)Aw_i ≥ 0.
 Each nonzero v_i becomes the neuron v_i/√‖v_i‖ with output weight +√‖v_i‖ (−√‖w_i‖ for
@@ -19,7 +19,7 @@ from .arrangement import MAX_PATTERNS, Geometry, Patterns, _enumerate, geometry
 
 def _program(A: np.ndarray, Y: np.ndarray, D: np.ndarray, beta: float, loss: Loss, free: int = 0,
              Dw: np.ndarray | None = None) -> tuple[DualProgram, cp.Variable | None, cp.Variable | None]:
-    """Group lasso with cone constraints over the patterns D (MATH §8.2), K = 1.
+    """Group lasso with cone constraints over the patterns D (docs/settings/two_layer.md), K = 1.
 
     min ℓ(Σ_i D_i A(v_i − w_i)) + β Σ_i (‖v_i‖ + ‖w_i‖) s.t. (2D_i − I)Av_i ≥ 0, (2D_i − I)Aw_i ≥ 0.
     ``Dw`` (default ``D``) gives the w_i their own patterns. The last ``free`` coordinates
@@ -84,7 +84,7 @@ def _support_resolve(A: np.ndarray, Y: np.ndarray, D: np.ndarray, Dw: np.ndarray
 
 def convex_program(X: np.ndarray, y: np.ndarray, beta: float, D: np.ndarray | Patterns | None = None,
                    loss: str | Loss = "squared") -> cp.Problem:
-    """The convex program of MATH §8.2 over the patterns ``D`` (all of them when None), as a CVXPY problem.
+    """The convex program of docs/settings/two_layer.md over the patterns ``D`` (all of them when None), as a CVXPY problem.
 
     Its optimal value is the global optimum of the two-layer ReLU network when ``D`` holds
     every pattern (and an upper bound on it otherwise).
@@ -107,7 +107,7 @@ def convex_program(X: np.ndarray, y: np.ndarray, beta: float, D: np.ndarray | Pa
 
 def _network_from_program(geo: Geometry, V: np.ndarray, W: np.ndarray, K: int = 1, free: int = 0,
                           rtol: float = 1e-9) -> Network:
-    """Neurons v_i/√‖v_i‖ with output +√‖v_i‖ and w_i/√‖w_i‖ with −√‖w_i‖ (MATH §8.2).
+    """Neurons v_i/√‖v_i‖ with output +√‖v_i‖ and w_i/√‖w_i‖ with −√‖w_i‖ (docs/settings/two_layer.md).
 
     With a bias column (``free=1``, the last coordinate) the norm is that of the weight
     part and the last coordinate is the unpenalized hidden bias; a column with zero weight

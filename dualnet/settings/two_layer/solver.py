@@ -1,6 +1,6 @@
 """First-order solver for the convex program over a pattern set, and for the fixed-atom group lasso.
 
-The program of MATH §8.2 over patterns D_i (and D'_i for the w_i),
+The program of docs/settings/two_layer.md over patterns D_i (and D'_i for the w_i),
 
     min ℓ(Σ_i D_i A v_i − Σ_i D'_i A w_i) + β Σ_i (‖v_i‖ + ‖w_i‖)  s.t.  (2D_i − I)Av_i ≥ 0, (2D'_i − I)Aw_i ≥ 0,
 
@@ -260,7 +260,7 @@ def _carry(D: np.ndarray, old_D: np.ndarray | None, old: np.ndarray | None, rows
 def solve_patterns(A: np.ndarray, Y: np.ndarray, D: np.ndarray, beta: float, loss: str | Loss = "squared", *,
                    free: int = 0, Dw: np.ndarray | None = None, start: PatternFit | None = None,
                    tol: float = 1e-8, max_iter: int = 50_000, time_limit: float | None = None) -> PatternFit:
-    """Solve the convex program over the patterns ``D`` (MATH §8.2, K = 1) to a proven gap.
+    """Solve the convex program over the patterns ``D`` (docs/settings/two_layer.md, K = 1) to a proven gap.
 
     min ℓ(Σ_i D_i A(v_i − w_i)) + β Σ_i (‖v_i‖ + ‖w_i‖) s.t. (2D_i − I)Av_i ≥ 0, (2D_i − I)Aw_i ≥ 0,
     the same program as ``program._program`` (whose variables have the same layout), by an
