@@ -287,7 +287,9 @@ def _certify(net: Network, pb: Problem, module: ModuleType, duals: Sequence[np.n
                        value=float(value), lower_bound=found.lower_bound, proven=found.proven, p0=float(p0),
                        rho=found.rho, scale=found.scale, setting=module.NAME,
                        reason=_reason(pb, module, value, found, rel_gap, p0), dual=found.U,
-                       bound_estimate=found.estimate)
+                       # an "estimate" above the network's own value is evidently wrong: not shown
+                       bound_estimate=found.estimate if found.estimate is None or found.estimate <= value
+                       else None)
 
 
 def _reason(pb: Problem, module: ModuleType, value: float, found: DualBound, rel_gap: float, p0: float) -> str:

@@ -352,7 +352,7 @@ def _oracle(A: np.ndarray, U: np.ndarray, *, top: int = 1, seeds: np.ndarray | N
     return OracleResult(value, False, method, reason, Z, vals, A @ Z > 0, upper)
 
 
-def _branch_and_bound(A: np.ndarray, U: np.ndarray, Z: np.ndarray, seconds: float, rtol: float,
+def _branch_and_bound(A: np.ndarray, U: np.ndarray, Z: np.ndarray | None, seconds: float, rtol: float,
                       executor: Executor | None) -> Any:
     """A proven upper bound on ρ(U) within ``seconds``, started from the directions Z (:mod:`.bnb`)."""
     from .bnb import rho_bound, rho_bound_vector      # bnb builds on this module's ascent
@@ -412,7 +412,8 @@ def _bias_oracle(U: np.ndarray, X: np.ndarray, *, bound_time: float = 0.0, bound
     if np.any(np.abs(U.sum(axis=0)) > 1e-9 * scale):
         return OracleResult(np.inf, True, "bias: 1ᵀU ≠ 0", "", np.zeros((X.shape[1], 0)), np.zeros(0),
                             np.zeros((n, 0), dtype=bool))
-    results = [oracle(U, X - X[i], bias=False, budget=budget, executor=executor, **kw) for i in range(n)]
+    budget = budget or Budget(None)
+    results = [_centred(U, X - X[i], budget, executor, kw) for i in range(n)]
     i_best = int(np.argmax([res.value for res in results]))
     best = results[i_best]
     value = best.value
@@ -426,7 +427,8 @@ def _bias_oracle(U: np.ndarray, X: np.ndarray, *, bound_time: float = 0.0, bound
             break
         i = int(open_[0])
         share = max((deadline - time.perf_counter()) / len(open_), 1e-3)
-        res = _branch_and_bound(geometry(X - X[i]).A, U, results[i].Z[:, :8], share, bound_rtol, executor)
+        start = results[i].Z[:, :8] if results[i].Z.shape[1] else None
+        res = _branch_and_bound(geometry(X - X[i]).A, U, start, share, bound_rtol, executor)
         uppers[i] = min(uppers[i], max(res.upper, results[i].value))
         value = max(value, res.lower)
         tightened.add(i)
@@ -435,3 +437,13 @@ def _bias_oracle(U: np.ndarray, X: np.ndarray, *, bound_time: float = 0.0, bound
     upper = max(float(uppers.max()), value)
     return OracleResult(value, exact, method, "" if exact else next(r.reason for r in results if not r.exact),
                         best.Z, best.values, best.D, upper)
+
+
+def _centred(U: np.ndarray, Xi: np.ndarray, budget: Budget, executor: Executor | None, kw: dict) -> OracleResult:
+    """One centred problem of the bias oracle; once the budget is spent, only its norm bound (proven, instant)."""
+    if not budget.expired():
+        return oracle(U, Xi, bias=False, budget=budget, executor=executor, **kw)
+    A = geometry(Xi).A
+    return OracleResult(0.0, False, "norm bound (time budget spent)", "the time budget ended the search",
+                        np.zeros((A.shape[1], 0)), np.zeros(0), np.zeros((A.shape[0], 0), dtype=bool),
+                        norm_bound(A, U))
