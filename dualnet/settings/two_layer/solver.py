@@ -257,6 +257,15 @@ def _carry(D: np.ndarray, old_D: np.ndarray | None, old: np.ndarray | None, rows
     return out
 
 
+def _stop(gap: float, target: float, deadline: float, steps: int, max_iter: int) -> str | None:
+    """Why an outer loop stops now ("converged", "time_limit", "max_iter"), or None to go on."""
+    if gap <= target:
+        return "converged"
+    if time.perf_counter() > deadline:
+        return "time_limit"
+    return "max_iter" if steps >= max_iter else None
+
+
 def solve_patterns(A: np.ndarray, Y: np.ndarray, D: np.ndarray, beta: float, loss: str | Loss = "squared", *,
                    free: int = 0, Dw: np.ndarray | None = None, start: PatternFit | None = None,
                    tol: float = 1e-8, max_iter: int = 50_000, time_limit: float | None = None) -> PatternFit:
@@ -353,13 +362,8 @@ def solve_patterns(A: np.ndarray, Y: np.ndarray, D: np.ndarray, beta: float, los
         fit, bounds = _finish(A, Y, beta, loss, T, S, Dsig, sig, lam, link, F, pen, free, extra)
         if best is None or fit[1] - fit[2] < best[1] - best[2]:
             best, best_lam = fit, lam.copy()
-        if best[1] - best[2] <= tol * p0:
-            stopped = "converged"
-            break
-        if time.perf_counter() > deadline:
-            stopped = "time_limit"
-            break
-        if steps >= max_iter:
+        stopped = _stop(best[1] - best[2], tol * p0, deadline, steps, max_iter)
+        if stopped is not None:
             break
         # Grow the working set by the groups whose dual constraint the point violates most, and
         # drop the zero groups whose constraint holds (each step then costs less).
@@ -662,13 +666,8 @@ def solve_atoms(G: np.ndarray, Y: np.ndarray, beta: float, loss: str | Loss = "s
                 lower, U = low, cand
         if best is None or value - lower < best[1] - best[2]:
             best = (T.copy(), value, max(lower, 0.0), F, U)
-        if best[1] - best[2] <= tol * p0:
-            stopped = "converged"
-            break
-        if time.perf_counter() > deadline:
-            stopped = "time_limit"
-            break
-        if steps >= max_iter:
+        stopped = _stop(best[1] - best[2], tol * p0, deadline, steps, max_iter)
+        if stopped is not None:
             break
         T, k = _fista(grad, T, link.lipschitz * norm_G, beta, Y.shape[1], min(_INNER, max_iter - steps), deadline)
         link.update(G @ T.T)
