@@ -1,0 +1,202 @@
+"""The proven lower bound of the program over a pattern set (NumPy, trusting no solver), and feasibility repair.
+
+A dual point u (−∇ℓ at the predictions, or the link multiplier) and ANY λ_i ≥ 0 give
+max{cᵀθ : θ ∈ K_i, ‖θ‖ ≤ 1} ≤ ‖c + B_iᵀλ_i‖ with B_i = (2D_i − I)A and c = ±AᵀD_i u (the
+constraint term is ≥ 0 on K_i). The solvers' multipliers are such λ (at the optimum they
+make the bound equal to β on active groups), and NNLS tightens the largest bounds. With ρ̄
+the largest bound, c·u with c ≤ β/ρ̄ is feasible for the restricted dual, so ``lower`` =
+max_c −ℓ*(−cu) is a proven lower bound on the restricted program
+(:func:`dualnet.certificate.scaled_dual_value`). With an unpenalized coordinate (``free=1``,
+the bias column) the bound also needs the free component of c + Bᵀλ to vanish; it is zeroed
+exactly by raising one λ_j of the right sign, and is infinite when no such j exists (up to
+round-off at the 1e-12 relative level).
+
+The primal point is made feasible first: a group whose cone constraints the iterate
+violates is replaced by its Euclidean projection onto its cone (NNLS on the polar cone).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import nnls
+
+from ...certificate import scaled_dual_value
+from ...losses import Loss
+
+
+def _finish(A, Y, beta, loss, T, S, Dsig, sig, lam, link, F, pen, free, extra=()):
+    """((feasible θ, its value, proven lower bound, its predictions, the dual point used), group bounds)."""
+    Tf = _repair(A, T, S, pen)
+    Ff = (np.maximum(A @ Tf, 0.0) * sig).sum(axis=1, keepdims=True)        # the ReLU network's forward pass
+    value = loss.value(Ff, Y) + beta * float(np.linalg.norm(Tf[:pen], axis=0).sum())
+    best_lower, best_U, best_bounds = -np.inf, None, None
+    for U in [*link.duals(F), loss.project_dual(loss.dual_point(Ff, Y), Y), *extra]:
+        if free:
+            U = _centered(U, Y, loss)
+        rho, bounds = _rho_bound(A, U, S, Dsig, lam, pen, beta)
+        lower = scaled_dual_value(U, Y, loss, beta, rho)[0] if np.isfinite(rho) else 0.0
+        if lower > best_lower:
+            best_lower, best_U, best_bounds = lower, U, bounds
+    return (Tf, value, max(best_lower, 0.0), Ff, best_U), best_bounds
+
+
+def _extrapolated(us: list[np.ndarray], Y: np.ndarray, loss: Loss) -> list[np.ndarray]:
+    """Anderson extrapolation of the dual points of the last rounds (dual extrapolation, as in Celer).
+
+    The multiplier method converges about linearly, so the affine combination Σc_k u_k with
+    Σc_k = 1 that minimizes the norm of the combined differences points well past the last
+    iterate. It is only one more candidate: the certificate scales whatever it is into the
+    dual feasible set.
+    """
+    if len(us) < 3:
+        return []
+    R = np.stack([(b - a).ravel() for a, b in zip(us, us[1:])], axis=1)
+    G = R.T @ R
+    try:
+        z = np.linalg.solve(G + 1e-12 * np.trace(G) * np.eye(len(G)), np.ones(len(G)))
+    except np.linalg.LinAlgError:
+        return []
+    if not np.all(np.isfinite(z)) or z.sum() == 0:
+        return []
+    c = z / z.sum()
+    return [loss.project_dual(sum(ck * u for ck, u in zip(c, us[1:])), Y)]
+
+
+def _centered(U: np.ndarray, Y: np.ndarray, loss: Loss) -> np.ndarray:
+    """The dual point project_dual(U − τ) with 1ᵀU = 0 (a free constant in the program needs it).
+
+    Every loss with one output has an elementwise domain, so the sum is non-increasing in
+    τ; bisection finds its zero to round-off.
+    """
+    if loss.name == "squared":
+        return U - U.mean()
+    lo, hi = -np.abs(U).max() - 2.0 * np.abs(Y).max() - 1.0, np.abs(U).max() + 2.0 * np.abs(Y).max() + 1.0
+    best = loss.project_dual(U, Y)
+    for _ in range(200):
+        tau = 0.5 * (lo + hi)
+        V = loss.project_dual(U - tau, Y)
+        total = float(V.sum())
+        if abs(total) < abs(float(best.sum())):
+            best = V
+        if total > 0:
+            lo = tau
+        elif total < 0:
+            hi = tau
+        else:
+            break
+    return best
+
+
+def _repair(A: np.ndarray, T: np.ndarray, S: np.ndarray, pen: int) -> np.ndarray:
+    """Project every group that violates its cone constraints onto its cone (NNLS on the polar cone)."""
+    Tf = T.copy()
+    Z = S * (A @ T)
+    scale = np.linalg.norm(A, axis=1)[:, None] * np.linalg.norm(T, axis=0)[None, :]
+    bad = np.flatnonzero(np.any(Z < -1e-14 * scale, axis=0) | np.any((Z < 0) & (scale == 0), axis=0))
+    for g in bad:
+        if not np.any(T[:, g]):
+            continue
+        B = S[:, g, None] * A
+        lam, _ = nnls(B.T, -T[:, g], maxiter=50 * max(B.shape))
+        Tf[:, g] = T[:, g] + B.T @ lam
+        if np.any(B @ Tf[:, g] < -1e-12 * np.linalg.norm(A, axis=1) * np.linalg.norm(Tf[:, g])):
+            Tf[:, g] = 0.0                      # NNLS failed to reach the cone: the zero group is feasible
+    return Tf
+
+
+def _rho_bound(A: np.ndarray, U: np.ndarray, S: np.ndarray, Dsig: np.ndarray, lam: np.ndarray, pen: int,
+               beta: float, pg_steps: int = 30, n_tighten: int = 20) -> tuple[float, np.ndarray]:
+    """A rigorous upper bound on max_i max{c_iᵀθ : θ ∈ K_i, ‖θ[:pen]‖ ≤ 1}, c_i = σ_i AᵀD_i u, and per-group bounds.
+
+    Each group's bound is ‖c_i + B_iᵀλ_i‖ for λ_i ≥ 0 (``lam``, updated in place): the AL
+    multipliers, improved by projected-gradient steps on min ‖c_i + B_iᵀλ_i‖² for the groups
+    above β; the largest few are then tightened by NNLS, stopping once no other bound
+    exceeds the tightened maximum. Any λ ≥ 0 gives a valid bound, so all of this only
+    tightens it.
+    """
+    C = A.T @ (Dsig * U[:, :1])
+    if pen < A.shape[1]:
+        _rescale_one_sided(C, lam, S, pen)
+    bounds = _group_bounds(A, C + A.T @ (S * lam), S, pen)
+    hot = np.flatnonzero(bounds > beta)
+    if hot.size and pg_steps:
+        step = 1.0 / max(float(np.linalg.norm(A, 2)) ** 2, 1e-300)
+        Sh, Ch, Lh = S[:, hot], C[:, hot], lam[:, hot]
+        Yh, t = Lh, 1.0
+        for _ in range(pg_steps):
+            Ln = np.maximum(Yh - step * Sh * (A @ (Ch + A.T @ (Sh * Yh))), 0.0)
+            tn = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * t * t))
+            Yh, Lh, t = Ln + ((t - 1.0) / tn) * (Ln - Lh), Ln, tn
+        new = _group_bounds(A, Ch + A.T @ (Sh * Lh), Sh, pen)
+        better = new < bounds[hot]
+        lam[:, hot[better]] = Lh[:, better]
+        bounds[hot] = np.minimum(new, bounds[hot])
+    order = np.argsort(-bounds)
+    best = 0.0
+    for j, g in enumerate(order):
+        if bounds[g] <= best:
+            return best, bounds
+        if j >= n_tighten:
+            return float(bounds[g]), bounds        # the largest bound not tightened caps the rest
+        B = S[:, g, None] * A
+        if pen == A.shape[1]:
+            lg, _ = nnls(B.T, -C[:, g], maxiter=50 * max(B.shape))
+        else:
+            lg, _ = _nnls_free(B, C[:, g], pen)
+            lg = lg[:, None]
+            _rescale_one_sided(C[:, [g]], lg, S[:, [g]], pen)
+            lg = lg[:, 0]
+        tight = _group_bounds(A, (C[:, g] + B.T @ lg)[:, None], S[:, [g]], pen)[0]
+        if tight < bounds[g]:
+            bounds[g], lam[:, g] = tight, lg
+        best = max(best, bounds[g])
+    return best, bounds
+
+
+def _rescale_one_sided(C: np.ndarray, lam: np.ndarray, S: np.ndarray, pen: int) -> None:
+    """For groups whose rows all have one sign s, scale λ ≥ 0 so the free component c + sΣλ is zero.
+
+    No single row can then cancel an excess (every row pushes the same way), but shrinking
+    λ can: t = −c_free/(sΣλ) when it is ≥ 0, else λ = 0. Modifies ``lam`` in place.
+    """
+    one_sided = np.all(S == S[:1], axis=0)
+    if not np.any(one_sided):
+        return
+    s = S[0, one_sided]
+    total = s * lam[:, one_sided].sum(axis=0)
+    c = C[pen, one_sided]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.where(total != 0, -c / np.where(total != 0, total, 1.0), 0.0)
+    lam[:, one_sided] *= np.clip(t, 0.0, None)
+
+
+def _nnls_free(B: np.ndarray, c: np.ndarray, pen: int) -> tuple[np.ndarray, float]:
+    """NNLS for min ‖(c + Bᵀλ)[:pen]‖ with the free components weighted heavily (then zeroed exactly)."""
+    w = 1e3 * max(float(np.linalg.norm(B[:, :pen])), 1.0)
+    M = B.T.copy()
+    M[pen:] *= w
+    rhs = -c.copy()
+    rhs[pen:] *= w
+    return nnls(M, rhs, maxiter=50 * max(B.shape))
+
+
+def _group_bounds(A: np.ndarray, R: np.ndarray, S: np.ndarray, pen: int) -> np.ndarray:
+    """‖R_i[:pen]‖ after zeroing the free components of R_i = c_i + B_iᵀλ_i by raising one λ_j.
+
+    Adding δ ≥ 0 to λ_j adds δ s_j a_j: with s_j = −sign(e) and δ = |e| the free component
+    e vanishes. The row j with the smallest ‖a_j[:pen]‖ among those of the right sign is
+    used. Without such a row the bound is +inf (the cone contains a free direction along
+    which the objective grows), unless |e| is round-off.
+    """
+    out = np.linalg.norm(R[:pen], axis=0)
+    if pen == A.shape[1]:
+        return out
+    e = R[pen]
+    a_norm = np.linalg.norm(A[:, :pen], axis=1)
+    ok = S == -np.sign(e)[None, :]
+    j = np.argmin(np.where(ok, a_norm[:, None], np.inf), axis=0)
+    has = ok[j, np.arange(R.shape[1])]
+    fixed = R[:pen] + (np.abs(e) * S[j, np.arange(R.shape[1])])[None, :] * A[j, :pen].T
+    out = np.where(has & (e != 0), np.linalg.norm(fixed, axis=0), out)
+    scale = np.abs(R).sum(axis=0) + 1e-300
+    return np.where(~has & (np.abs(e) > 1e-12 * scale), np.inf, out)
