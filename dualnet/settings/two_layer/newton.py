@@ -123,7 +123,8 @@ def polish(A: np.ndarray, Y: np.ndarray, loss: Loss, beta: float, pen: int, Dsig
     a_norm = np.linalg.norm(A, axis=1)
     alive = np.ones(idx.size, dtype=bool)
     steps = 0
-    for steps in range(1, max_iter + 1):
+    while steps < max_iter:
+        steps += 1
         if time.perf_counter() > deadline:
             break
         empty = alive & ~faces.live.any(axis=1)

@@ -25,8 +25,8 @@ from ...errors import InputError
 from ...losses import Loss, get_loss
 from .atoms import solve_atoms
 from .fits import AtomFit, PatternFit, _check, _stop
-from .proximal import _INNER, _al_round, _Link, _scales
 from .newton import polish
+from .proximal import _INNER, _al_round, _Link, _scales
 from .restricted import _extrapolated, _finish
 
 __all__ = ["AtomFit", "PatternFit", "solve_atoms", "solve_patterns"]
