@@ -38,11 +38,11 @@ _ANDERSON = 5
 #: problem A (tol 1e-6): first-order alone 69 500 steps; Newton from 1e-4: 31 000 + 283 Newton steps;
 #: from 1e-3: 14 000 + 490; from 3e-3: 8 000 + 645 (the fastest); from 1e-2: 4 000 + 1 253 (slower:
 #: Newton's steps cost ~30 first-order steps each, and far from the optimum many groups leave one by one)
-_POLISH, _POLISH_AGAIN = 3e-3, 10.0
+_POLISH, _POLISH_AGAIN = 1e-2, 10.0
 #: normalized slack a_jᵀθ/(‖a_j‖‖θ‖) below which a row starts tight in the Newton polish
 _TIGHT = 1e-6
 #: rounds of group entry in the Newton polish, and groups entering per round
-_ENTER_ROUNDS, _ENTER = 6, 20
+_ENTER_ROUNDS, _ENTER = 30, 40
 
 
 def _carry(D: np.ndarray, old_D: np.ndarray | None, old: np.ndarray | None, rows: int) -> np.ndarray:
