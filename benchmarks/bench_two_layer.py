@@ -162,9 +162,17 @@ def peer_a() -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
     return _design(X, False)[1], y, D, value, seconds
 
 
-@pytest.mark.long_benchmark   # CLARABEL 10-50 s, the solver about 3x that (76.6 s vs 22.7 s): not in smoke
+#: issue 9's target for the time ratio to CVXPY+CLARABEL (build + solve); not met yet (measured 0.5-0.9)
+PEER_TARGET = 0.2
+
+
+@pytest.mark.long_benchmark   # CLARABEL 10-50 s under load, the solver about 0.5-0.9 of that: not in smoke
 def test_peer_a_first_order(benchmark) -> None:
-    """The restricted program by solver.solve_patterns vs CVXPY+CLARABEL, same patterns, in one run."""
+    """The restricted program by solver.solve_patterns vs CVXPY+CLARABEL, same patterns, in one run.
+
+    solve_patterns: augmented Lagrangian + FISTA to a 1e-2·P(0) proven gap, then active-set
+    Newton on the working set (faces of the cones) to the 1e-6 certificate.
+    """
     from dualnet.settings.two_layer.solver import solve_patterns
 
     A, y, D, ref, cvx_seconds = peer_a()
@@ -172,12 +180,13 @@ def test_peer_a_first_order(benchmark) -> None:
     fit = benchmark.pedantic(solve_patterns, args=(A, y, D, BETA),
                              kwargs=dict(tol=1e-6, max_iter=200_000, time_limit=600), rounds=1, iterations=1)
     scale = p0()
-    benchmark.extra_info.update(kind="first-order (AL + FISTA)", value=fit.value, lower_bound=fit.lower,
-                                rel_gap=fit.rel_gap, stopped=fit.stopped, iterations=fit.iterations,
-                                clarabel_value=ref, clarabel_seconds=cvx_seconds,
-                                time_ratio_to_clarabel=fit.seconds / cvx_seconds,
-                                rel_diff_to_clarabel=(fit.value - ref) / scale)
+    ratio = fit.seconds / cvx_seconds
+    benchmark.extra_info.update(kind="first-order (AL + FISTA) + Newton on the working set", value=fit.value,
+                                lower_bound=fit.lower, rel_gap=fit.rel_gap, stopped=fit.stopped,
+                                iterations=fit.iterations, newton_steps=fit.state["newton_steps"],
+                                clarabel_value=ref, clarabel_seconds=cvx_seconds, time_ratio_to_clarabel=ratio,
+                                ratio_target=PEER_TARGET, rel_diff_to_clarabel=(fit.value - ref) / scale)
     # The proven bracket holds CLARABEL's optimum (up to its own accuracy), and the optimum agrees.
     # The time ratio is recorded, not asserted: the issue's target (≤ 1/5) is not met yet.
-    assert fit.lower <= ref + 1e-7 * scale and ref <= fit.value + 1e-7 * scale
+    assert fit.converged and fit.lower <= ref + 1e-7 * scale and ref <= fit.value + 1e-7 * scale
     assert abs(fit.value - ref) <= 1e-6 * scale

@@ -150,3 +150,18 @@ def test_bad_input_names_the_parameter() -> None:
         solve_patterns(A, Y, D, 0.5, free=2)
     with pytest.raises(InputError, match="same number of rows"):
         solve_atoms(np.ones((3, 2)), np.ones((4, 1)), 1.0)
+
+
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("loss", ["squared", "logistic"])
+def test_newton_on_the_working_set_certifies(loss: str, bias: bool) -> None:
+    """Smooth losses: the active-set Newton on the faces finishes, and its point is certified and equals CLARABEL's."""
+    A, Y, D = instance(loss, bias, seed=2, n=60, d=4, P=30)
+    beta = 0.5
+    ref = clarabel(A, Y, D, beta, loss, int(bias))
+    fit = solve_patterns(A, Y, D, beta, loss, free=int(bias), tol=1e-7, time_limit=120)
+    assert fit.state["newton_steps"] > 0
+    assert fit.converged and abs(fit.value - ref) <= 1e-6 * fit.p0
+    assert fit.lower <= ref + CVX_ACC * fit.p0 and ref <= fit.value + CVX_ACC * fit.p0
+    for G, Dg in ((fit.V, fit.D), (fit.W, fit.Dw)):
+        assert np.all((2.0 * Dg - 1.0) * (A @ G) >= -1e-12 * np.abs(A @ G).max(initial=1.0))

@@ -106,9 +106,9 @@ def _newton_step(H: np.ndarray, grad: np.ndarray) -> np.ndarray:
         return -np.linalg.lstsq(H, grad, rcond=None)[0]
 
 
-def polish(A: np.ndarray, Y: np.ndarray, loss: Loss, beta: float, pen: int, Dsig: np.ndarray, S: np.ndarray,
-           T: np.ndarray, tight: np.ndarray, tol: float, deadline: float = np.inf, max_iter: int = 2000
-           ) -> tuple[np.ndarray, np.ndarray, int]:
+def _active_set_newton(A: np.ndarray, Y: np.ndarray, loss: Loss, beta: float, pen: int, Dsig: np.ndarray,
+                       S: np.ndarray, T: np.ndarray, tight: np.ndarray, tol: float, deadline: float = np.inf,
+                       max_iter: int = 2000) -> tuple[np.ndarray, np.ndarray, int]:
     """Active-set Newton from the feasible θ = ``T`` (p×G) with tight rows ``tight`` (n×G).
 
     Returns (θ, multipliers λ ≥ 0 of every row, Newton steps). Stops when no multiplier is

@@ -25,7 +25,7 @@ from ...errors import InputError
 from ...losses import Loss, get_loss
 from .atoms import solve_atoms
 from .fits import AtomFit, PatternFit, _check, _stop
-from .newton import polish
+from .newton import _active_set_newton
 from .proximal import _INNER, _al_round, _Link, _scales
 from .restricted import _extrapolated, _finish
 
@@ -35,13 +35,13 @@ __all__ = ["AtomFit", "PatternFit", "solve_atoms", "solve_patterns"]
 _ANDERSON = 5
 #: proven gap (relative to P(0)) at which Newton on the working set takes over (smooth losses), and the
 #: factor by which the first-order rounds must close the gap before it tries again. Measured on peer
-#: problem A (tol 1e-6): first-order alone 69 500 steps; Newton from 1e-4: 31 000 + 283 Newton steps;
-#: from 1e-3: 14 000 + 490; from 3e-3: 8 000 + 645 (the fastest); from 1e-2: 4 000 + 1 253 (slower:
-#: Newton's steps cost ~30 first-order steps each, and far from the optimum many groups leave one by one)
+#: problem A (tol 1e-6; first-order alone: 69 500 steps): Newton from 3e-3 after 8 000 first-order
+#: steps, from 1e-2 after 4 000 (the fastest), from 5e-2 after 2 000 but with 5× the Newton steps
+#: (far from the optimum its faces are wrong and many groups enter and leave).
 _POLISH, _POLISH_AGAIN = 1e-2, 10.0
 #: normalized slack a_jᵀθ/(‖a_j‖‖θ‖) below which a row starts tight in the Newton polish
 _TIGHT = 1e-6
-#: rounds of group entry in the Newton polish, and groups entering per round
+#: rounds of group entry in the Newton polish, and groups entering per round (6 and 20 were too few from 1e-2)
 _ENTER_ROUNDS, _ENTER = 30, 40
 
 
@@ -212,7 +212,8 @@ def _polish(A, Y, beta, loss, T, S, Dsig, sig, lam, link, pen, free, tol, deadli
     """
     lam, steps, best = lam.copy(), 0, None
     for _ in range(_ENTER_ROUNDS):
-        Tn, lam_n, k = polish(A, Y, loss, beta, pen, Dsig, S, T, _tight_rows(A, S, T, pen), 1e-6 * tol, deadline)
+        Tn, lam_n, k = _active_set_newton(A, Y, loss, beta, pen, Dsig, S, T, _tight_rows(A, S, T, pen), 1e-6 * tol,
+                                          deadline)
         steps += k
         active = np.any(Tn != 0, axis=0)
         lam[:, active] = lam_n[:, active]
