@@ -145,6 +145,7 @@ def solve_patterns(A: np.ndarray, Y: np.ndarray, D: np.ndarray, beta: float, los
     work = np.any(T != 0, axis=0)      # the working set: groups the subproblems optimize
     steps, best, stopped, grow, history = 0, None, "max_iter", True, []
     newton, polish_at = 0, _POLISH * p0
+    newton_ok = link.smooth and type(loss).curvature is not Loss.curvature     # Newton needs ∇²ℓ
     while True:
         Z = A @ T
         F = (Z * Dsig).sum(axis=1, keepdims=True)
@@ -156,7 +157,7 @@ def solve_patterns(A: np.ndarray, Y: np.ndarray, D: np.ndarray, beta: float, los
         if best is None or fit[1] - fit[2] < best[1] - best[2]:
             best, best_lam = fit, lam.copy()
         stopped = _stop(best[1] - best[2], tol * p0, deadline, steps, max_iter)
-        if stopped is None and link.smooth and best[1] - best[2] <= polish_at:
+        if stopped is None and newton_ok and best[1] - best[2] <= polish_at:
             # Close enough for the working set and the faces to be (nearly) those of the optimum:
             # Newton finishes. If its point does not certify, the first-order rounds go on and
             # Newton tries again once they have closed the gap _POLISH_AGAIN times more.
