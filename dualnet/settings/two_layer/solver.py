@@ -41,8 +41,9 @@ _ANDERSON = 5
 _POLISH, _POLISH_AGAIN = 1e-2, 10.0
 #: normalized slack a_jᵀθ/(‖a_j‖‖θ‖) below which a row starts tight in the Newton polish
 _TIGHT = 1e-6
-#: rounds of group entry in the Newton polish, and groups entering per round (6 and 20 were too few from 1e-2)
-_ENTER_ROUNDS, _ENTER = 30, 40
+#: rounds of group entry in the Newton polish (peer problem A from 1e-2 needs 5; a bad start can cycle), and
+#: groups entering per round (6 rounds of 20 were too few from 1e-2)
+_ENTER_ROUNDS, _ENTER = 12, 40
 
 
 def _carry(D: np.ndarray, old_D: np.ndarray | None, old: np.ndarray | None, rows: int) -> np.ndarray:
