@@ -56,7 +56,7 @@ class PatternFit(_Fit):
     p0 : float
         P(0), the loss of the zero network (the scale of ``tol``).
     iterations : int
-        Proximal-gradient steps taken.
+        Proximal-gradient steps taken (the Newton steps on the working set are ``state["newton_steps"]``).
     seconds : float
     converged : bool
         ``value − lower ≤ tol·P(0)``.
