@@ -30,6 +30,9 @@ from ...losses import Loss
 _NULL = 1e-10
 #: sufficient-decrease constant and halvings of the backtracking line search
 _ARMIJO, _HALVINGS = 1e-4, 40
+#: face coordinates up to which the Newton system is formed and factored; beyond, preconditioned conjugate
+#: gradients to relative residual _CG_TOL within _CG_ITER iterations (an inexact Newton step)
+_DIRECT, _CG_TOL, _CG_ITER = 600, 1e-8, 200
 
 
 class _Faces:
@@ -59,15 +62,12 @@ class _FaceProgram:
     def __init__(self, A, Y, loss, beta, pen, Dsig, N, live):
         n, p = A.shape
         G = N.shape[0]
-        self.Y, self.loss, self.beta, self.G, self.p = Y, loss, beta, G, p
+        self.Y, self.loss, self.beta, self.G, self.p, self.live = Y, loss, beta, G, p, live
         self.cols = np.flatnonzero(live.ravel())                           # the face coordinates in use
         AN = (A @ N.transpose(1, 0, 2).reshape(p, G * p)).reshape(n, G, p)
-        self.M = (Dsig[:, :, None] * AN).reshape(n, G * p)[:, self.cols]
+        self.M_padded = Dsig[:, :, None] * AN
+        self.M = self.M_padded.reshape(n, G * p)[:, self.cols]
         self.E = N[:, :pen, :]
-        group = self.cols // p
-        same = group[:, None] == group[None, :]
-        self.pairs = np.nonzero(same)                                       # entries of the block diagonal
-        self.pair_index = (group[self.pairs[0]], self.cols[self.pairs[0]] % p, self.cols[self.pairs[1]] % p)
 
     def padded(self, z: np.ndarray) -> np.ndarray:
         out = np.zeros(self.G * self.p)
@@ -81,11 +81,17 @@ class _FaceProgram:
     def value(self, z: np.ndarray) -> float:
         return self.loss.value(self.M @ z[:, None], self.Y) + self.beta * float(self.norms(z)[1].sum())
 
-    def derivatives(self, z: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-        """(value, gradient, Hessian); a group whose norm is zero contributes the zero subgradient."""
+    def newton_direction(self, z: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        """(value, gradient, Newton direction); a group whose norm is zero contributes the zero subgradient.
+
+        The Hessian is ∇²ℓ through M plus the groups' norm blocks (β/‖q‖)(EᵀE − uuᵀ). Up to
+        _DIRECT coordinates it is formed and factored; beyond (far from the optimum, where
+        many groups still have full-dimensional faces) conjugate gradients with the
+        block-diagonal preconditioner solve it without forming it.
+        """
         F = self.M @ z[:, None]
+        w = self.loss.curvature(F, self.Y)[:, 0]
         grad = self.M.T @ (-self.loss.dual_point(F, self.Y)[:, 0])
-        H = self.M.T @ (self.loss.curvature(F, self.Y) * self.M)
         q, r = self.norms(z)
         pos = r > 0
         inv = np.where(pos, 1.0 / np.where(pos, r, 1.0), 0.0)
@@ -93,8 +99,45 @@ class _FaceProgram:
         grad += self.beta * u.ravel()[self.cols]
         EtE = np.einsum("gik,gil->gkl", self.E, self.E)
         blocks = (self.beta * inv)[:, None, None] * (EtE - u[:, :, None] * u[:, None, :])
-        H[self.pairs] += blocks[self.pair_index]
-        return self.loss.value(F, self.Y) + self.beta * float(r.sum()), grad, H
+        value = self.loss.value(F, self.Y) + self.beta * float(r.sum())
+        if self.cols.size <= _DIRECT:
+            H = self.M.T @ (w[:, None] * self.M)
+            group = self.cols // self.p
+            i, j = np.nonzero(group[:, None] == group[None, :])              # entries of the block diagonal
+            H[i, j] += blocks[group[i], self.cols[i] % self.p, self.cols[j] % self.p]
+            return value, grad, _newton_step(H, grad)
+        return value, grad, self._conjugate_gradients(w, blocks, -grad)
+
+    def _conjugate_gradients(self, w: np.ndarray, blocks: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+        pre = blocks + np.einsum("n,ngi,ngj->gij", w, self.M_padded, self.M_padded)
+        pre += np.eye(self.p)[None] * (~self.live)[:, :, None]             # the padding: identity
+        scale = max(float(np.max(np.abs(np.diagonal(pre, axis1=1, axis2=2)))), 1e-300)
+        pre_inv = np.linalg.inv(pre + 1e-13 * scale * np.eye(self.p)[None])
+
+        def hess(v: np.ndarray) -> np.ndarray:
+            return (self.M.T @ (w * (self.M @ v)) + np.einsum("gij,gj->gi", blocks, self.padded(v)).ravel()[self.cols]
+                    + 1e-13 * scale * v)
+
+        def precondition(v: np.ndarray) -> np.ndarray:
+            return np.einsum("gij,gj->gi", pre_inv, self.padded(v)).ravel()[self.cols]
+
+        x = np.zeros_like(rhs)
+        res = rhs.copy()
+        zr = precondition(res)
+        d = zr.copy()
+        rz = float(res @ zr)
+        target = _CG_TOL ** 2 * float(rhs @ rhs)
+        for _ in range(_CG_ITER):
+            Hd = hess(d)
+            alpha = rz / max(float(d @ Hd), 1e-300)
+            x += alpha * d
+            res -= alpha * Hd
+            if float(res @ res) <= target:
+                break
+            zr = precondition(res)
+            rz, rz_old = float(res @ zr), rz
+            d = zr + (rz / rz_old) * d
+        return x
 
 
 def _newton_step(H: np.ndarray, grad: np.ndarray) -> np.ndarray:
@@ -134,8 +177,7 @@ def _active_set_newton(A: np.ndarray, Y: np.ndarray, loss: Loss, beta: float, pe
         prog = _FaceProgram(A, Y, loss, beta, pen, Dsig[:, keep], faces.N[keep], faces.live[keep])
         z = np.einsum("gpk,pg->gk", faces.N[keep], T[:, keep]).ravel()[prog.cols]
         T[:, keep] = np.einsum("gpk,gk->pg", faces.N[keep], prog.padded(z))          # exactly on the faces
-        value, grad, H = prog.derivatives(z)
-        d = _newton_step(H, grad)
+        value, grad, d = prog.newton_direction(z)
         decrement = -float(grad @ d)
         if decrement <= max(tol, 1e-14 * abs(value)):
             released = _release(A, Y, loss, beta, pen, Dsig, S, T, tight, keep)
@@ -165,13 +207,12 @@ def _path(A, Y, loss, beta, pen, Dsig, S, T, dT, tight, alive, faces, value, dec
     remaining, current = 1.0, value
     slack, rate = S * (A @ T), S * (A @ dT)                    # both move linearly along a segment
     F, dF = ((A @ T) * Dsig).sum(axis=1, keepdims=True), ((A @ dT) * Dsig).sum(axis=1, keepdims=True)
+    ratio = _ratios(slack, rate, tight, alive, a_norm, dT)     # step left until each row blocks
 
     def objective(step: float) -> float:
         return loss.value(F + step * dF, Y) + beta * float(np.linalg.norm((T + step * dT)[:pen], axis=0).sum())
 
     while remaining > 1e-12:
-        blocking = alive[None, :] & ~tight & (rate < -1e-14 * a_norm[:, None] * np.linalg.norm(dT, axis=0))
-        ratio = np.where(blocking, np.maximum(slack, 0.0) / np.where(blocking, -rate, 1.0), np.inf)
         alpha_max = float(ratio.min(initial=np.inf))
         step = min(remaining, alpha_max)
         trial = objective(step)
@@ -185,10 +226,10 @@ def _path(A, Y, loss, beta, pen, Dsig, S, T, dT, tight, alive, faces, value, dec
             break
         before = np.linalg.norm(T[:pen], axis=0)
         T, slack, F = T + step * dT, slack + step * rate, F + step * dF
-        remaining, current = remaining - step, trial
+        remaining, current, ratio = remaining - step, trial, ratio - step
         if step < alpha_max:
             break
-        hit = ratio <= alpha_max * (1 + 1e-9) + 1e-15
+        hit = ratio <= 1e-9 * alpha_max + 1e-15
         cols = np.flatnonzero(hit.any(axis=0))
         tight[:, cols] |= hit[:, cols]
         gone = cols[np.linalg.norm(T[:pen, cols], axis=0) <= 1e-9 * before[cols]]
@@ -197,33 +238,45 @@ def _path(A, Y, loss, beta, pen, Dsig, S, T, dT, tight, alive, faces, value, dec
         N = faces.N[cols]
         new = np.einsum("gpk,gqk,qg->pg", N, N, dT[:, cols])    # onto the new faces
         new[:, ~alive[cols]] = 0.0
-        change = (A @ (new - dT[:, cols]))
-        dF += (change * Dsig[:, cols]).sum(axis=1, keepdims=True)
+        dF += ((A @ (new - dT[:, cols])) * Dsig[:, cols]).sum(axis=1, keepdims=True)
         dT[:, cols] = new
         rate[:, cols] = S[:, cols] * (A @ new)
+        ratio[:, cols] = _ratios(slack[:, cols], rate[:, cols], tight[:, cols], alive[cols], a_norm, new)
         F = ((A @ T) * Dsig).sum(axis=1, keepdims=True) if gone.size else F
     return T
 
 
+def _ratios(slack, rate, tight, alive, a_norm, dT) -> np.ndarray:
+    """Step along dT at which each row that is not tight reaches zero (∞ where it does not decrease)."""
+    blocking = alive[None, :] & ~tight & (rate < -1e-14 * a_norm[:, None] * np.linalg.norm(dT, axis=0))
+    return np.where(blocking, np.maximum(slack, 0.0) / np.where(blocking, -rate, 1.0), np.inf)
+
+
 def _multipliers(A, Y, loss, beta, pen, Dsig, S, T, tight, groups) -> tuple[np.ndarray, dict]:
-    """λ ≥ 0 of the tight rows from stationarity B_Tᵀλ = ∇_θ(ℓ-term) + βθ/‖θ‖, and each group's most negative one."""
-    F = ((A @ T) * Dsig).sum(axis=1, keepdims=True)
-    g_loss = -loss.dual_point(F, Y)[:, 0]
-    grads = A.T @ (Dsig[:, groups] * g_loss[:, None])
+    """λ ≥ 0 of the tight rows from stationarity B_Tᵀλ = ∇_θ(ℓ-term) + βθ/‖θ‖, and each group's most negative one.
+
+    All groups at once: each group's tight rows are padded to the largest count with zero
+    rows, and the least-squares multipliers are the pseudo-inverse's (zero on the padding).
+    """
     lam = np.zeros(tight.shape)
+    norms = np.linalg.norm(T[:pen, groups], axis=0)
+    groups = groups[(norms > 0) & tight[:, groups].any(axis=0)]
+    if groups.size == 0:
+        return lam, {}
+    F = ((A @ T) * Dsig).sum(axis=1, keepdims=True)
+    grads = A.T @ (Dsig[:, groups] * -loss.dual_point(F, Y))
+    grads[:pen] += beta * T[:pen, groups] / np.linalg.norm(T[:pen, groups], axis=0)
+    count = tight[:, groups].sum(axis=0)
+    rows = np.argsort(~tight[:, groups], axis=0, kind="stable")[: count.max()]      # tight rows first
+    valid = np.arange(rows.shape[0])[:, None] < count[None, :]
+    B = (S[rows, groups] * valid)[:, :, None] * A[rows]                            # m × G × p
+    mult = np.einsum("gmp,pg->gm", np.linalg.pinv(B.transpose(1, 2, 0)), grads).T     # m × G
     worst = {}
-    for k, g in enumerate(groups):
-        rows = np.flatnonzero(tight[:, g])
-        norm = float(np.linalg.norm(T[:pen, g]))
-        if rows.size == 0 or norm == 0:
-            continue
-        grad = grads[:, k]
-        grad[:pen] += beta * T[:pen, g] / norm
-        mult = np.linalg.lstsq((S[rows, g, None] * A[rows]).T, grad, rcond=None)[0]
-        j = int(np.argmin(mult))
-        if mult[j] < -1e-9 * max(float(np.abs(mult).max()), 1e-300):
-            worst[g] = rows[j]
-        lam[rows, g] = np.maximum(mult, 0.0)
+    low = np.argmin(np.where(valid, mult, np.inf), axis=0)
+    scale = np.abs(np.where(valid, mult, 0.0)).max(axis=0)
+    for k in np.flatnonzero(mult[low, np.arange(groups.size)] < -1e-9 * np.maximum(scale, 1e-300)):
+        worst[int(groups[k])] = int(rows[low[k], k])
+    lam[rows[valid], np.broadcast_to(groups, rows.shape)[valid]] = np.maximum(mult[valid], 0.0)
     return lam, worst
 
 
