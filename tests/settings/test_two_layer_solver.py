@@ -165,3 +165,15 @@ def test_newton_on_the_working_set_certifies(loss: str, bias: bool) -> None:
     assert fit.lower <= ref + CVX_ACC * fit.p0 and ref <= fit.value + CVX_ACC * fit.p0
     for G, Dg in ((fit.V, fit.D), (fit.W, fit.Dw)):
         assert np.all((2.0 * Dg - 1.0) * (A @ G) >= -1e-12 * np.abs(A @ G).max(initial=1.0))
+
+
+def test_newton_by_conjugate_gradients_agrees(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The large-system branch (conjugate gradients, used beyond 600 face coordinates) reaches the same certificate."""
+    from dualnet.settings.two_layer import newton
+
+    A, Y, D = instance("squared", True, seed=2, n=60, d=4, P=30)
+    direct = solve_patterns(A, Y, D, 0.5, free=1, tol=1e-7)
+    monkeypatch.setattr(newton, "_DIRECT", 0)
+    iterative = solve_patterns(A, Y, D, 0.5, free=1, tol=1e-7)
+    assert direct.converged and iterative.converged and iterative.state["newton_steps"] > 0
+    assert abs(iterative.value - direct.value) <= 2e-7 * direct.p0
