@@ -47,6 +47,8 @@ TASK = 16
 HEURISTIC_AFTER = 10.0
 #: projected-gradient iterations (at most) for the multipliers of a cone
 ITERS = 150
+#: projected-gradient iterations for a cone that cannot be pruned (its bound only orders the queue)
+ITERS_OPEN = 25
 #: cones with bound in (threshold, POLISH × threshold] get their multipliers polished by BVLS
 POLISH = 1.05
 #: columns μ_j solved for per round, per dimension, in the multipliers of one cone
@@ -187,7 +189,8 @@ def _evaluate(args: tuple) -> tuple:
     h_rays = np.einsum("bi,bik->bk", v, np.maximum(T, 0.0)).max(axis=1)
     h_low = np.maximum(h_centre, h_rays)                      # ≤ the best bound any multipliers give
     absv = np.abs(v)
-    Js = [np.flatnonzero((v[k] < 0) & np.any(T[k] > 0, axis=1) & np.any(T[k] < 0, axis=1)) for k in range(b)]
+    crossing = (v < 0) & (T.max(axis=2) > 0) & (T.min(axis=2) < 0)      # concave terms whose sign changes
+    Js = [np.flatnonzero(c) for c in crossing]
     m = max((len(J) for J in Js), default=0)
     B = np.zeros((b, r, r + m))
     ub = np.zeros((b, r + m))
@@ -202,8 +205,11 @@ def _evaluate(args: tuple) -> tuple:
     target = (s_fix - np.einsum("bkj,bk->bj", M, p)) / S
     ok = np.isfinite(kappa)
     x = np.zeros_like(x0)
-    if np.any(ok):
-        x[ok] = _fista(B[ok], target[ok], ub[ok], x0[ok], ITERS)
+    # A cone whose h_low exceeds the threshold is split whatever its multipliers: a few
+    # iterations order the queue; the rest get ITERS (they may be pruned).
+    for sel, iters in ((ok & (h_low > threshold), ITERS_OPEN), (ok & (h_low <= threshold), ITERS)):
+        if np.any(sel):
+            x[sel] = _fista(B[sel], target[sel], ub[sel], x0[sel], iters)
     lam = x[:, :r].copy()
     for k, J in enumerate(Js):
         mu[k, J] = x[k, r:r + len(J)]
@@ -226,6 +232,30 @@ def _evaluate(args: tuple) -> tuple:
 
 
 # ======================================================================== the search
+def _edges(A: np.ndarray, u: np.ndarray, R: np.ndarray, sign: np.ndarray) -> list[tuple[int, int]]:
+    """The edge of each cone (b×r×r, rays as columns) to bisect: where the over-estimate is worst.
+
+    Only terms with v_i > 0 whose hyperplane crosses the cone are over-estimated, and such a
+    hyperplane crosses an edge; the excess of the interpolation over the function at an
+    edge's midpoint measures what splitting there gains. Measured against the longest edge
+    (a rank-5 point, 4 000 cones): ρ̄/ρ 2.6 instead of 3.3. With no excess anywhere (the
+    bound is exact up to the multipliers) the longest edge is split.
+    """
+    b, r = R.shape[0], R.shape[2]
+    I, J = np.triu_indices(r, 1)
+    Sm = R[:, :, I] + R[:, :, J]                                   # b×r×pairs
+    nS = np.sqrt(np.sum(Sm * Sm, axis=1))
+    vp = np.maximum(sign[:, None] * u[None, :], 0.0)               # b×n
+    g_rays = np.einsum("bi,bik->bk", vp, np.maximum(np.einsum("ij,bjk->bik", A, R), 0.0))
+    g_mid = np.einsum("bi,bik->bk", vp, np.maximum(np.einsum("ij,bjk->bik", A, Sm), 0.0)) / nS
+    excess = (g_rays[:, I] + g_rays[:, J]) / nS - g_mid
+    # Tie-break by length (a small share of the scale of g), so that zero excess splits the longest edge.
+    length = 2.0 - nS                                              # decreasing in the cosine of the edge
+    score = excess + 1e-3 * length * np.maximum(g_rays.max(axis=1, keepdims=True), 1e-300)
+    e = np.argmax(score, axis=1)
+    return list(zip(I[e].tolist(), J[e].tolist()))
+
+
 class _Tree:
     """Growing bisection tree: rays, nodes and the data of evaluated nodes."""
 
@@ -256,12 +286,9 @@ class _Tree:
             self.mid[key] = len(self.rays) - 1
         return self.mid[key]
 
-    def children(self, node: int) -> list[int]:
-        """Bisect the longest edge (smallest cosine between two rays)."""
+    def children(self, node: int, i: int, j: int) -> list[int]:
+        """Bisect the edge between the node's rays i and j (positions in its cone)."""
         cone = self.cones[node]
-        Rn = np.array([self.rays[k] for k in cone])
-        G = Rn @ Rn.T + 2 * np.eye(len(cone))
-        i, j = np.unravel_index(np.argmin(G), G.shape)
         m = self.midpoint(cone[i], cone[j])
         self.split.add(node)
         out = []
@@ -402,7 +429,8 @@ def _search(A: np.ndarray, u: np.ndarray, rtol: float, time_limit: float | None,
                 heapq.heappush(heap, (-tree.eff[k], k))
             break
         n_rays = len(tree.rays)
-        children = [c for k in batch for c in tree.children(k)]
+        edges = _edges(A, u, tree.R(batch), np.array([tree.sign[k] for k in batch], dtype=float))
+        children = [c for k, (i, j) in zip(batch, edges) for c in tree.children(k, i, j)]
         bounds, Z = _evaluate_nodes(tree, children, A, u, S, threshold, executor)
         nodes += len(children)
         best.offer(np.hstack([Z, np.array(tree.rays[n_rays:]).reshape(-1, r).T]))
