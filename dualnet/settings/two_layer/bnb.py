@@ -34,6 +34,7 @@ from .cones import (
     _root_cones,
     _root_rays,
     _validate,
+    _weigh,
     _widen,
     check_certificate,  # noqa: F401 (re-exported: the search and its check are used together)
 )
@@ -43,12 +44,16 @@ from .oracles import _ascent, _heuristic, _local_search
 BATCH = 32
 #: children per task handed to an executor
 TASK = 16
+#: children per round whose over-estimate's maximizer starts a short ascent for the incumbent
+ASCENTS = 8
 #: time limits (s) from which the first incumbent also comes from the many-start heuristic
 HEURISTIC_AFTER = 10.0
-#: projected-gradient iterations (at most) for the multipliers of a cone
+#: projected-gradient iterations (at most) for the multipliers of a cone that may be pruned
 ITERS = 150
-#: projected-gradient iterations for a cone that cannot be pruned (its bound only orders the queue)
+#: projected-gradient iterations every cone gets (enough to order the queue)
 ITERS_OPEN = 25
+#: cones with h_low ≤ threshold < bound ≤ SHARPEN × threshold get ITERS more (they may be pruned)
+SHARPEN = 1.5
 #: cones with bound in (threshold, POLISH × threshold] get their multipliers polished by BVLS
 POLISH = 1.05
 #: columns μ_j solved for per round, per dimension, in the multipliers of one cone
@@ -186,7 +191,7 @@ def _evaluate(args: tuple) -> tuple:
     centre = centre / np.sqrt(np.sum(centre * centre, axis=1, keepdims=True))
     Ac = centre @ A.T                                         # b×n
     h_centre = np.einsum("bk,bkj,bj->b", p, M, centre) + np.sum(np.minimum(v, 0.0) * np.maximum(Ac, 0.0), axis=1)
-    h_rays = np.einsum("bi,bik->bk", v, np.maximum(T, 0.0)).max(axis=1)
+    h_rays = _weigh(v, np.maximum(T, 0.0)).max(axis=1)
     h_low = np.maximum(h_centre, h_rays)                      # ≤ the best bound any multipliers give
     absv = np.abs(v)
     crossing = (v < 0) & (T.max(axis=2) > 0) & (T.min(axis=2) < 0)      # concave terms whose sign changes
@@ -205,15 +210,22 @@ def _evaluate(args: tuple) -> tuple:
     target = (s_fix - np.einsum("bkj,bk->bj", M, p)) / S
     ok = np.isfinite(kappa)
     x = np.zeros_like(x0)
-    # A cone whose h_low exceeds the threshold is split whatever its multipliers: a few
-    # iterations order the queue; the rest get ITERS (they may be pruned).
-    for sel, iters in ((ok & (h_low > threshold), ITERS_OPEN), (ok & (h_low <= threshold), ITERS)):
-        if np.any(sel):
-            x[sel] = _fista(B[sel], target[sel], ub[sel], x0[sel], iters)
+    if np.any(ok):
+        x[ok] = _fista(B[ok], target[ok], ub[ok], x0[ok], ITERS_OPEN)
+
+    def bounds_of(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        for k, J in enumerate(Js):
+            mu[k, J] = x[k, r:r + len(J)]
+        return _bounds(A, v, p, M, kappa, eps_E, x[:, :r], mu, S)
+
+    bound, q = bounds_of(x)
+    # Most cones are split whatever their multipliers (h_low > threshold, or a bound far above
+    # it): a short solve orders the queue. Those a sharper bound may prune get ITERS more.
+    more = ok & (h_low <= threshold) & (bound > threshold) & (bound <= SHARPEN * threshold)
+    if np.any(more):
+        x[more] = _fista(B[more], target[more], ub[more], x[more], ITERS)
+        bound, q = bounds_of(x)
     lam = x[:, :r].copy()
-    for k, J in enumerate(Js):
-        mu[k, J] = x[k, r:r + len(J)]
-    bound, q = _bounds(A, v, p, M, kappa, eps_E, lam, mu, S)
     polish = np.flatnonzero(ok & (bound > threshold) & (h_low <= threshold) & (bound <= POLISH * threshold))
     for k in polish:
         nq = np.linalg.norm(q[k])
@@ -246,8 +258,8 @@ def _edges(A: np.ndarray, u: np.ndarray, R: np.ndarray, sign: np.ndarray) -> lis
     Sm = R[:, :, I] + R[:, :, J]                                   # b×r×pairs
     nS = np.sqrt(np.sum(Sm * Sm, axis=1))
     vp = np.maximum(sign[:, None] * u[None, :], 0.0)               # b×n
-    g_rays = np.einsum("bi,bik->bk", vp, np.maximum(np.einsum("ij,bjk->bik", A, R), 0.0))
-    g_mid = np.einsum("bi,bik->bk", vp, np.maximum(np.einsum("ij,bjk->bik", A, Sm), 0.0)) / nS
+    g_rays = _weigh(vp, np.maximum(np.matmul(A, R), 0.0))
+    g_mid = _weigh(vp, np.maximum(np.matmul(A, Sm), 0.0)) / nS
     excess = (g_rays[:, I] + g_rays[:, J]) / nS - g_mid
     # Tie-break by length (a small share of the scale of g), so that zero excess splits the longest edge.
     length = 2.0 - nS                                              # decreasing in the cosine of the edge
@@ -330,7 +342,11 @@ def _empty_certificate(r: int) -> BnbCertificate:
 
 def _evaluate_nodes(tree: _Tree, nodes: list[int], A: np.ndarray, u: np.ndarray, S: float, threshold: float,
                     executor: Executor | None) -> tuple[np.ndarray, np.ndarray]:
-    """Evaluate ``nodes`` (on the executor in tasks of TASK cones), store their data; return bounds, candidates."""
+    """Evaluate ``nodes`` (on the executor in tasks of TASK cones), store their data.
+
+    Returns their bounds and candidate directions: the maximizers of their over-estimates
+    (column k for node k), then their centres.
+    """
     R = tree.R(nodes)
     signs = np.array([tree.sign[k] for k in nodes], dtype=float)
     chunks = [slice(i, min(i + TASK, len(nodes))) for i in range(0, len(nodes), TASK)]
@@ -348,7 +364,9 @@ def _evaluate_nodes(tree: _Tree, nodes: list[int], A: np.ndarray, u: np.ndarray,
             tree.eff[k] = min(b, tree.eff[par]) if par >= 0 else b
             out.append(tree.eff[k])
         cands.append(Z)
-    return np.array(out), np.hstack(cands)
+    # Each task's candidates are its cones' maximizers, then their centres: maximizers first, in node order.
+    Z = np.hstack([Zc[:, : Zc.shape[1] // 2] for Zc in cands] + [Zc[:, Zc.shape[1] // 2:] for Zc in cands])
+    return np.array(out), Z
 
 
 def _signed_values(A: np.ndarray, u: np.ndarray, Z: np.ndarray) -> np.ndarray:
@@ -433,7 +451,10 @@ def _search(A: np.ndarray, u: np.ndarray, rtol: float, time_limit: float | None,
         children = [c for k, (i, j) in zip(batch, edges) for c in tree.children(k, i, j)]
         bounds, Z = _evaluate_nodes(tree, children, A, u, S, threshold, executor)
         nodes += len(children)
-        best.offer(np.hstack([Z, np.array(tree.rays[n_rays:]).reshape(-1, r).T]))
+        # The incumbent climbs from where the open cones' over-estimates peak: a short ascent
+        # from the maximizers of the best few (the rest of Z is only evaluated).
+        top = np.argsort(-bounds)[:ASCENTS]
+        best.offer(np.hstack([_ascent(A, u[:, None], Z[:, top], iters=20), Z, np.array(tree.rays[n_rays:]).reshape(-1, r).T]))
         for b, k in zip(bounds, children):
             heapq.heappush(heap, (-b, k))
     cert = tree.certificate()

@@ -110,13 +110,18 @@ def _inverses(R: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return M, kappa, np.where(ok, eps_E, np.inf)
 
 
+def _weigh(v: np.ndarray, T: np.ndarray) -> np.ndarray:
+    """Σ_i v_bi T_bik for b stacks (b×n, b×n×k): one batched product."""
+    return np.matmul(v[:, None, :], T)[:, 0, :]
+
+
 def _cone_terms(A: np.ndarray, v: np.ndarray, R: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per cone (b×r×r rays as columns) and signed weights v (b×n): T = AR, p and the default μ.
 
     p_k = Σ_{v_i>0} v_i (a_iᵀr_k)_+; default μ_i = 1 for v_i < 0 with a_iᵀr_k ≥ 0 for all k, else 0.
     """
-    T = np.einsum("ij,bjk->bik", A, R)
-    p = np.einsum("bi,bik->bk", np.maximum(v, 0.0), np.maximum(T, 0.0))
+    T = np.matmul(A, R)                                   # batched BLAS (einsum here does not use it)
+    p = _weigh(np.maximum(v, 0.0), np.maximum(T, 0.0))
     mu = ((v < 0) & np.all(T >= 0, axis=2)).astype(float)
     return T, p, mu
 
