@@ -41,7 +41,7 @@ from .cones import (
 from .oracles import _ascent, _heuristic, _local_search
 
 #: nodes popped and split per round (their children are evaluated together, or on the executor)
-BATCH = 32
+BATCH = 64
 #: children per task handed to an executor
 TASK = 16
 #: children per round whose over-estimate's maximizer starts a short ascent for the incumbent
@@ -349,7 +349,8 @@ def _evaluate_nodes(tree: _Tree, nodes: list[int], A: np.ndarray, u: np.ndarray,
     """
     R = tree.R(nodes)
     signs = np.array([tree.sign[k] for k in nodes], dtype=float)
-    chunks = [slice(i, min(i + TASK, len(nodes))) for i in range(0, len(nodes), TASK)]
+    size = TASK if executor is not None else len(nodes)      # serial: one batch, fewer NumPy calls per cone
+    chunks = [slice(i, min(i + size, len(nodes))) for i in range(0, len(nodes), size)]
     tasks = [(A, u, R[c], signs[c], S, threshold) for c in chunks]
     results = list(map(_evaluate, tasks) if executor is None or len(tasks) == 1 else executor.map(_evaluate, tasks))
     out, cands = [], []
