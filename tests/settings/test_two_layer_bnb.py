@@ -107,8 +107,12 @@ def test_certificate_rejects_tampering():
     with pytest.raises(InputError, match=f"node {k}"):
         check_certificate(A, u, tampered(bounds=bounds, upper=0.9 * cert.upper))
     rays = cert.rays.copy()
-    rays[-1] = rays[-1] + 1e-6                        # move a midpoint ray
+    rays[-1] = rays[-1] + 1.0                         # move a split ray off its edge (still integer)
     with pytest.raises(InputError, match="halves"):
+        check_certificate(A, u, tampered(rays=rays))
+    rays = cert.rays.copy()
+    rays[-1] = rays[-1] * (1 + 1e-6)                  # a ray that is not an exact sum of integers
+    with pytest.raises(InputError, match="integer"):
         check_certificate(A, u, tampered(rays=rays))
     keep = np.arange(len(cert.cones)) != split[-1]    # drop the last node (a leaf) from the tree
     leaves = cert.leaves[cert.leaves != split[-1]]

@@ -24,18 +24,17 @@ from ...errors import InputError
 from .cones import (
     EPS,
     BnbCertificate,
+    Terms,
     _bounds,
-    _child_delta,
     _cone_terms,
     _inverses,
     _lipschitz,
-    _mid_error,
     _midpoint,
     _root_cones,
     _root_rays,
+    _scaled,
     _validate,
     _weigh,
-    _widen,
     check_certificate,  # noqa: F401 (re-exported: the search and its check are used together)
 )
 from .oracles import _ascent, _heuristic, _local_search
@@ -184,13 +183,15 @@ def _evaluate(args: tuple) -> tuple:
     """
     A, u, R, sign, S, threshold = args
     v = sign[:, None] * u[None, :]
-    T, p, mu = _cone_terms(A, v, R)
+    terms = _cone_terms(A, v, R)
+    T, p, mu, c = terms.T, terms.p, terms.mu, terms.c
     M, kappa, eps_E = _inverses(R)
     b, r = R.shape[0], R.shape[1]
     centre = R.sum(axis=2)
     centre = centre / np.sqrt(np.sum(centre * centre, axis=1, keepdims=True))
     Ac = centre @ A.T                                         # b×n
-    h_centre = np.einsum("bk,bkj,bj->b", p, M, centre) + np.sum(np.minimum(v, 0.0) * np.maximum(Ac, 0.0), axis=1)
+    h_centre = (np.einsum("bk,bkj,bj->b", p, M, centre) + np.sum(c * centre, axis=1)
+                + np.sum(np.minimum(v, 0.0) * np.maximum(Ac, 0.0), axis=1))
     h_rays = _weigh(v, np.maximum(T, 0.0)).max(axis=1)
     h_low = np.maximum(h_centre, h_rays)                      # ≤ the best bound any multipliers give
     absv = np.abs(v)
@@ -206,7 +207,7 @@ def _evaluate(args: tuple) -> tuple:
         B[k, :, r:r + len(J)] = -(A[J].T * absv[k, J]) / S
         ub[k, r:r + len(J)] = 1.0
         x0[k, r:r + len(J)] = Ac[k, J] > 0
-    s_fix = (mu * absv) @ A
+    s_fix = (mu * absv) @ A - c                             # the fixed part of s, less the linear terms
     target = (s_fix - np.einsum("bkj,bk->bj", M, p)) / S
     ok = np.isfinite(kappa)
     x = np.zeros_like(x0)
@@ -216,7 +217,7 @@ def _evaluate(args: tuple) -> tuple:
     def bounds_of(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         for k, J in enumerate(Js):
             mu[k, J] = x[k, r:r + len(J)]
-        return _bounds(A, v, p, M, kappa, eps_E, x[:, :r], mu, S)
+        return _bounds(A, v, terms, M, kappa, eps_E, x[:, :r], mu, S)
 
     bound, q = bounds_of(x)
     # Most cones are split whatever their multipliers (h_low > threshold, or a bound far above
@@ -233,8 +234,8 @@ def _evaluate(args: tuple) -> tuple:
         lam_k, mu_J = _multipliers(M[k], p[k], s_fix[k], A[Js[k]].T * absv[k, Js[k]], z, S)
         mu_k = mu[k].copy()
         mu_k[Js[k]] = mu_J
-        bk, qk = _bounds(A, v[k:k + 1], p[k:k + 1], M[k:k + 1], kappa[k:k + 1], eps_E[k:k + 1], lam_k[None],
-                         mu_k[None], S)
+        one = Terms(*(a[k:k + 1] for a in terms))
+        bk, qk = _bounds(A, v[k:k + 1], one, M[k:k + 1], kappa[k:k + 1], eps_E[k:k + 1], lam_k[None], mu_k[None], S)
         if bk[0] < bound[k]:
             bound[k], q[k], lam[k], mu[k] = bk[0], qk[0], lam_k, mu_k
     sparse = [(J, mu[k, J]) for k, J in enumerate(Js)]
@@ -262,7 +263,8 @@ def _edges(A: np.ndarray, u: np.ndarray, R: np.ndarray, sign: np.ndarray) -> lis
     g_mid = _weigh(vp, np.maximum(np.matmul(A, Sm), 0.0)) / nS
     excess = (g_rays[:, I] + g_rays[:, J]) / nS - g_mid
     # Tie-break by length (a small share of the scale of g), so that zero excess splits the longest edge.
-    length = 2.0 - nS                                              # decreasing in the cosine of the edge
+    nr = np.sqrt(np.sum(R * R, axis=1))
+    length = 1.0 - np.sum(R[:, :, I] * R[:, :, J], axis=1) / (nr[:, I] * nr[:, J])      # 1 − cosine of the edge
     score = excess + 1e-3 * length * np.maximum(g_rays.max(axis=1, keepdims=True), 1e-300)
     e = np.argmax(score, axis=1)
     return list(zip(I[e].tolist(), J[e].tolist()))
@@ -278,7 +280,6 @@ class _Tree:
         self.cones: list[np.ndarray] = []
         self.parent: list[int] = []
         self.sign: list[int] = []
-        self.delta: list[float] = []
         self.eff: list[float] = []
         self.split: set[int] = set()
         self.data: dict[int, tuple[float, np.ndarray, np.ndarray, np.ndarray]] = {}
@@ -287,21 +288,25 @@ class _Tree:
         self.cones.append(cone)
         self.parent.append(parent)
         self.sign.append(sign)
-        self.delta.append(0.0)
         self.eff.append(np.inf)
         return len(self.cones) - 1
 
-    def midpoint(self, i: int, j: int) -> int:
+    def midpoint(self, i: int, j: int) -> int | None:
         key = (min(i, j), max(i, j))
         if key not in self.mid:
-            self.rays.append(_midpoint(self.rays[key[0]], self.rays[key[1]]))
+            m = _midpoint(self.rays[key[0]], self.rays[key[1]])
+            if m is None:
+                return None
+            self.rays.append(m)
             self.mid[key] = len(self.rays) - 1
         return self.mid[key]
 
     def children(self, node: int, i: int, j: int) -> list[int]:
-        """Bisect the edge between the node's rays i and j (positions in its cone)."""
+        """Bisect the edge between the node's rays i and j (positions in its cone); [] if it cannot be exact."""
         cone = self.cones[node]
         m = self.midpoint(cone[i], cone[j])
+        if m is None:
+            return []
         self.split.add(node)
         out = []
         for pos in (i, j):
@@ -311,8 +316,9 @@ class _Tree:
         return out
 
     def R(self, nodes: list[int]) -> np.ndarray:
+        """The cones' rays as columns (b×r×r), scaled by powers of two as the check scales them."""
         rays = np.array(self.rays)
-        return np.transpose(rays[np.array([self.cones[k] for k in nodes])], (0, 2, 1))
+        return _scaled(np.transpose(rays[np.array([self.cones[k] for k in nodes])], (0, 2, 1)))
 
     def certificate(self) -> BnbCertificate:
         N, r = len(self.cones), self.r
@@ -354,13 +360,10 @@ def _evaluate_nodes(tree: _Tree, nodes: list[int], A: np.ndarray, u: np.ndarray,
     tasks = [(A, u, R[c], signs[c], S, threshold) for c in chunks]
     results = list(map(_evaluate, tasks) if executor is None or len(tasks) == 1 else executor.map(_evaluate, tasks))
     out, cands = [], []
-    e = _mid_error(tree.r)
     for c, (bound, kappa, lam, sparse, Z) in zip(chunks, results):
         for pos, k in enumerate(nodes[c]):
             par = tree.parent[k]
-            if par >= 0:
-                tree.delta[k] = float(_child_delta(np.array(tree.delta[par]), kappa[pos], e))
-            b = float(_widen(np.array(bound[pos]), np.array(tree.delta[k]), S))
+            b = float(bound[pos])
             tree.data[k] = (b, lam[pos], sparse[pos][0], sparse[pos][1])
             tree.eff[k] = min(b, tree.eff[par]) if par >= 0 else b
             out.append(tree.eff[k])
@@ -425,8 +428,8 @@ def _search(A: np.ndarray, u: np.ndarray, rtol: float, time_limit: float | None,
     best.offer(np.hstack([Z, np.array(tree.rays).T]))
     heap = [(-b, k) for b, k in zip(bounds, roots)]
     heapq.heapify(heap)
-    atol = 1e-9 * S
-    stopped = ""
+    atol = 32 * (n + 2 * r) * EPS * S         # a few times the rounding margin of a bound (ρ⁺ = 0 sides)
+    stopped, stuck = "", False
     nodes = len(roots)
     while heap:
         threshold = best.value * (1 + rtol) + atol
@@ -450,6 +453,9 @@ def _search(A: np.ndarray, u: np.ndarray, rtol: float, time_limit: float | None,
         n_rays = len(tree.rays)
         edges = _edges(A, u, tree.R(batch), np.array([tree.sign[k] for k in batch], dtype=float))
         children = [c for k, (i, j) in zip(batch, edges) for c in tree.children(k, i, j)]
+        stuck |= len(children) < 2 * len(batch)      # a cone too fine for exact integer rays stays a leaf
+        if not children:
+            continue
         bounds, Z = _evaluate_nodes(tree, children, A, u, S, threshold, executor)
         nodes += len(children)
         # The incumbent climbs from where the open cones' over-estimates peak: a short ascent
@@ -464,7 +470,8 @@ def _search(A: np.ndarray, u: np.ndarray, rtol: float, time_limit: float | None,
     if complete:
         stopped = ""
     elif not stopped:
-        stopped = "rank 1: no cone to split" if r == 1 else "unknown"
+        stopped = ("rank 1: no cone to split" if r == 1 else
+                   "cones as fine as exact integer rays allow (2^52)" if stuck else "unknown")
     return RhoBound(upper, best.value, best.z, complete, nodes, time.perf_counter() - t0, stopped, cert)
 
 
@@ -480,7 +487,7 @@ def rho_bound(A: np.ndarray, u: np.ndarray, *, rtol: float = 1e-4, time_limit: f
         Reduced design (``geometry(X).A``): ρ is then the same as max_{‖w‖≤1} |uᵀ(Xw)_+|.
     u : ndarray (n_samples,)
     rtol : float
-        Stop when upper ≤ lower·(1 + rtol) (+ 1e-9·Σ|u_i|‖a_i‖).
+        Stop when upper ≤ lower·(1 + rtol) (+ 32(n + 2r)ε·Σ|u_i|‖a_i‖, a few rounding margins).
     time_limit : float, optional
         Seconds; the search returns its (still proven) bound when they run out.
     max_nodes : int, optional
