@@ -1,12 +1,13 @@
 """A proven upper bound on ρ(u) beyond enumeration: branch and bound over cones (docs/settings/two_layer.md).
 
 The bound a cone's multipliers prove, and the check of a whole certificate, live in
-:mod:`.cones`; this module searches. It starts from the r+1 root cones, bisects the
-longest edge of the cone with the largest bound, and prunes a cone whose bound is at most
-incumbent·(1 + rtol). The multipliers of each round's cones come from a batched
-accelerated projected gradient, polished by BVLS where a sharper bound may prune. The
-bound is anytime: the maximum over all leaves (open or pruned) is valid whenever the
-search stops.
+:mod:`.cones`; this module searches. Best-first from the r+1 root cones, 64 cones a round:
+each is bisected at the edge where the interpolation over-estimates most (:func:`_edges`),
+and a cone whose bound is at most incumbent·(1 + rtol) is pruned. Every cone's multipliers
+come from a short batched accelerated projected gradient; those a sharper bound may prune
+get a longer one and BVLS. The incumbent climbs by a short ascent from the best cones'
+maximizers. The bound is anytime: the maximum over all leaves (open or pruned) is valid
+whenever the search stops.
 """
 
 from __future__ import annotations
@@ -179,7 +180,7 @@ def _evaluate(args: tuple) -> tuple:
     Multipliers for every cone come from a batched accelerated projected gradient; a cone
     whose bound lands just above the pruning threshold while its concave over-estimate h
     stays below it (so a sharper bound may prune it) is polished by BVLS (:func:`_multipliers`).
-    Returns (bounds without coverage slack, κ, λ (b×r), [(J, μ_J)], candidates (r×k)).
+    Returns (bounds, λ (b×r), [(J, μ_J)], candidates (r×k)).
     """
     A, u, R, sign, S, threshold = args
     v = sign[:, None] * u[None, :]
@@ -241,7 +242,7 @@ def _evaluate(args: tuple) -> tuple:
     sparse = [(J, mu[k, J]) for k, J in enumerate(Js)]
     nq = np.sqrt(np.sum(q * q, axis=1, keepdims=True))
     Zq = (q / np.where(nq > 0, nq, 1.0)).T                   # maximizers of the linear over-estimate
-    return bound, kappa, lam, sparse, np.hstack([Zq, centre.T])
+    return bound, lam, sparse, np.hstack([Zq, centre.T])
 
 
 # ======================================================================== the search
@@ -254,7 +255,7 @@ def _edges(A: np.ndarray, u: np.ndarray, R: np.ndarray, sign: np.ndarray) -> lis
     (a rank-5 point, 4 000 cones): ρ̄/ρ 2.6 instead of 3.3. With no excess anywhere (the
     bound is exact up to the multipliers) the longest edge is split.
     """
-    b, r = R.shape[0], R.shape[2]
+    r = R.shape[2]
     I, J = np.triu_indices(r, 1)
     Sm = R[:, :, I] + R[:, :, J]                                   # b×r×pairs
     nS = np.sqrt(np.sum(Sm * Sm, axis=1))
@@ -360,7 +361,7 @@ def _evaluate_nodes(tree: _Tree, nodes: list[int], A: np.ndarray, u: np.ndarray,
     tasks = [(A, u, R[c], signs[c], S, threshold) for c in chunks]
     results = list(map(_evaluate, tasks) if executor is None or len(tasks) == 1 else executor.map(_evaluate, tasks))
     out, cands = [], []
-    for c, (bound, kappa, lam, sparse, Z) in zip(chunks, results):
+    for c, (bound, lam, sparse, Z) in zip(chunks, results):
         for pos, k in enumerate(nodes[c]):
             par = tree.parent[k]
             b = float(bound[pos])
@@ -461,7 +462,8 @@ def _search(A: np.ndarray, u: np.ndarray, rtol: float, time_limit: float | None,
         # The incumbent climbs from where the open cones' over-estimates peak: a short ascent
         # from the maximizers of the best few (the rest of Z is only evaluated).
         top = np.argsort(-bounds)[:ASCENTS]
-        best.offer(np.hstack([_ascent(A, u[:, None], Z[:, top], iters=20), Z, np.array(tree.rays[n_rays:]).reshape(-1, r).T]))
+        new_rays = np.array(tree.rays[n_rays:]).reshape(-1, r).T
+        best.offer(np.hstack([_ascent(A, u[:, None], Z[:, top], iters=20), Z, new_rays]))
         for b, k in zip(bounds, children):
             heapq.heappush(heap, (-b, k))
     cert = tree.certificate()
