@@ -108,8 +108,12 @@ def _on_edge(m: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _scaled(R: np.ndarray) -> np.ndarray:
-    """Rays (columns of b×r×r) times exact powers of two, to norms in [1/2, 1): the same cones, better conditioned."""
-    _, e = np.frexp(np.sqrt(np.sum(R * R, axis=-2, keepdims=True)))
+    """Rays (columns of b×r×r) times exact powers of two, largest entry in [1/2, 1): the same cones.
+
+    The power comes from the largest entry (exact, unlike a norm), so the search and the
+    check scale alike on any machine, and the cone's inverse is not skewed by ray lengths.
+    """
+    _, e = np.frexp(np.max(np.abs(R), axis=-2, keepdims=True))
     return np.ldexp(R, -e)
 
 
