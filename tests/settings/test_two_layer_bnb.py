@@ -107,8 +107,12 @@ def test_certificate_rejects_tampering():
     with pytest.raises(InputError, match=f"node {k}"):
         check_certificate(A, u, tampered(bounds=bounds, upper=0.9 * cert.upper))
     rays = cert.rays.copy()
-    rays[-1] = rays[-1] + 1e-6                        # move a midpoint ray
+    rays[-1] = rays[-1] + 1.0                         # move a split ray off its edge (still integer)
     with pytest.raises(InputError, match="halves"):
+        check_certificate(A, u, tampered(rays=rays))
+    rays = cert.rays.copy()
+    rays[-1] = rays[-1] * (1 + 1e-6)                  # a ray that is not an exact sum of integers
+    with pytest.raises(InputError, match="integer"):
         check_certificate(A, u, tampered(rays=rays))
     keep = np.arange(len(cert.cones)) != split[-1]    # drop the last node (a leaf) from the tree
     leaves = cert.leaves[cert.leaves != split[-1]]
@@ -178,3 +182,29 @@ def test_bad_input():
         rho_bound(A, u, rtol=0.0)
     with pytest.raises(InputError, match="'A' parameter"):
         rho_bound(np.ones(3), u)
+
+
+def test_thin_cone_bound_is_tight():
+    """On a thin cone inside one chamber f is linear, and its bound must stay that tight.
+
+    The rounding margin used to grow like ‖R⁻¹‖·Σ|u_i|‖a_i‖ (1e-2 relative at width 1e-5 on
+    n = 2000): the search could not prove rank 3 past ~1e-5. Now only sign-changing terms are
+    interpolated, and their rounding is what R⁻¹ amplifies.
+    """
+    from dualnet.settings.two_layer.cones import _bounds, _cone_terms, _inverses
+
+    A, u = _instance(2000, 3, 12)
+    z0 = np.array([0.6, -0.3, 0.74])
+    z0 /= np.linalg.norm(z0)
+    width = 1e-5
+    R = z0[:, None] + width * np.array([[1.0, 0.0, -1.0], [0.0, 1.0, -1.0], [0.0, 0.0, 0.0]])
+    R /= np.linalg.norm(R, axis=0)
+    assert np.all(np.sign(A @ R) == np.sign(A @ z0)[:, None]), "the cone must lie inside one chamber"
+    terms = _cone_terms(A, u[None, :], R[None])
+    M, kappa, eps_E = _inverses(R[None])
+    S = float(np.abs(u) @ np.linalg.norm(A, axis=1))
+    bound, _ = _bounds(A, u[None, :], terms, M, kappa, eps_E, np.zeros((1, 3)), terms.mu, S)
+    c = A.T @ (u * (A @ z0 > 0))                      # f is cᵀz on the cone; its max there is at most ‖c‖
+    exact = max(float(np.max(c @ R)), 0.0)
+    assert bound[0] >= exact
+    assert bound[0] <= np.linalg.norm(c) * (1 + 1e-9), (bound[0], np.linalg.norm(c), kappa[0])
