@@ -12,9 +12,11 @@ nuclear norm is the Euclidean norm whenever Z is a vector (K = 1, or r = 1).
   ‖Z‖ is smooth at the optimum and damped Newton converges quadratically in r·q variables.
 * Several columns and rows: the factored form ‖Z‖_* = min_{Z=GHᵀ} ½(‖G‖² + ‖H‖²) with as
   many factors as columns, by L-BFGS (a smooth problem whose local minima are global).
-* Only twice-differentiable losses (``Loss.smooth``): hinge and absolute stay with the
-  settings' CVXPY programs (a smoothed Newton method reached the primal value but not a
-  dual point that certifies it at tol 1e-6).
+* Kinked losses (hinge, absolute) with Z a vector: Newton on the Moreau envelope ℓ_μ with a
+  decreasing μ (:func:`_solve_kinked`). The envelope's gradient is a dual point of ℓ itself,
+  and the duality gap of the pair is at most μ per sample the loss charges, so μ falls
+  until the gap, computed as the certificate computes it, is below the target. Z a matrix
+  (several columns and rows) has no fast path for these losses (:func:`has_fast_path`).
 
 Nothing here decides optimality: the settings pass the network to the NumPy certificate.
 """
@@ -27,17 +29,26 @@ from scipy.optimize import brentq, minimize
 
 from ..losses import LOSSES, Loss
 
-__all__ = ["solve_reduced"]
+__all__ = ["has_fast_path", "solve_reduced"]
+
+
+def has_fast_path(loss: Loss, r: int, K: int) -> bool:
+    """Whether :func:`solve_reduced` takes ``loss`` with Z of shape r×K (kinked losses: Z a vector)."""
+    return loss.smooth or min(r, K) <= 1
 
 
 def solve_reduced(A: np.ndarray, Y: np.ndarray, loss: Loss, lam: float,
-                  warm: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, str]:
+                  warm: np.ndarray | None = None, tol: float = 1e-9) -> tuple[np.ndarray, np.ndarray, str]:
     """min_Z ℓ(A Z; Y) + lam‖Z‖_* (Z is r×K): the minimizer, a dual point, and the method.
 
-    ``loss`` must be smooth (``loss.smooth``); Newton or L-BFGS run to convergence. The dual
-    point is −∇ℓ(AZ).
+    Smooth losses: Newton or L-BFGS run to convergence, and the dual point is −∇ℓ(AZ).
+    Kinked losses (only where :func:`has_fast_path`): the smoothed Newton method, stopped
+    once the duality gap of (Z, U) is at most ``tol`` times ℓ(0); U is the envelope's
+    gradient, a dual point of ℓ.
     """
     r, K = A.shape[1], Y.shape[1]
+    if not loss.smooth:
+        return _solve_kinked(A, Y, loss, lam, warm, tol)
     B = _basis(loss, K)
     zero = np.zeros((r, K))
     g0 = A.T @ (-loss.dual_point(np.zeros_like(Y), Y)) @ B
@@ -185,3 +196,114 @@ def _factored(A: np.ndarray, B: np.ndarray, Y: np.ndarray, loss: Loss, lam: floa
                    options={"maxiter": max_iter, "maxcor": 20, "gtol": 1e-12, "ftol": 1e-16})
     G, H = res.x[:r * k].reshape(r, k), res.x[r * k:].reshape(q, k)
     return G @ H.T, int(res.nit)
+
+
+class _Envelope(Loss):
+    """ℓ_μ, the Moreau envelope of a kinked loss (:meth:`dualnet.losses.Loss.moreau`), for :func:`_newton`."""
+
+    def __init__(self, loss: Loss, mu: float):
+        self.loss, self.mu = loss, mu
+
+    def value(self, F, Y):
+        return float(np.sum(self.loss.moreau(F, Y, self.mu)[0]))
+
+    def dual_point(self, F, Y):
+        return self.loss.moreau(F, Y, self.mu)[1]
+
+    def curvature(self, F, Y):
+        return self.loss.moreau(F, Y, self.mu)[2]
+
+
+def _solve_kinked(A: np.ndarray, Y: np.ndarray, loss: Loss, lam: float, warm: np.ndarray | None,
+                  tol: float) -> tuple[np.ndarray, np.ndarray, str]:
+    """Hinge or absolute loss, Z a vector: Newton on the envelope ℓ_μ for decreasing μ, then the kinks solved exactly.
+
+    For the minimizer Z_μ of ℓ_μ(AZ) + lam‖Z‖ and U = −∇ℓ_μ(AZ_μ), strong duality of the
+    smoothed problem gives −ℓ*(−U) = ℓ_μ(AZ_μ) + lam‖Z_μ‖ + μ‖U‖²/2 with ‖AᵀU‖ = lam, so the
+    gap of the pair for ℓ is [ℓ − ℓ_μ](AZ_μ) + μ‖U‖²/2 ≤ μ per sample charged. Rather than
+    drive μ to the target (Newton's gradient then amplifies rounding by 1/μ), each stage
+    hands the entries where ℓ_μ is quadratic, the kinks the optimum sits on, to
+    :func:`_solve_kinks`, which solves the optimality conditions of ℓ itself there. The gap
+    is computed as the certificate computes it (U scaled by min(1, lam/‖AᵀU‖)); μ falls
+    tenfold per stage until it is at most ``tol``·ℓ(0). The first μ makes every entry of the
+    zero network quadratic, so Newton's first step solves a least-squares-like model.
+    """
+    r, K = A.shape[1], Y.shape[1]
+    if min(r, K) > 1:
+        raise ValueError("the smoothed Newton method needs Z with one column or one row (has_fast_path)")
+    B = np.eye(K)
+    U0 = loss.dual_point(np.zeros_like(Y), Y)
+    g0 = A.T @ U0
+    if r == 0 or _dual_norm(g0) <= lam:
+        return np.zeros((r, K)), U0, "zero (the threshold exceeds ‖Aᵀ∇ℓ(0)‖)"
+    target = tol * loss.zero_value(Y)
+    mu = 2.0 * max(float(np.max(np.abs(Y))), 1.0) if loss.name == "absolute" else 2.0
+    W = None if warm is None or not np.any(warm) else np.asarray(warm, dtype=float).reshape(r, K)
+    best: tuple[float, np.ndarray, np.ndarray] | None = None
+    for stage in range(1, 13):
+        envelope = _Envelope(loss, mu)
+        if W is None:
+            W = _model_start(_loss_hessian(A, envelope.hessian_blocks(np.zeros_like(Y), Y, B)), -g0, lam)
+            if W is None:
+                W = g0 * ((_dual_norm(g0) - lam) * mu / (_dual_norm(g0) * np.linalg.norm(A, 2) ** 2))
+        W, _ = _newton(A, B, Y, envelope, lam, W)
+        F = A @ W
+        candidates = [(W, envelope.dual_point(F, Y))]
+        kinks = envelope.curvature(F, Y) > 0
+        if 0 < kinks.sum() <= r * K:
+            exact = _solve_kinks(A, Y, loss, lam, W, candidates[0][1], kinks)
+            if exact is not None:
+                candidates.append(exact)
+        for Wc, Uc in candidates:
+            gap = _gap(A, Y, loss, lam, Wc, Uc)
+            if best is None or gap < best[0]:
+                best = (gap, Wc, Uc)
+        if best[0] <= target or mu <= tol:
+            break
+        mu *= 0.1
+    how = "kinks solved exactly" if best[1] is not W else "no exact kink solve"
+    return best[1], best[2], f"smoothed Newton ({stage} stages of μ; {how})"
+
+
+def _gap(A: np.ndarray, Y: np.ndarray, loss: Loss, lam: float, W: np.ndarray, U: np.ndarray) -> float:
+    """Duality gap of (W, U) for ℓ(AW) + lam‖W‖, U scaled into ‖AᵀU‖ ≤ lam as the certificate does."""
+    rho = _dual_norm(A.T @ U)
+    c = 1.0 if rho <= lam else lam / rho
+    return loss.value(A @ W, Y) + lam * float(np.linalg.norm(W)) - loss.dual_value(c * U, Y)
+
+
+def _solve_kinks(A: np.ndarray, Y: np.ndarray, loss: Loss, lam: float, W: np.ndarray, U: np.ndarray,
+                 kinks: np.ndarray, max_iter: int = 30) -> tuple[np.ndarray, np.ndarray] | None:
+    """Optimality conditions of ℓ(AW) + lam‖W‖ with the entries ``kinks`` of AW on their kink (AW = Y there).
+
+    Unknowns: W (a vector of m = r·K entries) and U on the kinks (elsewhere U is the loss's
+    own derivative, fixed); equations AᵀU = lam W/‖W‖ and (AW)_S = Y_S, a saddle system
+    solved by Newton from the smoothed solution (only W/‖W‖ is nonlinear). None when it
+    does not converge or U leaves the conjugate's domain (the kinks were guessed wrong).
+    """
+    r, K = W.shape
+    rows, cols = np.nonzero(kinks)
+    s = rows.size
+    M = np.zeros((r, K, s))
+    M[:, cols, np.arange(s)] = A[rows].T                  # (AW)_S = Mᵀ vec(W)
+    M = M.reshape(r * K, s)
+    w, u, y = W.ravel().copy(), U[rows, cols].copy(), Y[rows, cols]
+    U = U.copy()
+    scale = max(lam, 1e-300)
+    for _ in range(max_iter):
+        U[rows, cols] = u
+        nw = float(np.linalg.norm(w))
+        if nw == 0.0:
+            return None
+        w_hat = w / nw
+        residual = np.concatenate([(A.T @ U).ravel() - lam * w_hat, M.T @ w - y])
+        if np.linalg.norm(residual[:r * K]) <= 1e-14 * scale and np.linalg.norm(residual[r * K:]) <= 1e-14 * max(
+                1.0, float(np.max(np.abs(y)))):
+            break
+        J = np.block([[-(lam / nw) * (np.eye(r * K) - np.outer(w_hat, w_hat)), M], [M.T, np.zeros((s, s))]])
+        step = np.linalg.lstsq(J, -residual, rcond=None)[0]
+        w, u = w + step[:r * K], u + step[r * K:]
+    U[rows, cols] = u
+    if not np.all(np.isfinite(U)) or np.max(np.abs(loss.project_dual(U, Y) - U)) > 1e-12:
+        return None
+    return w.reshape(r, K), U
