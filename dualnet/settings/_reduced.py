@@ -126,7 +126,10 @@ def _newton(A: np.ndarray, B: np.ndarray, Y: np.ndarray, loss: Loss, lam: float,
         H += (lam / nw) * (eye - np.outer(w_hat, w_hat))
         # Levenberg–Marquardt damping: far from the optimum (a cold start) a full Newton step
         # can overshoot where the loss flattens; damping shortens it towards a gradient step.
-        scale = max(float(np.trace(H)) / n_var, 1e-300)
+        # Where H vanishes (a piecewise-linear stretch of a smoothed kinked loss, one variable)
+        # the gradient over ‖W‖ sets the scale: damping by it is a step of length ‖W‖/2 (a
+        # step of ‖W‖ could land on W = 0, where ‖W‖ has no gradient).
+        scale = max(float(np.trace(H)) / n_var, 2.0 * float(np.linalg.norm(grad)) / nw, 1e-300)
         damping = max(damping * 0.1, 1e-12 * scale)
         p = _newton_step(H + damping * eye, grad)
         decrement = -float(grad @ p)
@@ -239,30 +242,39 @@ def _solve_kinked(A: np.ndarray, Y: np.ndarray, loss: Loss, lam: float, warm: np
     target = tol * loss.zero_value(Y)
     mu = 2.0 * max(float(np.max(np.abs(Y))), 1.0) if loss.name == "absolute" else 2.0
     W = None if warm is None or not np.any(warm) else np.asarray(warm, dtype=float).reshape(r, K)
-    best: tuple[float, np.ndarray, np.ndarray] | None = None
-    for stage in range(1, 13):
+    # A warm start (the solution at a nearby threshold) has its kinks about right: they are
+    # tried first as they are, without Newton, and the stages start at a small μ.
+    newton_next = W is None
+    mu *= 1.0 if W is None else 1e-2
+    best: tuple[float, np.ndarray, np.ndarray, str] | None = None
+    newton_runs = 0
+    for _ in range(13):
         envelope = _Envelope(loss, mu)
         if W is None:
             W = _model_start(_loss_hessian(A, envelope.hessian_blocks(np.zeros_like(Y), Y, B)), -g0, lam)
             if W is None:
                 W = g0 * ((_dual_norm(g0) - lam) * mu / (_dual_norm(g0) * np.linalg.norm(A, 2) ** 2))
-        W, _ = _newton(A, B, Y, envelope, lam, W)
+        if newton_next:
+            W, _ = _newton(A, B, Y, envelope, lam, W)
+            newton_runs += 1
+        newton_next = True
         F = A @ W
-        candidates = [(W, envelope.dual_point(F, Y))]
-        kinks = envelope.curvature(F, Y) > 0
-        if 0 < kinks.sum() <= r * K:
-            exact = _solve_kinks(A, Y, loss, lam, W, candidates[0][1], kinks)
+        candidates = [(W, envelope.dual_point(F, Y), "kinks not solved")]
+        # Entries within μ of their kink (|Y − F| is the distance for both losses, hinge's
+        # labels being ±1), exact kinks of a warm start included.
+        kinks = _nearest_kinks(A, Y, F, np.abs(Y - F) < mu, r * K)
+        if np.any(kinks):
+            exact = _solve_kinks(A, Y, loss, lam, W, np.where(kinks, candidates[0][1], loss.dual_point(F, Y)), kinks)
             if exact is not None:
-                candidates.append(exact)
-        for Wc, Uc in candidates:
-            gap = _gap(A, Y, loss, lam, Wc, Uc)
+                candidates.append((*exact, "kinks solved exactly"))
+        for candidate in candidates:
+            gap = _gap(A, Y, loss, lam, *candidate[:2])
             if best is None or gap < best[0]:
-                best = (gap, Wc, Uc)
+                best = (gap, *candidate)
         if best[0] <= target or mu <= tol:
             break
         mu *= 0.1
-    how = "kinks solved exactly" if best[1] is not W else "no exact kink solve"
-    return best[1], best[2], f"smoothed Newton ({stage} stages of μ; {how})"
+    return best[1], best[2], f"smoothed Newton ({newton_runs} stages of μ; {best[3]})"
 
 
 def _gap(A: np.ndarray, Y: np.ndarray, loss: Loss, lam: float, W: np.ndarray, U: np.ndarray) -> float:
@@ -272,38 +284,93 @@ def _gap(A: np.ndarray, Y: np.ndarray, loss: Loss, lam: float, W: np.ndarray, U:
     return loss.value(A @ W, Y) + lam * float(np.linalg.norm(W)) - loss.dual_value(c * U, Y)
 
 
-def _solve_kinks(A: np.ndarray, Y: np.ndarray, loss: Loss, lam: float, W: np.ndarray, U: np.ndarray,
-                 kinks: np.ndarray, max_iter: int = 30) -> tuple[np.ndarray, np.ndarray] | None:
-    """Optimality conditions of ℓ(AW) + lam‖W‖ with the entries ``kinks`` of AW on their kink (AW = Y there).
+def _nearest_kinks(A: np.ndarray, Y: np.ndarray, F: np.ndarray, zone: np.ndarray, m: int) -> np.ndarray:
+    """The entries of ``zone`` whose kink equations are among the m distinct ones nearest to holding.
 
-    Unknowns: W (a vector of m = r·K entries) and U on the kinks (elsewhere U is the loss's
-    own derivative, fixed); equations AᵀU = lam W/‖W‖ and (AW)_S = Y_S, a saddle system
-    solved by Newton from the smoothed solution (only W/‖W‖ is nonlinear). None when it
-    does not converge or U leaves the conjugate's domain (the kinks were guessed wrong).
+    A vertex of the problem has at most m = r·K distinct kink equations; entries with equal
+    equations (equal rows of A and labels) are kept or dropped together.
+    """
+    rows, cols = np.nonzero(zone)
+    keys = np.column_stack([A[rows], cols, Y[rows, cols]])
+    _, first, which = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    if first.size <= m:
+        return zone
+    distance = np.abs(Y - F)[rows[first], cols[first]]
+    kept = np.zeros_like(zone)
+    chosen = np.isin(which.ravel(), np.argsort(distance, kind="stable")[:m])
+    kept[rows[chosen], cols[chosen]] = True
+    return kept
+
+
+def _solve_kinks(A: np.ndarray, Y: np.ndarray, loss: Loss, lam: float, W: np.ndarray, U: np.ndarray,
+                 kinks: np.ndarray, rounds: int = 8) -> tuple[np.ndarray, np.ndarray] | None:
+    """Solve the optimality conditions of ℓ(AW) + lam‖W‖ given a guess of the entries of AW on a kink.
+
+    A primal-dual active-set method: :func:`_kink_system` puts the guessed entries on their
+    kink (AW = Y there); an entry whose U then leaves the conjugate's domain is no kink
+    (its U is clipped and fixed), and an entry off the kink whose derivative differs from
+    its fixed U is one. The guess is corrected until it is consistent. None when it does
+    not settle in ``rounds`` or the system has no solution (the caller's gap decides).
+    """
+    tiny = 1e-12 * max(1.0, float(np.max(np.abs(Y))))
+    for _ in range(rounds):
+        solved = _kink_system(A, Y, lam, W, U, kinks)
+        if solved is None:
+            return None
+        W, U = solved
+        F = A @ W
+        inside = loss.project_dual(U, Y)
+        leave = kinks & (np.abs(inside - U) > 1e-12)
+        join = ~kinks & (np.abs(Y - F) > tiny) & (loss.dual_point(F, Y) != U)
+        if not np.any(leave) and not np.any(join):
+            return W, U
+        U = np.where(leave, inside, U)
+        kinks = (kinks & ~leave) | join
+        if not np.any(kinks):
+            return None
+    return None
+
+
+def _kink_system(A: np.ndarray, Y: np.ndarray, lam: float, W: np.ndarray, U: np.ndarray, kinks: np.ndarray,
+                 max_iter: int = 30) -> tuple[np.ndarray, np.ndarray] | None:
+    """AᵀU = lam W/‖W‖ and (AW)_S = Y_S for S = ``kinks``, in W and U_S (U fixed elsewhere), by Newton.
+
+    A saddle system in which only W/‖W‖ is nonlinear. None when the residual does not
+    vanish (the kinks admit no solution) or more kinks than unknowns are guessed.
     """
     r, K = W.shape
-    rows, cols = np.nonzero(kinks)
+    all_rows, all_cols = np.nonzero(kinks)
+    # Equal kink equations (identical rows of A with equal labels: a whitened label group)
+    # share one unknown, their sum of U, split equally (the least-norm split).
+    keys = np.column_stack([A[all_rows], all_cols, Y[all_rows, all_cols]])
+    _, first, which, counts = np.unique(keys, axis=0, return_index=True, return_inverse=True, return_counts=True)
+    which = which.ravel()
+    rows, cols = all_rows[first], all_cols[first]
     s = rows.size
+    if s > r * K:
+        return None
     M = np.zeros((r, K, s))
     M[:, cols, np.arange(s)] = A[rows].T                  # (AW)_S = Mᵀ vec(W)
     M = M.reshape(r * K, s)
-    w, u, y = W.ravel().copy(), U[rows, cols].copy(), Y[rows, cols]
+    w, u, y = W.ravel().copy(), np.bincount(which, U[all_rows, all_cols], s), Y[rows, cols]
     U = U.copy()
-    scale = max(lam, 1e-300)
+    size = np.array([max(lam, 1e-300), max(1.0, float(np.max(np.abs(y))))])
+    previous = np.inf
     for _ in range(max_iter):
-        U[rows, cols] = u
+        U[all_rows, all_cols] = (u / counts)[which]
         nw = float(np.linalg.norm(w))
         if nw == 0.0:
             return None
         w_hat = w / nw
         residual = np.concatenate([(A.T @ U).ravel() - lam * w_hat, M.T @ w - y])
-        if np.linalg.norm(residual[:r * K]) <= 1e-14 * scale and np.linalg.norm(residual[r * K:]) <= 1e-14 * max(
-                1.0, float(np.max(np.abs(y)))):
+        error = max(np.linalg.norm(residual[:r * K]) / size[0], np.linalg.norm(residual[r * K:]) / size[1])
+        if error <= 1e-14 or error >= previous:     # converged, or at the rounding floor
             break
+        previous = error
         J = np.block([[-(lam / nw) * (np.eye(r * K) - np.outer(w_hat, w_hat)), M], [M.T, np.zeros((s, s))]])
         step = np.linalg.lstsq(J, -residual, rcond=None)[0]
         w, u = w + step[:r * K], u + step[r * K:]
-    U[rows, cols] = u
-    if not np.all(np.isfinite(U)) or np.max(np.abs(loss.project_dual(U, Y) - U)) > 1e-12:
+    U[all_rows, all_cols] = (u / counts)[which]
+    if min(error, previous) > 1e-9 or not np.all(np.isfinite(U)):
         return None
     return w.reshape(r, K), U

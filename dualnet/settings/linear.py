@@ -37,7 +37,7 @@ from ..losses import Loss
 from ..network import Network
 from ..problem import DualProgram, Fit, Precomputed, Problem
 from ..weight_decay import fit_weight_decay
-from ._reduced import solve_reduced
+from ._reduced import has_fast_path, solve_reduced
 from ._solve import solve_cvxpy
 
 NAME = "linear"
@@ -186,7 +186,7 @@ def _fast(red: Reduction, Y: np.ndarray, beta_t: float, tol: float, warm: np.nda
     point −∇ℓ(XW) is always returned (it is computed anyway).
     """
     if loss is not None and loss.name != "squared":
-        Z, U, method = solve_reduced(red.design, Y, loss, beta_t, warm)
+        Z, U, method = solve_reduced(red.design, Y, loss, beta_t, warm, tol)
         return Z, U, "eig + " + method
     Q = red.coords_cached(Y)
     yy = float(np.sum(Y * Y))
@@ -340,14 +340,14 @@ def _residual(X: np.ndarray, Y: np.ndarray, E: np.ndarray) -> np.ndarray:
 
 
 def _use_fast(pb: Problem) -> bool:
-    # Hinge and absolute go to the CVXPY program: smoothing them found the primal value but
-    # not a dual point that certifies it (dualnet.settings._reduced).
-    available = pb.loss.smooth
+    # Hinge and absolute with several outputs go to the CVXPY program: their smoothed Newton
+    # method needs the reduced variable to be a vector (dualnet.settings._reduced).
+    available = has_fast_path(pb.loss, min(pb.X.shape), pb.n_outputs)
     if pb.method in ("fast", "closed-form"):
         if not available:
             raise InputError(f"The 'method' parameter of solve is {pb.method!r}, but the linear setting has a "
-                             "fast path only for loss='squared', 'logistic' or 'cross-entropy'. Got "
-                             f"loss={pb.loss.name!r}. Use method='auto' or method='cvxpy'.")
+                             f"fast path for loss={pb.loss.name!r} only with one output. Got {pb.n_outputs} "
+                             "outputs. Use method='auto' or method='cvxpy'.")
         return True
     return pb.method == "auto" and available
 
