@@ -28,6 +28,7 @@ from functools import cached_property, partial
 
 import cvxpy as cp
 import numpy as np
+from scipy.linalg.lapack import dsyevd
 from scipy.optimize import brentq
 
 from ..certificate import ImplicitDual
@@ -69,6 +70,9 @@ class Reduction:
     programs: dict = field(default_factory=dict, repr=False)
     #: per label set: (the labels, a product computed from them), see :meth:`_cached`
     _label_cache: dict = field(default_factory=dict, init=False, repr=False)
+    #: ‖(I − P)Y‖² of the original labels when this is the reduction of a reduced problem
+    #: (:func:`_fit_weight_decay_reduced`): the fast path's gaps then count that part too
+    outside: float = 0.0
 
     @property
     def rank(self) -> int:
@@ -189,7 +193,7 @@ def _fast(red: Reduction, Y: np.ndarray, beta_t: float, tol: float, warm: np.nda
         Z, U, method = solve_reduced(red.design, Y, loss, beta_t, warm, tol)
         return Z, U, "eig + " + method
     Q = red.coords_cached(Y)
-    yy = float(np.sum(Y * Y))
+    yy = float(np.sum(Y * Y)) + red.outside
     perp = max(yy - float(np.sum(Q * Q)), 0.0)           # ‖(I − P)Y‖²: the labels outside range(X)
     Z, method = _solve_reduced(red.s, Q, beta_t, tol * 0.5 * yy, warm, max_iter, perp)
     return Z, (Y - red.lift(red.s[:, None] * Z)) if want_dual else None, method
@@ -495,13 +499,25 @@ def _svt_tall(B: np.ndarray, lam: float) -> tuple[np.ndarray, float]:
     K = 10). Its eigenvalues carry absolute error ~eps·σ₁², so a kept σ > lam is accurate
     to eps·σ₁²/lam, at worst ~1e-10·σ₁ while lam ≥ 1e-6·σ₁; below that the SVD is used.
     """
-    w, V = np.linalg.eigh(B.T @ B)
+    w, V = _eigh_small(B.T @ B)
     sig = np.sqrt(np.maximum(w, 0.0))
     if lam < 1e-6 * sig[-1]:
         return _svt(B, lam)
     keep = sig > lam
     Vk = V[:, keep]
     return B @ ((Vk * (1.0 - lam / sig[keep])) @ Vk.T), float(np.sum(sig[keep] - lam))
+
+
+def _eigh_small(M: np.ndarray, vectors: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """Eigenvalues (ascending) and eigenvectors of a small symmetric matrix, by LAPACK's dsyevd.
+
+    Called on K×K matrices in every proximal iteration: the direct call costs about half of
+    numpy.linalg.eigh's wrapper at K = 10 (measured 39 µs against 67 µs).
+    """
+    w, V, info = dsyevd(M, compute_v=int(vectors))
+    if info != 0:
+        return np.linalg.eigh(M) if vectors else (np.linalg.eigvalsh(M), None)
+    return w, (V if vectors else None)
 
 
 def _reduced_gap(S: np.ndarray, Q: np.ndarray, Z: np.ndarray, lam: float, nuclear: float, perp: float = 0.0
@@ -516,7 +532,7 @@ def _reduced_gap(S: np.ndarray, Q: np.ndarray, Z: np.ndarray, lam: float, nuclea
     """
     R = Q - S * Z
     SR = S * R
-    rho_R = np.sqrt(max(float(np.linalg.eigvalsh(SR.T @ SR)[-1]), 0.0))    # ‖SR‖₂: the top eigenvalue is accurate
+    rho_R = np.sqrt(max(float(_eigh_small(SR.T @ SR, vectors=False)[0][-1]), 0.0))   # ‖SR‖₂: the top eigenvalue is accurate
     uu, uy = perp + float(np.vdot(R, R)), perp + float(np.vdot(R, Q))
     c = 1.0 if uu == 0 else min(1.0 if rho_R == 0 else lam / rho_R, max(uy / uu, 0.0))
     dual = c * uy - 0.5 * c * c * uu
@@ -525,6 +541,8 @@ def _reduced_gap(S: np.ndarray, Q: np.ndarray, Z: np.ndarray, lam: float, nuclea
 
 def _fit_weight_decay(pb: Problem, red: Reduction) -> Fit:
     """Weight decay on all L ≥ 3 layers: search over t (docs/settings/linear.md#weight-decay-on-all-layers); the certificate decides."""
+    if pb.loss.name == "squared" and pb.n_outputs > 1 and _use_fast(pb) and red.rank < pb.n_samples:
+        return _fit_weight_decay_reduced(pb, red)
     solved: dict[float, np.ndarray] = {}
 
     def solve_at(beta_t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
@@ -535,6 +553,33 @@ def _fit_weight_decay(pb: Problem, red: Reduction) -> Fit:
         return (*atoms_from_matrix(W), duals[0], method)
 
     return fit_weight_decay(pb, solve_at, lambda U: rho(U, pb.X, pb.depth, 1.0)[0], "linear")
+
+
+def _fit_weight_decay_reduced(pb: Problem, red: Reduction) -> Fit:
+    """The search over t on the r reduced rows (squared loss, several outputs), lifted back to X.
+
+    With X = U_x diag(s) Vᵀ, a linear network with first layer V W₁ has outputs U_x F on X,
+    where F is its output with first layer W₁ on the r×r data diag(s); its loss is
+    ½‖F − Q‖² + ½‖(I − P)Y‖² (Q = U_xᵀY) and its penalty that of W₁ (V has orthonormal
+    columns). So the search, its forward passes and the L-BFGS polish of several outputs run
+    on r rows instead of n (digits: 61 instead of 1797), with values shifted by a constant.
+    Dual points R of the reduced problem lift to U = Y − U_x(Q − R); the certificate checks
+    the lifted network against the full problem.
+
+    Each proximal solve stops at a gap of tol/10 of P(0) rather than tol/100: the interval
+    bound over the dual points met loses at most that gap, still a tenth of ``tol``, and the
+    search's solves take about a fifth fewer iterations (digits, depth 3: 2700 instead of 3250).
+    """
+    S, Q = np.diag(red.s), red.coords_cached(pb.Y)
+    outside = max(float(np.sum(pb.Y * pb.Y)) - float(np.sum(Q * Q)), 0.0)
+    small = Reduction(S, red.s, V=np.eye(red.rank), gram=S * S, outside=outside)
+    fit = _fit_weight_decay(replace(pb, X=S, Y=Q, tol=10.0 * pb.tol), small)
+    net = fit.network
+    branches = [[(red.weights(br[0][0]), br[0][1]), *br[1:]] for br in net.branches]
+    lift = lambda R: pb.Y - red.lift(Q - R)  # noqa: E731
+    return replace(fit, network=Network(branches, net.activation), duals=[lift(U) for U in fit.duals],
+                   method=fit.method + f" (on the {red.rank} reduced rows)",
+                   dual_path=[(t, lift(U)) for t, U in fit.dual_path])
 
 
 def _warm_start(solved: dict[float, np.ndarray], beta_t: float) -> np.ndarray | None:
