@@ -60,7 +60,7 @@ def solve_reduced(A: np.ndarray, Y: np.ndarray, loss: Loss, lam: float,
         # Two classes: with Z = z bᵀ (b = ±(1, −1)/√2) sample i's loss is the logistic loss of
         # the margin √2 y_i a_iᵀz, y_i = ±1 its class: the same Newton on a cheaper loss.
         z = None if warm is None or not np.any(warm) else warm @ B
-        z, _, method = solve_reduced(np.sqrt(2.0) * A, np.sign(Y @ B), LOSSES["logistic"], lam, z)
+        z, _, method = solve_reduced(np.sqrt(2.0) * A, np.sign(Y @ B), LOSSES["logistic"], lam, z, tol)
         return z @ B.T, loss.dual_point(A @ z @ B.T, Y), method
     W0 = None if warm is None or not np.any(warm) else warm @ B
     if W0 is None and vector:
@@ -72,7 +72,8 @@ def solve_reduced(A: np.ndarray, Y: np.ndarray, loss: Loss, lam: float,
         W0 = -g0 * ((_dual_norm(g0) - lam) / (_dual_norm(g0) * curv * np.linalg.norm(A, 2) ** 2))
     inner = _newton if vector else _factored
     name = "Newton" if vector else "L-BFGS on factors"
-    W, iters = inner(A, B, Y, loss, lam, W0)
+    W, iters = inner(A, B, Y, loss, lam, W0, target=tol * loss.zero_value(Y)) if vector else inner(
+        A, B, Y, loss, lam, W0)
     return W @ B.T, loss.dual_point(A @ W @ B.T, Y), f"{name} ({iters} iterations)"
 
 
@@ -106,8 +107,13 @@ def _dual_norm(M: np.ndarray) -> float:
 
 
 def _newton(A: np.ndarray, B: np.ndarray, Y: np.ndarray, loss: Loss, lam: float, W: np.ndarray,
-            max_iter: int = 200) -> tuple[np.ndarray, int]:
-    """Damped Newton on ℓ(A W Bᵀ) + lam‖W‖ for W with one column or one row (‖W‖ smooth off 0)."""
+            max_iter: int = 200, target: float = 0.0) -> tuple[np.ndarray, int]:
+    """Damped Newton on ℓ(A W Bᵀ) + lam‖W‖ for W with one column or one row (‖W‖ smooth off 0).
+
+    With a ``target`` > 0 it also stops once the duality gap of W and its dual point
+    −∇ℓ(AWBᵀ), scaled as the certificate scales it, is at most ``target`` (checked near the
+    optimum only, where it saves the last one or two Hessians).
+    """
     shape, n_var = W.shape, W.size
     eye = np.eye(n_var)
 
@@ -115,12 +121,18 @@ def _newton(A: np.ndarray, B: np.ndarray, Y: np.ndarray, loss: Loss, lam: float,
         F = A @ W @ B.T
         return loss.value(F, Y) + lam * float(np.linalg.norm(W)), F
 
-    (f, F), damping = objective(W), 0.0
+    (f, F), damping, decrement = objective(W), 0.0, np.inf
     for it in range(1, max_iter + 1):
         nw = float(np.linalg.norm(W))
         if nw == 0.0:                      # only from a zero start: ‖W‖ has no gradient there
             return W, it
-        grad = (A.T @ (-loss.dual_point(F, Y)) @ B + lam * W / nw).ravel()
+        U = loss.dual_point(F, Y)
+        AtU = A.T @ U
+        if target > 0 and decrement <= 1e-2 * abs(f):
+            rho = _dual_norm(AtU)
+            if f - loss.dual_value((1.0 if rho <= lam else lam / rho) * U, Y) <= target:
+                return W, it - 1
+        grad = (-AtU @ B + lam * W / nw).ravel()
         H = _loss_hessian(A, loss.hessian_blocks(F, Y, B))
         w_hat = W.ravel() / nw
         H += (lam / nw) * (eye - np.outer(w_hat, w_hat))
@@ -243,12 +255,14 @@ def _solve_kinked(A: np.ndarray, Y: np.ndarray, loss: Loss, lam: float, warm: np
     mu = 2.0 * max(float(np.max(np.abs(Y))), 1.0) if loss.name == "absolute" else 2.0
     W = None if warm is None or not np.any(warm) else np.asarray(warm, dtype=float).reshape(r, K)
     # A warm start (the solution at a nearby threshold) has its kinks about right: they are
-    # tried first as they are, without Newton, and the stages start at a small μ.
+    # tried first as they are, without Newton (within 1% of the first μ). If that fails the
+    # stages run as from a cold start, from the warm point: Newton at a small μ far from
+    # its optimum crosses one kink per step (measured: seconds on breast cancer).
     newton_next = W is None
-    mu *= 1.0 if W is None else 1e-2
+    first_mu, mu = mu, mu * (1.0 if W is None else 1e-2)
     best: tuple[float, np.ndarray, np.ndarray, str] | None = None
     newton_runs = 0
-    for _ in range(13):
+    for _ in range(14):
         envelope = _Envelope(loss, mu)
         if W is None:
             W = _model_start(_loss_hessian(A, envelope.hessian_blocks(np.zeros_like(Y), Y, B)), -g0, lam)
@@ -273,7 +287,7 @@ def _solve_kinked(A: np.ndarray, Y: np.ndarray, loss: Loss, lam: float, warm: np
                 best = (gap, *candidate)
         if best[0] <= target or mu <= tol:
             break
-        mu *= 0.1
+        mu = first_mu if newton_runs == 0 else 0.1 * mu
     return best[1], best[2], f"smoothed Newton ({newton_runs} stages of μ; {best[3]})"
 
 
@@ -303,7 +317,7 @@ def _nearest_kinks(A: np.ndarray, Y: np.ndarray, F: np.ndarray, zone: np.ndarray
 
 
 def _solve_kinks(A: np.ndarray, Y: np.ndarray, loss: Loss, lam: float, W: np.ndarray, U: np.ndarray,
-                 kinks: np.ndarray, rounds: int = 8) -> tuple[np.ndarray, np.ndarray] | None:
+                 kinks: np.ndarray, rounds: int = 6) -> tuple[np.ndarray, np.ndarray] | None:
     """Solve the optimality conditions of ℓ(AW) + lam‖W‖ given a guess of the entries of AW on a kink.
 
     A primal-dual active-set method: :func:`_kink_system` puts the guessed entries on their
@@ -332,7 +346,7 @@ def _solve_kinks(A: np.ndarray, Y: np.ndarray, loss: Loss, lam: float, W: np.nda
 
 
 def _kink_system(A: np.ndarray, Y: np.ndarray, lam: float, W: np.ndarray, U: np.ndarray, kinks: np.ndarray,
-                 max_iter: int = 30) -> tuple[np.ndarray, np.ndarray] | None:
+                 max_iter: int = 12) -> tuple[np.ndarray, np.ndarray] | None:
     """AᵀU = lam W/‖W‖ and (AW)_S = Y_S for S = ``kinks``, in W and U_S (U fixed elsewhere), by Newton.
 
     A saddle system in which only W/‖W‖ is nonlinear. None when the residual does not
@@ -368,7 +382,7 @@ def _kink_system(A: np.ndarray, Y: np.ndarray, lam: float, W: np.ndarray, U: np.
             break
         previous = error
         J = np.block([[-(lam / nw) * (np.eye(r * K) - np.outer(w_hat, w_hat)), M], [M.T, np.zeros((s, s))]])
-        step = np.linalg.lstsq(J, -residual, rcond=None)[0]
+        step = _newton_step(J, residual)      # a singular J (equal kinks not merged) falls back to least squares
         w, u = w + step[:r * K], u + step[r * K:]
     U[all_rows, all_cols] = (u / counts)[which]
     if min(error, previous) > 1e-9 or not np.all(np.isfinite(U)):
