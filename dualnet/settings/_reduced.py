@@ -23,6 +23,8 @@ Nothing here decides optimality: the settings pass the network to the NumPy cert
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from scipy.linalg import null_space
 from scipy.optimize import brentq, minimize
@@ -107,12 +109,14 @@ def _dual_norm(M: np.ndarray) -> float:
 
 
 def _newton(A: np.ndarray, B: np.ndarray, Y: np.ndarray, loss: Loss, lam: float, W: np.ndarray,
-            max_iter: int = 200, target: float = 0.0) -> tuple[np.ndarray, int]:
+            max_iter: int = 200, target: float = 0.0, halvings: int = 0) -> tuple[np.ndarray, int]:
     """Damped Newton on ℓ(A W Bᵀ) + lam‖W‖ for W with one column or one row (‖W‖ smooth off 0).
 
     With a ``target`` > 0 it also stops once the duality gap of W and its dual point
     −∇ℓ(AWBᵀ), scaled as the certificate scales it, is at most ``target`` (checked near the
-    optimum only, where it saves the last one or two Hessians).
+    optimum only, where it saves the last one or two Hessians). ``halvings`` > 0 tries that
+    many halved steps along the Newton direction before damping more (the piecewise-quadratic
+    envelopes of kinked losses, where a full step crosses into other pieces).
     """
     shape, n_var = W.shape, W.size
     eye = np.eye(n_var)
@@ -155,6 +159,9 @@ def _newton(A: np.ndarray, B: np.ndarray, Y: np.ndarray, loss: Loss, lam: float,
             f_new, F_new = objective(W_new)
             if f_new <= f - 0.25 * decrement:
                 break
+            if halvings and _shorter_step_found(objective, W, f, p, decrement, halvings, out := []):
+                W_new, f_new, F_new = out
+                break
             damping *= 10.0
             if damping > 1e12 * scale:
                 return W, it
@@ -162,6 +169,19 @@ def _newton(A: np.ndarray, B: np.ndarray, Y: np.ndarray, loss: Loss, lam: float,
             decrement = -float(grad @ p)
         W, F, f = W_new, F_new, f_new
     return W, max_iter
+
+
+def _shorter_step_found(objective: Callable, W: np.ndarray, f: float, p: np.ndarray, decrement: float,
+                        halvings: int, out: list) -> bool:
+    """Armijo along the Newton direction with halved steps; the accepted (W, f, F) goes into ``out``."""
+    for _ in range(halvings):
+        p, decrement = 0.5 * p, 0.5 * decrement
+        W_new = W + p.reshape(W.shape)
+        f_new, F_new = objective(W_new)
+        if f_new <= f - 0.25 * decrement:
+            out[:] = [W_new, f_new, F_new]
+            return True
+    return False
 
 
 def _newton_step(H: np.ndarray, grad: np.ndarray) -> np.ndarray:
@@ -218,15 +238,22 @@ class _Envelope(Loss):
 
     def __init__(self, loss: Loss, mu: float):
         self.loss, self.mu = loss, mu
+        self._last: tuple[np.ndarray, tuple] | None = None
+
+    def _parts(self, F: np.ndarray, Y: np.ndarray) -> tuple:
+        # Newton asks for the value, the gradient and the curvature at the same F: one pass.
+        if self._last is None or self._last[0] is not F:
+            self._last = (F, self.loss.moreau(F, Y, self.mu))
+        return self._last[1]
 
     def value(self, F, Y):
-        return float(np.sum(self.loss.moreau(F, Y, self.mu)[0]))
+        return float(np.sum(self._parts(F, Y)[0]))
 
     def dual_point(self, F, Y):
-        return self.loss.moreau(F, Y, self.mu)[1]
+        return self._parts(F, Y)[1]
 
     def curvature(self, F, Y):
-        return self.loss.moreau(F, Y, self.mu)[2]
+        return self._parts(F, Y)[2]
 
 
 def _solve_kinked(A: np.ndarray, Y: np.ndarray, loss: Loss, lam: float, warm: np.ndarray | None,
@@ -237,11 +264,13 @@ def _solve_kinked(A: np.ndarray, Y: np.ndarray, loss: Loss, lam: float, warm: np
     smoothed problem gives −ℓ*(−U) = ℓ_μ(AZ_μ) + lam‖Z_μ‖ + μ‖U‖²/2 with ‖AᵀU‖ = lam, so the
     gap of the pair for ℓ is [ℓ − ℓ_μ](AZ_μ) + μ‖U‖²/2 ≤ μ per sample charged. Rather than
     drive μ to the target (Newton's gradient then amplifies rounding by 1/μ), each stage
-    hands the entries where ℓ_μ is quadratic, the kinks the optimum sits on, to
-    :func:`_solve_kinks`, which solves the optimality conditions of ℓ itself there. The gap
-    is computed as the certificate computes it (U scaled by min(1, lam/‖AᵀU‖)); μ falls
-    tenfold per stage until it is at most ``tol``·ℓ(0). The first μ makes every entry of the
-    zero network quadratic, so Newton's first step solves a least-squares-like model.
+    hands the entries within μ of their kink (at most r·K distinct ones, the nearest), where
+    the optimum of ℓ sits, to :func:`_solve_kinks`, which solves the optimality conditions
+    of ℓ itself there. The gap is computed as the certificate computes it (U scaled by
+    min(1, lam/‖AᵀU‖)); μ falls tenfold per stage until the gap is at most ``tol``·ℓ(0) (or μ
+    is below ``tol``; the best pair met is returned and the certificate judges it). The
+    first μ makes every entry of the zero network quadratic, so Newton's first step solves a
+    least-squares-like model.
     """
     r, K = A.shape[1], Y.shape[1]
     if min(r, K) > 1:
@@ -269,7 +298,7 @@ def _solve_kinked(A: np.ndarray, Y: np.ndarray, loss: Loss, lam: float, warm: np
             if W is None:
                 W = g0 * ((_dual_norm(g0) - lam) * mu / (_dual_norm(g0) * np.linalg.norm(A, 2) ** 2))
         if newton_next:
-            W, _ = _newton(A, B, Y, envelope, lam, W)
+            W, _ = _newton(A, B, Y, envelope, lam, W, halvings=4)
             newton_runs += 1
         newton_next = True
         F = A @ W

@@ -363,14 +363,17 @@ def _end_to_end(pb: Problem, red: Reduction, beta_t: float, want_dual: bool = Tr
     ``warm`` starts the fast path from reduced coordinates Z; the Z it finds is appended to
     ``out`` (the search over t warm-starts each threshold from the nearest one solved).
 
-    The fast path's dual point U = Y − XW is what the certificate recomputes from the
-    network, so it is only formed when ``want_dual`` (the weight-decay search needs it).
+    The fast path's dual point U = −∇ℓ(XW) of a smooth loss is what the certificate
+    recomputes from the network, so it is only passed on when ``want_dual`` (the weight-decay
+    search needs it); a kinked loss's U (the envelope's gradient, not the network's own
+    subgradient at its kinks) always is.
     """
     if _use_fast(pb):
         Z, U, method = _fast(red, pb.Y, beta_t, pb.tol * 1e-2, warm, want_dual=want_dual, loss=pb.loss)
         if out is not None:
             out.append(Z)
-        return red.weights(Z), [] if U is None else [U], method, None
+        keep = U is not None and (want_dual or not pb.loss.smooth)
+        return red.weights(Z), [U] if keep else [], method, None
     # One compiled program per reduction: the weight-decay search re-solves it along t (DPP).
     key = ("dual", pb.loss.name)
     if key not in red.programs:
