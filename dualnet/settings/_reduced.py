@@ -407,7 +407,7 @@ def _kink_system(A: np.ndarray, Y: np.ndarray, lam: float, W: np.ndarray, U: np.
         w_hat = w / nw
         residual = np.concatenate([(A.T @ U).ravel() - lam * w_hat, M.T @ w - y])
         error = max(np.linalg.norm(residual[:r * K]) / size[0], np.linalg.norm(residual[r * K:]) / size[1])
-        if error <= 1e-14 or error >= previous:     # converged, or at the rounding floor
+        if error <= 1e-14 or error >= previous:     # converged, at the rounding floor, or diverging
             break
         previous = error
         J = np.block([[-(lam / nw) * (np.eye(r * K) - np.outer(w_hat, w_hat)), M], [M.T, np.zeros((s, s))]])
