@@ -65,6 +65,8 @@ class Loss:
 
     #: whether ℓ is twice differentiable (hinge and absolute are not), i.e. has :meth:`curvature`
     smooth: ClassVar[bool] = True
+    #: whether ℓ is piecewise linear with kinks at F = Y and has :meth:`moreau` (hinge, absolute)
+    kinked: ClassVar[bool] = False
 
     def curvature(self, F: np.ndarray, Y: np.ndarray) -> np.ndarray:
         """Second derivatives ∂²ℓ/∂F_ik² of a loss that acts entry by entry (n×K)."""
@@ -162,6 +164,7 @@ class Hinge(Loss):
         return _huber_pos(s, mu), Y * np.clip(s / mu, 0.0, 1.0), ((s > 0) & (s < mu)) / mu
 
     smooth = False
+    kinked = True
 
 
 class Logistic(Loss):
@@ -230,6 +233,7 @@ class Absolute(Loss):
         return _huber_pos(np.abs(r), mu), np.clip(r / mu, -1.0, 1.0), (np.abs(r) < mu) / mu
 
     smooth = False
+    kinked = True
 
 
 class CrossEntropy(Loss):

@@ -35,8 +35,12 @@ __all__ = ["has_fast_path", "solve_reduced"]
 
 
 def has_fast_path(loss: Loss, r: int, K: int) -> bool:
-    """Whether :func:`solve_reduced` takes ``loss`` with Z of shape r×K (kinked losses: Z a vector)."""
-    return loss.smooth or min(r, K) <= 1
+    """Whether :func:`solve_reduced` takes ``loss`` with Z of shape r×K (kinked losses: Z a vector).
+
+    Losses that are neither smooth nor kinked (the intercept losses of :mod:`dualnet.sklearn`)
+    have none.
+    """
+    return loss.smooth or (loss.kinked and min(r, K) <= 1)
 
 
 def solve_reduced(A: np.ndarray, Y: np.ndarray, loss: Loss, lam: float,
@@ -49,6 +53,8 @@ def solve_reduced(A: np.ndarray, Y: np.ndarray, loss: Loss, lam: float,
     gradient, a dual point of ℓ.
     """
     r, K = A.shape[1], Y.shape[1]
+    if not has_fast_path(loss, r, K):
+        raise ValueError(f"no fast path for loss {loss.name!r} with {r}x{K} unknowns (has_fast_path)")
     if not loss.smooth:
         return _solve_kinked(A, Y, loss, lam, warm, tol)
     B = _basis(loss, K)
@@ -273,8 +279,6 @@ def _solve_kinked(A: np.ndarray, Y: np.ndarray, loss: Loss, lam: float, warm: np
     least-squares-like model.
     """
     r, K = A.shape[1], Y.shape[1]
-    if min(r, K) > 1:
-        raise ValueError("the smoothed Newton method needs Z with one column or one row (has_fast_path)")
     B = np.eye(K)
     U0 = loss.dual_point(np.zeros_like(Y), Y)
     g0 = A.T @ U0

@@ -349,9 +349,10 @@ def _use_fast(pb: Problem) -> bool:
     available = has_fast_path(pb.loss, min(pb.X.shape), pb.n_outputs)
     if pb.method in ("fast", "closed-form"):
         if not available:
+            which = (f"only with one output. Got {pb.n_outputs} outputs" if pb.loss.kinked else
+                     "only for loss='squared', 'logistic', 'cross-entropy', 'hinge' or 'absolute'")
             raise InputError(f"The 'method' parameter of solve is {pb.method!r}, but the linear setting has a "
-                             f"fast path for loss={pb.loss.name!r} only with one output. Got {pb.n_outputs} "
-                             "outputs. Use method='auto' or method='cvxpy'.")
+                             f"fast path for loss={pb.loss.name!r} {which}. Use method='auto' or method='cvxpy'.")
         return True
     return pb.method == "auto" and available
 

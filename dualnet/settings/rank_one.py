@@ -23,12 +23,13 @@ import cvxpy as cp
 import numpy as np
 
 from ..chains import network_from_atoms
+from ..errors import InputError
 from ..linalg import cached
 from ..losses import Loss
 from ..network import Network
 from ..problem import DualProgram, Fit, Problem
 from ..weight_decay import fit_weight_decay
-from ._reduced import solve_reduced
+from ._reduced import has_fast_path, solve_reduced
 from ._solve import solve_cvxpy
 
 NAME = "relu-rank-one"
@@ -270,8 +271,12 @@ def fit(pb: Problem) -> Fit:
 
 # --------------------------------------------------------------------------- internals
 def _use_closed_form(pb: Problem) -> bool:
-    # Every loss: the closed form (squared) or Newton on the K variables of m (the others).
-    return pb.method != "cvxpy"
+    # The closed form (squared) or Newton on the K variables of m (every loss of dualnet.losses).
+    available = has_fast_path(pb.loss, 1, pb.n_outputs)
+    if pb.method in ("fast", "closed-form") and not available:
+        raise InputError(f"The 'method' parameter of solve is {pb.method!r}, but the rank-one setting has no fast "
+                         f"path for loss={pb.loss.name!r}. Use method='auto' or method='cvxpy'.")
+    return pb.method != "cvxpy" and available
 
 
 class _Programs:

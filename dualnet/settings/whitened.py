@@ -365,7 +365,7 @@ def _groups_are_exact(loss: Loss, Y: np.ndarray) -> bool:
     """
     if loss.smooth:
         return True
-    if Y.shape[1] > 1:
+    if not loss.kinked or Y.shape[1] > 1:
         return False
     y = Y[:, 0]
     return all(np.ptp(y[part]) == 0 for part in (y > 0, y < 0) if np.any(part))
