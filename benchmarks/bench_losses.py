@@ -41,7 +41,7 @@ def _remember(benchmark, key: tuple) -> None:
 
 
 def _ratio(benchmark, key: tuple, name: str, invert: bool = False) -> None:
-    """Record this row's time over the row ``key`` of the same run (its inverse with ``invert``), when both were timed."""
+    """This row's time over the row ``key`` of the same run (inverted with ``invert``), when both were timed."""
     if benchmark.stats is not None and key in _TIMES:
         mean, fastest = _TIMES[key]
         ratios = float(benchmark.stats.stats.mean) / mean, float(benchmark.stats.stats.min) / fastest

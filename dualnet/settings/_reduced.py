@@ -202,8 +202,13 @@ def _loss_hessian(A: np.ndarray, C: np.ndarray) -> np.ndarray:
     r, q = A.shape[1], C.shape[1]
     if q == 1:
         # Aᵀdiag(c)A as MᵀM with M = diag(√c)A: NumPy then uses the symmetric product (c ≥ 0
-        # for a convex loss; the clip only removes rounding).
-        M = A * np.sqrt(np.maximum(C[:, 0, 0], 0.0))[:, None]
+        # for a convex loss; the clip only removes rounding). A smoothed kinked loss curves
+        # only near its kinks: then only those rows enter.
+        c = np.maximum(C[:, 0, 0], 0.0)
+        rows = np.flatnonzero(c)
+        if 2 * rows.size < c.size:
+            A, c = A[rows], c[rows]
+        M = A * np.sqrt(c)[:, None]
         return M.T @ M
     if r == 1:
         return np.tensordot(A[:, 0] ** 2, C, axes=1)

@@ -536,7 +536,8 @@ def _reduced_gap(S: np.ndarray, Q: np.ndarray, Z: np.ndarray, lam: float, nuclea
     """
     R = Q - S * Z
     SR = S * R
-    rho_R = np.sqrt(max(float(_eigh_small(SR.T @ SR, vectors=False)[0][-1]), 0.0))   # ‖SR‖₂: the top eigenvalue is accurate
+    # ‖SR‖₂ from the top eigenvalue of SRᵀSR, which is accurate
+    rho_R = np.sqrt(max(float(_eigh_small(SR.T @ SR, vectors=False)[0][-1]), 0.0))
     uu, uy = perp + float(np.vdot(R, R)), perp + float(np.vdot(R, Q))
     c = 1.0 if uu == 0 else min(1.0 if rho_R == 0 else lam / rho_R, max(uy / uu, 0.0))
     dual = c * uy - 0.5 * c * c * uu
