@@ -7,10 +7,13 @@
 * scikit-learn's digits (n = 1797, d = 64, standardized; ten one-hot classes), linear,
   squared loss, β = 1: depth 3 and 4 against depth 2. Goal: ≤ 20× depth 2, with a gap no
   larger than before (docs/settings/linear.md#vector-outputs: with several outputs the bounds need not meet).
-* Rank-one, whitened and (linear) batch-norm data with logistic and cross-entropy: the fast
-  path against the CVXPY program (``method="cvxpy"``), same problem.
+* Rank-one, whitened and (linear) batch-norm data with logistic, cross-entropy, hinge and
+  absolute losses: the fast path against the CVXPY program (``method="cvxpy"``), same problem.
 
-The ratios in docs/benchmarks.md ("Every loss at fast-path speed") divide times of one run.
+Rows record ratios to a row measured earlier in the same run (``vs_squared``, ``vs_depth_2``,
+and on the CVXPY rows ``fast_over_cvxpy``: mean over mean, and ``..._min``: fastest round over
+fastest round); docs/benchmarks.md ("Every loss at fast-path speed") shows them. Ratios are recorded,
+not asserted: on a shared machine they move by up to 2× between runs.
 """
 
 from __future__ import annotations
@@ -24,6 +27,26 @@ from dualnet.datasets import make_gaussian, make_rank_one, make_whitened
 
 BETA = 1.0
 LOSSES = ("squared", "logistic", "cross-entropy")
+
+#: (mean, fastest round) of each reference row measured so far in this run
+_TIMES: dict[tuple, tuple[float, float]] = {}
+#: the fast rows' certified values, never above the CVXPY rows' values
+_VALUES: dict[tuple, float] = {}
+
+
+def _remember(benchmark, key: tuple) -> None:
+    """Keep this row's times (absent under --benchmark-disable, the smoke run)."""
+    if benchmark.stats is not None:
+        _TIMES[key] = (float(benchmark.stats.stats.mean), float(benchmark.stats.stats.min))
+
+
+def _ratio(benchmark, key: tuple, name: str, invert: bool = False) -> None:
+    """This row's time over the row ``key`` of the same run (inverted with ``invert``), when both were timed."""
+    if benchmark.stats is not None and key in _TIMES:
+        mean, fastest = _TIMES[key]
+        ratios = float(benchmark.stats.stats.mean) / mean, float(benchmark.stats.stats.min) / fastest
+        benchmark.extra_info[name], benchmark.extra_info[name + "_min"] = (
+            (1.0 / ratios[0], 1.0 / ratios[1]) if invert else ratios)
 
 
 def _standardize(X: np.ndarray) -> np.ndarray:
@@ -65,6 +88,10 @@ def test_breast_cancer(benchmark, breast_cancer, loss, depth):
                                                                  loss=loss), rounds=rounds, iterations=1)
     record(benchmark, sol, kind=loss)
     assert sol.certified, sol.reason
+    if loss == "squared":       # listed first: the reference of the other losses at this depth
+        _remember(benchmark, ("breast cancer", depth))
+    else:
+        _ratio(benchmark, ("breast cancer", depth), "vs_squared")
 
 
 @pytest.mark.parametrize("depth", [2, 3, 4])
@@ -74,6 +101,10 @@ def test_digits(benchmark, digits, depth):
     sol = benchmark.pedantic(dn.solve, args=(X, Y), kwargs=dict(beta=BETA, depth=depth, activation="linear"),
                              rounds=5 if depth == 2 else 2, iterations=1)
     record(benchmark, sol, kind=f"depth {depth}")
+    if depth == 2:
+        _remember(benchmark, ("digits", 2))
+    else:
+        _ratio(benchmark, ("digits", 2), "vs_depth_2")
     # Relative gaps before the fast search over t (same data, β = 1): 2.96e-3 at depth 3, 6.44e-3 at depth 4.
     assert sol.certified if depth == 2 else sol.rel_gap <= {3: 2.96e-3, 4: 6.44e-3}[depth] * 1.01
 
@@ -91,13 +122,18 @@ def _structured(kind: str, loss: str) -> tuple[np.ndarray, np.ndarray, dict]:
         opts = dict(batchnorm=True, activation="linear")
     y = np.ravel(y)
     classes = np.digitize(y, np.quantile(y, [1 / 3, 2 / 3]))
-    Y = np.eye(3)[classes] if loss == "cross-entropy" else np.where(y > np.median(y), 1.0, -1.0)
-    return X, Y, opts
+    if loss == "cross-entropy":
+        return X, np.eye(3)[classes], opts
+    signs = np.where(y > np.median(y), 1.0, -1.0)
+    if loss == "absolute" and kind != "whitened":
+        return X, y, opts
+    # Whitened data under the absolute loss: one label value per sign (docs/settings/whitened.md).
+    return X, signs, opts
 
 
 @pytest.mark.filterwarnings("ignore::dualnet.PerformanceWarning")
 @pytest.mark.parametrize("method", ["auto", "cvxpy"])
-@pytest.mark.parametrize("loss", ["logistic", "cross-entropy"])
+@pytest.mark.parametrize("loss", ["logistic", "cross-entropy", "hinge", "absolute"])
 @pytest.mark.parametrize("kind", ["rank-one", "whitened", "batchnorm"])
 def test_structured_fast_vs_cvxpy(benchmark, kind, loss, method):
     X, Y, opts = _structured(kind, loss)
@@ -105,5 +141,17 @@ def test_structured_fast_vs_cvxpy(benchmark, kind, loss, method):
     sol = benchmark.pedantic(dn.solve, args=(X, Y), kwargs=dict(beta=BETA, loss=loss, method=method, **opts),
                              rounds=5 if method == "auto" else 1, iterations=1)
     record(benchmark, sol, kind="fast path" if method == "auto" else "cvxpy")
-    assert sol.certified, sol.reason
+    # The linear batch-norm CVXPY route stops at relative gaps of 1e-6 to 1e-5 under the kinked
+    # losses (its restricted primal, measured): it is timed, not required to certify.
+    if method == "auto" or kind != "batchnorm" or loss not in ("hinge", "absolute"):
+        assert sol.certified, sol.reason
     assert ("cvxpy:" in sol.method) == (method == "cvxpy")
+    if method == "auto":          # listed first (the smoke run's case): the CVXPY row compares with it
+        assert ("smoothed Newton" in sol.method) == (loss in ("hinge", "absolute"))
+        _remember(benchmark, (kind, loss))
+        _VALUES[(kind, loss)] = sol.value
+    else:
+        # Recorded on this row: the fast path's time over this one (< 1 when the fast path is faster).
+        _ratio(benchmark, (kind, loss), "fast_over_cvxpy", invert=True)
+        if (kind, loss) in _VALUES:          # the certified fast value is never above CVXPY's (accuracy ~1e-6)
+            assert _VALUES[(kind, loss)] <= sol.value + 1e-6 * max(1.0, sol.value)

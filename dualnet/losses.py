@@ -65,9 +65,23 @@ class Loss:
 
     #: whether ℓ is twice differentiable (hinge and absolute are not), i.e. has :meth:`curvature`
     smooth: ClassVar[bool] = True
+    #: whether ℓ is piecewise linear with kinks at F = Y and has :meth:`moreau` (hinge, absolute)
+    kinked: ClassVar[bool] = False
 
     def curvature(self, F: np.ndarray, Y: np.ndarray) -> np.ndarray:
         """Second derivatives ∂²ℓ/∂F_ik² of a loss that acts entry by entry (n×K)."""
+        raise NotImplementedError
+
+    def moreau(self, F: np.ndarray, Y: np.ndarray, mu: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The Moreau envelope ℓ_μ(F) = min_G ℓ(G; Y) + ‖F − G‖²/(2μ) of a kinked loss, entry by entry.
+
+        Returns the entries of ℓ_μ (n×K, summing to ℓ_μ(F)), the dual point U = −∇ℓ_μ(F)
+        (always inside the conjugate's domain: the gradient of an envelope is a subgradient
+        of ℓ at the prox point) and the curvature ∂²ℓ_μ/∂F_ik² (1/μ where the envelope is
+        quadratic, else 0). Its dual is that of ℓ with −μ‖U‖²/2 added, and ℓ_μ ≥ ℓ − μ/2 per
+        entry whose subgradients are bounded by 1: the smoothed fast paths of
+        :mod:`dualnet.settings._reduced` rest on these two facts.
+        """
         raise NotImplementedError
 
     def hessian_blocks(self, F: np.ndarray, Y: np.ndarray, B: np.ndarray) -> np.ndarray:
@@ -144,7 +158,13 @@ class Hinge(Loss):
     def project_dual(self, U, Y):
         return Y * np.clip(Y * U, 0.0, 1.0)
 
+    def moreau(self, F, Y, mu):
+        # (1 − y f)_+ smoothed in the slack s = 1 − y f: 0, s²/(2μ), s − μ/2 (y² = 1).
+        s = 1.0 - Y * F
+        return _huber_pos(s, mu), Y * np.clip(s / mu, 0.0, 1.0), ((s > 0) & (s < mu)) / mu
+
     smooth = False
+    kinked = True
 
 
 class Logistic(Loss):
@@ -207,7 +227,13 @@ class Absolute(Loss):
     def project_dual(self, U, Y):
         return np.clip(U, -1.0, 1.0)
 
+    def moreau(self, F, Y, mu):
+        # |y − f| smoothed: the Huber function of the residual r = y − f.
+        r = Y - F
+        return _huber_pos(np.abs(r), mu), np.clip(r / mu, -1.0, 1.0), (np.abs(r) < mu) / mu
+
     smooth = False
+    kinked = True
 
 
 class CrossEntropy(Loss):
@@ -256,6 +282,11 @@ class CrossEntropy(Loss):
         total = P.sum(axis=1, keepdims=True)
         P = np.where(total > 0, P / np.where(total > 0, total, 1.0), Y)
         return Y - P
+
+
+def _huber_pos(s: np.ndarray, mu: float) -> np.ndarray:
+    """The Moreau envelope of s ↦ max(s, 0): 0, s²/(2μ) on (0, μ), s − μ/2 beyond."""
+    return np.where(s <= 0, 0.0, np.where(s < mu, s * s / (2.0 * mu), s - 0.5 * mu))
 
 
 def _softmax(F: np.ndarray) -> np.ndarray:

@@ -209,3 +209,42 @@ def test_hessian_blocks_match_finite_differences_of_the_dual_point(name: str) ->
 
 def test_hinge_and_absolute_are_not_smooth() -> None:
     assert not LOSSES["hinge"].smooth and not LOSSES["absolute"].smooth
+
+
+@pytest.mark.parametrize("mu", [2.0, 0.3, 1e-3])
+@pytest.mark.parametrize("name", ["hinge", "absolute"])
+def test_moreau_envelope_is_the_prox_minimum(name: str, mu: float) -> None:
+    """ℓ_μ(F) = min_G ℓ(G) + ‖F − G‖²/(2μ), entry by entry on a fine grid of G; its gradient by differences.
+
+    Also the two facts the smoothed fast path rests on: U = −∇ℓ_μ lies in the conjugate's
+    domain, and 0 ≤ ℓ − ℓ_μ ≤ μ/2 per entry.
+    """
+    loss = LOSSES[name]
+    assert loss.kinked and not loss.smooth
+    rng = np.random.default_rng(11)
+    Y = labels(name, rng)
+    F = Y + rng.uniform(-2.5, 2.5, size=Y.shape)
+    values, U, curvature = loss.moreau(F, Y, mu)
+    # The grid around F, and the kink G = Y itself (where the minimizer often sits exactly).
+    grid = np.concatenate([F[..., None] + np.linspace(-4.0, 4.0, 400001) * max(mu, 1e-2), Y[..., None]], axis=-1)
+    entrywise = np.abs(Y[..., None] - grid) if name == "absolute" else np.maximum(1.0 - Y[..., None] * grid, 0.0)
+    prox_min = np.min(entrywise + (F[..., None] - grid) ** 2 / (2 * mu), axis=-1)
+    np.testing.assert_allclose(values, prox_min, atol=1e-8 * max(1.0, 1.0 / mu))   # the grid misses by spacing²/(2μ)
+    h = 1e-7 * mu
+    np.testing.assert_allclose(U, -(loss.moreau(F + h, Y, mu)[0] - loss.moreau(F - h, Y, mu)[0]) / (2 * h),
+                               atol=1e-6)
+    np.testing.assert_array_equal(loss.project_dual(U, Y), U)
+    exact = np.abs(Y - F) if name == "absolute" else np.maximum(1.0 - Y * F, 0.0)
+    assert np.all(exact - values >= -1e-12) and np.all(exact - values <= mu / 2 + 1e-12)
+    assert set(np.unique(curvature)) <= {0.0, 1.0 / mu}
+
+
+def test_kinked_fast_path_certifies_the_hinge_example() -> None:
+    """docs/theory/losses.md#general-dual: hinge, X = I₂, y = (1, −1) gives P = D = min(2, β√2)."""
+    import dualnet as dn
+
+    for beta in (0.5, 1.0, 2.0):
+        sol = dn.solve(np.eye(2), np.array([1.0, -1.0]), beta=beta, activation="linear", loss="hinge")
+        assert "smoothed Newton" in sol.method or sol.method.startswith("eig + zero")
+        assert sol.certified, sol.reason
+        assert sol.value == pytest.approx(min(2.0, beta * np.sqrt(2.0)), abs=1e-12)

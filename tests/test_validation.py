@@ -16,6 +16,7 @@ from dualnet.errors import DualnetError, InputError, SettingError, SolverError
 X4 = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [2.0, -1.0]])
 Y4 = np.array([1.0, -1.0, 1.0, -1.0])
 BASE = {"beta": 1.0, "activation": "linear"}
+# The solver-fault tests below pass method="cvxpy" with the hinge loss: the CVXPY route is what they exercise.
 
 
 def nan_at(A: np.ndarray, value: float = np.nan) -> np.ndarray:
@@ -103,9 +104,9 @@ CASES = [
      r"Got an array of shape \(4, 2\) that is not one-hot\. Encode integer labels with numpy\.eye"),
     ("cross-entropy-vector", X4, Y4, {"loss": "cross-entropy"}, InputError,
      r"'y' parameter of solve must be one-hot rows.*Got an array of shape \(4, 1\)"),
-    ("fast-needs-squared", X4, Y4, {"loss": "hinge", "method": "fast"}, InputError,
-     r"The 'method' parameter of solve is 'fast', but the linear setting has a fast path only for "
-     r"loss='squared', 'logistic' or 'cross-entropy'\. Got loss='hinge'\. Use method='auto' or method='cvxpy'"),
+    ("fast-needs-one-output", X4, np.stack([Y4, -Y4], axis=1), {"loss": "hinge", "method": "fast"}, InputError,
+     r"The 'method' parameter of solve is 'fast', but the linear setting has a fast path for loss='hinge' only "
+     r"with one output\. Got 2 outputs\. Use method='auto' or method='cvxpy'"),
     ("setting-does-not-fit", X4, Y4, {"activation": "relu", "setting": "linear"}, SettingError,
      r"The data do not fit setting 'linear': activation='relu': this setting is for linear networks.*"
      r"Remedies: activation='linear'"),
@@ -235,7 +236,7 @@ def failing_solver(monkeypatch):
 @pytest.mark.parametrize("how", ["raise", "status"])
 def test_failed_solver_is_retried_with_another(failing_solver, how: str) -> None:
     calls = failing_solver({"CLARABEL"}, how)
-    sol = dn.solve(X4, Y4, **BASE, loss="hinge", solver="CLARABEL")
+    sol = dn.solve(X4, Y4, **BASE, loss="hinge", method="cvxpy", solver="CLARABEL")
     assert calls[:2] == ["CLARABEL", "ECOS"]               # one retry, with another installed solver
     fault = "SolverError" if how == "raise" else "status 'infeasible'"
     assert sol.method == f"cvxpy:ECOS (after CLARABEL: {fault})"     # the fault is named
@@ -246,16 +247,16 @@ def test_failed_solver_is_retried_with_another(failing_solver, how: str) -> None
                                         ("inaccurate", "status 'optimal_inaccurate'")])
 def test_any_solver_fault_is_retried_and_named(failing_solver, how: str, fault: str) -> None:
     calls = failing_solver({"CLARABEL"}, how)
-    sol = dn.solve(X4, Y4, **BASE, loss="hinge")
+    sol = dn.solve(X4, Y4, **BASE, loss="hinge", method="cvxpy")
     assert calls[:2] == ["CLARABEL", "ECOS"]
     assert sol.method == f"cvxpy:ECOS (after CLARABEL: {fault})" and sol.certified
 
 
 def test_inaccurate_everywhere_is_used_but_named(failing_solver) -> None:
     """No optimal solve: the first inaccurate one is re-solved and used; the NumPy certificate decides."""
-    reference = dn.solve(X4, Y4, **BASE, loss="hinge")
+    reference = dn.solve(X4, Y4, **BASE, loss="hinge", method="cvxpy")
     calls = failing_solver({"CLARABEL", "ECOS", "SCS"}, "inaccurate")
-    sol = dn.solve(X4, Y4, **BASE, loss="hinge")
+    sol = dn.solve(X4, Y4, **BASE, loss="hinge", method="cvxpy")
     assert calls[:3] == ["CLARABEL", "ECOS", "CLARABEL"]
     assert sol.method == "cvxpy:CLARABEL (after ECOS: status 'optimal_inaccurate') (optimal_inaccurate)"
     assert sol.certified and sol.value == pytest.approx(reference.value, rel=1e-6)
@@ -266,7 +267,7 @@ def test_all_solvers_failing_reports_each_status(failing_solver) -> None:
     failing_solver({"CLARABEL", "ECOS", "SCS"}, "status")
     with pytest.raises(SolverError, match=r"CVXPY could not solve the program\. Tried CLARABEL: status 'infeasible'; "
                                           r"ECOS: status 'infeasible'\. Try another solver \(solver=\.\.\.\)"):
-        dn.solve(X4, Y4, **BASE, loss="hinge")
+        dn.solve(X4, Y4, **BASE, loss="hinge", method="cvxpy")
     failing_solver({"SCS", "CLARABEL"}, "raise")
     with pytest.raises(SolverError, match=r"Tried SCS: SolverError: Solver 'SCS' failed.*; CLARABEL: SolverError"):
         dn.solve(X4, Y4, **BASE, method="cvxpy", solver="SCS")

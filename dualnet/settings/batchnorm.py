@@ -46,7 +46,7 @@ from ..losses import Loss, get_loss
 from ..network import BN_SCALES, Network
 from ..problem import DualProgram, Fit, Problem
 from ..validation import check_choice
-from ._reduced import solve_reduced
+from ._reduced import has_fast_path, solve_reduced
 from ._solve import solve_cvxpy
 
 NAME = "batchnorm"
@@ -455,7 +455,7 @@ def fit_path(pb: Problem, betas: np.ndarray) -> list[Fit]:
             # Linear BN, logistic or cross-entropy: min_Z ℓ(QDZ) + β‖Z‖_* (docs/settings/batchnorm.md#closed-form-linear) by Newton
             # or L-BFGS, each β warm-started from the last.
             D = basis.scales(opts["bn_scale"])[:, None]
-            Z, U, method = solve_reduced(basis.lift(D * np.eye(D.size)), pb.Y, pb.loss, beta, Z)
+            Z, U, method = solve_reduced(basis.lift(D * np.eye(D.size)), pb.Y, pb.loss, beta, Z, pb.tol * 1e-2)
             net = _network(*_linear_atoms(D * Z, basis, opts["bn_scale"]), basis, pb.X, "linear", opts["bn_scale"])
             fits.append(Fit(net, [U], "SVD + " + method, None, _info(pb, opts, basis, beta, net)))
             continue
@@ -484,16 +484,17 @@ _CLOSED = {"linear": "closed-form (SVD of the centered data, singular-value thre
 
 
 def _use_closed_form(pb: Problem, bn_scale: str) -> bool:
-    # Squared loss with "std" scaling: closed form; logistic and cross-entropy on linear
-    # networks (any scaling): the reduced problem by Newton or L-BFGS.
+    # Squared loss with "std" scaling: closed form; other losses on linear networks (any
+    # scaling): the reduced problem by Newton or L-BFGS (hinge and absolute: one output).
     available = (pb.loss.name == "squared" and bn_scale == "std") or (
-        pb.loss.name != "squared" and pb.loss.smooth and pb.activation == "linear")
+        pb.loss.name != "squared" and has_fast_path(pb.loss, min(pb.X.shape), pb.n_outputs)
+        and pb.activation == "linear")
     if pb.method in ("fast", "closed-form") and not available:
         raise InputError(f"The 'method' parameter of solve is {pb.method!r}, but the batchnorm setting has a closed "
-                         f"form only for loss='squared' and bn_scale='std', and a fast path for 'logistic' and "
-                         f"'cross-entropy' only with activation='linear'. Got loss={pb.loss.name!r}, "
-                         f"bn_scale={bn_scale!r} and activation={pb.activation!r}. Use method='auto' or "
-                         "method='cvxpy'.")
+                         f"form only for loss='squared' and bn_scale='std', and a fast path for the other losses "
+                         f"only with activation='linear' (hinge and absolute: with one output). Got "
+                         f"loss={pb.loss.name!r}, bn_scale={bn_scale!r}, activation={pb.activation!r} and "
+                         f"{pb.n_outputs} outputs. Use method='auto' or method='cvxpy'.")
     return available and pb.method != "cvxpy"
 
 

@@ -28,6 +28,7 @@ from functools import cached_property, partial
 
 import cvxpy as cp
 import numpy as np
+from scipy.linalg.lapack import dsyevd
 from scipy.optimize import brentq
 
 from ..certificate import ImplicitDual
@@ -37,7 +38,7 @@ from ..losses import Loss
 from ..network import Network
 from ..problem import DualProgram, Fit, Precomputed, Problem
 from ..weight_decay import fit_weight_decay
-from ._reduced import solve_reduced
+from ._reduced import has_fast_path, solve_reduced
 from ._solve import solve_cvxpy
 
 NAME = "linear"
@@ -69,6 +70,9 @@ class Reduction:
     programs: dict = field(default_factory=dict, repr=False)
     #: per label set: (the labels, a product computed from them), see :meth:`_cached`
     _label_cache: dict = field(default_factory=dict, init=False, repr=False)
+    #: ‖(I − P)Y‖² of the original labels when this is the reduction of a reduced problem
+    #: (:func:`_fit_weight_decay_reduced`): the fast path's gaps then count that part too
+    outside: float = 0.0
 
     @property
     def rank(self) -> int:
@@ -186,10 +190,10 @@ def _fast(red: Reduction, Y: np.ndarray, beta_t: float, tol: float, warm: np.nda
     point −∇ℓ(XW) is always returned (it is computed anyway).
     """
     if loss is not None and loss.name != "squared":
-        Z, U, method = solve_reduced(red.design, Y, loss, beta_t, warm)
+        Z, U, method = solve_reduced(red.design, Y, loss, beta_t, warm, tol)
         return Z, U, "eig + " + method
     Q = red.coords_cached(Y)
-    yy = float(np.sum(Y * Y))
+    yy = float(np.sum(Y * Y)) + red.outside
     perp = max(yy - float(np.sum(Q * Q)), 0.0)           # ‖(I − P)Y‖²: the labels outside range(X)
     Z, method = _solve_reduced(red.s, Q, beta_t, tol * 0.5 * yy, warm, max_iter, perp)
     return Z, (Y - red.lift(red.s[:, None] * Z)) if want_dual else None, method
@@ -340,14 +344,15 @@ def _residual(X: np.ndarray, Y: np.ndarray, E: np.ndarray) -> np.ndarray:
 
 
 def _use_fast(pb: Problem) -> bool:
-    # Hinge and absolute go to the CVXPY program: smoothing them found the primal value but
-    # not a dual point that certifies it (dualnet.settings._reduced).
-    available = pb.loss.smooth
+    # Hinge and absolute with several outputs go to the CVXPY program: their smoothed Newton
+    # method needs the reduced variable to be a vector (dualnet.settings._reduced).
+    available = has_fast_path(pb.loss, min(pb.X.shape), pb.n_outputs)
     if pb.method in ("fast", "closed-form"):
         if not available:
+            which = (f"only with one output. Got {pb.n_outputs} outputs" if pb.loss.kinked else
+                     "only for loss='squared', 'logistic', 'cross-entropy', 'hinge' or 'absolute'")
             raise InputError(f"The 'method' parameter of solve is {pb.method!r}, but the linear setting has a "
-                             "fast path only for loss='squared', 'logistic' or 'cross-entropy'. Got "
-                             f"loss={pb.loss.name!r}. Use method='auto' or method='cvxpy'.")
+                             f"fast path for loss={pb.loss.name!r} {which}. Use method='auto' or method='cvxpy'.")
         return True
     return pb.method == "auto" and available
 
@@ -359,14 +364,17 @@ def _end_to_end(pb: Problem, red: Reduction, beta_t: float, want_dual: bool = Tr
     ``warm`` starts the fast path from reduced coordinates Z; the Z it finds is appended to
     ``out`` (the search over t warm-starts each threshold from the nearest one solved).
 
-    The fast path's dual point U = Y − XW is what the certificate recomputes from the
-    network, so it is only formed when ``want_dual`` (the weight-decay search needs it).
+    The fast path's dual point U = −∇ℓ(XW) of a smooth loss is what the certificate
+    recomputes from the network, so it is only passed on when ``want_dual`` (the weight-decay
+    search needs it); a kinked loss's U (the envelope's gradient, not the network's own
+    subgradient at its kinks) always is.
     """
     if _use_fast(pb):
         Z, U, method = _fast(red, pb.Y, beta_t, pb.tol * 1e-2, warm, want_dual=want_dual, loss=pb.loss)
         if out is not None:
             out.append(Z)
-        return red.weights(Z), [] if U is None else [U], method, None
+        keep = U is not None and (want_dual or not pb.loss.smooth)
+        return red.weights(Z), [U] if keep else [], method, None
     # One compiled program per reduction: the weight-decay search re-solves it along t (DPP).
     key = ("dual", pb.loss.name)
     if key not in red.programs:
@@ -495,13 +503,25 @@ def _svt_tall(B: np.ndarray, lam: float) -> tuple[np.ndarray, float]:
     K = 10). Its eigenvalues carry absolute error ~eps·σ₁², so a kept σ > lam is accurate
     to eps·σ₁²/lam, at worst ~1e-10·σ₁ while lam ≥ 1e-6·σ₁; below that the SVD is used.
     """
-    w, V = np.linalg.eigh(B.T @ B)
+    w, V = _eigh_small(B.T @ B)
     sig = np.sqrt(np.maximum(w, 0.0))
     if lam < 1e-6 * sig[-1]:
         return _svt(B, lam)
     keep = sig > lam
     Vk = V[:, keep]
     return B @ ((Vk * (1.0 - lam / sig[keep])) @ Vk.T), float(np.sum(sig[keep] - lam))
+
+
+def _eigh_small(M: np.ndarray, vectors: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """Eigenvalues (ascending) and eigenvectors of a small symmetric matrix, by LAPACK's dsyevd.
+
+    Called on K×K matrices in every proximal iteration: the direct call costs about half of
+    numpy.linalg.eigh's wrapper at K = 10 (measured 39 µs against 67 µs).
+    """
+    w, V, info = dsyevd(M, compute_v=int(vectors))
+    if info != 0:
+        return np.linalg.eigh(M) if vectors else (np.linalg.eigvalsh(M), None)
+    return w, (V if vectors else None)
 
 
 def _reduced_gap(S: np.ndarray, Q: np.ndarray, Z: np.ndarray, lam: float, nuclear: float, perp: float = 0.0
@@ -516,7 +536,8 @@ def _reduced_gap(S: np.ndarray, Q: np.ndarray, Z: np.ndarray, lam: float, nuclea
     """
     R = Q - S * Z
     SR = S * R
-    rho_R = np.sqrt(max(float(np.linalg.eigvalsh(SR.T @ SR)[-1]), 0.0))    # ‖SR‖₂: the top eigenvalue is accurate
+    # ‖SR‖₂ from the top eigenvalue of SRᵀSR, which is accurate
+    rho_R = np.sqrt(max(float(_eigh_small(SR.T @ SR, vectors=False)[0][-1]), 0.0))
     uu, uy = perp + float(np.vdot(R, R)), perp + float(np.vdot(R, Q))
     c = 1.0 if uu == 0 else min(1.0 if rho_R == 0 else lam / rho_R, max(uy / uu, 0.0))
     dual = c * uy - 0.5 * c * c * uu
@@ -525,6 +546,8 @@ def _reduced_gap(S: np.ndarray, Q: np.ndarray, Z: np.ndarray, lam: float, nuclea
 
 def _fit_weight_decay(pb: Problem, red: Reduction) -> Fit:
     """Weight decay on all L ≥ 3 layers: search over t (docs/settings/linear.md#weight-decay-on-all-layers); the certificate decides."""
+    if pb.loss.name == "squared" and pb.n_outputs > 1 and _use_fast(pb) and red.rank < pb.n_samples:
+        return _fit_weight_decay_reduced(pb, red)
     solved: dict[float, np.ndarray] = {}
 
     def solve_at(beta_t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
@@ -535,6 +558,33 @@ def _fit_weight_decay(pb: Problem, red: Reduction) -> Fit:
         return (*atoms_from_matrix(W), duals[0], method)
 
     return fit_weight_decay(pb, solve_at, lambda U: rho(U, pb.X, pb.depth, 1.0)[0], "linear")
+
+
+def _fit_weight_decay_reduced(pb: Problem, red: Reduction) -> Fit:
+    """The search over t on the r reduced rows (squared loss, several outputs), lifted back to X.
+
+    With X = U_x diag(s) Vᵀ, a linear network with first layer V W₁ has outputs U_x F on X,
+    where F is its output with first layer W₁ on the r×r data diag(s); its loss is
+    ½‖F − Q‖² + ½‖(I − P)Y‖² (Q = U_xᵀY) and its penalty that of W₁ (V has orthonormal
+    columns). So the search, its forward passes and the L-BFGS polish of several outputs run
+    on r rows instead of n (digits: 61 instead of 1797), with values shifted by a constant.
+    Dual points R of the reduced problem lift to U = Y − U_x(Q − R); the certificate checks
+    the lifted network against the full problem.
+
+    Each proximal solve stops at a gap of tol/10 of P(0) rather than tol/100: the interval
+    bound over the dual points met loses at most that gap, still a tenth of ``tol``, and the
+    search's solves take about a fifth fewer iterations (digits, depth 3: 2700 instead of 3250).
+    """
+    S, Q = np.diag(red.s), red.coords_cached(pb.Y)
+    outside = max(float(np.sum(pb.Y * pb.Y)) - float(np.sum(Q * Q)), 0.0)
+    small = Reduction(S, red.s, V=np.eye(red.rank), gram=S * S, outside=outside)
+    fit = _fit_weight_decay(replace(pb, X=S, Y=Q, tol=10.0 * pb.tol), small)
+    net = fit.network
+    branches = [[(red.weights(br[0][0]), br[0][1]), *br[1:]] for br in net.branches]
+    lift = lambda R: pb.Y - red.lift(Q - R)  # noqa: E731
+    return replace(fit, network=Network(branches, net.activation), duals=[lift(U) for U in fit.duals],
+                   method=fit.method + f" (on the {red.rank} reduced rows)",
+                   dual_path=[(t, lift(U)) for t, U in fit.dual_path])
 
 
 def _warm_start(solved: dict[float, np.ndarray], beta_t: float) -> np.ndarray | None:

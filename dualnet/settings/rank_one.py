@@ -29,7 +29,7 @@ from ..losses import Loss
 from ..network import Network
 from ..problem import DualProgram, Fit, Problem
 from ..weight_decay import fit_weight_decay
-from ._reduced import solve_reduced
+from ._reduced import has_fast_path, solve_reduced
 from ._solve import solve_cvxpy
 
 NAME = "relu-rank-one"
@@ -271,11 +271,12 @@ def fit(pb: Problem) -> Fit:
 
 # --------------------------------------------------------------------------- internals
 def _use_closed_form(pb: Problem) -> bool:
-    if pb.method in ("fast", "closed-form") and not pb.loss.smooth:
-        raise InputError(f"The 'method' parameter of solve is {pb.method!r}, but the rank-one setting has a closed "
-                         f"form for loss='squared' and a Newton method for 'logistic' and 'cross-entropy' only. Got "
-                         f"loss={pb.loss.name!r}. Use method='auto' or method='cvxpy'.")
-    return pb.method != "cvxpy" and pb.loss.smooth
+    # The closed form (squared) or Newton on the K variables of m (every loss of dualnet.losses).
+    available = has_fast_path(pb.loss, 1, pb.n_outputs)
+    if pb.method in ("fast", "closed-form") and not available:
+        raise InputError(f"The 'method' parameter of solve is {pb.method!r}, but the rank-one setting has no fast "
+                         f"path for loss={pb.loss.name!r}. Use method='auto' or method='cvxpy'.")
+    return pb.method != "cvxpy" and available
 
 
 class _Programs:
@@ -318,7 +319,8 @@ def _solve(pb: Problem, beta_t: float, programs: _Programs) -> tuple[np.ndarray,
         return m, pb.Y - np.outer(f.c, m), "closed-form (docs/settings/rank_one.md#closed-form)", None
     if _use_closed_form(pb):
         # min_m ℓ(ĉ mᵀ) + β_c‖m‖: the restricted primal is the whole problem, K variables (docs/settings/rank_one.md#recovery).
-        Z, U, method = solve_reduced(f.c[:, None], pb.Y, pb.loss, beta_t / f.norm_a0, programs.warm(beta_t))
+        Z, U, method = solve_reduced(f.c[:, None], pb.Y, pb.loss, beta_t / f.norm_a0, programs.warm(beta_t),
+                                     pb.tol * 1e-2)
         programs.solved[beta_t] = Z
         return Z[0], U, method, None
     U, method, problem = programs.solve_dual(beta_t)

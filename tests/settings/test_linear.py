@@ -413,15 +413,15 @@ def test_every_loss_deep_t_form(name) -> None:
     assert sol.network.t_violation(t) <= 1e-12
 
 
-FAST_CASES = [(name, K, n, d, seed) for name in sorted(LOSSES)
-              if LOSSES[name].smooth for K in ((2, 3) if name == "cross-entropy" else (1, 3))
+FAST_CASES = [(name, K, n, d, seed) for name in sorted(LOSSES) if name != "squared"
+              for K in ((2, 3) if name == "cross-entropy" else (1, 3) if LOSSES[name].smooth else (1,))
               for n, d in ((40, 6), (6, 12)) for seed in (0, 1)]
 
 
 @pytest.mark.parametrize("name, K, n, d, seed", FAST_CASES,
                          ids=[f"{c[0]}-K{c[1]}-n{c[2]}-d{c[3]}-s{c[4]}" for c in FAST_CASES])
 def test_fast_path_every_loss_agrees_with_cvxpy(name, K, n, d, seed) -> None:
-    """The fast path (Newton, factored L-BFGS) against an independent CVXPY primal."""
+    """The fast path (Newton, factored L-BFGS, smoothed Newton) against an independent CVXPY primal."""
     rng = np.random.default_rng(100 + seed)
     X = rng.standard_normal((n, d))
     Y = loss_labels(name, rng, n, K)
@@ -465,11 +465,25 @@ def test_fast_path_along_beta_every_smooth_loss(name, K) -> None:
     np.testing.assert_allclose(fast.values, slow.values, rtol=1e-7)      # CLARABEL's accuracy
 
 
-def test_fast_method_refuses_nonsmooth_losses() -> None:
+def test_fast_method_refuses_kinked_losses_with_several_outputs() -> None:
     Y = np.array([[1.0, -1.0], [-1.0, 1.0]])
-    with pytest.raises(InputError, match="only for loss='squared', 'logistic' or 'cross-entropy'. Got loss='hinge'"):
+    with pytest.raises(InputError, match="fast path for loss='hinge' only with one output. Got 2 outputs"):
         dn.solve(np.eye(2), Y, beta=1.0, activation="linear", loss="hinge", method="fast")
     assert dn.solve(np.eye(2), Y, beta=1.0, activation="linear", loss="hinge").method.startswith("cvxpy:")
+
+
+@pytest.mark.parametrize("name", ["hinge", "absolute"])
+def test_kinked_losses_deep_weight_decay_agree_with_cvxpy(name) -> None:
+    """Depth 3, weight decay on all layers: the search over t with the smoothed Newton method and with CVXPY."""
+    rng = np.random.default_rng(8)
+    X = rng.standard_normal((30, 5))
+    Y = loss_labels(name, rng, 30, 1)
+    fast = dn.solve(X, Y, beta=1.0, depth=3, activation="linear", loss=name)
+    slow = dn.solve(X, Y, beta=1.0, depth=3, activation="linear", loss=name, method="cvxpy")
+    assert "smoothed Newton" in fast.method and "cvxpy:" in slow.method
+    assert fast.certified and slow.certified, (fast.reason, slow.reason)
+    assert fast.value == pytest.approx(slow.value, rel=1e-6)      # CLARABEL's accuracy
+    assert fast.value <= slow.value + 1e-9 * scale(slow.value)
 
 
 # ----------------------------------------------------------------- module contract

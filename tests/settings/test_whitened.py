@@ -409,9 +409,26 @@ def test_vector_labels_other_than_one_hot_are_not_covered() -> None:
     assert whitened.check(X, one_hot([0, 1, 1, 2]), 2) == []
 
 
-def test_closed_form_method_refuses_other_losses() -> None:
-    with pytest.raises(dn.InputError, match="closed form for loss='squared'.*Got loss='hinge'"):
-        dn.solve(np.eye(2), np.array([1.0, -1.0]), beta=0.5, loss="hinge", method="closed-form")
+def test_closed_form_method_refuses_absolute_loss_on_uneven_labels() -> None:
+    with pytest.raises(dn.InputError, match="one magnitude per sign. Got loss='absolute'"):
+        dn.solve(np.eye(3), np.array([1.0, 2.0, -1.0]), beta=0.5, loss="absolute", method="closed-form")
+    sol = dn.solve(np.eye(3), np.array([1.0, 2.0, -1.0]), beta=0.5, loss="absolute")
+    assert sol.method.startswith("cvxpy:") and sol.certified, sol.reason
+
+
+@pytest.mark.parametrize("depth, t", [(2, None), (3, 1.3)])
+@pytest.mark.parametrize("loss", ["hinge", "absolute"])
+def test_fast_kinked_losses_agree_with_cvxpy(loss: str, depth: int, t: float | None) -> None:
+    """Smoothed Newton per label group (the kink of a group solved exactly) against the CVXPY dual and primal."""
+    X = whitened_data(14, 9, 12)
+    y = np.sign(np.random.default_rng(4).standard_normal(9))
+    y = y if loss == "hinge" else np.where(y > 0, 1.5, -0.5)
+    fast = dn.solve(X, y, beta=0.6, depth=depth, t=t, loss=loss)
+    slow = dn.solve(X, y, beta=0.6, depth=depth, t=t, loss=loss, method="cvxpy")
+    assert "smoothed Newton" in fast.method and "cvxpy:" in slow.method
+    assert fast.certified and slow.certified, (fast.reason, slow.reason)
+    assert fast.value == pytest.approx(slow.value, abs=1e-6 * scale(slow.value))     # CLARABEL's accuracy
+    np.testing.assert_allclose(fast.predict(X), slow.predict(X), atol=1e-3)
 
 
 @pytest.mark.parametrize("depth, t", [(2, None), (3, 1.3), (3, None)])
