@@ -19,6 +19,7 @@ import numpy as np
 
 from .budget import Budget
 from .certificate import Certificate, DualBound, ImplicitDual, describe_gap, dual_lower_bound, relative_to_value
+from .convention import Convention, InUserUnits, in_user_units, resolve
 from .errors import InputError, SettingError, SolverError, warn
 from .losses import Loss, get_loss
 from .network import Network
@@ -40,7 +41,7 @@ REMEDIES = ("activation='linear' for a linear network; dn.whiten(X) for whitened
 
 
 @dataclass(frozen=True)
-class Solution:
+class Solution(InUserUnits):
     """A solved problem: the recovered network and its certificate.
 
     Attributes
@@ -85,6 +86,10 @@ class Solution:
         :attr:`method`).
     info : dict
         Setting-specific details (for example the radius ``t`` found for weight decay).
+    convention : Convention or None
+        The user's training objective when ``solve`` got ``weight_decay=``: ``user_value``,
+        ``user_lower_bound`` and ``user_gap`` give the figures in its units (``value`` etc.
+        stay in dualnet's, at β = ``convention.beta``).
     """
 
     certified: bool
@@ -108,6 +113,7 @@ class Solution:
     info: dict[str, Any] = field(repr=False, default_factory=dict)
     vector_output: bool = field(repr=False, default=False)
     bound_estimate: float | None = field(repr=False, default=None)
+    convention: Convention | None = field(repr=False, default=None)
 
     @property
     def exact(self) -> bool:
@@ -154,6 +160,8 @@ class Solution:
                  f"  reference    {self.reference}"]
         if self.bound_estimate is not None:
             lines.insert(3, f"  estimate     {self.bound_estimate:.10g} (estimated bound, not a proof)")
+        if self.convention is not None:
+            lines.append(f"  {self._user_line()}")
         if self.reason:
             lines.append(f"  reason       {self.reason}")
         return "\n".join(lines)
@@ -260,8 +268,9 @@ def _certify(net: Network, pb: Problem, module: ModuleType, duals: Sequence[np.n
             p0 = pb.loss.zero_value(pb.Y)
     except FloatingPointError:
         raise InputError("The objective of this network on these data overflows float64 (beyond 1.8e308), so no "
-                         f"value, bound or gap can be computed. Got data of size up to {np.max(np.abs(pb.X)):.3g} "
-                         f"and labels up to {np.max(np.abs(pb.Y)):.3g}. Divide X and y by a power of ten.") from None
+                         "value, bound or gap can be computed. Check that the network was trained on data in these "
+                         "units (its outputs are far larger than the labels), or divide X and y by a power of ten "
+                         "and rescale the network to match.") from None
     candidates = [own, *duals]
     homogeneous = getattr(module, "HOMOGENEOUS", True)
     # Settings whose rho needs more than (U, X, depth, t) say so through problem_options.
@@ -319,10 +328,11 @@ def _reason(pb: Problem, module: ModuleType, value: float, found: DualBound, rel
 
 
 # ------------------------------------------------------------------------------- API
-def solve(X: Any, y: Any, *, beta: float, depth: int = 2, activation: str = "relu", loss: str | Loss = "squared",
-          bias: bool = False, batchnorm: bool = False, t: float | None = None, setting: str = "auto",
-          method: str = "auto", solver: str | None = None, tol: float = 1e-6, time_limit: float | None = None,
-          **options: Any) -> Solution:
+def solve(X: Any, y: Any, *, beta: float | None = None, depth: int = 2, activation: str = "relu",
+          loss: str | Loss = "squared", bias: bool = False, batchnorm: bool = False, t: float | None = None,
+          setting: str = "auto", method: str = "auto", solver: str | None = None, tol: float = 1e-6,
+          time_limit: float | None = None, weight_decay: float | None = None, reduction: str | None = None,
+          optimizer: str | None = None, decay_biases: bool | None = None, **options: Any) -> Solution:
     """Globally optimal weights of a weight-decay-regularized network, with a certificate.
 
     Parameters
@@ -333,6 +343,7 @@ def solve(X: Any, y: Any, *, beta: float, depth: int = 2, activation: str = "rel
         Labels (±1 for hinge and logistic loss, one-hot rows for cross-entropy).
     beta : float
         Weight-decay strength β > 0; the penalty is (β/2)Σ‖W‖²_F over weight matrices.
+        Required unless ``weight_decay`` is given.
     depth : int, default 2
         Number of weight layers L ≥ 2.
     activation : {"relu", "linear"}, default "relu"
@@ -356,6 +367,20 @@ def solve(X: Any, y: Any, *, beta: float, depth: int = 2, activation: str = "rel
     time_limit : float, optional
         Seconds the call may take (None: no limit). When it runs out the best network and
         the best proven lower bound found so far are returned, and ``reason`` says so.
+    weight_decay : float, optional
+        Instead of ``beta``: the ``weight_decay`` of ``torch.optim.SGD``/``Adam`` under
+        PyTorch's conventions, translated by :func:`dualnet.beta_from_torch` (β = wd/s with
+        the user's objective J = s·P); the result also reports ``user_value`` and
+        ``user_lower_bound`` in J's units.
+    reduction : {"mean", "sum"}, optional
+        With ``weight_decay``: the loss module's reduction (default "mean", PyTorch's).
+    optimizer : {"sgd", "adam", "adamw"}, optional
+        With ``weight_decay``: "sgd" and "adam" (default) are one penalty; "adamw" is
+        refused (its decoupled decay minimizes no objective).
+    decay_biases : bool, optional
+        With ``weight_decay``: whether the biases were decayed too (default True, PyTorch's
+        when every parameter goes to the optimizer). The bound then stays the free-bias one
+        (valid, possibly loose by the optimum's bias penalty).
 
     Returns
     -------
@@ -381,13 +406,15 @@ def solve(X: Any, y: Any, *, beta: float, depth: int = 2, activation: str = "rel
     array([2.4, 3.2])
     """
     start = time.perf_counter()
+    beta, convention = resolve(beta, weight_decay, reduction, optimizer, decay_biases, X, y, loss, "solve")
     pb, vector = _problem(X, y, depth, beta, t, loss, activation, bias, batchnorm, method, solver, tol, options,
                           "solve", time_limit)
     scaling = choose_scaling(pb)
     work = pb if scaling is None else scaling.problem(pb)    # the same problem with data of size ~1
     module = choose_setting(work, setting)
     sol = _solution(work, module, trivial_fit(work) or module.fit(work), start, vector)
-    return sol if scaling is None else scaling.solution(sol, pb)
+    sol = sol if scaling is None else scaling.solution(sol, pb)
+    return sol if convention is None else in_user_units(sol, convention, sol.network, pb.loss.zero_value(pb.Y), pb.tol)
 
 
 def _solution(pb: Problem, module: ModuleType, fitted: Any, start: float, vector: bool) -> Solution:
@@ -407,9 +434,10 @@ def _solution(pb: Problem, module: ModuleType, fitted: Any, start: float, vector
                     vector_output=vector, bound_estimate=cert.bound_estimate)
 
 
-def certify(net: Any, X: Any, y: Any, *, beta: float, loss: str | Loss = "squared", t: float | None = None,
-            setting: str = "auto", dual: Any = None, tol: float = 1e-6, time_limit: float | None = None,
-            **options: Any) -> Certificate:
+def certify(net: Any, X: Any, y: Any, *, beta: float | None = None, loss: str | Loss = "squared",
+            t: float | None = None, setting: str = "auto", dual: Any = None, tol: float = 1e-6,
+            time_limit: float | None = None, weight_decay: float | None = None, reduction: str | None = None,
+            optimizer: str | None = None, decay_biases: bool | None = None, **options: Any) -> Certificate:
     """How far is a network from the global optimum? A certified duality gap.
 
     Parameters
@@ -422,7 +450,8 @@ def certify(net: Any, X: Any, y: Any, *, beta: float, loss: str | Loss = "square
     y : array-like of shape (n_samples,) or (n_samples, n_outputs)
         Labels, as in :func:`solve`.
     beta : float
-        Weight-decay strength the network was trained with.
+        Weight-decay strength the network was trained with, in dualnet's objective
+        (required unless ``weight_decay`` is given).
     loss : str or Loss
         As in :func:`solve`.
     t : float or None
@@ -435,6 +464,10 @@ def certify(net: Any, X: Any, y: Any, *, beta: float, loss: str | Loss = "square
         An extra dual point to try (for example from a solver); the best bound is kept.
     time_limit : float, optional
         Seconds the call may take (None: no limit); the best proven bound by then is returned.
+    weight_decay, reduction, optimizer, decay_biases
+        Instead of ``beta``: the PyTorch objective the network was trained on, as in
+        :func:`solve`; the certificate then also gives ``user_value``, ``user_lower_bound``
+        and ``user_gap`` in its units.
 
     Returns
     -------
@@ -461,6 +494,7 @@ def certify(net: Any, X: Any, y: Any, *, beta: float, loss: str | Loss = "square
                              "Wrap raw weights with dn.Network.from_weights([W1, W2], activation=...).")
     if net.batchnorm is not None:
         options["bn_scale"] = net.bn_scale          # the network defines the BN branch set
+    beta, convention = resolve(beta, weight_decay, reduction, optimizer, decay_biases, X, y, loss, "certify")
     pb, _ = _problem(X, y, net.depth if net.depth >= 2 else 2, beta, t, loss, net.activation,
                      any(b is not None for br in net.branches for _, b in br), net.batchnorm is not None, "auto",
                      None, tol, options, "certify", time_limit)
@@ -474,13 +508,27 @@ def certify(net: Any, X: Any, y: Any, *, beta: float, loss: str | Loss = "square
     if pb.t is not None and net.t_violation(pb.t) > 1e-9 * max(1.0, pb.t):
         raise InputError(f"The network violates the t-form constraint ||W_l||_F <= t={pb.t} on layers 1..L-2 "
                          f"by {net.t_violation(pb.t):.3g}. Pass t=None for plain weight decay.")
+    duals = [] if dual is None else [as_labels(dual, pb.n_samples, "certify", "dual")[0]]
+    # As in solve: data far from unit size are certified in scaled units (the network and any
+    # dual point mapped exactly), and value, bound and gap come back in the user's units.
+    scaling = choose_scaling(pb, biases=True)
+    if scaling is None:
+        cert = _certify_as_given(net, pb, setting, duals)
+    else:
+        work = scaling.problem(pb)
+        cert = scaling.certificate(_certify_as_given(scaling.scaled_network(net), work, setting,
+                                                     [U / scaling.y ** (scaling.degree - 1) for U in duals]), pb)
+    return cert if convention is None else in_user_units(cert, convention, net, cert.p0, pb.tol)
+
+
+def _certify_as_given(net: Network, pb: Problem, setting: Any, duals: list[np.ndarray]) -> Certificate:
+    """``certify`` on data it need not rescale."""
     size = max(float(np.max(np.abs(pb.X))), float(np.max(np.abs(pb.Y))))
-    if size > 1e150:        # certify works in the user's units (the network's): squares would overflow
+    if size > 1e150:        # no exact rescaling applies (BN or a custom loss): squares would overflow
         raise InputError(f"The data passed to certify are of size up to {size:.3g}; their squares overflow float64, "
                          "so no certificate can be computed. Divide X and y by a power of ten and rescale the "
                          "network to match.")
     module = choose_setting(pb, setting, "certify")
-    duals = [] if dual is None else [as_labels(dual, pb.n_samples, "certify", "dual")[0]]
     dual_path: list[tuple[float, np.ndarray]] = []
     if pb.depth >= 3 and pb.t is None and getattr(module, "HOMOGENEOUS", True):
         # Weight decay on a deep network: the bound from the network's one dual direction dips
