@@ -32,6 +32,8 @@ from .validation import (as_array, as_data, as_labels, check_beta, check_choice,
 
 __all__ = ["Solution", "certify", "dual_program", "path", "solve"]
 
+#: seconds ``certify`` takes by default when the setting's ρ cannot be computed exactly (no time_limit given)
+DEFAULT_CERTIFY_TIME = 60.0
 METHODS = ("auto", "fast", "closed-form", "cvxpy")
 PARAMETERS = ("beta", "depth", "activation", "loss", "bias", "batchnorm", "t", "setting", "method", "solver", "tol",
               "time_limit")
@@ -463,7 +465,9 @@ def certify(net: Any, X: Any, y: Any, *, beta: float | None = None, loss: str | 
     dual : array-like (n_samples, n_outputs), optional
         An extra dual point to try (for example from a solver); the best bound is kept.
     time_limit : float, optional
-        Seconds the call may take (None: no limit); the best proven bound by then is returned.
+        Seconds the call may take; the best proven bound by then is returned. None: no limit
+        where ρ is computed exactly, and ``DEFAULT_CERTIFY_TIME`` (60 s) where it is not
+        (two-layer ReLU beyond enumeration: ``reason`` says when it ran out).
     weight_decay, reduction, optimizer, decay_biases
         Instead of ``beta``: the PyTorch objective the network was trained on, as in
         :func:`solve`; the certificate then also gives ``user_value``, ``user_lower_bound``
@@ -529,6 +533,9 @@ def _certify_as_given(net: Network, pb: Problem, setting: Any, duals: list[np.nd
                          "so no certificate can be computed. Divide X and y by a power of ten and rescale the "
                          "network to match.")
     module = choose_setting(pb, setting, "certify")
+    default_budget = pb.budget.time_limit is None and bool(getattr(module, "rho_reason", lambda _: "")(pb))
+    if default_budget:          # rho beyond exact computation: a proven bound by then, not hours of search
+        pb = replace(pb, budget=Budget(DEFAULT_CERTIFY_TIME))
     dual_path: list[tuple[float, np.ndarray]] = []
     if pb.depth >= 3 and pb.t is None and getattr(module, "HOMOGENEOUS", True):
         # Weight decay on a deep network: the bound from the network's one dual direction dips
@@ -538,7 +545,11 @@ def _certify_as_given(net: Network, pb: Problem, setting: Any, duals: list[np.nd
             dual_path = module.fit(pb).dual_path
         except SolverError:
             dual_path = []
-    return _certify(net, pb, module, duals, dual_path)
+    cert = _certify(net, pb, module, duals, dual_path)
+    if default_budget and cert.reason and pb.budget.expired():
+        cert = replace(cert, reason=f"{cert.reason}; certify's default time budget of {DEFAULT_CERTIFY_TIME:g} s "
+                                    "(rho cannot be computed exactly here) ran out; pass time_limit= to change it")
+    return cert
 
 
 def dual_program(X: Any, y: Any, *, beta: float, depth: int = 2, activation: str = "relu",
