@@ -17,7 +17,7 @@ from typing import Any
 import cvxpy as cp
 import numpy as np
 
-from .budget import Budget
+from .budget import Budget, default_budget
 from .certificate import Certificate, DualBound, ImplicitDual, describe_gap, dual_lower_bound, relative_to_value
 from .convention import Convention, InUserUnits, in_user_units, resolve
 from .errors import InputError, SettingError, SolverError, warn
@@ -26,14 +26,13 @@ from .network import Network
 from .problem import DualProgram, Precomputed, Problem
 from .settings import AUTO_ORDER, SETTINGS, get_setting
 from .scaling import choose_scaling, trivial_fit
+from .warm_start import no_worse_than_init
 from .settings._solve import fault_note
 from .validation import (as_array, as_data, as_labels, check_beta, check_choice, check_depth, check_options,
                          check_solver, check_t, check_time_limit, check_tol, describe)
 
 __all__ = ["Solution", "certify", "dual_program", "path", "solve"]
 
-#: seconds ``certify`` takes by default when the setting's ρ cannot be computed exactly (no time_limit given)
-DEFAULT_CERTIFY_TIME = 60.0
 METHODS = ("auto", "fast", "closed-form", "cvxpy")
 PARAMETERS = ("beta", "depth", "activation", "loss", "bias", "batchnorm", "t", "setting", "method", "solver", "tol",
               "time_limit")
@@ -367,8 +366,9 @@ def solve(X: Any, y: Any, *, beta: float | None = None, depth: int = 2, activati
     tol : float, default 1e-6
         A result is certified when its relative gap is at most ``tol``.
     time_limit : float, optional
-        Seconds the call may take (None: no limit). When it runs out the best network and
-        the best proven lower bound found so far are returned, and ``reason`` says so.
+        Seconds the call may take. When it runs out the best network and the best proven
+        lower bound found so far are returned, and ``reason`` says so. None: no limit where
+        ρ is computed exactly, 120 s where it is not (two-layer ReLU beyond enumeration).
     weight_decay : float, optional
         Instead of ``beta``: the ``weight_decay`` of ``torch.optim.SGD``/``Adam`` under
         PyTorch's conventions, translated by :func:`dualnet.beta_from_torch` (β = wd/s with
@@ -414,7 +414,11 @@ def solve(X: Any, y: Any, *, beta: float | None = None, depth: int = 2, activati
     scaling = choose_scaling(pb)
     work = pb if scaling is None else scaling.problem(pb)    # the same problem with data of size ~1
     module = choose_setting(work, setting)
-    sol = _solution(work, module, trivial_fit(work) or module.fit(work), start, vector)
+    work, default_note = default_budget(work, module, "solve")
+    fitted = no_worse_than_init(work, trivial_fit(work) or module.fit(work), scaling)
+    if default_note and work.budget.expired():
+        fitted.info["stopped"] = default_note
+    sol = _solution(work, module, fitted, start, vector)
     sol = sol if scaling is None else scaling.solution(sol, pb)
     return sol if convention is None else in_user_units(sol, convention, sol.network, pb.loss.zero_value(pb.Y), pb.tol)
 
@@ -466,7 +470,7 @@ def certify(net: Any, X: Any, y: Any, *, beta: float | None = None, loss: str | 
         An extra dual point to try (for example from a solver); the best bound is kept.
     time_limit : float, optional
         Seconds the call may take; the best proven bound by then is returned. None: no limit
-        where ρ is computed exactly, and ``DEFAULT_CERTIFY_TIME`` (60 s) where it is not
+        where ρ is computed exactly, and 60 s where it is not
         (two-layer ReLU beyond enumeration: ``reason`` says when it ran out).
     weight_decay, reduction, optimizer, decay_biases
         Instead of ``beta``: the PyTorch objective the network was trained on, as in
@@ -533,9 +537,7 @@ def _certify_as_given(net: Network, pb: Problem, setting: Any, duals: list[np.nd
                          "so no certificate can be computed. Divide X and y by a power of ten and rescale the "
                          "network to match.")
     module = choose_setting(pb, setting, "certify")
-    default_budget = pb.budget.time_limit is None and bool(getattr(module, "rho_reason", lambda _: "")(pb))
-    if default_budget:          # rho beyond exact computation: a proven bound by then, not hours of search
-        pb = replace(pb, budget=Budget(DEFAULT_CERTIFY_TIME))
+    pb, default_note = default_budget(pb, module, "certify")   # rho beyond exact: a bound by then, not hours
     dual_path: list[tuple[float, np.ndarray]] = []
     if pb.depth >= 3 and pb.t is None and getattr(module, "HOMOGENEOUS", True):
         # Weight decay on a deep network: the bound from the network's one dual direction dips
@@ -546,9 +548,8 @@ def _certify_as_given(net: Network, pb: Problem, setting: Any, duals: list[np.nd
         except SolverError:
             dual_path = []
     cert = _certify(net, pb, module, duals, dual_path)
-    if default_budget and cert.reason and pb.budget.expired():
-        cert = replace(cert, reason=f"{cert.reason}; certify's default time budget of {DEFAULT_CERTIFY_TIME:g} s "
-                                    "(rho cannot be computed exactly here) ran out; pass time_limit= to change it")
+    if default_note and cert.reason and pb.budget.expired():
+        cert = replace(cert, reason=f"{cert.reason}; {default_note}")
     return cert
 
 
