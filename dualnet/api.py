@@ -416,8 +416,8 @@ def solve(X: Any, y: Any, *, beta: float | None = None, depth: int = 2, activati
     module = choose_setting(work, setting)
     work, default_note = default_budget(work, module, "solve")
     fitted = no_worse_than_init(work, trivial_fit(work) or module.fit(work), scaling)
-    if default_note and work.budget.expired():
-        fitted.info["stopped"] = default_note
+    if default_note and (fitted.info.get("stopped") or work.budget.expired()):
+        fitted.info["stopped"] = default_note          # the user gave no time_limit: name the default one
     sol = _solution(work, module, fitted, start, vector)
     sol = sol if scaling is None else scaling.solution(sol, pb)
     return sol if convention is None else in_user_units(sol, convention, sol.network, pb.loss.zero_value(pb.Y), pb.tol)
