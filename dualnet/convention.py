@@ -40,8 +40,8 @@ __all__ = ["Convention", "InUserUnits", "beta_from_torch", "in_user_units"]
 #: k in L = (k/N)·ℓ: the loss modules' terms against dualnet's (½(f − y)² for the squared loss)
 TERM_FACTOR = {"squared": 2.0, "absolute": 1.0, "logistic": 1.0, "hinge": 1.0, "cross-entropy": 1.0}
 #: the PyTorch loss module each dualnet loss matches (for messages and the docs)
-TORCH_LOSS = {"squared": "nn.MSELoss", "absolute": "nn.L1Loss", "logistic": "nn.SoftMarginLoss (labels ±1)",
-              "hinge": "a hinge loss mean(relu(1 - y·f))", "cross-entropy": "nn.CrossEntropyLoss"}
+TORCH_LOSS = {"squared": "nn.MSELoss", "absolute": "nn.L1Loss", "logistic": "nn.SoftMarginLoss",
+              "hinge": "hinge loss relu(1 - y·f)", "cross-entropy": "nn.CrossEntropyLoss"}
 OPTIMIZERS = ("sgd", "adam", "adamw")
 REDUCTIONS = ("mean", "sum")
 ADAMW = ("optimizer='adamw' has no objective to certify: AdamW's decoupled decay (θ ← θ − lr·wd·θ after the Adam "

@@ -193,3 +193,24 @@ def test_torch_modules_it_cannot_read_are_refused() -> None:
         dn.certify(nn.Sequential(nn.Linear(2, 4), nn.Tanh(), nn.Linear(4, 1)), X, y, beta=1.0)
     with pytest.raises(InputError, match=r"nn.Sequential"):
         dn.certify(nn.Linear(2, 1), X, y, beta=1.0)
+
+
+def test_warm_start_on_a_table_is_no_worse_than_the_model_and_proves_its_gap() -> None:
+    """solve(init=model) beyond enumeration, in a short budget: at least as good as the model."""
+    X, y = _data(n=80, d=10, seed=3)
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    model = _train(_model(10, width=20), X, y, "adam", "squared", "sum", decay_biases=False, steps=100)
+    J = float(_torch_objective(model, X, y, "squared", "sum", WD, False).detach())
+    sol = dn.solve(X, y, weight_decay=WD, reduction="sum", decay_biases=False, bias=True, init=model,
+                   time_limit=4.0)
+    assert sol.user_value <= J * (1 + 1e-12)
+    assert np.isfinite(sol.lower_bound) and sol.lower_bound <= sol.value
+    assert sol.certified or sol.reason
+
+
+def test_a_budget_too_short_for_the_solver_returns_the_init_network() -> None:
+    X, y = _data(n=80, d=10, seed=3)
+    good = dn.solve(X, y, beta=1.0, bias=True, time_limit=6.0).network      # better than the first master
+    sol = dn.solve(X, y, beta=1.0, bias=True, init=good, time_limit=0.05)
+    assert sol.value <= good.objective(X, y, 1.0) * (1 + 1e-12)
+    assert sol.lower_bound <= sol.value
