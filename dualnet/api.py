@@ -29,7 +29,7 @@ from .scaling import choose_scaling, trivial_fit
 from .warm_start import no_worse_than_init
 from .settings._solve import fault_note
 from .validation import (as_array, as_data, as_labels, check_beta, check_choice, check_depth, check_options,
-                         check_solver, check_t, check_time_limit, check_tol, describe)
+                         check_flag, check_solver, check_t, check_time_limit, check_tol, describe)
 
 __all__ = ["Solution", "certify", "dual_program", "path", "solve"]
 
@@ -178,18 +178,11 @@ def _problem(X: Any, y: Any, depth: Any, beta: Any, t: Any, loss: Any, activatio
     loss_obj.check_labels(Y, where)
     pb = Problem(X=X, Y=Y, depth=check_depth(depth, where), beta=check_beta(beta, where), t=check_t(t, where),
                  loss=loss_obj, activation=check_choice(activation, "activation", ("relu", "linear"), where),
-                 bias=_check_flag(bias, "bias", where), batchnorm=_check_flag(batchnorm, "batchnorm", where),
+                 bias=check_flag(bias, "bias", where), batchnorm=check_flag(batchnorm, "batchnorm", where),
                  method=check_choice(method, "method", METHODS, where), solver=check_solver(solver, where),
                  tol=check_tol(tol, where), options=check_options(options, where, X.shape[0]),
                  budget=Budget(check_time_limit(time_limit, where)))
     return pb, vector
-
-
-def _check_flag(value: Any, param: str, where: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise InputError(f"The '{param}' parameter of {where} must be True or False. Got {value!r} instead. "
-                         f"Pass {param}=True or {param}=False.")
-    return bool(value)
 
 
 def _warn_one_feature_without_bias(pb: Problem, where: str) -> None:

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError
-from .validation import check_choice, describe
+from .validation import check_choice, check_count, check_flag, check_weight_decay, describe
 
 __all__ = ["Convention", "InUserUnits", "beta_from_torch", "in_user_units"]
 
@@ -85,12 +85,12 @@ class Convention:
 
     @property
     def scale(self) -> float:
-        """s with J = s·P: k/N for a mean, k for a sum (k = 2 for the squared loss, else 1)."""
+        """The factor s with J = s·P: k/N for a mean, k for a sum (k = 2 for the squared loss, else 1)."""
         return TERM_FACTOR[self.loss] / (self.n_terms if self.reduction == "mean" else 1)
 
     @property
     def beta(self) -> float:
-        """dualnet's β for this objective: wd/s."""
+        """The β of dualnet's objective: wd/s."""
         return self.weight_decay / self.scale
 
     def to_user(self, value: float) -> float:
@@ -146,7 +146,7 @@ class InUserUnits:
 def beta_from_torch(weight_decay: float, n_samples: int, *, n_outputs: int = 1, reduction: str = "mean",
                     loss: str = "squared", optimizer: str = "adam", decay_biases: bool = True,
                     where: str = "beta_from_torch") -> Convention:
-    """dualnet's β for a network trained with PyTorch's conventions, and the map of objectives.
+    """The β for a network trained with PyTorch's conventions, and the map of objectives.
 
     Parameters
     ----------
@@ -184,28 +184,18 @@ def beta_from_torch(weight_decay: float, n_samples: int, *, n_outputs: int = 1, 
     >>> dn.beta_from_torch(1e-3, 100, reduction="sum").beta
     0.0005
     """
-    from .validation import _positive_float
-
     optimizer = check_choice(optimizer, "optimizer", OPTIMIZERS, where)
     if optimizer == "adamw":
         raise InputError(f"The 'optimizer' parameter of {where}: {ADAMW}.")
-    if isinstance(weight_decay, (int, float, np.number)) and not isinstance(weight_decay, bool) \
-            and float(weight_decay) == 0.0:
-        raise InputError(f"The 'weight_decay' parameter of {where} must be positive. Got 0 instead. Without weight "
-                         "decay the objective has no minimum to certify (its infimum is approached by ever larger "
-                         "weights); train with weight_decay > 0, or see dn.min_norm_interpolant for the limit.")
-    wd = _positive_float(weight_decay, "weight_decay", where, "Pass the optimizer's weight_decay, e.g. 1e-3.")
+    wd = check_weight_decay(weight_decay, where)
     loss = check_choice(loss, "loss", tuple(TERM_FACTOR), where)
-    for value, param in ((n_samples, "n_samples"), (n_outputs, "n_outputs")):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise InputError(f"The '{param}' parameter of {where} must be an int >= 1. Got {describe(value)} "
-                             "instead. Pass the shape of the training data.")
-    if not isinstance(decay_biases, (bool, np.bool_)):
-        raise InputError(f"The 'decay_biases' parameter of {where} must be True or False. Got "
-                         f"{describe(decay_biases)} instead. True when the optimizer got every parameter with "
-                         "weight_decay (PyTorch's default); False when biases were in a group with weight_decay=0.")
-    n_terms = int(n_samples) * (1 if loss == "cross-entropy" else int(n_outputs))
-    return Convention(wd, check_choice(reduction, "reduction", REDUCTIONS, where), loss, n_terms, bool(decay_biases),
+    n_samples, n_outputs = (check_count(v, p, where, "Pass the shape of the training data.")
+                            for v, p in ((n_samples, "n_samples"), (n_outputs, "n_outputs")))
+    decay_biases = check_flag(decay_biases, "decay_biases", where,
+                              "True when the optimizer got every parameter with weight_decay (PyTorch's default); "
+                              "False when the biases were in a group with weight_decay=0.")
+    n_terms = n_samples * (1 if loss == "cross-entropy" else n_outputs)
+    return Convention(wd, check_choice(reduction, "reduction", REDUCTIONS, where), loss, n_terms, decay_biases,
                       optimizer)
 
 

@@ -145,17 +145,23 @@ def test_conventions_refused_with_a_clear_error(kwargs, pattern) -> None:
         dn.certify(_model(2), X, y, **kwargs)
 
 
-@pytest.mark.parametrize("k", [1e-8, 1e8])
-def test_certify_rescales_internally(k: float) -> None:
-    """The same network in other units (biases included) gets the same verdict and relative gap."""
+@pytest.mark.parametrize("a, c", [(1e-8, 1e-8), (1e8, 1e8), (1e8, 1e-8), (1e-8, 1e8)])
+@pytest.mark.parametrize("kind", ["relu-bias", "linear-deep"])
+def test_certify_rescales_internally(kind: str, a: float, c: float) -> None:
+    """The same network in other units (X·a, y·c) gets the same verdict and relative gap."""
     X, y = _data()
-    sol = dn.solve(X, y, beta=0.2, bias=True)
+    kwargs = dict(bias=True) if kind == "relu-bias" else dict(activation="linear", depth=3)
+    sol = dn.solve(X, y, beta=0.2, **kwargs)
     assert sol.certified
-    # X, y -> kX, ky: weights unchanged (s^L = c/a = 1), biases times k, objective times k².
-    net = dn.Network([[(W, None if b is None else k * b) for W, b in br] for br in sol.network.branches])
-    cert = dn.certify(net, k * X, k * y, beta=0.2 * k ** 2)
+    # Every layer times s with s^L = c/a, layer l's bias times a·s^l: outputs times c,
+    # loss times c², weight decay times s², so beta·c²/s² keeps P(user) = c²·P.
+    L = sol.network.depth
+    s = (c / a) ** (1 / L)
+    net = dn.Network([[(s * W, None if b is None else a * s ** (l + 1) * b) for l, (W, b) in enumerate(br)]
+                      for br in sol.network.branches], sol.network.activation)
+    cert = dn.certify(net, a * X, c * y, beta=0.2 * c ** 2 / s ** 2)
     assert cert.certified, cert.reason
-    assert cert.value == pytest.approx(k ** 2 * sol.value, rel=1e-9)
+    assert cert.value == pytest.approx(c ** 2 * sol.value, rel=1e-9)
     assert cert.lower_bound <= cert.value * (1 + 1e-9)
     assert cert.rel_gap == pytest.approx(sol.rel_gap, abs=1e-7)
 
