@@ -199,6 +199,21 @@ def test_torch_modules_it_cannot_read_are_refused() -> None:
         dn.certify(nn.Sequential(nn.Linear(2, 4), nn.Tanh(), nn.Linear(4, 1)), X, y, beta=1.0)
     with pytest.raises(InputError, match=r"nn.Sequential"):
         dn.certify(nn.Linear(2, 1), X, y, beta=1.0)
+    with pytest.raises(InputError, match=r"complex"):
+        dn.certify(nn.Sequential(nn.Linear(2, 4, dtype=torch.complex64), nn.ReLU(),
+                                 nn.Linear(4, 1, dtype=torch.complex64)), X, y, beta=1.0)
+    with pytest.raises(InputError, match=r"device meta"):
+        dn.certify(nn.Sequential(nn.Linear(2, 4, device="meta"), nn.ReLU(), nn.Linear(4, 1, device="meta")), X, y,
+                   beta=1.0)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32"])
+def test_any_real_dtype_is_read_as_float64(dtype: str) -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 4), nn.ReLU(), nn.Linear(4, 1)).to(getattr(torch, dtype))
+    net = dn.Network.from_torch(model)
+    assert net.branches[0][0][0].dtype == np.float64
+    np.testing.assert_array_equal(net.branches[0][0][0], model[0].weight.detach().double().numpy().T)
 
 
 def test_warm_start_on_a_table_is_no_worse_than_the_model_and_proves_its_gap() -> None:
