@@ -6,6 +6,7 @@ Networks via Convex Duality" (ICML 2021). See ``dualnet.solve`` to start.
 
 from .api import Path, Solution, certify, dual_program, path, solve
 from .certificate import Certificate
+from .convention import Convention, beta_from_torch
 from .collapse import CollapseMetrics, collapse_metrics
 from .errors import DualnetError, InputError, PerformanceWarning, SettingError, SolverError
 from .linalg import whiten
@@ -20,6 +21,7 @@ __all__ = [
     "LOSSES",
     "Certificate",
     "CollapseMetrics",
+    "Convention",
     "DualProgram",
     "DualnetError",
     "InputError",
@@ -32,6 +34,7 @@ __all__ = [
     "Solution",
     "SolverError",
     "__version__",
+    "beta_from_torch",
     "certify",
     "collapse_metrics",
     "dual_program",

@@ -17,17 +17,19 @@ from typing import Any
 import cvxpy as cp
 import numpy as np
 
-from .budget import Budget
+from .budget import Budget, default_budget
 from .certificate import Certificate, DualBound, ImplicitDual, describe_gap, dual_lower_bound, relative_to_value
+from .convention import Convention, InUserUnits, in_user_units, resolve
 from .errors import InputError, SettingError, SolverError, warn
 from .losses import Loss, get_loss
 from .network import Network
 from .problem import DualProgram, Precomputed, Problem
 from .settings import AUTO_ORDER, SETTINGS, get_setting
 from .scaling import choose_scaling, trivial_fit
+from .warm_start import no_worse_than_init
 from .settings._solve import fault_note
 from .validation import (as_array, as_data, as_labels, check_beta, check_choice, check_depth, check_options,
-                         check_solver, check_t, check_time_limit, check_tol, describe)
+                         check_flag, check_solver, check_t, check_time_limit, check_tol, describe)
 
 __all__ = ["Solution", "certify", "dual_program", "path", "solve"]
 
@@ -40,7 +42,7 @@ REMEDIES = ("activation='linear' for a linear network; dn.whiten(X) for whitened
 
 
 @dataclass(frozen=True)
-class Solution:
+class Solution(InUserUnits):
     """A solved problem: the recovered network and its certificate.
 
     Attributes
@@ -85,6 +87,10 @@ class Solution:
         :attr:`method`).
     info : dict
         Setting-specific details (for example the radius ``t`` found for weight decay).
+    convention : Convention or None
+        The user's training objective when ``solve`` got ``weight_decay=``: ``user_value``,
+        ``user_lower_bound`` and ``user_gap`` give the figures in its units (``value`` etc.
+        stay in dualnet's, at β = ``convention.beta``).
     """
 
     certified: bool
@@ -108,6 +114,7 @@ class Solution:
     info: dict[str, Any] = field(repr=False, default_factory=dict)
     vector_output: bool = field(repr=False, default=False)
     bound_estimate: float | None = field(repr=False, default=None)
+    convention: Convention | None = field(repr=False, default=None)
 
     @property
     def exact(self) -> bool:
@@ -154,6 +161,8 @@ class Solution:
                  f"  reference    {self.reference}"]
         if self.bound_estimate is not None:
             lines.insert(3, f"  estimate     {self.bound_estimate:.10g} (estimated bound, not a proof)")
+        if self.convention is not None:
+            lines.append(f"  {self._user_line()}")
         if self.reason:
             lines.append(f"  reason       {self.reason}")
         return "\n".join(lines)
@@ -169,18 +178,11 @@ def _problem(X: Any, y: Any, depth: Any, beta: Any, t: Any, loss: Any, activatio
     loss_obj.check_labels(Y, where)
     pb = Problem(X=X, Y=Y, depth=check_depth(depth, where), beta=check_beta(beta, where), t=check_t(t, where),
                  loss=loss_obj, activation=check_choice(activation, "activation", ("relu", "linear"), where),
-                 bias=_check_flag(bias, "bias", where), batchnorm=_check_flag(batchnorm, "batchnorm", where),
+                 bias=check_flag(bias, "bias", where), batchnorm=check_flag(batchnorm, "batchnorm", where),
                  method=check_choice(method, "method", METHODS, where), solver=check_solver(solver, where),
                  tol=check_tol(tol, where), options=check_options(options, where, X.shape[0]),
                  budget=Budget(check_time_limit(time_limit, where)))
     return pb, vector
-
-
-def _check_flag(value: Any, param: str, where: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise InputError(f"The '{param}' parameter of {where} must be True or False. Got {value!r} instead. "
-                         f"Pass {param}=True or {param}=False.")
-    return bool(value)
 
 
 def _warn_one_feature_without_bias(pb: Problem, where: str) -> None:
@@ -260,8 +262,9 @@ def _certify(net: Network, pb: Problem, module: ModuleType, duals: Sequence[np.n
             p0 = pb.loss.zero_value(pb.Y)
     except FloatingPointError:
         raise InputError("The objective of this network on these data overflows float64 (beyond 1.8e308), so no "
-                         f"value, bound or gap can be computed. Got data of size up to {np.max(np.abs(pb.X)):.3g} "
-                         f"and labels up to {np.max(np.abs(pb.Y)):.3g}. Divide X and y by a power of ten.") from None
+                         "value, bound or gap can be computed. Check that the network was trained on data in these "
+                         "units (its outputs are far larger than the labels), or divide X and y by a power of ten "
+                         "and rescale the network to match.") from None
     candidates = [own, *duals]
     homogeneous = getattr(module, "HOMOGENEOUS", True)
     # Settings whose rho needs more than (U, X, depth, t) say so through problem_options.
@@ -319,10 +322,11 @@ def _reason(pb: Problem, module: ModuleType, value: float, found: DualBound, rel
 
 
 # ------------------------------------------------------------------------------- API
-def solve(X: Any, y: Any, *, beta: float, depth: int = 2, activation: str = "relu", loss: str | Loss = "squared",
-          bias: bool = False, batchnorm: bool = False, t: float | None = None, setting: str = "auto",
-          method: str = "auto", solver: str | None = None, tol: float = 1e-6, time_limit: float | None = None,
-          **options: Any) -> Solution:
+def solve(X: Any, y: Any, *, beta: float | None = None, depth: int = 2, activation: str = "relu",
+          loss: str | Loss = "squared", bias: bool = False, batchnorm: bool = False, t: float | None = None,
+          setting: str = "auto", method: str = "auto", solver: str | None = None, tol: float = 1e-6,
+          time_limit: float | None = None, weight_decay: float | None = None, reduction: str | None = None,
+          optimizer: str | None = None, decay_biases: bool | None = None, **options: Any) -> Solution:
     """Globally optimal weights of a weight-decay-regularized network, with a certificate.
 
     Parameters
@@ -333,6 +337,7 @@ def solve(X: Any, y: Any, *, beta: float, depth: int = 2, activation: str = "rel
         Labels (±1 for hinge and logistic loss, one-hot rows for cross-entropy).
     beta : float
         Weight-decay strength β > 0; the penalty is (β/2)Σ‖W‖²_F over weight matrices.
+        Required unless ``weight_decay`` is given.
     depth : int, default 2
         Number of weight layers L ≥ 2.
     activation : {"relu", "linear"}, default "relu"
@@ -354,8 +359,23 @@ def solve(X: Any, y: Any, *, beta: float, depth: int = 2, activation: str = "rel
     tol : float, default 1e-6
         A result is certified when its relative gap is at most ``tol``.
     time_limit : float, optional
-        Seconds the call may take (None: no limit). When it runs out the best network and
-        the best proven lower bound found so far are returned, and ``reason`` says so.
+        Seconds the call may take. When it runs out the best network and the best proven
+        lower bound found so far are returned, and ``reason`` says so. None: no limit where
+        ρ is computed exactly, 120 s where it is not (two-layer ReLU beyond enumeration).
+    weight_decay : float, optional
+        Instead of ``beta``: the ``weight_decay`` of ``torch.optim.SGD``/``Adam`` under
+        PyTorch's conventions, translated by :func:`dualnet.beta_from_torch` (β = wd/s with
+        the user's objective J = s·P); the result also reports ``user_value`` and
+        ``user_lower_bound`` in J's units.
+    reduction : {"mean", "sum"}, optional
+        With ``weight_decay``: the loss module's reduction (default "mean", PyTorch's).
+    optimizer : {"sgd", "adam", "adamw"}, optional
+        With ``weight_decay``: "sgd" and "adam" (default) are one penalty; "adamw" is
+        refused (its decoupled decay minimizes no objective).
+    decay_biases : bool, optional
+        With ``weight_decay``: whether the biases were decayed too (default True, PyTorch's
+        when every parameter goes to the optimizer). The bound then stays the free-bias one
+        (valid, possibly loose by the optimum's bias penalty).
 
     Returns
     -------
@@ -381,13 +401,19 @@ def solve(X: Any, y: Any, *, beta: float, depth: int = 2, activation: str = "rel
     array([2.4, 3.2])
     """
     start = time.perf_counter()
+    beta, convention = resolve(beta, weight_decay, reduction, optimizer, decay_biases, X, y, loss, "solve")
     pb, vector = _problem(X, y, depth, beta, t, loss, activation, bias, batchnorm, method, solver, tol, options,
                           "solve", time_limit)
     scaling = choose_scaling(pb)
     work = pb if scaling is None else scaling.problem(pb)    # the same problem with data of size ~1
     module = choose_setting(work, setting)
-    sol = _solution(work, module, trivial_fit(work) or module.fit(work), start, vector)
-    return sol if scaling is None else scaling.solution(sol, pb)
+    work, default_note = default_budget(work, module, "solve")
+    fitted = no_worse_than_init(work, trivial_fit(work) or module.fit(work), scaling)
+    if default_note and (fitted.info.get("stopped") or work.budget.expired()):
+        fitted.info["stopped"] = default_note          # the user gave no time_limit: name the default one
+    sol = _solution(work, module, fitted, start, vector)
+    sol = sol if scaling is None else scaling.solution(sol, pb)
+    return sol if convention is None else in_user_units(sol, convention, sol.network, pb.loss.zero_value(pb.Y), pb.tol)
 
 
 def _solution(pb: Problem, module: ModuleType, fitted: Any, start: float, vector: bool) -> Solution:
@@ -407,9 +433,10 @@ def _solution(pb: Problem, module: ModuleType, fitted: Any, start: float, vector
                     vector_output=vector, bound_estimate=cert.bound_estimate)
 
 
-def certify(net: Any, X: Any, y: Any, *, beta: float, loss: str | Loss = "squared", t: float | None = None,
-            setting: str = "auto", dual: Any = None, tol: float = 1e-6, time_limit: float | None = None,
-            **options: Any) -> Certificate:
+def certify(net: Any, X: Any, y: Any, *, beta: float | None = None, loss: str | Loss = "squared",
+            t: float | None = None, setting: str = "auto", dual: Any = None, tol: float = 1e-6,
+            time_limit: float | None = None, weight_decay: float | None = None, reduction: str | None = None,
+            optimizer: str | None = None, decay_biases: bool | None = None, **options: Any) -> Certificate:
     """How far is a network from the global optimum? A certified duality gap.
 
     Parameters
@@ -422,7 +449,8 @@ def certify(net: Any, X: Any, y: Any, *, beta: float, loss: str | Loss = "square
     y : array-like of shape (n_samples,) or (n_samples, n_outputs)
         Labels, as in :func:`solve`.
     beta : float
-        Weight-decay strength the network was trained with.
+        Weight-decay strength the network was trained with, in dualnet's objective
+        (required unless ``weight_decay`` is given).
     loss : str or Loss
         As in :func:`solve`.
     t : float or None
@@ -434,7 +462,13 @@ def certify(net: Any, X: Any, y: Any, *, beta: float, loss: str | Loss = "square
     dual : array-like (n_samples, n_outputs), optional
         An extra dual point to try (for example from a solver); the best bound is kept.
     time_limit : float, optional
-        Seconds the call may take (None: no limit); the best proven bound by then is returned.
+        Seconds the call may take; the best proven bound by then is returned. None: no limit
+        where ρ is computed exactly, and 60 s where it is not
+        (two-layer ReLU beyond enumeration: ``reason`` says when it ran out).
+    weight_decay, reduction, optimizer, decay_biases
+        Instead of ``beta``: the PyTorch objective the network was trained on, as in
+        :func:`solve`; the certificate then also gives ``user_value``, ``user_lower_bound``
+        and ``user_gap`` in its units.
 
     Returns
     -------
@@ -461,6 +495,7 @@ def certify(net: Any, X: Any, y: Any, *, beta: float, loss: str | Loss = "square
                              "Wrap raw weights with dn.Network.from_weights([W1, W2], activation=...).")
     if net.batchnorm is not None:
         options["bn_scale"] = net.bn_scale          # the network defines the BN branch set
+    beta, convention = resolve(beta, weight_decay, reduction, optimizer, decay_biases, X, y, loss, "certify")
     pb, _ = _problem(X, y, net.depth if net.depth >= 2 else 2, beta, t, loss, net.activation,
                      any(b is not None for br in net.branches for _, b in br), net.batchnorm is not None, "auto",
                      None, tol, options, "certify", time_limit)
@@ -474,13 +509,28 @@ def certify(net: Any, X: Any, y: Any, *, beta: float, loss: str | Loss = "square
     if pb.t is not None and net.t_violation(pb.t) > 1e-9 * max(1.0, pb.t):
         raise InputError(f"The network violates the t-form constraint ||W_l||_F <= t={pb.t} on layers 1..L-2 "
                          f"by {net.t_violation(pb.t):.3g}. Pass t=None for plain weight decay.")
+    duals = [] if dual is None else [as_labels(dual, pb.n_samples, "certify", "dual")[0]]
+    # As in solve: data far from unit size are certified in scaled units (the network and any
+    # dual point mapped exactly), and value, bound and gap come back in the user's units.
+    scaling = choose_scaling(pb, biases=True)
+    if scaling is None:
+        cert = _certify_as_given(net, pb, setting, duals)
+    else:
+        work = scaling.problem(pb)
+        cert = scaling.certificate(_certify_as_given(scaling.scaled_network(net), work, setting,
+                                                     [U / scaling.y ** (scaling.degree - 1) for U in duals]), pb)
+    return cert if convention is None else in_user_units(cert, convention, net, cert.p0, pb.tol)
+
+
+def _certify_as_given(net: Network, pb: Problem, setting: Any, duals: list[np.ndarray]) -> Certificate:
+    """``certify`` on data it need not rescale."""
     size = max(float(np.max(np.abs(pb.X))), float(np.max(np.abs(pb.Y))))
-    if size > 1e150:        # certify works in the user's units (the network's): squares would overflow
+    if size > 1e150:        # no exact rescaling applies (BN or a custom loss): squares would overflow
         raise InputError(f"The data passed to certify are of size up to {size:.3g}; their squares overflow float64, "
                          "so no certificate can be computed. Divide X and y by a power of ten and rescale the "
                          "network to match.")
     module = choose_setting(pb, setting, "certify")
-    duals = [] if dual is None else [as_labels(dual, pb.n_samples, "certify", "dual")[0]]
+    pb, default_note = default_budget(pb, module, "certify")   # rho beyond exact: a bound by then, not hours
     dual_path: list[tuple[float, np.ndarray]] = []
     if pb.depth >= 3 and pb.t is None and getattr(module, "HOMOGENEOUS", True):
         # Weight decay on a deep network: the bound from the network's one dual direction dips
@@ -490,7 +540,10 @@ def certify(net: Any, X: Any, y: Any, *, beta: float, loss: str | Loss = "square
             dual_path = module.fit(pb).dual_path
         except SolverError:
             dual_path = []
-    return _certify(net, pb, module, duals, dual_path)
+    cert = _certify(net, pb, module, duals, dual_path)
+    if default_note and cert.reason and pb.budget.expired():
+        cert = replace(cert, reason=f"{cert.reason}; {default_note}")
+    return cert
 
 
 def dual_program(X: Any, y: Any, *, beta: float, depth: int = 2, activation: str = "relu",

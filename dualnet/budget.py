@@ -101,3 +101,25 @@ class Progress:
         elif self._shown:
             sys.stderr.write("\n")
             sys.stderr.flush()
+
+
+#: seconds ``certify`` and ``solve`` take by default where the setting's ρ cannot be computed
+#: exactly (no ``time_limit`` given): a proven bound, possibly loose, in about a minute or two
+#: instead of a search without end (two-layer ReLU beyond enumeration)
+DEFAULT_TIME = {"certify": 60.0, "solve": 120.0}
+
+
+def default_budget(pb: Any, module: Any, where: str) -> tuple[Any, str]:
+    """``pb`` with the default budget of ``where`` when it has no limit and ρ cannot be exact here.
+
+    Returns the problem and the sentence a result's ``reason`` adds when that budget ran out
+    ("" when no default applies).
+    """
+    from dataclasses import replace
+
+    if pb.budget.time_limit is not None or not getattr(module, "rho_reason", lambda _: "")(pb):
+        return pb, ""
+    seconds = DEFAULT_TIME[where]
+    note = (f"{where}'s default time budget of {seconds:g} s (rho cannot be computed exactly here) ran out; pass "
+            "time_limit= to change it")
+    return replace(pb, budget=Budget(seconds)), note

@@ -26,6 +26,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy.optimize import minimize_scalar
 
+from .convention import Convention, InUserUnits
 from .losses import Loss
 
 __all__ = ["Certificate", "DualBound", "ImplicitDual", "RhoValue", "describe_gap", "dual_lower_bound",
@@ -53,7 +54,7 @@ DualPoint = np.ndarray | ImplicitDual
 
 
 @dataclass(frozen=True)
-class Certificate:
+class Certificate(InUserUnits):
     """Outcome of certifying one network on one problem.
 
     Attributes
@@ -94,6 +95,10 @@ class Certificate:
         Setting whose ρ was used.
     reason : str
         Why the result is not certified ("" when it is).
+    convention : Convention or None
+        The user's training objective when ``certify`` got ``weight_decay=`` (then
+        ``user_value``, ``user_lower_bound`` and ``user_gap`` give the figures in its units;
+        ``value``, ``lower_bound`` and ``gap`` stay in dualnet's, at β = ``convention.beta``).
     """
 
     certified: bool
@@ -109,6 +114,7 @@ class Certificate:
     reason: str = ""
     dual: DualPoint | None = field(default=None, repr=False, compare=False)
     bound_estimate: float | None = None
+    convention: Convention | None = None
 
     @property
     def exact(self) -> bool:
@@ -126,6 +132,8 @@ class Certificate:
                 f"gap {describe_gap(self.gap, self.value, self.lower_bound, self.rel_gap)}, setting {self.setting}")
         if self.bound_estimate is not None:
             text += f"\n  estimated bound (not a proof): {self.bound_estimate:.10g}"
+        if self.convention is not None:
+            text += f"\n  {self._user_line()}"
         return text + (f"\n  reason: {self.reason}" if self.reason else "")
 
 

@@ -86,6 +86,24 @@ def _check_plain(module: Any, what: str, bases: Any) -> None:
                          "Remove the hooks, or copy the weights into a module without them.")
 
 
+def _tensor_array(tensor: Any, what: str) -> np.ndarray:
+    """A parameter of a torch module as a float64 array on the CPU (any real dtype, any device with data)."""
+    if tensor.is_complex():
+        raise InputError(f"{what} has complex weights ({tensor.dtype}); dualnet certifies real networks. Pass a "
+                         "module with real weights.")
+    try:
+        return tensor.detach().to(device="cpu", dtype=_torch_float64()).numpy().copy()
+    except (RuntimeError, NotImplementedError) as err:     # e.g. the "meta" device holds no values
+        raise InputError(f"{what} has weights on device {tensor.device} that cannot be copied to the CPU ({err}). "
+                         "Load or move the trained weights first, e.g. model.to('cpu').") from None
+
+
+def _torch_float64() -> Any:
+    import torch
+
+    return torch.float64
+
+
 class Network:
     """A sum of MLP branches with a common input and output.
 
@@ -489,8 +507,10 @@ class Network:
         """A one-branch network from a torch ``nn.Sequential`` of ``Linear`` and ``ReLU`` layers.
 
         ``Linear`` layers separated by ``ReLU`` give activation "relu", adjacent ones
-        "linear"; ``Identity`` and ``Flatten`` are skipped. Weights are copied as float64
-        (``W = weight.T``). Biases are kept and, as everywhere in dualnet, not penalized.
+        "linear"; ``Identity`` and ``Flatten`` are skipped. Weights of any real dtype on any
+        device are copied to the CPU as float64 (``W = weight.T``); complex weights and
+        devices without data ("meta") are refused. Biases are kept and, as everywhere in
+        dualnet, not penalized.
         """
         from torch import nn
 
@@ -507,8 +527,8 @@ class Network:
             if isinstance(m, nn.Linear):
                 if layers:
                     between.append(after or "linear")
-                W = m.weight.detach().cpu().double().numpy().T.copy()
-                b = None if m.bias is None else m.bias.detach().cpu().double().numpy().copy()
+                W = _tensor_array(m.weight, f"Layer {i} of the torch module").T.copy()
+                b = None if m.bias is None else _tensor_array(m.bias, f"Layer {i} of the torch module")
                 layers.append((W, b))
                 after = ""
             elif isinstance(m, nn.ReLU):

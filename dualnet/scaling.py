@@ -64,8 +64,30 @@ class Scaling:
         return beta * self.w ** 2 / self.objective
 
     def network(self, net: Network) -> Network:
-        """A network of the scaled problem in the user's units (no biases, no BN)."""
-        return Network([[(self.w * W, None) for W, _ in br] for br in net.branches], net.activation)
+        """A network of the scaled problem in the user's units (no BN; layer l's bias times x·w^l)."""
+        return Network([[(self.w * W, None if b is None else self.x * self.w ** (l + 1) * b)
+                         for l, (W, b) in enumerate(br)] for br in net.branches], net.activation)
+
+    def scaled_network(self, net: Network) -> Network:
+        """The user's network in scaled units (the inverse of :meth:`network`): same function, P = objective·P'."""
+        return Network([[(W / self.w, None if b is None else b / (self.x * self.w ** (l + 1)))
+                         for l, (W, b) in enumerate(br)] for br in net.branches], net.activation)
+
+    def certificate(self, cert: Any, pb: Problem) -> Any:
+        """A Certificate of the scaled problem in the user's units (``pb`` is the user's problem).
+
+        Value, bound, gap and P(0) scale by ``objective``; the relative gap is unchanged. ρ
+        is compared with β, so it scales as β does.
+        """
+        value, bound, gap, p0 = (self.objective * v for v in (cert.value, cert.lower_bound, cert.gap, cert.p0))
+        if all(math.isfinite(v) for v in (cert.value, cert.lower_bound)) and not all(
+                math.isfinite(v) for v in (value, bound)):
+            raise _unrepresentable(pb, math.log10(max(cert.value, 1e-300)) + math.log10(self.objective))
+        estimate = None if cert.bound_estimate is None else self.objective * cert.bound_estimate
+        dual = None if cert.dual is None else self.y ** (self.degree - 1) * np.asarray(
+            cert.dual.form() if hasattr(cert.dual, "form") else cert.dual)
+        return replace(cert, value=value, lower_bound=bound, gap=gap, p0=p0, bound_estimate=estimate, dual=dual,
+                       rho=cert.rho * self.objective / self.w ** 2)
 
     def solution(self, sol: Any, pb: Problem) -> Any:
         """A Solution of the scaled problem in the user's units (``pb`` is the user's problem)."""
@@ -104,15 +126,17 @@ def _exponent(size: float) -> int:
     return round(e) if abs(e) > FAR else 0
 
 
-def choose_scaling(pb: Problem) -> Scaling | None:
+def choose_scaling(pb: Problem, biases: bool = False) -> Scaling | None:
     """The scaling that brings ``pb`` to unit size, or None (near unit size, or no exact map).
 
-    Networks with biases or batch normalization and custom losses are solved as given. X
+    Networks with batch normalization and custom losses are solved as given, and so are
+    networks with biases unless ``biases`` (``certify``, which maps a given network's biases;
+    the settings' bias programs are solved as given). X
     near unit size is never changed, so whitened data (X Xᵀ = I) stay whitened and the
     setting chosen on the scaled problem is the one the user's problem gets.
     """
     name = pb.loss.name
-    if pb.bias or pb.batchnorm or (name not in DEGREE and name not in CLASS_LOSSES):
+    if (pb.bias and not biases) or pb.batchnorm or (name not in DEGREE and name not in CLASS_LOSSES):
         return None
     L = pb.depth
     size_x, size_y = float(np.max(np.abs(pb.X))), float(np.max(np.abs(pb.Y)))

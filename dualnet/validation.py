@@ -23,11 +23,14 @@ __all__ = [
     "as_labels",
     "check_beta",
     "check_choice",
+    "check_count",
+    "check_flag",
     "check_depth",
     "check_options",
     "check_solver",
     "check_t",
     "check_tol",
+    "check_weight_decay",
     "describe",
 ]
 
@@ -153,6 +156,27 @@ def check_beta(beta: Any, where: str = "solve") -> float:
     return _positive_float(beta, "beta", where,
                            "Weight decay must be positive; for the beta -> 0 limit see "
                            "dn.min_norm_interpolant or use a small beta such as 1e-6.")
+
+
+def check_weight_decay(weight_decay: Any, where: str = "solve") -> float:
+    """``weight_decay`` is PyTorch's optimizer strength, a positive finite float (0 has no optimum)."""
+    if isinstance(weight_decay, numbers.Real) and not isinstance(weight_decay, bool) and weight_decay == 0:
+        raise _fail("weight_decay", where, "positive", "0",
+                    "Without weight decay the objective has no minimum to certify (its infimum is approached by ever "
+                    "larger weights); train with weight_decay > 0, or see dn.min_norm_interpolant for that limit.")
+    return _positive_float(weight_decay, "weight_decay", where, "Pass the optimizer's weight_decay, e.g. 1e-3.")
+
+
+def check_flag(value: Any, param: str, where: str = "solve", fix: str = "") -> bool:
+    """``value`` is True or False (NumPy booleans too)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise _fail(param, where, "True or False", describe(value), fix or f"Pass {param}=True or {param}=False.")
+    return bool(value)
+
+
+def check_count(value: Any, param: str, where: str = "solve", fix: str = "") -> int:
+    """``value`` is an int >= 1 (a number of samples, outputs, ...)."""
+    return _int_at_least(1, fix or "Pass a positive whole number.")(value, param, where)
 
 
 def check_t(t: Any, where: str = "solve") -> float | None:

@@ -94,9 +94,11 @@ def test_huge_beta_gives_the_zero_network_certified() -> None:
         np.testing.assert_array_equal(sol.predict(X), np.zeros(8))
 
 
-def test_certify_refuses_data_whose_squares_overflow() -> None:
+def test_certify_refuses_a_network_whose_objective_overflows() -> None:
+    # Data of size 1e200 are certified in scaled units, but this network's outputs (~1e200
+    # against labels ~1) make the objective ~1e400 in any units: a clear error, not inf.
     net = dn.Network.from_weights([np.ones((2, 3)), np.ones((3, 1))])
-    with pytest.raises(dn.InputError, match=r"squares overflow float64"):
+    with pytest.raises(dn.InputError, match=r"overflows float64"):
         dn.certify(net, 1e200 * X, Y, beta=1.0)
 
 
