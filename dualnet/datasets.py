@@ -163,6 +163,7 @@ DEMOS: list[tuple[str, str, Callable[[], tuple[np.ndarray, np.ndarray]], dict[st
     ("relu-two-layer", "gaussian", lambda: make_gaussian(12, 2, seed=1), dict(depth=2, beta=0.3)),
     # Real data, targets centered (no intercept): two features can be certified (rank 2, the
     # arrangement is enumerated); all ten only bounded (rank 10), within a time budget.
-    ("relu-two-layer", "diabetes:2", lambda: _diabetes((2, 8)), dict(depth=2, beta=1.0, progress=False)),
+    ("relu-two-layer", "diabetes:2", lambda: _diabetes((2, 8)), dict(depth=2, beta=1.0, time_limit=30.0,
+                                                                     progress=False)),
     ("relu-two-layer", "diabetes:10", _diabetes, dict(depth=2, beta=1.0, time_limit=10.0, progress=False)),
 ]
