@@ -3,7 +3,7 @@
 :class:`ConvexNetRegressor` and :class:`ConvexNetClassifier` wrap :func:`dualnet.solve`:
 ``fit`` validates the data the scikit-learn way, solves the weight-decay problem in the
 setting that fits, and stores the recovered network with its certificate (``certified_``,
-``lower_bound_``, ``value_``, ``rel_gap_``). By default (``fit_intercept=True``, scikit-learn's
+``lower_bound_``, ``value_``, ``gap_``, ``rel_gap_``). By default (``fit_intercept=True``, scikit-learn's
 convention) the model has an unpenalized intercept, and the certificate is for that problem.
 They work in pipelines, grid searches and ``cross_val_score`` like any estimator.
 
@@ -182,8 +182,9 @@ class _ConvexNet(BaseEstimator):
         n_jobs = check_n_jobs(self.n_jobs, self._where)
         if n_jobs is None or n_jobs == 1:
             return {}
-        pb, _ = _problem(X, Y, self.depth, self.beta, self.t, loss, self.activation, self.bias, self.batchnorm,
-                         self.method, self.solver, self.tol, {}, self._where)
+        pb, _ = _problem(X, Y, depth=self.depth, beta=self.beta, t=self.t, loss=loss, activation=self.activation,
+                         bias=self.bias, batchnorm=self.batchnorm, method=self.method, solver=self.solver, tol=self.tol,
+                         options={}, where=self._where)
         if "executor" not in getattr(choose_setting(pb, self.setting, self._where), "OPTIONS", ()):
             return {}
         from joblib import effective_n_jobs
@@ -246,9 +247,12 @@ class ConvexNetRegressor(RegressorMixin, _ConvexNet):
     """Regression by the globally optimal weight-decay-regularized network, with a certificate.
 
     ``fit`` calls :func:`dualnet.solve` and keeps the recovered network. The default
-    ``activation="linear"`` works on any data (the ``linear`` setting); ReLU networks need
-    data that fit a ReLU setting (for example ``depth=2``, or whitened, rank-one or
-    one-dimensional data), and ``fit`` raises :class:`dualnet.SettingError` otherwise.
+    ``activation="linear"`` works on any data (the ``linear`` setting). ``activation="relu"``
+    with the default ``depth=2`` works on any data too (the two-layer program): certified
+    when the activation patterns can be enumerated, otherwise a proven but possibly loose
+    lower bound, within ``time_limit``. Deeper ReLU networks need data that fit a ReLU
+    setting (whitened, rank-one or one-dimensional data), and ``fit`` raises
+    :class:`dualnet.SettingError` otherwise.
 
     The model is ``network_(X) + intercept_``: the intercept is not penalized, and the
     certificate (``value_``, ``lower_bound_``) is for the problem with it. For linear networks
@@ -280,13 +284,21 @@ class ConvexNetRegressor(RegressorMixin, _ConvexNet):
     fit_intercept : bool, default True
         Fit an unpenalized intercept (scikit-learn's convention). False fits the network alone
         (its value at X = 0 is 0); a penalized intercept is a column of ones in ``X``.
+    time_limit : float or None, default None
+        Seconds a fit may take (None: the setting's own budget). When it runs out the fit keeps
+        the best network and the best proven lower bound found so far.
+    n_jobs : int or None, default None
+        Worker processes (joblib's, -1: one per core) for the parallel parts of the two-layer
+        ReLU program; other settings run serially. To fit a β grid in parallel, give
+        ``n_jobs`` to ``GridSearchCV`` instead.
 
     Attributes
     ----------
     certified_ : bool
         The fit is certified globally optimal (relative gap ≤ ``tol``, ρ computed exactly).
-    lower_bound_, value_, rel_gap_ : float
-        Certified lower bound on the global optimum, objective of ``network_``, relative gap.
+    lower_bound_, value_, gap_, rel_gap_ : float
+        Proven lower bound on the global optimum, objective of ``network_``, their difference,
+        and that difference relative to P(0) (the objective of the zero network).
     setting_ : str
         The setting that was used.
     network_ : Network
@@ -345,7 +357,7 @@ class ConvexNetClassifier(ClassifierMixin, _ConvexNet):
     ----------
     classes_ : ndarray of shape (n_classes,)
         The class labels, sorted.
-    certified_, lower_bound_, value_, rel_gap_, setting_, network_, intercept_, solution_, n_features_in_
+    certified_, lower_bound_, value_, gap_, rel_gap_, setting_, network_, intercept_, solution_, n_features_in_
         As in :class:`ConvexNetRegressor`.
     """
 
