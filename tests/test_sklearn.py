@@ -240,16 +240,31 @@ def test_prox_of_a_loss_with_a_free_intercept_is_the_convex_program(loss: str) -
 
 
 @pytest.mark.slow
-def test_n_jobs_runs_the_two_layer_program_on_workers_with_the_same_result() -> None:
+def test_n_jobs_runs_the_two_layer_program_on_workers_with_the_same_result(monkeypatch) -> None:
     # Rank-3 data: the arrangement is enumerated in tasks, which the workers run; the tasks and
     # their order are the same as in a serial run, so the results agree exactly.
+    loky = pytest.importorskip("joblib.externals.loky")
+    tasks: list[str] = []
+    pool = loky.get_reusable_executor
+
+    class Counted:                      # the workers' map, counted
+        def __init__(self, *args, **kwargs):
+            self.pool = pool(*args, **kwargs)
+
+        def map(self, fn, *iterables, **kwargs):
+            tasks.append(fn.__name__)
+            return self.pool.map(fn, *iterables, **kwargs)
+
+    monkeypatch.setattr(loky, "get_reusable_executor", Counted)
     rng = np.random.default_rng(0)
     X = rng.standard_normal((40, 3))
     y = np.maximum(X[:, 0], 0) - 0.5 * X[:, 1] + 0.1 * rng.standard_normal(40)
     serial = ConvexNetRegressor(activation="relu", beta=1.0).fit(X, y)
     parallel = ConvexNetRegressor(activation="relu", beta=1.0, n_jobs=2).fit(X, y)
-    assert serial.certified_ and parallel.certified_
+    assert tasks and serial.certified_ and parallel.certified_
     assert parallel.value_ == serial.value_ and parallel.lower_bound_ == serial.lower_bound_
     np.testing.assert_array_equal(parallel.predict(X), serial.predict(X))
     # Settings without parallel parts ignore n_jobs (the option is not passed to them).
+    tasks.clear()
     assert ConvexNetRegressor(n_jobs=2).fit(X, y).value_ == ConvexNetRegressor().fit(X, y).value_
+    assert not tasks
