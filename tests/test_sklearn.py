@@ -214,6 +214,15 @@ def test_relu_estimator_defaults_fit_an_ordinary_table() -> None:
     assert relu_lbfgs_with_intercept(X, y, 1.0, "squared") >= reg.lower_bound_ * (1 - 1e-9)
 
 
+@pytest.mark.parametrize("estimator", [ConvexNetRegressor(activation="relu", time_limit=1e-3),
+                                       ConvexNetClassifier(activation="relu", time_limit=1e-3)])
+def test_a_spent_budget_still_returns_a_network_with_a_proven_bound(estimator) -> None:
+    # The budget runs out before the first L-BFGS seed: the fit returns what it has, and says so.
+    X, y = load_diabetes()
+    estimator.fit(X[::4], y[::4] if isinstance(estimator, ConvexNetRegressor) else y[::4] > 150)
+    assert estimator.lower_bound_ <= estimator.value_ and "time_limit=0.001 s reached" in estimator.solution_.reason
+
+
 @pytest.mark.parametrize("loss", ["hinge", "absolute"])
 def test_relu_two_layer_with_intercept_and_a_nonsmooth_loss(loss: str) -> None:
     # The first-order master needs the prox of min_b ℓ(F + 1b): before it existed, these fits raised.
