@@ -1,8 +1,9 @@
 """Small problems that satisfy each setting's assumptions, for demos, tests and benchmarks.
 
 Every generator is seeded and returns ``(X, y)`` float64 arrays; nothing is downloaded.
-One small real dataset ships inside the package: Fisher's Iris data (:func:`load_iris`,
-source and license in ``dualnet/data/README.md``).
+Two small real datasets ship inside the package: Fisher's Iris data (:func:`load_iris`) and
+the diabetes data of Efron et al. (:func:`load_diabetes`); sources and licenses in
+``dualnet/data/README.md``.
 """
 
 from __future__ import annotations
@@ -48,6 +49,48 @@ def load_iris(one_hot: bool = False) -> tuple[np.ndarray, np.ndarray]:
     names = np.loadtxt(IRIS_CSV, delimiter=",", skiprows=1, usecols=4, dtype=str)
     y = np.searchsorted(np.array(IRIS_CLASSES), names).astype(np.int64)
     return X, (np.eye(len(IRIS_CLASSES))[y] if one_hot else y)
+
+
+#: The diabetes data as bundled CSV (header row; the last column is the target), in original units.
+DIABETES_CSV = Path(__file__).resolve().parent / "data" / "diabetes.csv"
+DIABETES_FEATURES = ("age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6")
+
+
+def load_diabetes(scaled: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """The diabetes data (Efron et al., 2004): 442 patients, 10 baseline variables, a disease measure (bundled).
+
+    The same table as scikit-learn's ``load_diabetes``, without scikit-learn: the response is a
+    quantitative measure of disease progression one year after baseline (25 to 346).
+
+    Parameters
+    ----------
+    scaled : bool, default True
+        Scale each feature as scikit-learn does: centered, divided by its standard deviation
+        times √n_samples (each column then has unit Euclidean norm). False: original units
+        (age in years, sex coded 1/2, body mass index, blood pressure, six serum measurements).
+
+    Returns
+    -------
+    X : ndarray of shape (442, 10)
+        The features in the order of :data:`DIABETES_FEATURES`, float64.
+    y : ndarray of shape (442,)
+        Disease progression, float64.
+
+    Examples
+    --------
+    >>> X, y = load_diabetes()
+    >>> X.shape, y.shape, round(float(y.mean()), 2)
+    ((442, 10), (442,), 152.13)
+    >>> np.linalg.norm(X, axis=0).round(12).tolist() == [1.0] * 10
+    True
+    >>> load_diabetes(scaled=False)[0][0].tolist()
+    [59.0, 2.0, 32.1, 101.0, 157.0, 93.2, 38.0, 4.0, 4.8598, 87.0]
+    """
+    table = np.loadtxt(DIABETES_CSV, delimiter=",", skiprows=1, dtype=np.float64)
+    X, y = table[:, :-1], table[:, -1]
+    if scaled:
+        X = (X - X.mean(axis=0)) / (X.std(axis=0) * np.sqrt(X.shape[0]))
+    return X, y
 
 
 def make_gaussian(n_samples: int = 40, n_features: int = 5, n_outputs: int = 1, seed: int = 0,
@@ -101,6 +144,12 @@ def _one_hot_gaussian(n_samples: int = 12, n_features: int = 20, n_classes: int 
     return rng.standard_normal((n_samples, n_features)), np.eye(n_classes)[labels]
 
 
+def _diabetes(columns: tuple[int, ...] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The diabetes data (scaled features, a subset of them) with centered targets."""
+    X, y = load_diabetes()
+    return (X if columns is None else X[:, list(columns)]), y - y.mean()
+
+
 #: Demo problems: (setting, data name, make data, keyword arguments of dn.solve), in the order shown.
 DEMOS: list[tuple[str, str, Callable[[], tuple[np.ndarray, np.ndarray]], dict[str, Any]]] = [
     ("linear", "gaussian", lambda: make_gaussian(200, 20, 3), dict(depth=2, beta=1.0, activation="linear")),
@@ -112,4 +161,9 @@ DEMOS: list[tuple[str, str, Callable[[], tuple[np.ndarray, np.ndarray]], dict[st
     ("relu-whitened", "whitened", lambda: make_whitened(12, 30, n_classes=3), dict(depth=3, beta=0.5, t=1.0)),
     ("batchnorm", "gaussian", lambda: _one_hot_gaussian(12, 20, 3), dict(depth=2, beta=0.5, batchnorm=True)),
     ("relu-two-layer", "gaussian", lambda: make_gaussian(12, 2, seed=1), dict(depth=2, beta=0.3)),
+    # Real data, targets centered (no intercept): two features can be certified (rank 2, the
+    # arrangement is enumerated); all ten only bounded (rank 10), within a time budget.
+    ("relu-two-layer", "diabetes:2", lambda: _diabetes((2, 8)), dict(depth=2, beta=1.0, time_limit=30.0,
+                                                                     progress=False)),
+    ("relu-two-layer", "diabetes:10", _diabetes, dict(depth=2, beta=1.0, time_limit=10.0, progress=False)),
 ]

@@ -3,7 +3,7 @@
 :class:`ConvexNetRegressor` and :class:`ConvexNetClassifier` wrap :func:`dualnet.solve`:
 ``fit`` validates the data the scikit-learn way, solves the weight-decay problem in the
 setting that fits, and stores the recovered network with its certificate (``certified_``,
-``lower_bound_``, ``value_``, ``rel_gap_``). By default (``fit_intercept=True``, scikit-learn's
+``lower_bound_``, ``value_``, ``gap_``, ``rel_gap_``). By default (``fit_intercept=True``, scikit-learn's
 convention) the model has an unpenalized intercept, and the certificate is for that problem.
 They work in pipelines, grid searches and ``cross_val_score`` like any estimator.
 
@@ -22,7 +22,7 @@ import numpy as np
 try:
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
     from sklearn.utils.metaestimators import available_if
-    from sklearn.utils.multiclass import check_classification_targets
+    from sklearn.utils.multiclass import check_classification_targets, type_of_target
     from sklearn.utils.validation import check_is_fitted, validate_data
 except ImportError as err:  # pragma: no cover - exercised only without scikit-learn
     raise ImportError("dualnet.sklearn needs scikit-learn >= 1.6. Install it with pip install 'dualnet[sklearn]'.") \
@@ -32,10 +32,11 @@ from scipy.optimize import minimize
 from scipy.special import expit, softmax
 
 from ._labels import decode_classes, encode_classes
-from .api import Solution, solve
+from .api import Solution, _problem, choose_setting, solve
 from .errors import InputError
 from .losses import Loss, get_loss
 from .network import Network
+from .validation import check_n_jobs, check_time_limit
 
 __all__ = ["ConvexNetClassifier", "ConvexNetRegressor"]
 
@@ -126,13 +127,35 @@ def _hinge_intercept(f: np.ndarray, y: np.ndarray) -> float:
     return float(k[np.argmax(slope >= 0)]) if np.any(slope >= 0) else float(k[-1])
 
 
+def _check_class_labels(y: np.ndarray, where: str) -> None:
+    """Labels a classifier can take; continuous targets and unknown types get a dualnet message.
+
+    The messages keep scikit-learn's words ("continuous", "Unknown label type"), which its
+    estimator checks look for.
+    """
+    kind = type_of_target(y)
+    if kind.startswith("continuous"):
+        values = np.asarray(y, dtype=np.float64).ravel()
+        example = float(values[np.flatnonzero(values != np.round(values))[0]])
+        raise InputError(f"The 'y' parameter of {where} must be class labels (strings, ints, or floats with whole "
+                         f"values). Got continuous values (target type {kind!r}, e.g. {example!r}) instead. "
+                         "For a numeric target use ConvexNetRegressor; to classify, bin it first, e.g. "
+                         "numpy.digitize(y, bins).")
+    if kind == "unknown":
+        raise InputError(f"The 'y' parameter of {where} must be class labels of one type (strings or numbers). Got "
+                         f"an array of dtype {np.asarray(y).dtype} that scikit-learn cannot classify (Unknown label "
+                         "type: 'unknown') instead. Convert the labels with numpy.asarray(y, dtype=str) or to ints.")
+    check_classification_targets(y)
+
+
 class _ConvexNet(BaseEstimator):
     """Parameters and the certified fit shared by the regressor and the classifier."""
 
     _where = "ConvexNet.fit"
 
     def _store(self, depth: int, beta: float, activation: str, loss: str | Loss, t: float | None, setting: str,
-               method: str, solver: str | None, tol: float, bias: bool, batchnorm: bool, fit_intercept: bool) -> None:
+               method: str, solver: str | None, tol: float, bias: bool, batchnorm: bool, fit_intercept: bool,
+               time_limit: float | None, n_jobs: int | None) -> None:
         # scikit-learn convention: __init__ only stores the parameters; fit validates them.
         self.depth = depth
         self.beta = beta
@@ -146,6 +169,28 @@ class _ConvexNet(BaseEstimator):
         self.bias = bias
         self.batchnorm = batchnorm
         self.fit_intercept = fit_intercept
+        self.time_limit = time_limit
+        self.n_jobs = n_jobs
+
+    def _parallel(self, X: np.ndarray, Y: np.ndarray, loss: Loss) -> dict[str, Any]:
+        """``executor=`` for :func:`dualnet.solve` when ``n_jobs`` asks for workers and the setting can use them.
+
+        Only the two-layer ReLU program has parallel parts (pattern enumeration, the oracle,
+        branch and bound); the other settings refuse the option, so the setting is chosen first.
+        The workers are joblib's reusable loky processes (joblib comes with scikit-learn).
+        """
+        n_jobs = check_n_jobs(self.n_jobs, self._where)
+        if n_jobs is None or n_jobs == 1:
+            return {}
+        pb, _ = _problem(X, Y, depth=self.depth, beta=self.beta, t=self.t, loss=loss, activation=self.activation,
+                         bias=self.bias, batchnorm=self.batchnorm, method=self.method, solver=self.solver, tol=self.tol,
+                         options={}, where=self._where)
+        if "executor" not in getattr(choose_setting(pb, self.setting, self._where), "OPTIONS", ()):
+            return {}
+        from joblib import effective_n_jobs
+        from joblib.externals.loky import get_reusable_executor
+
+        return {"executor": get_reusable_executor(max_workers=effective_n_jobs(n_jobs))}
 
     def _solve(self, X: np.ndarray, Y: np.ndarray) -> None:
         loss = get_loss(self.loss, self._where)
@@ -162,9 +207,10 @@ class _ConvexNet(BaseEstimator):
             X, Y = X - x_mean, Y - y_mean
         elif intercept:
             loss = _WithIntercept(loss)
+        time_limit = check_time_limit(self.time_limit, self._where)
         sol = solve(X, Y, beta=self.beta, depth=self.depth, activation=self.activation, loss=loss,
                     bias=self.bias, batchnorm=self.batchnorm, t=self.t, setting=self.setting, method=self.method,
-                    solver=self.solver, tol=self.tol)
+                    solver=self.solver, tol=self.tol, time_limit=time_limit, **self._parallel(X, Y, loss))
         Y2 = Y.reshape(Y.shape[0], -1)
         if centered:
             self.intercept_ = np.reshape(y_mean, -1) - sol.network.predict(x_mean[None, :])[0]
@@ -177,6 +223,7 @@ class _ConvexNet(BaseEstimator):
         self.certified_ = bool(sol.certified)
         self.lower_bound_ = float(sol.lower_bound)
         self.value_ = float(sol.value)
+        self.gap_ = float(sol.gap)
         self.rel_gap_ = float(sol.rel_gap)
         self.setting_ = sol.setting
 
@@ -200,9 +247,12 @@ class ConvexNetRegressor(RegressorMixin, _ConvexNet):
     """Regression by the globally optimal weight-decay-regularized network, with a certificate.
 
     ``fit`` calls :func:`dualnet.solve` and keeps the recovered network. The default
-    ``activation="linear"`` works on any data (the ``linear`` setting); ReLU networks need
-    data that fit a ReLU setting (for example ``depth=2``, or whitened, rank-one or
-    one-dimensional data), and ``fit`` raises :class:`dualnet.SettingError` otherwise.
+    ``activation="linear"`` works on any data (the ``linear`` setting). ``activation="relu"``
+    with the default ``depth=2`` works on any data too (the two-layer program): certified
+    when the activation patterns can be enumerated, otherwise a proven but possibly loose
+    lower bound, within ``time_limit``. Deeper ReLU networks need data that fit a ReLU
+    setting (whitened, rank-one or one-dimensional data), and ``fit`` raises
+    :class:`dualnet.SettingError` otherwise.
 
     The model is ``network_(X) + intercept_``: the intercept is not penalized, and the
     certificate (``value_``, ``lower_bound_``) is for the problem with it. For linear networks
@@ -234,13 +284,21 @@ class ConvexNetRegressor(RegressorMixin, _ConvexNet):
     fit_intercept : bool, default True
         Fit an unpenalized intercept (scikit-learn's convention). False fits the network alone
         (its value at X = 0 is 0); a penalized intercept is a column of ones in ``X``.
+    time_limit : float or None, default None
+        Seconds a fit may take (None: the setting's own budget). When it runs out the fit keeps
+        the best network and the best proven lower bound found so far.
+    n_jobs : int or None, default None
+        Worker processes (joblib's, -1: one per core) for the parallel parts of the two-layer
+        ReLU program; other settings run serially. To fit a β grid in parallel, give
+        ``n_jobs`` to ``GridSearchCV`` instead.
 
     Attributes
     ----------
     certified_ : bool
         The fit is certified globally optimal (relative gap ≤ ``tol``, ρ computed exactly).
-    lower_bound_, value_, rel_gap_ : float
-        Certified lower bound on the global optimum, objective of ``network_``, relative gap.
+    lower_bound_, value_, gap_, rel_gap_ : float
+        Proven lower bound on the global optimum, objective of ``network_``, their difference,
+        and that difference relative to P(0) (the objective of the zero network).
     setting_ : str
         The setting that was used.
     network_ : Network
@@ -257,8 +315,10 @@ class ConvexNetRegressor(RegressorMixin, _ConvexNet):
 
     def __init__(self, depth: int = 2, beta: float = 1.0, activation: str = "linear", loss: str | Loss = "squared",
                  t: float | None = None, setting: str = "auto", method: str = "auto", solver: str | None = None,
-                 tol: float = 1e-6, bias: bool = False, batchnorm: bool = False, fit_intercept: bool = True) -> None:
-        self._store(depth, beta, activation, loss, t, setting, method, solver, tol, bias, batchnorm, fit_intercept)
+                 tol: float = 1e-6, bias: bool = False, batchnorm: bool = False, fit_intercept: bool = True,
+                 time_limit: float | None = None, n_jobs: int | None = None) -> None:
+        self._store(depth, beta, activation, loss, t, setting, method, solver, tol, bias, batchnorm, fit_intercept,
+                    time_limit, n_jobs)
 
     def fit(self, X: Any, y: Any) -> ConvexNetRegressor:
         """Solve for the globally optimal network on (X, y) and certify it; returns self."""
@@ -297,7 +357,7 @@ class ConvexNetClassifier(ClassifierMixin, _ConvexNet):
     ----------
     classes_ : ndarray of shape (n_classes,)
         The class labels, sorted.
-    certified_, lower_bound_, value_, rel_gap_, setting_, network_, intercept_, solution_, n_features_in_
+    certified_, lower_bound_, value_, gap_, rel_gap_, setting_, network_, intercept_, solution_, n_features_in_
         As in :class:`ConvexNetRegressor`.
     """
 
@@ -306,13 +366,15 @@ class ConvexNetClassifier(ClassifierMixin, _ConvexNet):
     def __init__(self, depth: int = 2, beta: float = 1.0, activation: str = "linear",
                  loss: str | Loss = "cross-entropy", t: float | None = None, setting: str = "auto",
                  method: str = "auto", solver: str | None = None, tol: float = 1e-6, bias: bool = False,
-                 batchnorm: bool = False, fit_intercept: bool = True) -> None:
-        self._store(depth, beta, activation, loss, t, setting, method, solver, tol, bias, batchnorm, fit_intercept)
+                 batchnorm: bool = False, fit_intercept: bool = True, time_limit: float | None = None,
+                 n_jobs: int | None = None) -> None:
+        self._store(depth, beta, activation, loss, t, setting, method, solver, tol, bias, batchnorm, fit_intercept,
+                    time_limit, n_jobs)
 
     def fit(self, X: Any, y: Any) -> ConvexNetClassifier:
         """Encode the classes, solve for the globally optimal network and certify it; returns self."""
         X, y = validate_data(self, X, y, dtype=np.float64)
-        check_classification_targets(y)
+        _check_class_labels(y, self._where)
         Y, self.classes_ = encode_classes(y, get_loss(self.loss, self._where).name, self._where)
         self._solve(X, Y)
         return self

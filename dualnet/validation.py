@@ -26,6 +26,7 @@ __all__ = [
     "check_count",
     "check_flag",
     "check_depth",
+    "check_n_jobs",
     "check_options",
     "check_solver",
     "check_t",
@@ -192,6 +193,20 @@ def check_time_limit(time_limit: Any, where: str = "solve") -> float | None:
         return None
     return _positive_float(time_limit, "time_limit", where,
                            "Pass the number of seconds the call may take, e.g. time_limit=60, or None for no limit.")
+
+
+def check_n_jobs(n_jobs: Any, where: str) -> int | None:
+    """``n_jobs`` is None (serial) or a nonzero int, -1 meaning every core (joblib's convention).
+
+    Examples
+    --------
+    >>> check_n_jobs(-1, "fit"), check_n_jobs(None, "fit")
+    (-1, None)
+    """
+    if n_jobs is None or (isinstance(n_jobs, numbers.Integral) and not isinstance(n_jobs, bool) and n_jobs != 0):
+        return None if n_jobs is None else int(n_jobs)
+    raise _fail("n_jobs", where, "None or a nonzero int", describe(n_jobs),
+                "Pass the number of worker processes, -1 for one per core, or None to run serially.")
 
 
 def check_tol(tol: Any, where: str = "solve") -> float:

@@ -85,6 +85,8 @@ CASES: list[tuple[str, Callable[[np.ndarray, np.ndarray], Any], str]] = [
     ("betas-None", lambda X, y: dn.path(X, y, None, activation="linear"), "betas"),
     ("betas-complex", lambda X, y: dn.path(X, y, [1j], activation="linear"), "betas"),
     ("save-missing-folder", lambda X, y: NET.save("/nonexistent-folder/net.npz"), "path"),
+    ("interpolant-x-str", lambda X, y: dn.min_norm_interpolant("x", y), "x"),
+    ("interpolant-x-names", lambda X, y: dn.min_norm_interpolant(["a", "b"], [1.0, 2.0]), "x"),
 ]
 
 

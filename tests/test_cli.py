@@ -52,6 +52,12 @@ def test_demo_prints_one_certified_row_per_setting_and_the_iris_row(tmp_path: Pa
     assert {r[0] for r in rows} == set(dn.api.SETTINGS)
     iris = [r for r in rows if "iris" in r]
     assert len(iris) == 1 and iris[0][0] == "linear" and iris[0][-2] == "yes"
+    # The real regression table with ReLU networks: certified on two features; on all ten the
+    # proven lower bound is below the value (a loose proof, in 10 s plus one unit of work).
+    diabetes = {r[1]: r for r in rows if r[1].startswith("diabetes")}
+    assert diabetes["diabetes:2"][-2] == "yes"
+    value, lower, rel_gap = map(float, diabetes["diabetes:10"][3:6])
+    assert 0 < lower <= value and rel_gap > 0 and float(diabetes["diabetes:10"][-1].rstrip("s")) < 30
 
 
 def test_solve_then_certify_round_trip_with_json(tmp_path: Path) -> None:

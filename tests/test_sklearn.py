@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import time
 
 import cvxpy as cp
 import numpy as np
@@ -18,9 +19,10 @@ from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 import dualnet as dn  # noqa: E402
 from dualnet._labels import encode_classes  # noqa: E402
-from dualnet.datasets import IRIS_CLASSES, load_iris, make_gaussian, make_rank_one  # noqa: E402
+from dualnet.datasets import IRIS_CLASSES, load_diabetes, load_iris, make_gaussian, make_rank_one  # noqa: E402
 from dualnet.losses import get_loss  # noqa: E402
-from dualnet.sklearn import ConvexNetClassifier, ConvexNetRegressor  # noqa: E402
+from dualnet.settings.two_layer.solver import _prox  # noqa: E402
+from dualnet.sklearn import ConvexNetClassifier, ConvexNetRegressor, _WithIntercept  # noqa: E402
 from dualnet.train import train  # noqa: E402
 
 
@@ -176,5 +178,102 @@ def test_errors_are_dualnet_errors() -> None:
         ConvexNetRegressor(depth=1).fit(X, y)
     with pytest.raises(dn.InputError, match="The 'loss' parameter of ConvexNetClassifier.fit must be one of"):
         ConvexNetClassifier(loss="hinj").fit(X, y > 0)
-    with pytest.raises(ValueError, match="Unknown label type"):
+    with pytest.raises(dn.InputError, match="'y' parameter of ConvexNetClassifier.fit .* continuous .* "
+                                            "ConvexNetRegressor"):
         ConvexNetClassifier().fit(X, y)
+    with pytest.raises(dn.InputError, match="Unknown label type"):
+        ConvexNetClassifier().fit(X, (y > 0).astype(float).astype(object) + 0.5)
+    with pytest.raises(dn.InputError, match="'n_jobs' parameter of ConvexNetRegressor.fit"):
+        ConvexNetRegressor(n_jobs=0).fit(X, y)
+    with pytest.raises(dn.InputError, match="'time_limit' parameter of ConvexNetRegressor.fit"):
+        ConvexNetRegressor(time_limit=-1.0).fit(X, y)
+
+
+def relu_lbfgs_with_intercept(X: np.ndarray, y: np.ndarray, beta: float, loss: str, seeds=(0, 1)) -> float:
+    """The best objective of L-BFGS training (ReLU, width 20, free intercept) from several starts: an upper bound."""
+    free = _WithIntercept(get_loss(loss))      # min over b inside the loss; its gradient is the centered residual
+    return min(train(X, y, beta=beta, width=20, loss=free, seed=seed, max_iter=1000).objective(X, y, beta, loss=free)
+               for seed in seeds)
+
+
+def test_relu_estimator_defaults_fit_an_ordinary_table() -> None:
+    # A real table (rank 10): the two-layer program by default, within its time budget, with a
+    # proven lower bound that no trained network beats, and the gap between them reported.
+    X, y = load_diabetes()
+    X, y = X[::4], y[::4]                                   # 111 patients keep the test fast
+    start = time.perf_counter()
+    reg = ConvexNetRegressor(activation="relu", beta=1.0, time_limit=3.0).fit(X, y)
+    # the budget is polled between units of work (a master solve, an oracle round), so a unit may overrun it
+    assert time.perf_counter() - start < 3.0 + 10.0
+    assert reg.setting_ == "relu-two-layer" and reg.network_.depth == 2
+    assert reg.lower_bound_ <= reg.value_ and reg.gap_ == pytest.approx(reg.value_ - reg.lower_bound_)
+    assert reg.certified_ == (reg.rel_gap_ <= reg.tol)
+    assert reg.score(X, y) > 0.4                            # the linear model scores 0.52
+    F = reg.network_.forward(X) + reg.intercept_
+    assert reg.value_ == pytest.approx(0.5 * np.sum((F[:, 0] - y) ** 2) + reg.network_.penalty(1.0), rel=1e-9)
+    assert relu_lbfgs_with_intercept(X, y, 1.0, "squared") >= reg.lower_bound_ * (1 - 1e-9)
+
+
+@pytest.mark.parametrize("estimator", [ConvexNetRegressor(activation="relu", time_limit=1e-3),
+                                       ConvexNetClassifier(activation="relu", time_limit=1e-3)])
+def test_a_spent_budget_still_returns_a_network_with_a_proven_bound(estimator) -> None:
+    # The budget runs out before the first L-BFGS seed: the fit returns what it has, and says so.
+    X, y = load_diabetes()
+    estimator.fit(X[::4], y[::4] if isinstance(estimator, ConvexNetRegressor) else y[::4] > 150)
+    assert estimator.lower_bound_ <= estimator.value_ and "time_limit=0.001 s reached" in estimator.solution_.reason
+
+
+@pytest.mark.parametrize("loss", ["hinge", "absolute"])
+def test_relu_two_layer_with_intercept_and_a_nonsmooth_loss(loss: str) -> None:
+    # The first-order master needs the prox of min_b ℓ(F + 1b): before it existed, these fits raised.
+    X, names = iris_names()
+    keep = names != "setosa"
+    Xs = (X[keep] - X[keep].mean(axis=0)) / X[keep].std(axis=0)
+    clf = ConvexNetClassifier(activation="relu", loss=loss, time_limit=3.0).fit(Xs, names[keep])
+    Y = encode_classes(names[keep], loss, "test")[0]
+    F = clf.network_.forward(Xs) + clf.intercept_
+    assert clf.value_ == pytest.approx(get_loss(loss).value(F, Y) + clf.network_.penalty(1.0), rel=1e-9)
+    assert clf.lower_bound_ <= clf.value_ and clf.score(Xs, names[keep]) > 0.9
+    assert relu_lbfgs_with_intercept(Xs, Y, 1.0, loss) >= clf.lower_bound_ * (1 - 1e-9)
+
+
+@pytest.mark.parametrize("loss", ["hinge", "absolute"])
+def test_prox_of_a_loss_with_a_free_intercept_is_the_convex_program(loss: str) -> None:
+    rng = np.random.default_rng(0)
+    Y, q, t = np.sign(rng.standard_normal((15, 2))), rng.standard_normal((15, 2)), 0.7
+    F, b = cp.Variable((15, 2)), cp.Variable((1, 2))
+    base = get_loss(loss)
+    cp.Problem(cp.Minimize(base.primal(F + np.ones((15, 1)) @ b, Y) + cp.sum_squares(F - q) / (2 * t))).solve(
+        solver="CLARABEL")
+    np.testing.assert_allclose(_prox(_WithIntercept(base), q, Y, t), F.value, atol=1e-6)   # CLARABEL's accuracy
+
+
+@pytest.mark.slow
+def test_n_jobs_runs_the_two_layer_program_on_workers_with_the_same_result(monkeypatch) -> None:
+    # Rank-3 data: the arrangement is enumerated in tasks, which the workers run; the tasks and
+    # their order are the same as in a serial run, so the results agree exactly.
+    loky = pytest.importorskip("joblib.externals.loky")
+    tasks: list[str] = []
+    pool = loky.get_reusable_executor
+
+    class Counted:                      # the workers' map, counted
+        def __init__(self, *args, **kwargs):
+            self.pool = pool(*args, **kwargs)
+
+        def map(self, fn, *iterables, **kwargs):
+            tasks.append(fn.__name__)
+            return self.pool.map(fn, *iterables, **kwargs)
+
+    monkeypatch.setattr(loky, "get_reusable_executor", Counted)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 3))
+    y = np.maximum(X[:, 0], 0) - 0.5 * X[:, 1] + 0.1 * rng.standard_normal(40)
+    serial = ConvexNetRegressor(activation="relu", beta=1.0).fit(X, y)
+    parallel = ConvexNetRegressor(activation="relu", beta=1.0, n_jobs=2).fit(X, y)
+    assert tasks and serial.certified_ and parallel.certified_
+    assert parallel.value_ == serial.value_ and parallel.lower_bound_ == serial.lower_bound_
+    np.testing.assert_array_equal(parallel.predict(X), serial.predict(X))
+    # Settings without parallel parts ignore n_jobs (the option is not passed to them).
+    tasks.clear()
+    assert ConvexNetRegressor(n_jobs=2).fit(X, y).value_ == ConvexNetRegressor().fit(X, y).value_
+    assert not tasks

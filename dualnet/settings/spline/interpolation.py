@@ -154,10 +154,11 @@ def min_norm_interpolant(x: Any, y: Any, *, depth: int = 2, t: float = 1.0, meth
 
 
 def _as_inputs(x: Any) -> np.ndarray:
-    from ...validation import as_data
+    from ...validation import as_array, as_data
 
-    arr = np.asarray(x, dtype=float) if not isinstance(x, np.ndarray) else x
-    if getattr(arr, "ndim", 0) == 1:
+    # Through validation first: a non-numeric x (a string, a list of names) is an InputError, not NumPy's ValueError.
+    arr = as_array(x, "x", "min_norm_interpolant")
+    if arr.ndim == 1:
         arr = arr.reshape(-1, 1)
     X = as_data(arr, "min_norm_interpolant", "x")
     if X.shape[1] != 1:

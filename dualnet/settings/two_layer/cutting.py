@@ -82,8 +82,9 @@ def _seed_patterns(X: np.ndarray, Y: np.ndarray, beta: float, loss: Loss, init: 
         width = int(min(X.shape[0] + 1, 32))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            # an expired budget leaves 0 s, which train refuses: a few L-BFGS steps still seed the patterns
             init = train(X, Y, beta=beta, depth=2, width=width, loss=loss, bias=bias, seed=seed,
-                         max_iter=train_iter, time_limit=time_limit)
+                         max_iter=train_iter, time_limit=None if time_limit is None else max(time_limit, 1e-3))
     init = as_network(init, X.shape[1])
     pre = np.hstack([X @ br[0][0] + (0.0 if br[0][1] is None else br[0][1]) for br in init.branches])
     D = _unique_columns(pre > 0)
@@ -285,7 +286,8 @@ def _polish(net: Network, X: np.ndarray, Y: np.ndarray, beta: float, loss: Loss,
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return train(X, Y, beta=beta, loss=loss, init=net, max_iter=max_iter, time_limit=time_limit)
+        return train(X, Y, beta=beta, loss=loss, init=net, max_iter=max_iter,
+                     time_limit=None if time_limit is None else max(time_limit, 1e-3))   # 0 s: budget spent
 
 
 def _first_layer(net: Network, bias: bool) -> np.ndarray:
@@ -357,8 +359,6 @@ def _fit_vector(pb: Problem, geo: Geometry, opts: dict[str, Any], budget: Budget
     The bound is proven (ρ bounded above) but loose, so the result is certified only when
     that loose bound happens to close the gap.
     """
-    from ...train import train
-
     A, X, Y = geo.A, pb.X, pb.Y
     _, net0 = _seed_patterns(X, Y, pb.beta, pb.loss, opts["init"], opts["seed"], False, opts["train_iter"],
                              budget.sub(0.25).time_limit)
@@ -395,10 +395,7 @@ def _fit_vector(pb: Problem, geo: Geometry, opts: dict[str, Any], budget: Budget
     duals = [U]
     if not stopped:
         # Directions are fixed in the master; a short L-BFGS polish moves them (kept only if better).
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            polished = train(X, Y, beta=pb.beta, loss=pb.loss, init=net, max_iter=500,
-                             time_limit=budget.sub(0.9).time_limit)
+        polished = _polish(net, X, Y, pb.beta, pb.loss, 500, budget.sub(0.9).time_limit)
         if polished.objective(X, Y, pb.beta, pb.loss) < net.objective(X, Y, pb.beta, pb.loss):
             net = polished
             duals.append(pb.loss.dual_point(polished.forward(X), Y))

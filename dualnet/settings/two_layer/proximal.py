@@ -29,8 +29,19 @@ _RHO = 10.0
 _RHO_LINK, _GROW_IF, _GROW_BY, _RHO_LINK_MAX = 1.0, 0.9, 2.0, 16.0
 
 
+def _lipschitz(loss: Loss) -> float | None:
+    """The Lipschitz constant of ∇ℓ, None for a nonsmooth loss.
+
+    A loss minimized over a free intercept, min_b ℓ(F + 1bᵀ) (``base`` is ℓ; the estimators'),
+    keeps ℓ's constant: its conjugate is ℓ* on the subspace 1ᵀU = 0, as strongly convex.
+    """
+    return _SMOOTH.get(getattr(loss, "base", loss).name)
+
+
 def _prox(loss: Loss, q: np.ndarray, Y: np.ndarray, t: float) -> np.ndarray:
-    """argmin_F ℓ(F) + ‖F − q‖²/(2t) for the nonsmooth losses."""
+    """argmin_F ℓ(F) + ‖F − q‖²/(2t) for the nonsmooth losses (and for them with a free intercept)."""
+    if getattr(loss, "base", None) is not None:
+        return _prox_intercept(loss.base, q, Y, t)
     if loss.name == "hinge":
         z = Y * q                                  # (1 − z)_+ in z = y f, y = ±1
         return Y * np.where(z < 1.0 - t, z + t, np.maximum(z, 1.0))
@@ -38,6 +49,24 @@ def _prox(loss: Loss, q: np.ndarray, Y: np.ndarray, t: float) -> np.ndarray:
         r = q - Y
         return Y + np.sign(r) * np.maximum(np.abs(r) - t, 0.0)
     raise InputError(f"solve_patterns has no proximal operator for loss={loss.name!r}.")
+
+
+def _prox_intercept(base: Loss, q: np.ndarray, Y: np.ndarray, t: float) -> np.ndarray:
+    """The prox of g(F) = min_b ℓ(F + 1bᵀ) for an elementwise ℓ: F = prox_tℓ(q + 1bᵀ) − 1bᵀ.
+
+    With G = F + 1bᵀ the prox is min over b of the Moreau envelope of ℓ at q + 1bᵀ, convex
+    in b with derivative Σ_i (q + b − prox_tℓ(q + b))_i / t, non-decreasing: bisection per
+    column. Each term lies in [−t, t] (hinge, absolute), so b* lies in the bracket below.
+    """
+    lo = (Y - q).min(axis=0) - t - 1.0
+    hi = (Y - q).max(axis=0) + t + 1.0
+    for _ in range(100):
+        b = 0.5 * (lo + hi)
+        z = q + b
+        up = (z - _prox(base, z, Y, t)).sum(axis=0) > 0
+        lo, hi = np.where(up, lo, b), np.where(up, b, hi)
+    b = 0.5 * (lo + hi)
+    return _prox(base, q + b, Y, t) - b
 
 
 class _Link:
@@ -49,7 +78,7 @@ class _Link:
 
     def __init__(self, loss: Loss, Y: np.ndarray, eta: np.ndarray | None, rho: float | None):
         self.loss, self.Y = loss, Y
-        self.smooth = loss.name in _SMOOTH
+        self.smooth = _lipschitz(loss) is not None
         if not self.smooth:
             self.rho = rho or _RHO_LINK
             self.eta = np.zeros_like(Y) if eta is None else eta
@@ -57,7 +86,7 @@ class _Link:
 
     @property
     def lipschitz(self) -> float:
-        return _SMOOTH[self.loss.name] if self.smooth else self.rho
+        return _lipschitz(self.loss) if self.smooth else self.rho
 
     def grad(self, F: np.ndarray) -> np.ndarray:
         if self.smooth:
