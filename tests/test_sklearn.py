@@ -21,7 +21,7 @@ import dualnet as dn  # noqa: E402
 from dualnet._labels import encode_classes  # noqa: E402
 from dualnet.datasets import IRIS_CLASSES, load_diabetes, load_iris, make_gaussian, make_rank_one  # noqa: E402
 from dualnet.losses import get_loss  # noqa: E402
-from dualnet.settings.two_layer.solver import _prox  # noqa: E402
+from dualnet.settings.two_layer.proximal import _prox  # noqa: E402
 from dualnet.sklearn import ConvexNetClassifier, ConvexNetRegressor, _WithIntercept  # noqa: E402
 from dualnet.train import train  # noqa: E402
 
