@@ -91,7 +91,7 @@ def test_diabetes_max_iter_3_returns_a_result() -> None:
 
 
 def test_default_budget_is_tied_to_the_seeding_training(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Without time_limit an inexact oracle gets a multiple of one training's time, clipped; the certificate is inside it.
+    """Without time_limit an inexact oracle gets a multiple of one training's time, clipped, certificate included.
 
     The answer is never worse than the seeding trainings: the program over their patterns holds
     each of them, and every candidate network is compared by its own objective.
@@ -110,7 +110,7 @@ def test_default_budget_is_tied_to_the_seeding_training(monkeypatch: pytest.Monk
 
 
 def test_the_pattern_bound_is_computed_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    """fit (seeding, master choice) and the certificate (candidates, reason) share one count of the arrangement."""
+    """One count of the arrangement serves fit (seeding, master) and the certificate (candidates, reason)."""
     two_layer = pytest.importorskip("dualnet.settings.two_layer")
     real, calls = two_layer._rank_and_pattern_bound, []
 

@@ -334,8 +334,9 @@ def fit(pb: Problem) -> Fit:
 
 #: The default time budget of a call whose oracle cannot be exact (no ``time_limit`` given): this many
 #: times one seeding training's measured time, within [DEFAULT_MIN_TIME, DEFAULT_MAX_TIME] seconds.
-#: Tied to the training time, it grows with the problem: a small table gets seconds, a large one minutes.
-DEFAULT_TRAININGS, DEFAULT_MIN_TIME, DEFAULT_MAX_TIME = 16, 10.0, 180.0
+#: Tied to the training time, it grows with the problem: a small table gets half a minute at most (less
+#: when the search ends early), a large one three minutes.
+DEFAULT_TRAININGS, DEFAULT_MIN_TIME, DEFAULT_MAX_TIME = 16, 30.0, 180.0
 
 
 def _seeding(pb: Problem, opts: dict[str, Any], reason: str) -> tuple[list, Budget, str]:
@@ -385,6 +386,8 @@ def _best_network(pb: Problem, res: CuttingPlaneResult, seeds: list[Network], lo
     candidates += [(net, f"L-BFGS training (seed run {k}), better than the {res.method}")
                    for k, net in enumerate(seeds)]
     return min(candidates, key=lambda c: c[0].objective(pb.X, pb.Y, pb.beta, pb.loss))
+
+
 def _fit_full(pb: Problem, geo: Geometry, A: np.ndarray, opts: dict[str, Any]) -> Fit:
     how = opts["patterns"]
     if isinstance(how, np.ndarray):

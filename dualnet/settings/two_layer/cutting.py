@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from collections.abc import Sequence
 from typing import Any
 
 import cvxpy as cp
@@ -166,14 +166,14 @@ def cutting_plane(X: np.ndarray, y: np.ndarray, beta: float, loss: str | Loss = 
     # its value can only go down from there.
     warm = _as_start(geo, A, D, net0, bias, loss.zero_value(Y)) if first_order and net0 is not None else None
     res_oracle = None
-    violation = 1.0
+    violation, tight = 1.0, False
     try:
         for it in range(max_iter):
             start = time.perf_counter()
             # Inexact column generation: a master need not be more accurate than the violation the
             # oracle found last (ρ/β − 1); the accuracy reaches eps as the loop converges.
             m = _master(A, Y, D, beta, loss, free, solver, first_order, master,
-                        tol=max(eps, min(1e-4, 0.1 * violation)), budget=budget, warm=warm)
+                        tol=eps if tight else max(eps, min(1e-4, 0.1 * violation)), budget=budget, warm=warm)
             u = _center(m.U, Y, loss) if bias else loss.project_dual(m.U, Y)
             r = _cutting_oracle(A, u, X, bias, top, seeds, executor, max_patterns, n_starts, seed + it, budget)
             master, U, res_oracle = m, u, r          # one complete iteration: master and oracle agree
@@ -198,7 +198,11 @@ def cutting_plane(X: np.ndarray, y: np.ndarray, beta: float, loss: str | Loss = 
             # Drop patterns the master left unused: the current solution stays feasible, so the
             # master value cannot go up, and the programs stay small.
             if _unique_columns(np.hstack([D, new[0]])).shape[1] == D.shape[1]:
-                break                                  # the oracle repeats known patterns: numerical stall
+                # The oracle repeats known patterns: an inexact master's error, or a numerical stall.
+                if first_order and not tight:
+                    tight = True           # one more master, to eps, before calling it a stall
+                    continue
+                break
             D = _unique_columns(np.hstack([D[:, _used(master, D, free)], new[0]]))
     except KeyboardInterrupt:
         if master is None:                  # nothing to return yet
@@ -261,7 +265,7 @@ def _master(A: np.ndarray, Y: np.ndarray, D: np.ndarray, beta: float, loss: Loss
 def _initial_patterns(X: np.ndarray, Y: np.ndarray, A: np.ndarray, beta: float, loss: Loss, init: Any, seed: int,
                       bias: bool, train_iter: int, patterns: np.ndarray | None, budget: Budget
                       ) -> tuple[np.ndarray, Network | None]:
-    """The first master's patterns: given ones (with those of ``init``), or those of ``init`` or of a short training run."""
+    """The first master's patterns: given ones (with those of ``init``), or those of ``init`` or a short run's."""
     if patterns is not None:
         # Given patterns, and those of a given network (the seeding trainings' best, whose neurons
         # also start the oracle's search and the first master).
