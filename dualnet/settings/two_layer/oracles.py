@@ -236,7 +236,7 @@ def _local_search(A: np.ndarray, u: np.ndarray, z: np.ndarray, rounds: int = 10,
                   ) -> tuple[float, np.ndarray]:
     """Exact maximum in z's chamber, then moves to the best neighbouring chamber across an active facet.
 
-    Each move costs up to 2r NNLS of n rows (minutes at n = 20 000): ``budget`` stops the moves.
+    Each move costs up to 2r NNLS of n rows (slow at n = 20 000): ``budget`` stops the moves.
     """
     d = A @ z > 0
     best, best_z = -np.inf, z
