@@ -25,7 +25,8 @@ settings contract.
    λ, so the maximum over a complete enumeration is a rigorous upper bound (exact).
    Otherwise: a many-start ascent that gives a lower estimate (not a proof).
 4. **Cutting plane** (docs/settings/two_layer.md): a restricted master program over a few patterns, seeded
-   from a short L-BFGS training run, grown by the oracle until ρ(U) ≤ β(1 + ε).
+   from a short L-BFGS training run (where the oracle cannot be exact: up to three, whose best
+   network also starts the first master), grown by the oracle until ρ(U) ≤ β(1 + ε).
 5. **Recovery**: each nonzero v_i becomes the neuron v_i/√‖v_i‖ with output weight
    +√‖v_i‖ (−√‖w_i‖ for w_i), whose weight decay equals the convex objective.
 
@@ -289,7 +290,10 @@ def fit(pb: Problem) -> Fit:
     ``n_patterns`` sampled ones; an upper bound then). Options (keyword arguments of
     ``dn.solve``): patterns, n_patterns, seed, max_patterns, executor, progress, init,
     max_iter, top, eps, n_starts, train_iter, bound_time (seconds of branch and bound per dual point
-    in the certificate when the patterns cannot be enumerated; default 30).
+    in the certificate when the patterns cannot be enumerated; default 30, within the budget).
+    Where the oracle cannot be exact and no ``init`` is given, seeding trainings come first
+    and, without ``time_limit``, set a default budget (:func:`_seeding`); the answer is then the
+    best of the cutting plane's network, its polish and the trainings (:func:`_best_network`).
     """
     opts = _options(pb)
     if pb.method in ("fast", "closed-form"):
