@@ -93,6 +93,7 @@ def _adam(X: np.ndarray, y: np.ndarray, beta: float, width: int, steps: int) -> 
     """Objective reached by full-batch Adam on the same weight-decay objective (PyTorch)."""
     torch = pytest.importorskip("torch")
     torch.manual_seed(0)
+    torch.set_num_threads(1)          # one thread, as BLAS is for dualnet (threadpoolctl does not reach torch's pool)
     Xt, yt = torch.tensor(X), torch.tensor(y)[:, None]
     W1 = (torch.randn(X.shape[1], width, dtype=torch.float64) / np.sqrt(X.shape[1])).requires_grad_()
     W2 = (torch.randn(width, 1, dtype=torch.float64) / np.sqrt(width)).requires_grad_()

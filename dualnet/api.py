@@ -417,6 +417,8 @@ def solve(X: Any, y: Any, *, beta: float | None = None, depth: int = 2, activati
 
 
 def _solution(pb: Problem, module: ModuleType, fitted: Any, start: float, vector: bool) -> Solution:
+    if getattr(fitted, "budget", None) is not None:     # the setting's default budget covers its certificate
+        pb = replace(pb, budget=fitted.budget)
     cert = _certify(fitted.network, pb, module, fitted.duals, fitted.dual_path, fitted.precomputed)
     reason = cert.reason
     if reason and fitted.info.get("note"):       # the setting's own account of why bounds may not meet

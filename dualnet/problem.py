@@ -79,6 +79,9 @@ class Fit:
     dual_path: list[tuple[float, np.ndarray]] = field(default_factory=list)
     #: the network's own certificate ingredients, when the setting batched them (``dn.path``)
     precomputed: Precomputed | None = None
+    #: the budget the certificate runs under when the setting chose one itself (a default time budget
+    #: when the call gave no ``time_limit``); None: the call's own
+    budget: Budget | None = None
 
 
 @dataclass

@@ -88,3 +88,53 @@ def test_diabetes_max_iter_3_returns_a_result() -> None:
     sol = dn.solve(X, y, beta=1.0, max_iter=3, time_limit=40)
     assert np.isfinite(sol.value) and sol.lower_bound <= sol.value
     assert len(sol.info["iterations"]) <= 3
+
+
+def test_default_budget_is_tied_to_the_seeding_training(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without time_limit an inexact oracle gets a multiple of one training's time, clipped, certificate included.
+
+    The answer is never worse than the seeding trainings: the program over their patterns holds
+    each of them, and every candidate network is compared by its own objective.
+    """
+    two_layer = pytest.importorskip("dualnet.settings.two_layer")
+    monkeypatch.setattr(two_layer, "DEFAULT_MIN_TIME", 3.0)
+    monkeypatch.setattr(two_layer, "DEFAULT_MAX_TIME", 3.0)      # the clip decides: a 3 s call
+    X, y = _table(120, 6, seed=6)
+    start = time.perf_counter()
+    sol = dn.solve(X, y, beta=0.5, progress=False)
+    elapsed = time.perf_counter() - start
+    assert elapsed <= 1.2 * 3.0 + 2.0, elapsed
+    assert 1 <= sol.info["seeding"]["runs"] <= 3
+    assert sol.value <= min(sol.info["seeding"]["values"]) + 1e-12
+    assert sol.lower_bound <= sol.value and not sol.certified
+
+
+def test_the_pattern_bound_is_computed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One count of the arrangement serves fit (seeding, master) and the certificate (candidates, reason)."""
+    two_layer = pytest.importorskip("dualnet.settings.two_layer")
+    real, calls = two_layer._rank_and_pattern_bound, []
+
+    def counted(X):
+        calls.append(1)
+        return real(X)
+
+    monkeypatch.setattr(two_layer, "_rank_and_pattern_bound", counted)
+    X, y = _table(60, 5, seed=7)
+    sol = dn.solve(X, y, beta=0.5, time_limit=2.0, progress=False)
+    assert sol.reason and len(calls) == 1
+
+
+def test_a_trained_network_is_a_point_of_the_program_over_its_patterns() -> None:
+    """The warm start of the first master: the groups of a trained network cost at most its objective."""
+    from dualnet.losses import get_loss
+    from dualnet.settings.two_layer.program import _design, _network_from_program
+    from dualnet.train import train
+
+    X, y = _table(80, 5, seed=8)
+    net = train(X, y, beta=0.3, width=20, seed=0, max_iter=200)
+    geo, A = _design(X, False)
+    D = cutting.neuron_patterns([net], X)
+    start = cutting._as_start(geo, A, D, net, False, get_loss("squared").zero_value(y[:, None]))
+    again = _network_from_program(geo, start.V, start.W)
+    np.testing.assert_allclose(again.forward(X), net.forward(X), atol=1e-9)        # the same function
+    assert again.objective(X, y, 0.3) <= net.objective(X, y, 0.3) + 1e-9        # at no higher weight decay

@@ -25,7 +25,8 @@ settings contract.
    λ, so the maximum over a complete enumeration is a rigorous upper bound (exact).
    Otherwise: a many-start ascent that gives a lower estimate (not a proof).
 4. **Cutting plane** (docs/settings/two_layer.md): a restricted master program over a few patterns, seeded
-   from a short L-BFGS training run, grown by the oracle until ρ(U) ≤ β(1 + ε).
+   from a short L-BFGS training run (where the oracle cannot be exact: up to three, whose best
+   network also starts the first master), grown by the oracle until ρ(U) ≤ β(1 + ε).
 5. **Recovery**: each nonzero v_i becomes the neuron v_i/√‖v_i‖ with output weight
    +√‖v_i‖ (−√‖w_i‖ for w_i), whose weight decay equals the convex objective.
 
@@ -38,6 +39,7 @@ an estimate (never certified).
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import Executor
 from typing import Any
 
@@ -47,6 +49,7 @@ import numpy as np
 from ...budget import Budget
 from ...certificate import RhoValue
 from ...errors import InputError
+from ...linalg import cached
 from ...losses import Loss, get_loss
 from ...network import Network
 from ...problem import DualProgram, Fit, Problem
@@ -67,7 +70,16 @@ from .arrangement import (
 )
 from .bnb import RhoBound, rho_bound, rho_bound_vector
 from .cones import BnbCertificate, check_certificate
-from .cutting import CuttingPlaneResult, _fit_vector, as_network, cutting_plane
+from .cutting import (
+    SEED_RUNS,
+    CuttingPlaneResult,
+    _fit_vector,
+    _polish,
+    as_network,
+    cutting_plane,
+    neuron_patterns,
+    seed_runs,
+)
 from .oracles import OracleResult, _cone_max, _inexact_reason, oracle
 from .program import _augment, _center, _design, _network_from_program, _program, _support_resolve, convex_program
 
@@ -191,13 +203,19 @@ def rho(U: np.ndarray, X: np.ndarray, depth: int = 2, t: float = 1.0, bias: bool
 
 def rho_reason(pb: Problem) -> str:
     """Why :func:`rho` is not exact on ``pb`` ("" when it is)."""
-    opts = problem_options(pb)
-    A = geometry(pb.X).A
-    r = A.shape[1]
-    bound = pattern_bound(len(_hyperplanes(A)), r) if r else 1
-    if pb.n_outputs == 1 and (r <= 2 or bound <= opts["max_patterns"]):
+    max_patterns = problem_options(pb)["max_patterns"]
+    # The rank and the counting bound of the arrangement, once per data array (fit, the
+    # certificate's candidates and its reason all ask).
+    r, bound = cached(pb.X, "two-layer pattern bound", _rank_and_pattern_bound)
+    if pb.n_outputs == 1 and (r <= 2 or bound <= max_patterns):
         return ""
-    return _inexact_reason(pb.n_samples, r, pb.n_outputs, bound, opts["max_patterns"], pb.bias)
+    return _inexact_reason(pb.n_samples, r, pb.n_outputs, bound, max_patterns, pb.bias)
+
+
+def _rank_and_pattern_bound(X: np.ndarray) -> tuple[int, int]:
+    A = geometry(X).A
+    r = A.shape[1]
+    return r, (pattern_bound(len(_hyperplanes(A)), r) if r else 1)
 
 
 def problem_options(pb: Problem) -> dict[str, Any]:
@@ -272,7 +290,10 @@ def fit(pb: Problem) -> Fit:
     ``n_patterns`` sampled ones; an upper bound then). Options (keyword arguments of
     ``dn.solve``): patterns, n_patterns, seed, max_patterns, executor, progress, init,
     max_iter, top, eps, n_starts, train_iter, bound_time (seconds of branch and bound per dual point
-    in the certificate when the patterns cannot be enumerated; default 30).
+    in the certificate when the patterns cannot be enumerated; default 30, within the budget).
+    Where the oracle cannot be exact and no ``init`` is given, seeding trainings come first
+    and, without ``time_limit``, set a default budget (:func:`_seeding`); the answer is then the
+    best of the cutting plane's network, its polish and the trainings (:func:`_best_network`).
     """
     opts = _options(pb)
     if pb.method in ("fast", "closed-form"):
@@ -280,48 +301,95 @@ def fit(pb: Problem) -> Fit:
                          "data have no closed form. Use method='auto' (cutting plane) or method='cvxpy' (one "
                          "convex program over the patterns).")
     geo, A = _design(pb.X, pb.bias)
-    budget, default = _loop_budget(pb, opts)
+    reason = rho_reason(pb)          # computed once: it decides the seeding, the budget and the master
+    if pb.method == "cvxpy" and pb.n_outputs == 1:
+        return _fit_full(pb, geo, A, opts)
+    seeds, whole, default = _seeding(pb, opts, reason)
+    loop = whole.sub(0.75)          # the certificate's proven bound needs the rest
+    if seeds:                       # the best trained network seeds the patterns, the oracle and the first master
+        opts["init"] = min(seeds, key=lambda net: net.objective(pb.X, pb.Y, pb.beta, pb.loss))
     if pb.n_outputs > 1:
         if pb.bias:
             raise InputError("bias=True with several outputs is not supported by the 'relu-two-layer' setting. "
                              "Append a column of ones to X (a penalized bias) or use bias=False.")
-        fitted = _fit_vector(pb, geo, opts, budget)
-        fitted.info["stopped"] = default if fitted.info["stopped"] and default else fitted.info["stopped"]
+        fitted = _fit_vector(pb, geo, opts, loop)
+        fitted.info["stopped"] = _stopped(fitted.info["stopped"], default)
+        fitted.budget = whole if default else None
         return fitted
-    if pb.method == "cvxpy":
-        return _fit_full(pb, geo, A, opts)
     res = cutting_plane(pb.X, pb.Y, pb.beta, pb.loss, init=opts["init"], bias=pb.bias, seed=opts["seed"],
                         max_iter=opts["max_iter"], top=opts["top"], eps=opts["eps"], solver=pb.solver,
                         executor=opts["executor"], progress=opts["progress"], max_patterns=opts["max_patterns"],
-                        n_starts=opts["n_starts"], train_iter=opts["train_iter"], budget=budget,
+                        n_starts=opts["n_starts"], train_iter=opts["train_iter"],
+                        budget=loop.sub(0.8) if seeds else loop,
+                        patterns=neuron_patterns(seeds, pb.X) if seeds else None,
                         # Measured: interior-point masters are faster to the accuracy a proof needs
                         # (peer problem A: 3.4x); inexact first-order masters win per round when the
                         # oracle is a many-start estimate (diabetes: 2-6 s against ~12 s a round).
-                        master="cvxpy" if not rho_reason(pb) else "first-order")
+                        master="cvxpy" if not reason else "first-order")
+    net, how = res.network, res.method
+    if seeds:
+        net, how = _best_network(pb, res, seeds, loop)
     info = {"iterations": res.iterations, "patterns": res.D.shape[1], "rho/beta": res.rho / pb.beta,
-            "oracle_exact": res.exact, "reason": res.reason,
-            "stopped": default if res.stopped and default else res.stopped}
-    return Fit(res.network, [res.U], res.method, None, info)
+            "oracle_exact": res.exact, "reason": res.reason, "stopped": _stopped(res.stopped, default),
+            "seeding": {"runs": len(seeds), "values": [float(n.objective(pb.X, pb.Y, pb.beta, pb.loss))
+                                                       for n in seeds]}}
+    return Fit(net, [res.U], how, None, info, budget=whole if default else None)
 
 
-#: seconds the cutting plane may take by default when its oracle cannot be exact (no time_limit given)
-DEFAULT_LOOP_TIME = 180.0
+#: The default time budget of a call whose oracle cannot be exact (no ``time_limit`` given): this many
+#: times one seeding training's measured time, within [DEFAULT_MIN_TIME, DEFAULT_MAX_TIME] seconds.
+#: Tied to the training time, it grows with the problem: a small table gets half a minute at most (less
+#: when the search ends early), a large one three minutes.
+DEFAULT_TRAININGS, DEFAULT_MIN_TIME, DEFAULT_MAX_TIME = 16, 30.0, 180.0
 
 
-def _loop_budget(pb: Problem, opts: dict[str, Any]) -> tuple[Budget, str]:
-    """The cutting plane's budget, and the sentence that explains a default one if it runs out.
+def _seeding(pb: Problem, opts: dict[str, Any], reason: str) -> tuple[list, Budget, str]:
+    """The seeding trainings, the whole call's budget, and the sentence that explains a default one.
 
-    With ``time_limit`` it is three quarters of it (the certificate's bound needs the rest).
-    Without, an exact oracle runs to convergence, while a many-start oracle (large rank,
-    several outputs), which proves nothing by converging, gets ``DEFAULT_LOOP_TIME`` seconds:
-    the default call returns in minutes.
+    Where the oracle is exact there is no seeding here (the cutting plane trains one short
+    run) and, without ``time_limit``, no budget: it runs to convergence, a proof. Otherwise up
+    to ``SEED_RUNS`` L-BFGS trainings within a quarter of the budget, which is the call's
+    ``time_limit`` or, without one, ``DEFAULT_TRAININGS`` times the first training's time
+    (clipped to [``DEFAULT_MIN_TIME``, ``DEFAULT_MAX_TIME``] s).
     """
-    if pb.budget.time_limit is not None:
-        return pb.budget.sub(0.75), ""
-    if not rho_reason(pb):
-        return Budget(None), ""
-    return Budget(DEFAULT_LOOP_TIME), (f"the cutting plane's default budget of {DEFAULT_LOOP_TIME:g} s (its oracle "
-                                        "cannot be exact here) ran out; pass time_limit= to change it")
+    if not reason or opts["init"] is not None:
+        return [], pb.budget, ""
+    given = pb.budget.time_limit is not None
+    whole = pb.budget if given else Budget(DEFAULT_MAX_TIME)
+    seed = opts["seed"]
+    seeds = seed_runs(pb.X, pb.Y, pb.beta, pb.loss, [seed], pb.bias, whole.sub(0.25))
+    default = ""
+    if not given:
+        limit = min(DEFAULT_MAX_TIME, max(DEFAULT_MIN_TIME, DEFAULT_TRAININGS * (time.perf_counter() - whole.start)))
+        whole = Budget(limit, start=whole.start)
+        default = (f"the default time budget of {limit:.3g} s ({DEFAULT_TRAININGS} times one seeding training, "
+                   f"within {DEFAULT_MIN_TIME:g}-{DEFAULT_MAX_TIME:g} s; the oracle cannot be exact here) ran out; "
+                   "pass time_limit= to change it")
+    quarter = Budget(max(0.25 * whole.time_limit - (time.perf_counter() - whole.start), 0.0))
+    seeds += seed_runs(pb.X, pb.Y, pb.beta, pb.loss, range(seed + 1, seed + SEED_RUNS), pb.bias, quarter)
+    return seeds, whole, default
+
+
+def _stopped(stopped: str, default: str) -> str:
+    """What cut the loop short, in the words of the default budget when that was it."""
+    return default if stopped and default else stopped
+
+
+def _best_network(pb: Problem, res: CuttingPlaneResult, seeds: list[Network], loop: Budget) -> tuple[Network, str]:
+    """The best of the cutting plane's network, its L-BFGS polish (in what is left of ``loop``) and the seeds.
+
+    Every one is a feasible network, so the best value is the answer; the program over the
+    seeds' patterns holds each seed, so the master is rarely beaten by one (only when it
+    stopped far from its optimum), and the polish moves the master's directions, which
+    the program keeps fixed.
+    """
+    candidates = [(res.network, res.method)]
+    if not loop.expired():
+        candidates.append((_polish(res.network, pb.X, pb.Y, pb.beta, pb.loss, 5000, max(loop.remaining(), 1e-3)),
+                           res.method + " + L-BFGS polish"))
+    candidates += [(net, f"L-BFGS training (seed run {k}), better than the {res.method}")
+                   for k, net in enumerate(seeds)]
+    return min(candidates, key=lambda c: c[0].objective(pb.X, pb.Y, pb.beta, pb.loss))
 
 
 def _fit_full(pb: Problem, geo: Geometry, A: np.ndarray, opts: dict[str, Any]) -> Fit:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +28,7 @@ from .._solve import solve_cvxpy
 from .arrangement import MAX_PATTERNS, Geometry, _sample, _unique_columns
 from .oracles import OracleResult, _bias_oracle, _cone_max, _inexact_reason, _oracle
 from .program import _center, _design, _network_from_program, _program, _support_resolve
-from .solver import solve_atoms, solve_patterns
+from .solver import PatternFit, solve_atoms, solve_patterns
 
 
 @dataclass
@@ -73,6 +74,36 @@ class CuttingPlaneResult:
     stopped: str = ""
 
 
+#: Seeding where the oracle cannot be exact: up to this many L-BFGS trainings, of this width (at most
+#: n + 1) and this many iterations. The program over their neurons' patterns holds each of them as a
+#: feasible point, so its optimum is at most the best of their values (docs/settings/two_layer.md#cutting-planes).
+SEED_RUNS, SEED_WIDTH, SEED_ITER = 3, 100, 1000
+
+
+def seed_runs(X: np.ndarray, Y: np.ndarray, beta: float, loss: Loss, seeds: Sequence[int], bias: bool,
+              budget: Budget) -> list[Network]:
+    """L-BFGS trainings from the given seeds, each within what is left of ``budget`` (none once it is spent)."""
+    from ...train import train
+
+    nets: list[Network] = []
+    for s in seeds:
+        if budget.expired():
+            break
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            nets.append(train(X, Y, beta=beta, depth=2, width=int(min(X.shape[0] + 1, SEED_WIDTH)), loss=loss,
+                              bias=bias, seed=s, max_iter=SEED_ITER,
+                              time_limit=None if budget.time_limit is None else max(budget.remaining(), 1e-3)))
+    return nets
+
+
+def neuron_patterns(nets: Sequence[Network], X: np.ndarray) -> np.ndarray:
+    """The distinct activation patterns 1[Xw + b > 0] of the networks' neurons (dead ones dropped)."""
+    pre = np.hstack([X @ br[0][0] + (0.0 if br[0][1] is None else br[0][1]) for net in nets for br in net.branches])
+    D = _unique_columns(pre > 0)
+    return D[:, D.any(axis=0)]
+
+
 def _seed_patterns(X: np.ndarray, Y: np.ndarray, beta: float, loss: Loss, init: Any, seed: int,
                    bias: bool, train_iter: int, time_limit: float | None = None) -> tuple[np.ndarray, Network | None]:
     """Patterns of a user network's neurons, or of a short L-BFGS run (docs/settings/two_layer.md seeding)."""
@@ -86,9 +117,7 @@ def _seed_patterns(X: np.ndarray, Y: np.ndarray, beta: float, loss: Loss, init: 
             init = train(X, Y, beta=beta, depth=2, width=width, loss=loss, bias=bias, seed=seed,
                          max_iter=train_iter, time_limit=None if time_limit is None else max(time_limit, 1e-3))
     init = as_network(init, X.shape[1])
-    pre = np.hstack([X @ br[0][0] + (0.0 if br[0][1] is None else br[0][1]) for br in init.branches])
-    D = _unique_columns(pre > 0)
-    return D[:, D.any(axis=0)], init
+    return neuron_patterns([init], X), init
 
 
 def cutting_plane(X: np.ndarray, y: np.ndarray, beta: float, loss: str | Loss = "squared", *, init: Any = None,
@@ -134,15 +163,18 @@ def cutting_plane(X: np.ndarray, y: np.ndarray, beta: float, loss: str | Loss = 
     polish_left, stopped = polish_rounds, ""
     p0 = loss.zero_value(Y)
     first_order, master = master == "first-order", None
+    # The first first-order master starts at the seed network itself (a point of the program over D):
+    # its value can only go down from there.
+    warm = _as_start(geo, A, D, net0, bias, loss.zero_value(Y)) if first_order and net0 is not None else None
     res_oracle = None
-    violation = 1.0
+    violation, tight = 1.0, False
     try:
         for it in range(max_iter):
             start = time.perf_counter()
             # Inexact column generation: a master need not be more accurate than the violation the
             # oracle found last (ρ/β − 1); the accuracy reaches eps as the loop converges.
             m = _master(A, Y, D, beta, loss, free, solver, first_order, master,
-                        tol=max(eps, min(1e-4, 0.1 * violation)), budget=budget)
+                        tol=eps if tight else max(eps, min(1e-4, 0.1 * violation)), budget=budget, warm=warm)
             u = _center(m.U, Y, loss) if bias else loss.project_dual(m.U, Y)
             r = _cutting_oracle(A, u, X, bias, top, seeds, executor, max_patterns, n_starts, seed + it, budget)
             master, U, res_oracle = m, u, r          # one complete iteration: master and oracle agree
@@ -167,7 +199,11 @@ def cutting_plane(X: np.ndarray, y: np.ndarray, beta: float, loss: str | Loss = 
             # Drop patterns the master left unused: the current solution stays feasible, so the
             # master value cannot go up, and the programs stay small.
             if _unique_columns(np.hstack([D, new[0]])).shape[1] == D.shape[1]:
-                break                                  # the oracle repeats known patterns: numerical stall
+                # The oracle repeats known patterns: an inexact master's error, or a numerical stall.
+                if first_order and not tight:
+                    tight = True           # one more master, to eps, before calling it a stall
+                    continue
+                break
             D = _unique_columns(np.hstack([D[:, _used(master, D, free)], new[0]]))
     except KeyboardInterrupt:
         if master is None:                  # nothing to return yet
@@ -177,7 +213,9 @@ def cutting_plane(X: np.ndarray, y: np.ndarray, beta: float, loss: str | Loss = 
     bar.close()
     converged = res_oracle.value <= beta * (1 + eps)
     Vv, Wv = master.V, master.W
-    if not stopped:                  # a clean re-solve on the support; skipped once the budget is spent
+    # A clean re-solve on the support of an interior-point master (first-order ones are sparse
+    # already); skipped once the budget is spent.
+    if not stopped and not first_order:
         clean = _support_resolve(A, Y, master.D, master.D, Vv, Wv, master.value, beta, loss, free, solver)
         if clean is not None:
             Vv, Wv = clean[0], clean[1]
@@ -208,18 +246,19 @@ class _Master:
 
 def _master(A: np.ndarray, Y: np.ndarray, D: np.ndarray, beta: float, loss: Loss, free: int,
             solver: str | None, first_order: bool = False, start: _Master | None = None, tol: float = 1e-8,
-            budget: Budget | None = None) -> _Master:
+            budget: Budget | None = None, warm: PatternFit | None = None) -> _Master:
     """The convex program over the patterns D (docs/settings/two_layer.md).
 
     By CVXPY, or by the first-order solver (:func:`.solver.solve_patterns`, warm-started from
-    the last master) when ``first_order`` and no CVXPY ``solver`` is named.
+    the last master, or from ``warm`` before the first) when ``first_order`` and no CVXPY
+    ``solver`` is named.
     """
     if solver is not None or not first_order:
         program, V, W = _program(A, Y, D, beta, loss, free)
         U, method = solve_cvxpy(program, solver)
         return _Master(np.asarray(V.value), np.asarray(W.value), U, float(program.problem.value), method, D)
     remaining = (budget or Budget(None)).remaining()
-    fit = solve_patterns(A, Y, D, beta, loss, free=free, start=None if start is None else start.fit, tol=tol,
+    fit = solve_patterns(A, Y, D, beta, loss, free=free, start=warm if start is None else start.fit, tol=tol,
                          time_limit=None if remaining == np.inf else max(remaining, 1e-3))
     return _Master(fit.V, fit.W, fit.U, fit.value, "first-order", D, fit)
 
@@ -227,9 +266,13 @@ def _master(A: np.ndarray, Y: np.ndarray, D: np.ndarray, beta: float, loss: Loss
 def _initial_patterns(X: np.ndarray, Y: np.ndarray, A: np.ndarray, beta: float, loss: Loss, init: Any, seed: int,
                       bias: bool, train_iter: int, patterns: np.ndarray | None, budget: Budget
                       ) -> tuple[np.ndarray, Network | None]:
-    """The first master's patterns: given ones, or those of a user network or a short training run."""
+    """The first master's patterns: given ones (with those of ``init``), or those of ``init`` or a short run's."""
     if patterns is not None:
-        D, net0 = np.asarray(patterns, dtype=bool), None
+        # Given patterns, and those of a given network (the seeding trainings' best, whose neurons
+        # also start the oracle's search and the first master).
+        net0 = None if init is None else as_network(init, X.shape[1])
+        D = np.asarray(patterns, dtype=bool)
+        D = D if net0 is None else _unique_columns(np.hstack([D, neuron_patterns([net0], X)]))
     else:
         # The seeding run may take a quarter of the budget: the masters and the oracle need the rest.
         D, net0 = _seed_patterns(X, Y, beta, loss, init, seed, bias, train_iter, budget.sub(0.25).time_limit)
@@ -238,6 +281,33 @@ def _initial_patterns(X: np.ndarray, Y: np.ndarray, A: np.ndarray, beta: float, 
     if bias:      # the all-ones pattern carries the free constant, which forces 1ᵀU = 0 in the master
         D = _unique_columns(np.hstack([D, np.ones((X.shape[0], 1), dtype=bool)]))
     return D, net0
+
+
+def _as_start(geo: Geometry, A: np.ndarray, D: np.ndarray, net: Network, bias: bool, p0: float
+              ) -> PatternFit | None:
+    """A two-layer network as a point of the program over D: each neuron's a·(w; b) joins the group of its pattern.
+
+    Neurons sharing a pattern and a sign add up (the network's function is linear on a
+    pattern), and β Σ‖v_i‖ ≤ β Σ|a|‖w‖ ≤ its weight decay, so the point's value is at most
+    the network's. None when the network is not one branch of two layers with one output.
+    """
+    if len(net.branches) != 1 or len(net.branches[0]) != 2 or net.n_outputs != 1:
+        return None
+    (W1, b1), (W2, _) = net.branches[0]
+    Z = geo.to_reduced(W1)
+    if bias:
+        Z = np.vstack([Z, np.zeros((1, Z.shape[1])) if b1 is None else b1[None, :]])
+    elif b1 is not None:
+        return None
+    a = W2[:, 0]
+    index = {col.tobytes(): i for i, col in enumerate(D.T)}
+    V, W = np.zeros((A.shape[1], D.shape[1])), np.zeros((A.shape[1], D.shape[1]))
+    for j, d in enumerate((A @ Z > 0).T):
+        i = index.get(d.tobytes())
+        if i is not None and a[j] != 0:
+            (V if a[j] > 0 else W)[:, i] += abs(a[j]) * Z[:, j]
+    return PatternFit(F=None, U=None, value=np.inf, lower=-np.inf, p0=p0, iterations=0, seconds=0.0,
+                      converged=False, stopped="", V=V, W=W, D=D, Dw=D)
 
 
 def _used(master: _Master, D: np.ndarray, free: int) -> np.ndarray:

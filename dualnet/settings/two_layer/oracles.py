@@ -209,9 +209,15 @@ def _values(A: np.ndarray, U: np.ndarray, Z: np.ndarray) -> np.ndarray:
     return np.linalg.norm(U.T @ np.maximum(A @ Z, 0.0), axis=0)
 
 
-def _ascent(A: np.ndarray, U: np.ndarray, Z: np.ndarray, iters: int = 60) -> np.ndarray:
-    """Fixed-point ascent z ← Aᵀ D(z) U v / ‖·‖ with v = Uᵀg/‖Uᵀg‖ (the sign of uᵀg for K = 1)."""
-    for _ in range(iters):
+def _ascent(A: np.ndarray, U: np.ndarray, Z: np.ndarray, iters: int = 60, budget: Budget | None = None
+            ) -> np.ndarray:
+    """Fixed-point ascent z ← Aᵀ D(z) U v / ‖·‖ with v = Uᵀg/‖Uᵀg‖ (the sign of uᵀg for K = 1).
+
+    Once ``budget`` is spent it stops after a few steps (each is O(n r S) for S starts).
+    """
+    for k in range(iters):
+        if k >= 5 and budget is not None and budget.expired():
+            break
         G = A @ Z
         act = G > 0
         V = U.T @ np.maximum(G, 0.0)                       # K×S
@@ -226,11 +232,17 @@ def _ascent(A: np.ndarray, U: np.ndarray, Z: np.ndarray, iters: int = 60) -> np.
     return Z
 
 
-def _local_search(A: np.ndarray, u: np.ndarray, z: np.ndarray, rounds: int = 10) -> tuple[float, np.ndarray]:
-    """Exact maximum in z's chamber, then moves to the best neighbouring chamber across an active facet."""
+def _local_search(A: np.ndarray, u: np.ndarray, z: np.ndarray, rounds: int = 10, budget: Budget | None = None
+                  ) -> tuple[float, np.ndarray]:
+    """Exact maximum in z's chamber, then moves to the best neighbouring chamber across an active facet.
+
+    Each move costs up to 2r NNLS of n rows (slow at n = 20 000): ``budget`` stops the moves.
+    """
     d = A @ z > 0
     best, best_z = -np.inf, z
-    for _ in range(rounds):
+    for k in range(rounds):
+        if k and budget is not None and budget.expired():
+            break
         c = A.T @ (d * u)
         cand = [(*_cone_max(A, d, s * c), d) for s in (1.0, -1.0)]
         val, zz, lam, _ = max(cand, key=lambda t: t[0])
@@ -271,7 +283,7 @@ def _heuristic(A: np.ndarray, U: np.ndarray, seeds: np.ndarray | None, n_starts:
     Z = Z / np.maximum(np.linalg.norm(Z, axis=0), 1e-300)
     if U.shape[1] == 1:
         Z = np.hstack([Z, -Z])       # both signs of uᵀ(Az)_+
-    Z = _ascent(A, U, Z)
+    Z = _ascent(A, U, Z, budget=budget)
     vals = _values(A, U, Z)
     order = np.argsort(-vals)
     Z, vals = Z[:, order], vals[order]
@@ -281,7 +293,8 @@ def _heuristic(A: np.ndarray, U: np.ndarray, seeds: np.ndarray | None, n_starts:
         pool = rng.standard_normal((r, 10 * n_starts))
         D_pool = _unique_columns(np.hstack([_patterns_of(A, pool), A @ Z > 0]))
         # At large rank ‖c_i‖ prunes little, and each NNLS costs O(n r²): cap the evaluations.
-        idx, pvals, pZ, _ = _nnls_task((A, D_pool, U[:, 0], max(top, 8), 4 * max(top, 8)))
+        deadline = None if budget.time_limit is None else time.time() + budget.remaining()
+        idx, pvals, pZ, _ = _nnls_task((A, D_pool, U[:, 0], max(top, 8), 4 * max(top, 8), deadline))
         Z, vals = np.hstack([pZ, Z]), np.concatenate([pvals, vals])
         order = np.argsort(-vals)
         Z, vals = Z[:, order], vals[order]
@@ -292,7 +305,7 @@ def _heuristic(A: np.ndarray, U: np.ndarray, seeds: np.ndarray | None, n_starts:
             if budget.expired():
                 break
             z0 = Z[:, np.flatnonzero(np.all((A @ Z > 0) == keep[:, [j]], axis=0))[0]]
-            val, z = _local_search(A, U[:, 0], z0)
+            val, z = _local_search(A, U[:, 0], z0, budget=budget)
             polished.append((float(_values(A, U, z[:, None])[0]), z))
         if polished:
             Zp = np.array([z for _, z in polished]).T
