@@ -103,10 +103,10 @@ class Progress:
             sys.stderr.flush()
 
 
-#: seconds ``certify`` and ``solve`` take by default where the setting's ρ cannot be computed
-#: exactly (no ``time_limit`` given): a proven bound, possibly loose, in about a minute or two
-#: instead of a search without end (two-layer ReLU beyond enumeration)
-DEFAULT_TIME = {"certify": 60.0, "solve": 120.0}
+#: seconds ``certify`` takes by default where the setting's ρ cannot be computed exactly (no
+#: ``time_limit`` given): a proven bound, possibly loose, in about a minute instead of a search
+#: without end (two-layer ReLU beyond enumeration). ``solve``'s default is the setting's own.
+DEFAULT_TIME = {"certify": 60.0}
 
 
 def default_budget(pb: Any, module: Any, where: str) -> tuple[Any, str]:

@@ -177,3 +177,23 @@ def test_newton_by_conjugate_gradients_agrees(monkeypatch: pytest.MonkeyPatch) -
     iterative = solve_patterns(A, Y, D, 0.5, free=1, tol=1e-7)
     assert direct.converged and iterative.converged and iterative.state["newton_steps"] > 0
     assert abs(iterative.value - direct.value) <= 2e-7 * direct.p0
+
+
+def test_tall_polar_nnls_matches_all_rows() -> None:
+    """On tall B the NNLS works on a subset of rows: its projection is the projection and its bound as tight."""
+    from dualnet.settings.two_layer.restricted import _NNLS_ROWS, _polar_nnls, _project
+    from scipy.optimize import nnls
+
+    rng = np.random.default_rng(3)
+    n, d = 3 * _NNLS_ROWS, 12
+    A = rng.standard_normal((n, d))
+    B = np.where(A @ rng.standard_normal(d) > 0, 1.0, -1.0)[:, None] * A
+    for _ in range(5):
+        t = rng.standard_normal(d)
+        full = t + B.T @ nnls(B.T, -t, maxiter=50 * n)[0]
+        proj = _project(B, t)
+        assert np.all(B @ proj >= -1e-10 * np.linalg.norm(t) * np.linalg.norm(B, axis=1))
+        np.testing.assert_allclose(proj, full, atol=1e-9 * np.linalg.norm(t))
+        lam = _polar_nnls(B, t)
+        assert np.all(lam >= 0)
+        assert np.linalg.norm(t + B.T @ lam) <= np.linalg.norm(full) + 1e-9 * np.linalg.norm(t)   # the least norm

@@ -341,6 +341,8 @@ def fit(pb: Problem) -> Fit:
 #: Tied to the training time, it grows with the problem: a small table gets half a minute at most (less
 #: when the search ends early), a large one three minutes.
 DEFAULT_TRAININGS, DEFAULT_MIN_TIME, DEFAULT_MAX_TIME = 16, 30.0, 180.0
+#: The default budget of a warm start (``init`` given, no seeding training to measure the problem by)
+DEFAULT_INIT_TIME = 120.0
 
 
 def _seeding(pb: Problem, opts: dict[str, Any], reason: str) -> tuple[list, Budget, str]:
@@ -350,11 +352,16 @@ def _seeding(pb: Problem, opts: dict[str, Any], reason: str) -> tuple[list, Budg
     run) and, without ``time_limit``, no budget: it runs to convergence, a proof. Otherwise up
     to ``SEED_RUNS`` L-BFGS trainings within a quarter of the budget, which is the call's
     ``time_limit`` or, without one, ``DEFAULT_TRAININGS`` times the first training's time
-    (clipped to [``DEFAULT_MIN_TIME``, ``DEFAULT_MAX_TIME``] s).
+    (clipped to [``DEFAULT_MIN_TIME``, ``DEFAULT_MAX_TIME``] s). A warm start (``init``) is
+    not seeded; without ``time_limit`` it gets ``DEFAULT_INIT_TIME``.
     """
-    if not reason or opts["init"] is not None:
-        return [], pb.budget, ""
     given = pb.budget.time_limit is not None
+    if not reason or given and opts["init"] is not None:
+        return [], pb.budget, ""
+    if opts["init"] is not None:
+        return [], Budget(DEFAULT_INIT_TIME), (
+            f"the default time budget of {DEFAULT_INIT_TIME:g} s of a warm start (the oracle cannot be exact "
+            "here) ran out; pass time_limit= to change it")
     whole = pb.budget if given else Budget(DEFAULT_MAX_TIME)
     seed = opts["seed"]
     seeds = seed_runs(pb.X, pb.Y, pb.beta, pb.loss, [seed], pb.bias, whole.sub(0.25))

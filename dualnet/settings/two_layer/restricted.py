@@ -97,8 +97,7 @@ def _repair(A: np.ndarray, T: np.ndarray, S: np.ndarray, pen: int) -> np.ndarray
         if not np.any(T[:, g]):
             continue
         B = S[:, g, None] * A
-        lam, _ = nnls(B.T, -T[:, g], maxiter=50 * max(B.shape))
-        Tf[:, g] = T[:, g] + B.T @ lam
+        Tf[:, g] = _project(B, T[:, g])
         if np.any(B @ Tf[:, g] < -1e-12 * np.linalg.norm(A, axis=1) * np.linalg.norm(Tf[:, g])):
             Tf[:, g] = 0.0                      # NNLS failed to reach the cone: the zero group is feasible
     return Tf
@@ -140,7 +139,7 @@ def _rho_bound(A: np.ndarray, U: np.ndarray, S: np.ndarray, Dsig: np.ndarray, la
             return float(bounds[g]), bounds        # the largest bound not tightened caps the rest
         B = S[:, g, None] * A
         if pen == A.shape[1]:
-            lg, _ = nnls(B.T, -C[:, g], maxiter=50 * max(B.shape))
+            lg = _polar_nnls(B, C[:, g])
         else:
             lg, _ = _nnls_free(B, C[:, g], pen)
             lg = lg[:, None]
@@ -151,6 +150,45 @@ def _rho_bound(A: np.ndarray, U: np.ndarray, S: np.ndarray, Dsig: np.ndarray, la
             bounds[g], lam[:, g] = tight, lg
         best = max(best, bounds[g])
     return best, bounds
+
+
+#: rows of the NNLS on the polar cone beyond which it works on the rows c violates most (measured at
+#: n = 20 000, d = 50: 0.35 s for all rows, 0.01-0.03 s for 200-1000 rows, to the same bound)
+_NNLS_ROWS = 1000
+
+
+def _polar_nnls(B: np.ndarray, c: np.ndarray, rounds: int = 4) -> np.ndarray:
+    """λ ≥ 0 (one per row of B) minimizing ‖c + Bᵀλ‖: NNLS, on a working set of rows when B is tall.
+
+    c + Bᵀλ is then the projection of c onto the cone {θ : Bθ ≥ 0} (Moreau), and its norm
+    bounds max{cᵀθ : Bθ ≥ 0, ‖θ‖ ≤ 1}. On tall B the working set starts from the rows c
+    violates most and grows by the rows whose optimality condition bⱼᵀ(c + Bᵀλ) ≥ 0 fails;
+    after ``rounds`` the λ found is kept: any λ ≥ 0 gives a valid bound, a smaller support
+    at most a looser one.
+    """
+    lam = np.zeros(B.shape[0])
+    if B.shape[0] <= 2 * _NNLS_ROWS:
+        lam[:] = nnls(B.T, -c, maxiter=50 * max(B.shape))[0]
+        return lam
+    row_norm = np.linalg.norm(B, axis=1)
+    rows = np.argpartition((B @ c) / (row_norm + 1e-300), _NNLS_ROWS)[:_NNLS_ROWS]
+    for _ in range(rounds):
+        lam[:] = 0.0
+        lam[rows] = nnls(B[rows].T, -c, maxiter=50 * max(len(rows), B.shape[1]))[0]
+        theta = c + B.T @ lam
+        bad = np.flatnonzero(B @ theta < -1e-12 * row_norm * np.linalg.norm(c))    # round-off of c + Bᵀλ
+        if bad.size == 0:
+            break
+        rows = np.union1d(rows, bad)
+    return lam
+
+
+def _project(B: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """The Euclidean projection of t onto the cone {θ : Bθ ≥ 0}; all rows if the working set fell short."""
+    theta = t + B.T @ _polar_nnls(B, t)
+    if B.shape[0] > 2 * _NNLS_ROWS and np.any(B @ theta < -1e-12 * np.linalg.norm(B, axis=1) * np.linalg.norm(t)):
+        theta = t + B.T @ nnls(B.T, -t, maxiter=50 * max(B.shape))[0]
+    return theta
 
 
 def _rescale_one_sided(C: np.ndarray, lam: np.ndarray, S: np.ndarray, pen: int) -> None:
