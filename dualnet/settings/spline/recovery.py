@@ -92,7 +92,10 @@ def _fit_columns(cols: _Columns, grid: Grid, Y: np.ndarray, loss: Loss, beta_t: 
     p = len(cols.labels)
     V = cp.Variable((p + 1, K))
     Z = V[1:]
-    if n * (p + 1) <= DENSE_ENTRIES:
+    if n * (p + 1) > DENSE_ENTRIES and loss.name == "squared":
+        data = _gram_objective(cols, grid, Y, V)
+        constraints: list[cp.Constraint] = []
+    elif n * (p + 1) <= DENSE_ENTRIES:
         M = np.hstack([np.ones((n, 1)), cols.on_grid(grid)[grid.group]])
         if loss.name == "squared" and n > p + 1 + K:
             R = np.linalg.qr(np.hstack([M, Y]), mode="r")
@@ -100,7 +103,7 @@ def _fit_columns(cols: _Columns, grid: Grid, Y: np.ndarray, loss: Loss, beta_t: 
                 np.sum(R[p + 1:, p + 1:] ** 2))
         else:
             data = loss.primal(M @ V, Y)
-        constraints: list[cp.Constraint] = []
+        constraints = []
     else:
         values, constraints = _implicit_values(cols, grid, V[:1], Z, K)
         data = loss.primal(grid.aggregation().T.tocsr() @ values, Y)
@@ -117,6 +120,57 @@ def _fit_columns(cols: _Columns, grid: Grid, Y: np.ndarray, loss: Loss, beta_t: 
     solve_cvxpy(problem, solver)
     amplitudes = np.asarray(V.value, dtype=float)
     return _pruned(amplitudes[1:], 1e-10) if p else amplitudes[1:], amplitudes[0]
+
+
+def _gram_objective(cols: _Columns, grid: Grid, Y: np.ndarray, V: cp.Variable) -> cp.Expression:
+    """½‖[1, Φ]V − Y‖² from the Gram matrix of the columns, computed from moment sums on the grid.
+
+    Every column is α·x + γ on a range of grid indices (a right kink at ξ_a: x − ξ_a on
+    [a, m); a left kink at ξ_b: ξ_b − x on [0, b]; the constant 1 everywhere), so an entry
+    of ΦᵀΦ or ΦᵀY is a combination of range sums of n_j, n_j x_j, n_j x_j² and of the label
+    sums: O(m + p²) time and memory for any n (the inputs are centred first against
+    cancellation). Ramps (several outputs, at most MAX_PAIRWISE inputs) use their columns
+    on the grid. The quadratic is written as ½‖R V‖² − ⟨C, V⟩ + ½‖Y‖² with RᵀR the Gram
+    matrix (its eigen-decomposition, negative round-off eigenvalues dropped).
+    """
+    counts = np.bincount(grid.group, minlength=grid.m).astype(float)
+    sums = np.zeros((grid.m, Y.shape[1]))
+    np.add.at(sums, grid.group, Y)
+    if any(lab[0] == "ramp" for lab in cols.labels):
+        M = np.hstack([np.ones((grid.m, 1)), cols.on_grid(grid)])
+        gram, cross = M.T @ (counts[:, None] * M), M.T @ sums
+    else:
+        gram, cross = _moment_gram(cols, grid, counts, sums)
+    lam, Q = np.linalg.eigh(0.5 * (gram + gram.T))
+    keep = lam > 1e-13 * max(float(lam.max()), 1e-300)
+    R = np.sqrt(lam[keep])[:, None] * Q[:, keep].T
+    return 0.5 * cp.sum_squares(R @ V) - cp.sum(cp.multiply(cross, V)) + 0.5 * float(np.sum(Y ** 2))
+
+
+def _moment_gram(cols: _Columns, grid: Grid, counts: np.ndarray, sums: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Gram matrix of [1, columns] and their products with Y, from prefix sums of moments (see above)."""
+    x = grid.knots - grid.knots.mean()
+    m = grid.m
+    alpha, gamma, lo, hi = [0.0], [1.0], [0], [m]
+    for lab in cols.labels:
+        k = lab[1]
+        if lab[0] == "left":
+            alpha.append(-1.0), gamma.append(x[k]), lo.append(0), hi.append(k + 1)
+        else:                                                    # right kink or slope jump at ξ_k
+            alpha.append(1.0), gamma.append(-x[k]), lo.append(k), hi.append(m)
+    a, g = np.array(alpha), np.array(gamma)
+    lo_, hi_ = np.array(lo), np.array(hi)
+    prefix = lambda v: np.concatenate([np.zeros((1,) + v.shape[1:]), np.cumsum(v, axis=0)])  # noqa: E731
+    S0, S1, S2 = prefix(counts), prefix(counts * x), prefix(counts * x * x)
+    start, stop = np.maximum.outer(lo_, lo_), np.minimum.outer(hi_, hi_)
+    stop = np.maximum(stop, start)                               # empty ranges sum to zero
+    rng = lambda S: S[stop] - S[start]                           # noqa: E731
+    gram = (np.multiply.outer(a, a) * rng(S2) + (np.multiply.outer(a, g) + np.multiply.outer(g, a)) * rng(S1)
+            + np.multiply.outer(g, g) * rng(S0))
+    T0, T1 = prefix(sums), prefix(x[:, None] * sums)
+    cross = a[:, None] * (T1[hi_] - T1[lo_]) + g[:, None] * (T0[hi_] - T0[lo_])
+    return gram, cross
 
 
 def _implicit_values(cols: _Columns, grid: Grid, b0: cp.Expression, Z: cp.Expression, K: int
