@@ -29,7 +29,8 @@ Every program is written in O(n) form: r and l are double cumulative sums of u
 amplitudes, so no n×n atom matrix is formed.
 
 The package's modules follow the mathematics: ``grid`` (distinct inputs, the support
-values r, l and ρ), ``dual`` and ``primal`` (the finite programs), ``atoms`` (kinks, ramps
+values r, l and ρ), ``dual`` and ``primal`` (the finite programs), ``conic`` (the
+squared-loss dual written for CLARABEL directly, O(n) memory at large n), ``atoms`` (kinks, ramps
 and the networks computing them), ``recovery`` (an optimal spline from a dual point),
 ``fit`` (the setting's pipeline), ``deep_decay`` (weight decay on all layers of a deep
 network) and ``interpolation`` (the β → 0 limit).

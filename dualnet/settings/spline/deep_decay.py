@@ -17,11 +17,13 @@ not known, so the two bounds need not meet.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
 
+from ...budget import Budget
 from ...certificate import wd_path_lower_bound
 from ...network import Network
 from ...problem import DualProgram, Fit, Problem
@@ -34,6 +36,9 @@ from .grid import make_grid, project_dual, rho
 #: seeded random-start L-BFGS runs that compete with the polished search result under weight
 #: decay on deep networks (its landscape has basins the one-t search does not reach)
 RESTARTS = 2
+
+#: time of all L-BFGS polishing, as a multiple of the search's own time (without time_limit)
+POLISH_SHARE = 1.0
 
 #: the t-form solver of ``fit``: (dual program at the threshold, problem, t, β_t) → (network, U, method)
 SolveAt = Callable[[DualProgram | ConicDual, Problem, "float | None", float], "tuple[Network, np.ndarray, str]"]
@@ -105,8 +110,9 @@ def fit_weight_decay(pb: Problem, solve: SolveAt) -> Fit:
     and L-BFGS polishes the best. The certificate bounds min_t [D_t + β(L−2)t²/2] from the
     dual points met.
     """
+    began = time.perf_counter()
     L, beta = pb.depth, pb.beta
-    dual = dual_for(pb, L, 1.0)
+    dual = dual_for(pb, L, 1.0, many=True)
     p0 = pb.loss.zero_value(pb.Y)
     U0 = project_dual(pb.loss.dual_point(np.zeros_like(pb.Y), pb.Y), pb.Y, pb.loss)
     r0 = rho(U0, pb.X, L, 1.0)[0]
@@ -137,7 +143,7 @@ def fit_weight_decay(pb: Problem, solve: SolveAt) -> Fit:
         # branch, the bias-only network) the finer search would only repeat solves.
         found = search_t(evaluate, t_lo, 10.0 * t_hi, n_grid=9, n_golden=0, max_basins=2)
         if not _bounds_meet(pb, found[1], dual_path):
-            found = min([found, search_t(evaluate, t_lo, 10.0 * t_hi, n_grid=15, n_golden=25, xtol=1e-6)],
+            found = min([found, search_t(evaluate, t_lo, 10.0 * t_hi, n_grid=15, n_golden=12, xtol=1e-5, max_basins=2)],
                         key=lambda f: f[1])
             if not _bounds_meet(pb, found[1], dual_path) and not pb.budget.expired():
                 found = min([found, *_chain_search(pb, solve, dual_path, methods, t_hi)], key=lambda f: f[1])
@@ -148,10 +154,16 @@ def fit_weight_decay(pb: Problem, solve: SolveAt) -> Fit:
         # excess over the best training run removed; one case reached the lower bound). It costs
         # ten to a hundred times the search, so it runs only while the bounds do not meet yet:
         # first from the found network, then from random starts.
+        # Each run stops once a chunk of iterations gains at most tol·P(0) (what the certificate
+        # could notice), and all runs share POLISH_SHARE times the search's own time (half of
+        # what is left of time_limit when one is given): the polish only looks for a better
+        # upper bound, the certificate judges whatever it returns.
+        share = pb.budget.sub(0.5) if pb.budget.time_limit is not None else Budget(
+            POLISH_SHARE * (time.perf_counter() - began))
         for restarts in (0, RESTARTS):
-            if _bounds_meet(pb, value, dual_path) or pb.budget.expired():
+            if _bounds_meet(pb, value, dual_path) or pb.budget.expired() or share.expired():
                 break
-            net, value, method = polish(pb, net, value, method, restarts=restarts)
+            net, value, method = polish(pb, net, value, method, restarts=restarts, stall=pb.tol * p0, budget=share)
     else:                                   # β beats every atom at every useful t: a constant fit
         t_star, (_, (net, U)) = t_lo, evaluate(t_lo)
         method = f"constant fit ({methods[-1]})"
@@ -171,7 +183,7 @@ def _chain_search(pb: Problem, solve: SolveAt, dual_path: list[tuple[float, np.n
     L, beta = pb.depth, pb.beta
     if pb.n_outputs != 1:
         return []
-    two = dual_for(pb, 2, None)
+    two = dual_for(pb, 2, None, many=True)
     knots = make_grid(pb.X).knots
     U0 = project_dual(pb.loss.dual_point(np.zeros_like(pb.Y), pb.Y), pb.Y, pb.loss)
     r2 = rho(U0, pb.X, 2, 1.0)[0]
@@ -192,5 +204,5 @@ def _chain_search(pb: Problem, solve: SolveAt, dual_path: list[tuple[float, np.n
 
     if not t_lo < 10.0 * t_hi:
         return []
-    found = search_t(evaluate, t_lo, 10.0 * t_hi, n_grid=9, n_golden=12, xtol=1e-5, max_basins=2, budget=pb.budget)
+    found = search_t(evaluate, t_lo, 10.0 * t_hi, n_grid=9, n_golden=8, xtol=1e-5, max_basins=2, budget=pb.budget)
     return [found] if np.isfinite(found[1]) else []

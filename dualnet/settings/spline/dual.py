@@ -86,14 +86,16 @@ def dual_candidates(candidates: list[np.ndarray], pb: Problem) -> list[np.ndarra
     return [project_dual(np.asarray(U, dtype=float), pb.Y, pb.loss) for U in candidates]
 
 
-def dual_for(pb: Problem, depth: int, t: float | None) -> DualProgram | ConicDual:
+def dual_for(pb: Problem, depth: int, t: float | None, many: bool = False) -> DualProgram | ConicDual:
     """The dual to solve for ``pb`` at ``depth``: the direct conic program or CVXPY's (docs/settings/spline.md#conic).
 
     The direct program covers squared loss, depth 2 or one output, when no solver other
-    than CLARABEL is named and ``method`` is not "cvxpy", from :data:`CONIC_MIN_SAMPLES` on.
+    than CLARABEL is named and ``method`` is not "cvxpy", from :data:`CONIC_MIN_SAMPLES` on,
+    or at any size for ``many`` re-solves (the search over t: CVXPY's re-solve of a compiled
+    program still costs more than building and solving the direct one).
     """
     if (pb.method != "cvxpy" and pb.loss.name == "squared" and pb.solver in (None, "CLARABEL")
-            and pb.n_samples >= CONIC_MIN_SAMPLES and (depth == 2 or pb.n_outputs == 1)):
+            and (many or pb.n_samples >= CONIC_MIN_SAMPLES) and (depth == 2 or pb.n_outputs == 1)):
         return conic_dual(pb.X, pb.Y, depth, pb.beta, t)
     return dual_program(pb.X, pb.Y, depth, pb.beta, t, pb.loss)
 
