@@ -141,12 +141,14 @@ def fit_weight_decay(pb: Problem, solve: SolveAt) -> Fit:
         # a short golden-section refinement suffice.
         # A coarse pass first: where its dual points already certify its network (one active
         # branch, the bias-only network) the finer search would only repeat solves.
+        # The fine grid's dual points also tighten the certificate's interval bound (measured at
+        # n = 100: re-using the coarse grid instead saved 14 of 52 solves but lowered the bound by 4%).
         found = search_t(evaluate, t_lo, 10.0 * t_hi, n_grid=9, n_golden=0, max_basins=2)
         if not _bounds_meet(pb, found[1], dual_path):
             found = min([found, search_t(evaluate, t_lo, 10.0 * t_hi, n_grid=15, n_golden=12, xtol=1e-5, max_basins=2)],
                         key=lambda f: f[1])
             if not _bounds_meet(pb, found[1], dual_path) and not pb.budget.expired():
-                found = min([found, *_chain_search(pb, solve, dual_path, methods, t_hi)], key=lambda f: f[1])
+                found = min([found, *_chain_search(pb, solve, dual_path, methods, t_hi, found[1])], key=lambda f: f[1])
         t_star, value, (net, U) = found
         method = f"search over t ({len(methods)} solves, each {methods[-1]})"
         # One shared t cannot give several active ramps each its own scale: L-BFGS on the true
@@ -174,11 +176,13 @@ def fit_weight_decay(pb: Problem, solve: SolveAt) -> Fit:
 
 
 def _chain_search(pb: Problem, solve: SolveAt, dual_path: list[tuple[float, np.ndarray]], methods: list[str],
-                  t_hi: float) -> list[Found]:
+                  t_hi: float, rival: float) -> list[Found]:
     """The chain family: the two-layer program at β t^{2−L}, computed by one deep chain (:func:`chain_network`).
 
-    Its dual points join ``dual_path`` (any dual point gives a valid bound there, its
-    support value being recomputed at depth L). Returns [] for several outputs.
+    A coarse grid first; Brent's refinement only if the chain beats ``rival`` (the ramps'
+    best value) there. Its dual points join ``dual_path`` (any dual point gives a valid
+    bound there, its support value being recomputed at depth L). Returns [] for several
+    outputs.
     """
     L, beta = pb.depth, pb.beta
     if pb.n_outputs != 1:
@@ -204,5 +208,14 @@ def _chain_search(pb: Problem, solve: SolveAt, dual_path: list[tuple[float, np.n
 
     if not t_lo < 10.0 * t_hi:
         return []
-    found = search_t(evaluate, t_lo, 10.0 * t_hi, n_grid=9, n_golden=8, xtol=1e-5, max_basins=2, budget=pb.budget)
+    seen: dict[float, tuple[float, tuple[Network, np.ndarray]]] = {}
+
+    def memoized(t: float) -> tuple[float, tuple[Network, np.ndarray]]:
+        if t not in seen:
+            seen[t] = evaluate(t)
+        return seen[t]
+
+    found = search_t(memoized, t_lo, 10.0 * t_hi, n_grid=9, n_golden=0, max_basins=1, budget=pb.budget)
+    if found[1] < rival:
+        found = search_t(memoized, t_lo, 10.0 * t_hi, n_grid=9, n_golden=8, xtol=1e-5, max_basins=2, budget=pb.budget)
     return [found] if np.isfinite(found[1]) else []
