@@ -124,3 +124,15 @@ def test_deep_weight_decay_at_depth_50_beats_the_bias_only_network() -> None:
     assert not sol.certified and "V_2 <= 2 V_r" in sol.reason
     # the value is the network's own weight-decay objective, by an independent forward pass
     assert sol.network.objective(x[:, None], y, 0.3) == pytest.approx(sol.value, rel=1e-9)
+
+
+def test_path_through_the_conic_dual(monkeypatch: pytest.MonkeyPatch) -> None:
+    """dn.path re-solves one direct program at each β: the same certified values as CVXPY's program."""
+    X, y = sine(200, 6)
+    betas = [0.2, 1.0, 5.0]
+    reference = dn.path(X, y, betas, bias=True, method="cvxpy")
+    monkeypatch.setattr(spline_dual, "CONIC_MIN_SAMPLES", 0)
+    direct = dn.path(X, y, betas, bias=True)
+    for a, b in zip(direct, reference):
+        assert a.certified and b.certified
+        assert a.value == pytest.approx(b.value, rel=1e-6)
