@@ -146,6 +146,10 @@ def _reporter(progress: Progress, pb: Problem, dual_path: list[tuple[float, np.n
     return report
 
 
+#: L-BFGS iterations between the stall checks of :func:`polish`
+CHUNK = 200
+
+
 def polish(pb: Problem, net: Network, value: float, method: str, restarts: int = 0, stall: float | None = None,
            budget: Budget | None = None) -> tuple[Network, float, str]:
     """L-BFGS on the true weight-decay objective from ``net`` merged into one MLP; the best found.
@@ -210,10 +214,6 @@ def polish(pb: Problem, net: Network, value: float, method: str, restarts: int =
         if candidate_value < value:
             net, value, best_how = candidate, candidate_value, how
     return net, value, method + best_how
-
-
-#: L-BFGS iterations between the stall checks of :func:`polish`
-CHUNK = 200
 
 
 def search_t(evaluate: Callable[[float], tuple[float, Any]], t_lo: float, t_hi: float,

@@ -112,9 +112,11 @@ def test_chain_network_computes_the_two_layer_spline() -> None:
 
 @pytest.mark.slow
 def test_deep_weight_decay_at_depth_50_beats_the_bias_only_network() -> None:
-    """Issue-10 item 6's case: at depth 50 one chain (two-layer head, width-1 layers) is far below
-    the bias-only network (13.94), and training never goes below the lower bound; the reason
-    names the bound's limit (docs/settings/spline.md#deep-weight-decay)."""
+    """Issue-10 item 6's case: one chain (two-layer head, width-1 layers) is far below the bias-only network.
+
+    The bias-only network has value 13.94; the bracket is proven, not certified, and the
+    reason names the bound's limit (docs/settings/spline.md#deep-weight-decay).
+    """
     rng = np.random.default_rng(1)
     x = np.sort(rng.uniform(-2, 2, 20))
     y = rng.standard_normal(20)

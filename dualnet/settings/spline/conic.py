@@ -206,7 +206,7 @@ def _two_layer_rows(ineq: _Rows, l_idx: np.ndarray, m: int, K: int) -> None:
 
 
 def _deep_rows(ineq: _Rows, l_idx: np.ndarray, lo: int, hi: int, m: int) -> None:
-    """lo ≤ l_j ≤ hi (j = 2..m), lo ≤ 0 ≤ hi, hi − lo ≤ threshold."""
+    """Rows of lo ≤ l_j ≤ hi (j = 2..m), lo ≤ 0 ≤ hi and hi − lo ≤ threshold."""
     k = m - 1
     r = np.arange(k)
     ineq.add(2 * k, [(r, l_idx[:, 0], 1.0), (r, np.full(k, hi), -1.0),             # l_j − hi ≤ 0

@@ -82,7 +82,7 @@ def chain_network(two_layer: Network, depth: int, knots: np.ndarray) -> Network 
     >>> two = Network([[(np.array([[1.0, -1.0]]), np.array([0.0, 0.0])), (np.array([[1.0], [1.0]]), np.array([0.5]))]])
     >>> x = np.array([[-1.0], [0.0], [2.0]])
     >>> deep = chain_network(two, 5, x[:, 0])
-    >>> deep.depth, np.allclose(deep.forward(x), two.forward(x)), round(deep.penalty(1.0), 5)   # |x| + 0.5: V₂ = 2, penalty (5/2)·2^{2/5}
+    >>> deep.depth, np.allclose(deep.forward(x), two.forward(x)), round(deep.penalty(1.0), 5)   # |x| + 0.5: (5/2)·2^{2/5}
     (5, True, 3.29877)
     """
     (W1, b1), (W2, b0) = two_layer.branches[0]

@@ -12,8 +12,8 @@ from ...problem import DualProgram, Fit, Precomputed, Problem
 from .._solve import solve_cvxpy
 from . import recovery
 from .atoms import _atoms_from_program, knots_of, network_from_atoms, predictions
-from .deep_decay import fit_weight_decay
 from .conic import ConicDual
+from .deep_decay import fit_weight_decay
 from .dual import dual_for, solve_dual
 from .grid import Grid, make_grid, project_dual, rho
 from .primal import primal_program

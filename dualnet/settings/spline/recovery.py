@@ -151,7 +151,7 @@ def _least_squares(cols: _Columns, grid: Grid, Y: np.ndarray) -> tuple[np.ndarra
 
 
 def _direct_qp(R: np.ndarray, b: np.ndarray, cols: _Columns, beta_t: float) -> np.ndarray:
-    """min ½‖R v − b‖² + β_t Σ_j w_j|z_j| (v = [b0; z]) with the sign and zero-sum conditions, by CLARABEL.
+    """Minimize ½‖R v − b‖² + β_t Σ_j w_j|z_j| (v = [b0; z]) under the sign and zero-sum conditions (CLARABEL).
 
     Variables [v, e, a]: e = R v − b (zero cone, so the quadratic is ½‖e‖² and R's
     conditioning is not squared), a_j ≥ |z_j| only for the atoms of free sign; a signed
@@ -184,7 +184,8 @@ def _direct_qp(R: np.ndarray, b: np.ndarray, cols: _Columns, beta_t: float) -> n
         rows.append(([base + 2 * k + 1] * 2, [nv + r + k, 1 + j], [-1.0, -1.0]))
     n_ineq = base + 2 * nf
     if n_ineq:
-        ri, ci, vi = (np.concatenate([np.asarray(x[i], dtype=float if i == 2 else int) for x in rows]) for i in range(3))
+        ri, ci, vi = (np.concatenate([np.asarray(x[i], dtype=float if i == 2 else int) for x in rows])
+                      for i in range(3))
         blocks.append(sp.csr_matrix((vi, (ri, ci)), shape=(n_ineq, n_var)))
         rhs.append(np.zeros(n_ineq))
         cones.append(clarabel.NonnegativeConeT(n_ineq))
