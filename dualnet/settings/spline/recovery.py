@@ -24,6 +24,9 @@ __all__ = ["recover", "recover_atoms"]
 #: samples (32 MB); beyond it the columns stay implicit (cumulative sums on the grid, O(n + p) memory).
 DENSE_ENTRIES = 4_000_000
 
+#: Most active atoms for which squared loss uses the Gram matrix above DENSE_ENTRIES (p × p memory, O(p³) time)
+GRAM_MAX = 2000
+
 
 @dataclass
 class _Columns:
@@ -86,13 +89,16 @@ def _fit_columns(cols: _Columns, grid: Grid, Y: np.ndarray, loss: Loss, beta_t: 
     """The restricted primal over the active columns: amplitudes (p, K) and output bias (K,).
 
     Squared loss is reduced to a least-squares form ½‖R v − B‖² with p + 1 unknowns per
-    output (:func:`_least_squares`), whatever n is; with one output and CLARABEL it is solved
+    output (:func:`_least_squares`) while n·p or p is small (:data:`GRAM_MAX`); with one output and CLARABEL it is solved
     directly (:func:`_direct_qp`), otherwise through CVXPY. Other losses use dense columns
     on the samples while small, else implicit ones (:func:`_implicit_values`, O(n + p)).
     """
     n, K = Y.shape
     p = len(cols.labels)
-    if loss.name == "squared":
+    # The Gram form needs p × p memory and an O(p³) eigen-decomposition: beyond GRAM_MAX atoms
+    # (at n = 10⁵ the looser activity thresholds make 18 006 and more active) the columns stay implicit.
+    squared = loss.name == "squared" and (n * (p + 1) <= DENSE_ENTRIES or p <= GRAM_MAX)
+    if squared:
         R, B = _least_squares(cols, grid, Y)
         if K == 1 and solver in (None, "CLARABEL"):
             try:
@@ -102,7 +108,7 @@ def _fit_columns(cols: _Columns, grid: Grid, Y: np.ndarray, loss: Loss, beta_t: 
     V = cp.Variable((p + 1, K))
     Z = V[1:]
     constraints: list[cp.Constraint] = []
-    if loss.name == "squared":
+    if squared:
         data = 0.5 * cp.sum_squares(R @ V - B)
     elif n * (p + 1) <= DENSE_ENTRIES:
         data = loss.primal(np.hstack([np.ones((n, 1)), cols.on_grid(grid)[grid.group]]) @ V, Y)
