@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import dualnet as dn
+from dualnet.errors import InputError
 from dualnet.losses import get_loss
 from dualnet.settings import spline
 from dualnet.settings.spline import dual as spline_dual
@@ -138,3 +139,9 @@ def test_path_through_the_conic_dual(monkeypatch: pytest.MonkeyPatch) -> None:
     for a, b in zip(direct, reference):
         assert a.certified and b.certified
         assert a.value == pytest.approx(b.value, rel=1e-6)
+
+
+def test_conic_dual_refuses_deep_vector_outputs() -> None:
+    X, Y = sine(20, 7, outputs=2)
+    with pytest.raises(InputError, match="'Y' parameter of conic_dual has 2 columns"):
+        conic_dual(X, Y, 3, 0.1, 1.0)

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from ...errors import SolverError
+from ...errors import InputError, SolverError
 from .grid import Grid, make_grid
 
 __all__ = ["ConicDual", "conic_dual"]
@@ -130,7 +130,9 @@ def conic_dual(X: np.ndarray, Y: np.ndarray, depth: int, beta: float, t: float |
     n, K = Y.shape
     m = grid.m
     if depth >= 3 and K > 1:
-        raise ValueError("the conic dual covers depth >= 3 with one output only")
+        raise InputError(f"The 'Y' parameter of conic_dual has {K} columns, but at depth={depth} the direct conic "
+                         "dual covers one output only (the deep constraint is pairwise for several outputs). Use "
+                         "dualnet.settings.spline.dual_program for several outputs.")
     counts = np.bincount(grid.group, minlength=m).astype(float)
     sums = np.zeros((m, K))
     np.add.at(sums, grid.group, Y)
