@@ -146,8 +146,12 @@ def _reporter(progress: Progress, pb: Problem, dual_path: list[tuple[float, np.n
     return report
 
 
-def polish(pb: Problem, net: Network, value: float, method: str, restarts: int = 0
-           ) -> tuple[Network, float, str]:
+#: L-BFGS iterations between the stall checks of :func:`polish`
+CHUNK = 200
+
+
+def polish(pb: Problem, net: Network, value: float, method: str, restarts: int = 0, stall: float | None = None,
+           budget: Budget | None = None) -> tuple[Network, float, str]:
     """L-BFGS on the true weight-decay objective from ``net`` merged into one MLP; the best found.
 
     For settings whose search over one shared t cannot reach the weight-decay optimum
@@ -165,6 +169,11 @@ def polish(pb: Problem, net: Network, value: float, method: str, restarts: int =
     restarts : int
         Seeded random starts (seeds 0, 1, ...) of a network four times as wide (at least 16)
         that compete with the polished start, for landscapes where it stays in a poor basin.
+    stall : float, optional
+        Run L-BFGS in chunks of :data:`CHUNK` iterations and stop a run once a chunk lowers
+        its objective by at most ``stall`` (None: one run of 3000 iterations).
+    budget : Budget, optional
+        Time for all the runs together; a run stops when it expires, keeping its last iterate.
 
     Returns
     -------
@@ -174,13 +183,33 @@ def polish(pb: Problem, net: Network, value: float, method: str, restarts: int =
     from .train import train
 
     start = net.to_mlp()
-    common = dict(beta=pb.beta, depth=pb.depth, loss=pb.loss, activation=net.activation, max_iter=3000)
+    common = dict(beta=pb.beta, depth=pb.depth, loss=pb.loss, activation=net.activation)
     width = max(16, 4 * max((W.shape[1] for W, _ in start.branches[0][:-1]), default=1))
-    candidates = [(train(pb.X, pb.Y, bias=pb.bias, init=start, **common), " + L-BFGS polish")]
-    candidates += [(train(pb.X, pb.Y, bias=pb.bias, width=width, seed=seed, **common),
-                    f" (bettered by L-BFGS from random start {seed}, width {width})") for seed in range(restarts)]
+
+    def run(**how: Any) -> Network | None:
+        if stall is None and budget is None:
+            return train(pb.X, pb.Y, bias=pb.bias, max_iter=3000, **common, **how)
+        current: Network | None = None
+        best = math.inf
+        for _ in range(3000 // CHUNK):
+            if budget is not None and budget.expired():
+                break
+            left = None if budget is None else max(budget.remaining(), 1e-3)
+            step = train(pb.X, pb.Y, bias=pb.bias, max_iter=CHUNK, time_limit=left, **common,
+                         **(how if current is None else {"init": current}))
+            step_value = step.objective(pb.X, pb.Y, pb.beta, pb.loss)
+            gain, current, best = best - step_value, (step if step_value < best else current), min(best, step_value)
+            if stall is not None and gain <= stall:
+                break
+        return current
+
+    candidates = [(run(init=start), " + L-BFGS polish")]
+    candidates += [(run(width=width, seed=seed), f" (bettered by L-BFGS from random start {seed}, width {width})")
+                   for seed in range(restarts)]
     best_how = ""
     for candidate, how in candidates:
+        if candidate is None:
+            continue
         candidate_value = candidate.objective(pb.X, pb.Y, pb.beta, pb.loss)
         if candidate_value < value:
             net, value, best_how = candidate, candidate_value, how

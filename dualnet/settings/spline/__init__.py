@@ -29,7 +29,8 @@ Every program is written in O(n) form: r and l are double cumulative sums of u
 amplitudes, so no n×n atom matrix is formed.
 
 The package's modules follow the mathematics: ``grid`` (distinct inputs, the support
-values r, l and ρ), ``dual`` and ``primal`` (the finite programs), ``atoms`` (kinks, ramps
+values r, l and ρ), ``dual`` and ``primal`` (the finite programs), ``conic`` (the
+squared-loss dual written for CLARABEL directly, O(n) memory at large n), ``atoms`` (kinks, ramps
 and the networks computing them), ``recovery`` (an optimal spline from a dual point),
 ``fit`` (the setting's pipeline), ``deep_decay`` (weight decay on all layers of a deep
 network) and ``interpolation`` (the β → 0 limit).
@@ -40,6 +41,7 @@ from __future__ import annotations
 import numpy as np
 
 from .atoms import Atoms, knots_of, network_from_atoms
+from .deep_decay import chain_network
 from .dual import dual_candidates, dual_program
 from .fit import fit, fit_path
 from .grid import Grid, left_values, make_grid, project_dual, rho, right_values
@@ -59,7 +61,7 @@ HOMOGENEOUS = True
 #: constraint is a diameter, which needs one cone per pair of kinks (O(m²)).
 MAX_PAIRWISE = 100
 
-__all__ = ["Atoms", "Grid", "Interpolant", "PrimalProgram", "check", "dual_candidates", "dual_program", "fit",
+__all__ = ["Atoms", "Grid", "Interpolant", "PrimalProgram", "chain_network", "check", "dual_candidates", "dual_program", "fit",
            "fit_path", "interpolation_value", "knots_of", "left_values", "make_grid", "min_norm_interpolant",
            "network_from_atoms", "primal_program", "project_dual", "recover", "recover_atoms", "rho", "right_values"]
 

@@ -8,11 +8,19 @@ import cvxpy as cp
 import numpy as np
 import scipy.sparse as sp
 
+from ...errors import SolverError
 from ...losses import Loss
 from ...problem import DualProgram, Problem
+from .._solve import solve_cvxpy
+from .conic import ConicDual, conic_dual
 from .grid import make_grid, project_dual
 
-__all__ = ["dual_candidates", "dual_program"]
+__all__ = ["CONIC_MIN_SAMPLES", "dual_candidates", "dual_for", "dual_program", "solve_dual"]
+
+#: samples from which the squared-loss dual goes to CLARABEL directly (``conic``), without
+#: CVXPY: its canonicalization holds several copies of the O(n) program (7.8 GB at n = 10⁶);
+#: below it CVXPY's program is kept (``Solution.program``) at no real cost
+CONIC_MIN_SAMPLES = 10_000
 
 
 def dual_program(X: np.ndarray, Y: np.ndarray, depth: int, beta: float, t: float | None, loss: Loss,
@@ -76,3 +84,33 @@ def _pair_differences(m: int) -> sp.csr_matrix:
 def dual_candidates(candidates: list[np.ndarray], pb: Problem) -> list[np.ndarray]:
     """Center every candidate so that 1ᵀU = 0 (the free output bias demands it; api hook)."""
     return [project_dual(np.asarray(U, dtype=float), pb.Y, pb.loss) for U in candidates]
+
+
+def dual_for(pb: Problem, depth: int, t: float | None, many: bool = False) -> DualProgram | ConicDual:
+    """The dual to solve for ``pb`` at ``depth``: the direct conic program or CVXPY's (docs/settings/spline.md#conic).
+
+    The direct program covers squared loss, depth 2 or one output, when no solver other
+    than CLARABEL is named and ``method`` is not "cvxpy", from :data:`CONIC_MIN_SAMPLES` on,
+    or at any size for ``many`` re-solves (the search over t: CVXPY's re-solve of a compiled
+    program still costs more than building and solving the direct one).
+    """
+    if (pb.method != "cvxpy" and pb.loss.name == "squared" and pb.solver in (None, "CLARABEL")
+            and (many or pb.n_samples >= CONIC_MIN_SAMPLES) and (depth == 2 or pb.n_outputs == 1)):
+        return conic_dual(pb.X, pb.Y, depth, pb.beta, t)
+    return dual_program(pb.X, pb.Y, depth, pb.beta, t, pb.loss)
+
+
+def solve_dual(dual: DualProgram | ConicDual, pb: Problem) -> tuple[np.ndarray, float, str]:
+    """Solve either dual: (U, dual value, method). A failed direct solve is retried through CVXPY."""
+    if isinstance(dual, ConicDual):
+        try:
+            value = dual.solve()
+            almost = " (almost solved)" if dual.status == "AlmostSolved" else ""
+            return dual.U, value, f"CLARABEL direct conic{almost}"
+        except SolverError as err:
+            program = dual_program(pb.X, pb.Y, dual.depth, pb.beta, dual.t, pb.loss)
+            program.threshold.value = dual.threshold
+            U, method = solve_cvxpy(program, pb.solver)
+            return U, float(program.problem.value), f"{method} (after CLARABEL direct conic: {err})"
+    U, method = solve_cvxpy(dual, pb.solver)
+    return U, float(dual.problem.value), method

@@ -12,8 +12,9 @@ from ...problem import DualProgram, Fit, Precomputed, Problem
 from .._solve import solve_cvxpy
 from . import recovery
 from .atoms import _atoms_from_program, knots_of, network_from_atoms, predictions
+from .conic import ConicDual
 from .deep_decay import fit_weight_decay
-from .dual import dual_program
+from .dual import dual_for, solve_dual
 from .grid import Grid, make_grid, project_dual, rho
 from .primal import primal_program
 
@@ -23,7 +24,8 @@ __all__ = ["fit", "fit_path"]
 ACTIVITY_TOLS = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2)
 
 
-def _solve(dual: DualProgram, pb: Problem, t: float | None, beta_t: float) -> tuple[Network, np.ndarray, str]:
+def _solve(dual: DualProgram | ConicDual, pb: Problem, t: float | None, beta_t: float
+           ) -> tuple[Network, np.ndarray, str]:
     """Solve the O(n) dual, then recover a sparse network from its dual point.
 
     Only the atoms the dual point makes active enter the restricted primal, a small
@@ -37,9 +39,8 @@ def _solve(dual: DualProgram, pb: Problem, t: float | None, beta_t: float) -> tu
     from the 1e-2 set, same objective). When none is accepted the finite primal is solved
     and its own atoms are used.
     """
-    U, method = solve_cvxpy(dual, pb.solver)
+    U, target, method = solve_dual(dual, pb)
     U = project_dual(U, pb.Y, pb.loss)
-    target = float(dual.problem.value)
     # Interior-point accuracy (1e-7 relative), or half of what the certificate allows, whichever is
     # larger: at n = 10⁵ the restricted program's optimum sits 1.5e-6 relative above the dual value
     # (3e-7 of P(0)), which the certificate accepts but a 1e-7 test would send to the finite primal.
@@ -71,8 +72,8 @@ def _precomputed(net: Network, pb: Problem) -> Precomputed:
     return Precomputed(pb.loss.value(F, pb.Y), own, rho(own, pb.X, pb.depth, 1.0))
 
 
-def _fit(net: Network, U: np.ndarray, method: str, dual: DualProgram, pb: Problem, grid: Grid) -> Fit:
-    return Fit(net, [U], method, dual.problem, info={"knots": knots_of(net, grid, pb.Y)},
+def _fit(net: Network, U: np.ndarray, method: str, dual: DualProgram | ConicDual, pb: Problem, grid: Grid) -> Fit:
+    return Fit(net, [U], method, getattr(dual, "problem", None), info={"knots": knots_of(net, grid, pb.Y)},
                precomputed=_precomputed(net, pb))
 
 
@@ -89,7 +90,7 @@ def fit(pb: Problem) -> Fit:
     if pb.depth >= 3 and pb.t is None:
         return fit_weight_decay(pb, _solve)
     t = pb.t if pb.depth >= 3 else None
-    dual = dual_program(pb.X, pb.Y, pb.depth, pb.beta, t, pb.loss)
+    dual = dual_for(pb, pb.depth, t)
     net, U, method = _solve(dual, pb, t, pb.beta_t)
     return _fit(net, U, method, dual, pb, make_grid(pb.X))
 
@@ -100,7 +101,7 @@ def fit_path(pb: Problem, betas: np.ndarray) -> list[Fit]:
     if pb.depth >= 3 and pb.t is None:
         return [fit_weight_decay(replace(pb, beta=float(b)), _solve) for b in betas]
     t = pb.t if pb.depth >= 3 else None
-    dual = dual_program(pb.X, pb.Y, pb.depth, pb.beta, t, pb.loss)
+    dual = dual_for(pb, pb.depth, t)
     grid = make_grid(pb.X)
     fits = []
     for beta in betas:

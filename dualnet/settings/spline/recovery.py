@@ -9,6 +9,7 @@ import cvxpy as cp
 import numpy as np
 import scipy.sparse as sp
 
+from ...errors import SolverError
 from ...losses import Loss, get_loss
 from ...network import Network
 from .._solve import solve_cvxpy
@@ -22,6 +23,9 @@ __all__ = ["recover", "recover_atoms"]
 #: Largest n × (active atoms) for which the restricted primal is written with dense columns on the
 #: samples (32 MB); beyond it the columns stay implicit (cumulative sums on the grid, O(n + p) memory).
 DENSE_ENTRIES = 4_000_000
+
+#: Most active atoms for which squared loss uses the Gram matrix above DENSE_ENTRIES (p × p memory, O(p³) time)
+GRAM_MAX = 2000
 
 
 @dataclass
@@ -84,23 +88,30 @@ def _fit_columns(cols: _Columns, grid: Grid, Y: np.ndarray, loss: Loss, beta_t: 
                  ) -> tuple[np.ndarray, np.ndarray]:
     """The restricted primal over the active columns: amplitudes (p, K) and output bias (K,).
 
-    Small problems use dense columns; squared loss is then reduced by one QR factorization
-    of [1, Φ, Y], so the program has (p+1)² coefficients whatever n is. Large ones keep the
-    columns implicit (:func:`_implicit_values`), O(n + p) memory.
+    Squared loss is reduced to a least-squares form ½‖R v − B‖² with p + 1 unknowns per
+    output (:func:`_least_squares`) while n·p or p is small (:data:`GRAM_MAX`); with one output and CLARABEL it is solved
+    directly (:func:`_direct_qp`), otherwise through CVXPY. Other losses use dense columns
+    on the samples while small, else implicit ones (:func:`_implicit_values`, O(n + p)).
     """
     n, K = Y.shape
     p = len(cols.labels)
+    # The Gram form needs p × p memory and an O(p³) eigen-decomposition: beyond GRAM_MAX atoms
+    # (at n = 10⁵ the looser activity thresholds make 18 006 and more active) the columns stay implicit.
+    squared = loss.name == "squared" and (n * (p + 1) <= DENSE_ENTRIES or p <= GRAM_MAX)
+    if squared:
+        R, B = _least_squares(cols, grid, Y)
+        if K == 1 and solver in (None, "CLARABEL"):
+            try:
+                return _split(_direct_qp(R, B[:, 0], cols, beta_t)[:, None], p)
+            except SolverError:
+                pass                                  # CVXPY below (with its own solver retries)
     V = cp.Variable((p + 1, K))
     Z = V[1:]
-    if n * (p + 1) <= DENSE_ENTRIES:
-        M = np.hstack([np.ones((n, 1)), cols.on_grid(grid)[grid.group]])
-        if loss.name == "squared" and n > p + 1 + K:
-            R = np.linalg.qr(np.hstack([M, Y]), mode="r")
-            data = 0.5 * cp.sum_squares(R[:p + 1, :p + 1] @ V - R[:p + 1, p + 1:]) + 0.5 * float(
-                np.sum(R[p + 1:, p + 1:] ** 2))
-        else:
-            data = loss.primal(M @ V, Y)
-        constraints: list[cp.Constraint] = []
+    constraints: list[cp.Constraint] = []
+    if squared:
+        data = 0.5 * cp.sum_squares(R @ V - B)
+    elif n * (p + 1) <= DENSE_ENTRIES:
+        data = loss.primal(np.hstack([np.ones((n, 1)), cols.on_grid(grid)[grid.group]]) @ V, Y)
     else:
         values, constraints = _implicit_values(cols, grid, V[:1], Z, K)
         data = loss.primal(grid.aggregation().T.tocsr() @ values, Y)
@@ -115,8 +126,126 @@ def _fit_columns(cols: _Columns, grid: Grid, Y: np.ndarray, loss: Loss, beta_t: 
         penalty = 0
     problem = cp.Problem(cp.Minimize(data + penalty), constraints)
     solve_cvxpy(problem, solver)
-    amplitudes = np.asarray(V.value, dtype=float)
-    return _pruned(amplitudes[1:], 1e-10) if p else amplitudes[1:], amplitudes[0]
+    return _split(np.asarray(V.value, dtype=float), p)
+
+
+def _split(amplitudes: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray]:
+    """(atom amplitudes with round-off rows pruned, output bias) from the stacked [b0; z]."""
+    return (_pruned(amplitudes[1:], 1e-10) if p else amplitudes[1:]), amplitudes[0]
+
+
+def _least_squares(cols: _Columns, grid: Grid, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """R, B with ‖[1, Φ]V − Y‖² = ‖R V − B‖² + const for every V (squared loss).
+
+    Small problems: one QR factorization of [1, Φ, Y] on the samples. Large ones (n × p
+    above :data:`DENSE_ENTRIES`): the Gram matrix from moment sums (:func:`_gram`),
+    R = Λ^{1/2}Qᵀ and B = Λ^{−1/2}QᵀΦᵀY from its eigen-decomposition.
+    """
+    n, K = Y.shape
+    p = len(cols.labels)
+    if n * (p + 1) > DENSE_ENTRIES:
+        gram, cross = _gram(cols, grid, Y)
+        lam, Q = np.linalg.eigh(0.5 * (gram + gram.T))
+        keep = lam > 1e-13 * max(float(lam.max()), 1e-300)          # negative round-off eigenvalues dropped
+        root = np.sqrt(lam[keep])
+        return root[:, None] * Q[:, keep].T, (Q[:, keep].T @ cross) / root[:, None]
+    M = np.hstack([np.ones((n, 1)), cols.on_grid(grid)[grid.group]])
+    if n <= p + 1 + K:
+        return M, Y
+    R = np.linalg.qr(np.hstack([M, Y]), mode="r")
+    return R[:p + 1, :p + 1], R[:p + 1, p + 1:]
+
+
+def _direct_qp(R: np.ndarray, b: np.ndarray, cols: _Columns, beta_t: float) -> np.ndarray:
+    """Minimize ½‖R v − b‖² + β_t Σ_j w_j|z_j| (v = [b0; z]) under the sign and zero-sum conditions (CLARABEL).
+
+    Variables [v, e, a]: e = R v − b (zero cone, so the quadratic is ½‖e‖² and R's
+    conditioning is not squared), a_j ≥ |z_j| only for the atoms of free sign; a signed
+    atom's |z_j| is s_j z_j with s_j z_j ≥ 0.
+    """
+    import clarabel
+
+    p = len(cols.labels)
+    r = R.shape[0]
+    free = np.flatnonzero(cols.signs == 0) if p else np.zeros(0, dtype=int)
+    signed = np.flatnonzero(cols.signs != 0) if p else np.zeros(0, dtype=int)
+    nv, nf = p + 1, free.size
+    n_var = nv + r + nf
+    P = sp.csc_matrix((np.ones(r), (nv + np.arange(r), nv + np.arange(r))), shape=(n_var, n_var))
+    q = np.zeros(n_var)
+    q[1 + signed] = beta_t * cols.weights[signed] * cols.signs[signed]
+    q[nv + r:] = beta_t * cols.weights[free]
+    blocks = [sp.hstack([sp.csr_matrix(R), -sp.eye(r), sp.csr_matrix((r, nf))])]      # R v − e = b
+    rhs = [b]
+    cones = [clarabel.ZeroConeT(r + (1 if cols.zero_sum and p else 0))]
+    if cols.zero_sum and p:
+        blocks.append(sp.csr_matrix((np.ones(p), (np.zeros(p), 1 + np.arange(p))), shape=(1, n_var)))
+        rhs.append(np.zeros(1))
+    rows = []
+    for k, j in enumerate(signed):                      # s_j z_j ≥ 0
+        rows.append(([k], [1 + j], [-cols.signs[j]]))
+    base = signed.size
+    for k, j in enumerate(free):                        # a_k ≥ z_j and a_k ≥ −z_j
+        rows.append(([base + 2 * k] * 2, [nv + r + k, 1 + j], [-1.0, 1.0]))
+        rows.append(([base + 2 * k + 1] * 2, [nv + r + k, 1 + j], [-1.0, -1.0]))
+    n_ineq = base + 2 * nf
+    if n_ineq:
+        ri, ci, vi = (np.concatenate([np.asarray(x[i], dtype=float if i == 2 else int) for x in rows])
+                      for i in range(3))
+        blocks.append(sp.csr_matrix((vi, (ri, ci)), shape=(n_ineq, n_var)))
+        rhs.append(np.zeros(n_ineq))
+        cones.append(clarabel.NonnegativeConeT(n_ineq))
+    settings = clarabel.DefaultSettings()
+    settings.verbose = False
+    solution = clarabel.DefaultSolver(P, q, sp.vstack(blocks).tocsc(), np.concatenate(rhs), cones, settings).solve()
+    if str(solution.status) != "Solved":
+        raise SolverError(f"CLARABEL (restricted primal) ended with status {solution.status}")
+    return np.asarray(solution.x, dtype=float)[:nv]
+
+
+def _gram(cols: _Columns, grid: Grid, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Gram matrix of [1, Φ] and [1, Φ]ᵀY from moment sums on the grid.
+
+    Every column is α·x + γ on a range of grid indices (a right kink at ξ_a: x − ξ_a on
+    [a, m); a left kink at ξ_b: ξ_b − x on [0, b]; the constant 1 everywhere), so an entry
+    is a combination of range sums of n_j, n_j x_j, n_j x_j² and of the label sums:
+    O(m + p²) time and memory for any n (the inputs are centred first against
+    cancellation). Ramps (several outputs, at most MAX_PAIRWISE inputs) use their columns
+    on the grid.
+    """
+    counts = np.bincount(grid.group, minlength=grid.m).astype(float)
+    sums = np.zeros((grid.m, Y.shape[1]))
+    np.add.at(sums, grid.group, Y)
+    if any(lab[0] == "ramp" for lab in cols.labels):
+        M = np.hstack([np.ones((grid.m, 1)), cols.on_grid(grid)])
+        return M.T @ (counts[:, None] * M), M.T @ sums
+    return _moment_gram(cols, grid, counts, sums)
+
+
+def _moment_gram(cols: _Columns, grid: Grid, counts: np.ndarray, sums: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Gram matrix of [1, columns] and their products with Y, from prefix sums of moments (see above)."""
+    x = grid.knots - grid.knots.mean()
+    m = grid.m
+    alpha, gamma, lo, hi = [0.0], [1.0], [0], [m]
+    for lab in cols.labels:
+        k = lab[1]
+        if lab[0] == "left":
+            alpha.append(-1.0), gamma.append(x[k]), lo.append(0), hi.append(k + 1)
+        else:                                                    # right kink or slope jump at ξ_k
+            alpha.append(1.0), gamma.append(-x[k]), lo.append(k), hi.append(m)
+    a, g = np.array(alpha), np.array(gamma)
+    lo_, hi_ = np.array(lo), np.array(hi)
+    prefix = lambda v: np.concatenate([np.zeros((1,) + v.shape[1:]), np.cumsum(v, axis=0)])  # noqa: E731
+    S0, S1, S2 = prefix(counts), prefix(counts * x), prefix(counts * x * x)
+    start, stop = np.maximum.outer(lo_, lo_), np.minimum.outer(hi_, hi_)
+    stop = np.maximum(stop, start)                               # empty ranges sum to zero
+    rng = lambda S: S[stop] - S[start]                           # noqa: E731
+    gram = (np.multiply.outer(a, a) * rng(S2) + (np.multiply.outer(a, g) + np.multiply.outer(g, a)) * rng(S1)
+            + np.multiply.outer(g, g) * rng(S0))
+    T0, T1 = prefix(sums), prefix(x[:, None] * sums)
+    cross = a[:, None] * (T1[hi_] - T1[lo_]) + g[:, None] * (T0[hi_] - T0[lo_])
+    return gram, cross
 
 
 def _implicit_values(cols: _Columns, grid: Grid, b0: cp.Expression, Z: cp.Expression, K: int
