@@ -4,7 +4,8 @@ Implements the convex duality of Ergen & Pilanci, "Revealing the Structure of De
 Networks via Convex Duality" (ICML 2021). See ``dualnet.solve`` to start.
 """
 
-from .api import Path, Solution, certify, dual_program, path, solve
+from .api import certify, dual_program, path, solve
+from .results import Path, Solution
 from .certificate import Certificate
 from .convention import Convention, beta_from_torch
 from .collapse import CollapseMetrics, collapse_metrics

@@ -91,7 +91,7 @@ class Scaling:
 
     def solution(self, sol: Any, pb: Problem) -> Any:
         """A Solution of the scaled problem in the user's units (``pb`` is the user's problem)."""
-        from .api import Solution
+        from .results import Solution
 
         value, bound, gap = (self.objective * v for v in (sol.value, sol.lower_bound, sol.gap))
         scaled_finite = all(math.isfinite(v) for v in (sol.value, sol.lower_bound, sol.gap))

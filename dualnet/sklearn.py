@@ -32,7 +32,8 @@ from scipy.optimize import minimize
 from scipy.special import expit, softmax
 
 from ._labels import decode_classes, encode_classes
-from .api import Solution, _problem, choose_setting, solve
+from .api import _problem, choose_setting, solve
+from .results import Solution
 from .errors import InputError
 from .losses import Loss, get_loss
 from .network import Network
