@@ -368,9 +368,15 @@ def certify(net: Any, X: Any, y: Any, *, beta: float | None = None, loss: str | 
                              "Wrap raw weights with dn.Network.from_weights([W1, W2], activation=...).")
     if net.batchnorm is not None:
         options["bn_scale"] = net.bn_scale          # the network defines the BN branch set
+    has_bias = any(b is not None for br in net.branches for _, b in br)
+    if options.get("bias", has_bias) != has_bias:
+        raise InputError(f"The 'bias' parameter of certify is {options['bias']!r}, but the network has "
+                         f"{'biases' if has_bias else 'no biases'}: certify reads it from the network. "
+                         "Leave bias out (or pass the network the problem was trained with).")
+    options.pop("bias", None)                   # the network says whether there are biases
     beta, convention = resolve(beta, weight_decay, reduction, optimizer, decay_biases, X, y, loss, "certify")
     pb, _ = _problem(X, y, net.depth if net.depth >= 2 else 2, beta, t, loss, net.activation,
-                     any(b is not None for br in net.branches for _, b in br), net.batchnorm is not None, "auto",
+                     has_bias, net.batchnorm is not None, "auto",
                      None, tol, options, "certify", time_limit)
     if net.depth < 2:
         raise InputError("The 'net' parameter of certify must have depth >= 2 (at least one hidden layer). "

@@ -260,3 +260,13 @@ def test_deep_path_certificates_agree_with_forward_pass(t) -> None:
         assert sol.value == pytest.approx(cert.value, abs=1e-12 * cert.p0)
         if t is not None:
             assert sol.lower_bound == pytest.approx(cert.lower_bound, abs=1e-12 * cert.p0)
+
+
+def test_certify_accepts_the_networks_own_bias_flag() -> None:
+    """bias=True on a network with biases is what certify reads from the network anyway."""
+    rng = np.random.default_rng(0)
+    x = np.sort(rng.uniform(-1.0, 1.0, 20))[:, None]
+    y = np.sin(3.0 * x[:, 0])
+    net = dn.solve(x, y, beta=0.1, bias=True).network
+    a, b = dn.certify(net, x, y, beta=0.1, bias=True), dn.certify(net, x, y, beta=0.1)
+    assert a.certified and (a.value, a.lower_bound) == (b.value, b.lower_bound)

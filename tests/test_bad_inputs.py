@@ -45,6 +45,7 @@ CASES: list[tuple[str, Callable[[np.ndarray, np.ndarray], Any], str]] = [
     ("X-masked", lambda X, y: dn.solve(masked(X), y, **LIN), "X"),
     ("y-masked", lambda X, y: dn.solve(X, masked(y), **LIN), "y"),
     ("certify-dual-complex", lambda X, y: dn.certify(NET, X, y, beta=1.0, dual=y + 1j), "dual"),
+    ("certify-bias-not-the-networks", lambda X, y: dn.certify(NET, X, y, beta=1.0, bias=True), "bias"),
     ("path-X-complex", lambda X, y: dn.path(X + 1j, y, [1.0], activation="linear"), "X"),
     ("whiten-complex", lambda X, y: dn.whiten(X.T + 1j), "X"),
     ("weights-complex", lambda X, y: dn.Network.from_weights([np.ones((3, 2)) + 1j, np.ones((2, 1))]), "W"),
