@@ -157,14 +157,14 @@ def _rho_bound(A: np.ndarray, U: np.ndarray, S: np.ndarray, Dsig: np.ndarray, la
 _NNLS_ROWS = 1000
 
 
-def _polar_nnls(B: np.ndarray, c: np.ndarray, rounds: int = 4) -> np.ndarray:
+def _polar_nnls(B: np.ndarray, c: np.ndarray, rounds: int = 4, exact: bool = False) -> np.ndarray:
     """λ ≥ 0 (one per row of B) minimizing ‖c + Bᵀλ‖: NNLS, on a working set of rows when B is tall.
 
     c + Bᵀλ is then the projection of c onto the cone {θ : Bθ ≥ 0} (Moreau), and its norm
     bounds max{cᵀθ : Bθ ≥ 0, ‖θ‖ ≤ 1}. On tall B the working set starts from the rows c
-    violates most and grows by the rows whose optimality condition bⱼᵀ(c + Bᵀλ) ≥ 0 fails;
-    after ``rounds`` the λ found is kept: any λ ≥ 0 gives a valid bound, a smaller support
-    at most a looser one.
+    violates most and grows by the rows whose optimality condition bⱼᵀ(c + Bᵀλ) ≥ 0 fails.
+    If that has not converged after ``rounds``, the λ found is kept (any λ ≥ 0 gives a valid
+    bound, a smaller support at most a looser one), or with ``exact`` NNLS runs on all rows.
     """
     lam = np.zeros(B.shape[0])
     if B.shape[0] <= 2 * _NNLS_ROWS:
@@ -175,20 +175,18 @@ def _polar_nnls(B: np.ndarray, c: np.ndarray, rounds: int = 4) -> np.ndarray:
     for _ in range(rounds):
         lam[:] = 0.0
         lam[rows] = nnls(B[rows].T, -c, maxiter=50 * max(len(rows), B.shape[1]))[0]
-        theta = c + B.T @ lam
-        bad = np.flatnonzero(B @ theta < -1e-12 * row_norm * np.linalg.norm(c))    # round-off of c + Bᵀλ
+        bad = np.flatnonzero(B @ (c + B.T @ lam) < -1e-12 * row_norm * np.linalg.norm(c))   # round-off of c + Bᵀλ
         if bad.size == 0:
-            break
+            return lam
         rows = np.union1d(rows, bad)
+    if exact:
+        lam[:] = nnls(B.T, -c, maxiter=50 * max(B.shape))[0]
     return lam
 
 
 def _project(B: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """The Euclidean projection of t onto the cone {θ : Bθ ≥ 0}; all rows if the working set fell short."""
-    theta = t + B.T @ _polar_nnls(B, t)
-    if B.shape[0] > 2 * _NNLS_ROWS and np.any(B @ theta < -1e-12 * np.linalg.norm(B, axis=1) * np.linalg.norm(t)):
-        theta = t + B.T @ nnls(B.T, -t, maxiter=50 * max(B.shape))[0]
-    return theta
+    """The Euclidean projection of t onto the cone {θ : Bθ ≥ 0}."""
+    return t + B.T @ _polar_nnls(B, t, exact=True)
 
 
 def _rescale_one_sided(C: np.ndarray, lam: np.ndarray, S: np.ndarray, pen: int) -> None:
