@@ -356,7 +356,7 @@ def _seeding(pb: Problem, opts: dict[str, Any], reason: str) -> tuple[list, Budg
     not seeded; without ``time_limit`` it gets ``DEFAULT_INIT_TIME``.
     """
     given = pb.budget.time_limit is not None
-    if not reason or given and opts["init"] is not None:
+    if not reason or (given and opts["init"] is not None):
         return [], pb.budget, ""
     if opts["init"] is not None:
         return [], Budget(DEFAULT_INIT_TIME), (
