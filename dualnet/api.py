@@ -17,7 +17,7 @@ import numpy as np
 
 from .budget import Budget, default_budget
 from .certificate import Certificate, DualBound, dual_lower_bound
-from .convention import in_user_units, resolve
+from .convention import in_user_units, resolve, translate
 from .errors import InputError, SettingError, SolverError, warn
 from .losses import Loss, get_loss
 from .network import Network
@@ -450,10 +450,11 @@ def dual_program(X: Any, y: Any, *, beta: float, depth: int = 2, activation: str
     return module.dual_program(pb.X, pb.Y, pb.depth, pb.beta, pb.t, pb.loss, **extra)
 
 
-def path(X: Any, y: Any, betas: Any, *, depth: int = 2, activation: str = "relu", loss: str | Loss = "squared",
-         bias: bool = False, batchnorm: bool = False, t: float | None = None, setting: str = "auto",
-         method: str = "auto", solver: str | None = None, tol: float = 1e-6, time_limit: float | None = None,
-         **options: Any) -> Path:
+def path(X: Any, y: Any, betas: Any = None, *, depth: int = 2, activation: str = "relu",
+         loss: str | Loss = "squared", bias: bool = False, batchnorm: bool = False, t: float | None = None,
+         setting: str = "auto", method: str = "auto", solver: str | None = None, tol: float = 1e-6,
+         time_limit: float | None = None, weight_decay: Any = None, reduction: str | None = None,
+         optimizer: str | None = None, decay_biases: bool | None = None, **options: Any) -> Path:
     """Solve for several β, sharing one decomposition or one compiled CVXPY program.
 
     Parameters
@@ -462,11 +463,19 @@ def path(X: Any, y: Any, betas: Any, *, depth: int = 2, activation: str = "relu"
         Data and labels, as in :func:`solve`.
     betas : array-like of float
         The regularization strengths, each > 0, solved in the order given (an increasing
-        sequence lets each solve start where the last ones ended).
+        sequence lets each solve start where the last ones ended). Required unless
+        ``weight_decay`` is given.
     depth, activation, loss, bias, batchnorm, t, setting, method, solver, tol, **options
         As in :func:`solve`; the same for every β.
     time_limit : float, optional
         Seconds the whole path may take (None: no limit), shared by all β.
+    weight_decay : array-like of float, optional
+        Instead of ``betas``: the optimizer's ``weight_decay`` values under PyTorch's
+        conventions, each translated as in :func:`solve` (``path.betas`` holds the β they
+        give). Each solution then carries ``user_value``, ``user_lower_bound`` and
+        ``user_gap`` in the units of the objective the user trained.
+    reduction, optimizer, decay_biases
+        With ``weight_decay``: as in :func:`solve`, the same for every value.
 
     Returns
     -------
@@ -488,17 +497,18 @@ def path(X: Any, y: Any, betas: Any, *, depth: int = 2, activation: str = "relu"
     (True, [2.375, 4.5, 12.5])
     """
     start = time.perf_counter()
-    try:
-        beta_arr = None if betas is None else as_array(betas, "betas", "path", finite=False)
-    except InputError:
-        beta_arr = None
-    if beta_arr is None or beta_arr.ndim > 1:
-        raise InputError(f"The 'betas' parameter of path must be a 1-D array of positive floats. Got "
-                         f"{describe(betas)} instead. Pass numbers, e.g. numpy.geomspace(1e-3, 1.0, 20).")
-    beta_arr = beta_arr.reshape(-1)
-    if beta_arr.size == 0:
-        raise InputError("The 'betas' parameter of path must hold at least one value. Got an empty array instead. "
-                         "Pass e.g. numpy.geomspace(1e-3, 1.0, 20).")
+    given = {k: v for k, v in (("reduction", reduction), ("optimizer", optimizer), ("decay_biases", decay_biases))
+             if v is not None}
+    conventions: list[Any] = []
+    if weight_decay is not None and betas is not None:
+        raise InputError(f"path got both 'betas' ({describe(betas)}) and 'weight_decay' ({describe(weight_decay)}). "
+                         "Pass one: betas= for dualnet's objective, weight_decay= for PyTorch's (translated to β).")
+    if weight_decay is None:
+        resolve(1.0, None, reduction, optimizer, decay_biases, X, y, loss, "path")  # refuses a lone reduction= etc.
+        beta_arr = _strengths(betas, "betas")
+    else:
+        conventions = translate(_strengths(weight_decay, "weight_decay"), X, y, loss, "path", **given)
+        beta_arr = np.array([c.beta for c in conventions])
     for b in beta_arr:
         check_beta(float(b), "path")
     pb, vector = _problem(X, y, depth, float(beta_arr[0]), t, loss, activation, bias, batchnorm, method, solver,
@@ -519,4 +529,22 @@ def path(X: Any, y: Any, betas: Any, *, depth: int = 2, activation: str = "relu"
     solutions = [_solution(p, module, fitted, time.perf_counter() - share, vector) for p, fitted in zip(problems, fits)]
     if scaling is not None:
         solutions = [scaling.solution(sol, user) for sol, user in zip(solutions, users)]
+    if conventions:
+        solutions = [in_user_units(sol, conv, sol.network, user.loss.zero_value(user.Y), user.tol)
+                     for sol, conv, user in zip(solutions, conventions, users)]
     return Path(beta_arr, solutions)
+
+
+def _strengths(values: Any, name: str) -> np.ndarray:
+    """``values`` (the β or weight decays of a path) as a non-empty 1-D float array, or an InputError."""
+    try:
+        arr = None if values is None else as_array(values, name, "path", finite=False)
+    except InputError:
+        arr = None
+    if arr is None or arr.ndim > 1:
+        raise InputError(f"The {name!r} parameter of path must be a 1-D array of positive floats. Got "
+                         f"{describe(values)} instead. Pass numbers, e.g. numpy.geomspace(1e-3, 1.0, 20).")
+    if arr.size == 0:
+        raise InputError(f"The {name!r} parameter of path must hold at least one value. Got an empty array instead. "
+                         "Pass e.g. numpy.geomspace(1e-3, 1.0, 20).")
+    return arr.reshape(-1)

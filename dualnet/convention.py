@@ -35,7 +35,7 @@ import numpy as np
 from .errors import InputError
 from .validation import check_choice, check_count, check_flag, check_weight_decay, describe
 
-__all__ = ["Convention", "InUserUnits", "beta_from_torch", "in_user_units"]
+__all__ = ["Convention", "InUserUnits", "beta_from_torch", "in_user_units", "translate"]
 
 #: k in L = (k/N)·ℓ: the loss modules' terms against dualnet's (½(f − y)² for the squared loss)
 TERM_FACTOR = {"squared": 2.0, "absolute": 1.0, "logistic": 1.0, "hinge": 1.0, "cross-entropy": 1.0}
@@ -206,9 +206,6 @@ def resolve(beta: Any, weight_decay: Any, reduction: Any, optimizer: Any, decay_
     ``beta`` is dualnet's objective; ``weight_decay`` (with ``reduction``, ``optimizer``,
     ``decay_biases``) is PyTorch's, translated by :func:`beta_from_torch`. Exactly one is given.
     """
-    from .losses import get_loss
-    from .validation import as_data, as_labels
-
     given = {k: v for k, v in (("reduction", reduction), ("optimizer", optimizer), ("decay_biases", decay_biases))
              if v is not None}
     if weight_decay is None:
@@ -225,14 +222,26 @@ def resolve(beta: Any, weight_decay: Any, reduction: Any, optimizer: Any, decay_
     if beta is not None:
         raise InputError(f"{where} got both 'beta' ({describe(beta)}) and 'weight_decay' ({describe(weight_decay)}). "
                          "Pass one: beta= for dualnet's objective, weight_decay= for PyTorch's (translated to beta).")
+    conv, = translate([weight_decay], X, y, loss, where, **given)
+    return conv.beta, conv
+
+
+def translate(weight_decays: Any, X: Any, y: Any, loss: Any, where: str, **given: Any) -> list[Convention]:
+    """One :class:`Convention` per optimizer ``weight_decay``, for the data and loss of a call of ``where``.
+
+    ``given`` holds the ``reduction``, ``optimizer`` and ``decay_biases`` the user passed.
+    """
+    from .losses import get_loss
+    from .validation import as_data, as_labels
+
     X = as_data(X, where)
     Y, _ = as_labels(y, X.shape[0], where)
     name = get_loss(loss, where).name
     if name not in TERM_FACTOR:
         raise InputError(f"The 'weight_decay' parameter of {where} translates the losses {sorted(TERM_FACTOR)} only. "
                          f"Got loss {name!r}. Pass beta= for dualnet's objective with this loss.")
-    conv = beta_from_torch(weight_decay, X.shape[0], n_outputs=Y.shape[1], loss=name, where=where, **given)
-    return conv.beta, conv
+    return [beta_from_torch(wd, X.shape[0], n_outputs=Y.shape[1], loss=name, where=where, **given)
+            for wd in weight_decays]
 
 
 def in_user_units(result: Any, convention: Convention, net: Any, p0: float, tol: float) -> Any:

@@ -119,6 +119,22 @@ def test_solve_under_torch_conventions_beats_the_trained_model() -> None:
     assert sol.beta == pytest.approx(30 * WD / 2)       # MSELoss mean: beta = n·wd/2
 
 
+def test_path_under_torch_conventions_equals_solve_at_each_weight_decay() -> None:
+    X, y = _data()
+    wds = [WD, 10 * WD]
+    p = dn.path(X, y, weight_decay=wds, decay_biases=False, activation="linear")
+    assert p.certified.all()
+    for wd, sol in zip(wds, p):
+        one = dn.solve(X, y, weight_decay=wd, decay_biases=False, activation="linear")
+        assert sol.beta == pytest.approx(one.beta)
+        assert sol.user_value == pytest.approx(one.user_value, rel=1e-8)
+        assert sol.user_lower_bound <= sol.user_value
+    with pytest.raises(InputError, match=r"both 'betas' .*'weight_decay'"):
+        dn.path(X, y, [1.0], weight_decay=wds, activation="linear")
+    with pytest.raises(InputError, match=r"'reduction' without 'weight_decay'"):
+        dn.path(X, y, [1.0], reduction="sum", activation="linear")
+
+
 def test_beta_from_torch_formulas() -> None:
     # J = (k/N)·P: k = 2 for MSELoss (no ½), N the entries a mean averages.
     assert dn.beta_from_torch(1e-3, 100).beta == pytest.approx(0.05)
