@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -151,6 +152,19 @@ def test_vector_outputs_bound_the_joint_value():
     parts = [_exact(A, U[:, k]) for k in range(3)]
     assert res.upper >= np.sqrt(np.sum(np.square(parts))) * (1 - 1e-9)
     assert check_certificate(A, U, res.certificate) == pytest.approx(res.upper, rel=1e-12)
+
+
+def test_vector_outputs_past_the_time_limit_keep_a_checked_norm_bound():
+    # Rank 12 with 6 outputs: the first output's search alone outlasts the 1 ms limit, so
+    # the other outputs are not searched and keep the (proven, re-checked) norm bound.
+    A, _ = _instance(60, 12, 12)
+    U = np.random.default_rng(12).standard_normal((60, 6))
+    t0 = time.perf_counter()
+    res = rho_bound_vector(A, U, time_limit=1e-3)
+    assert time.perf_counter() - t0 < 5.0
+    assert res.certificate[-1] is None and not res.complete
+    assert check_certificate(A, U, res.certificate) == pytest.approx(res.upper, rel=1e-12)
+    assert res.upper >= rho_bound_vector(A, U, time_limit=2.0).lower * (1 - 1e-9)
 
 
 def test_executor_gives_the_same_bound():

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import lsq_linear
 
+from ...budget import Budget
 from ...errors import InputError
 from .cones import (
     EPS,
@@ -38,7 +39,7 @@ from .cones import (
     _weigh,
     check_certificate,  # noqa: F401 (re-exported: the search and its check are used together)
 )
-from .oracles import _ascent, _heuristic, _local_search
+from .oracles import _ascent, _heuristic, _local_search, norm_bound
 
 #: nodes popped and split per round (their children are evaluated together, or on the executor)
 BATCH = 64
@@ -79,7 +80,8 @@ class RhoBound:
     stopped : str
         "" when complete, else what stopped the search (time or node limit).
     certificate : BnbCertificate or tuple of them
-        What :func:`check_certificate` re-checks (one per output for vector outputs).
+        What :func:`check_certificate` re-checks (one per output for vector outputs; None for an
+        output not searched before the time limit, which keeps the norm bound).
     """
 
     upper: float
@@ -347,6 +349,12 @@ def _empty_certificate(r: int) -> BnbCertificate:
                           np.zeros((0, r)), np.zeros(1, dtype=np.int64), i, np.zeros(0), np.zeros(0), 0.0)
 
 
+def _norm_only(A: np.ndarray, u: np.ndarray) -> RhoBound:
+    """The proven norm bound on ρ(u) (:func:`.oracles.norm_bound`) as an unsearched output's result."""
+    z = np.eye(A.shape[1])[:, 0] if A.shape[1] else np.zeros(0)
+    return RhoBound(norm_bound(A, u[:, None]), 0.0, z, False, 0, 0.0, "time limit (not searched: norm bound)", None)
+
+
 def _evaluate_nodes(tree: _Tree, nodes: list[int], A: np.ndarray, u: np.ndarray, S: float, threshold: float,
                     executor: Executor | None) -> tuple[np.ndarray, np.ndarray]:
     """Evaluate ``nodes`` (on the executor in tasks of TASK cones), store their data.
@@ -381,8 +389,8 @@ def _signed_values(A: np.ndarray, u: np.ndarray, Z: np.ndarray) -> np.ndarray:
 class _Incumbent:
     """Best |uᵀ(Az)_+| seen; an improvement is polished by exact local search over chambers."""
 
-    def __init__(self, A: np.ndarray, u: np.ndarray):
-        self.A, self.u = A, u
+    def __init__(self, A: np.ndarray, u: np.ndarray, budget: Budget):
+        self.A, self.u, self.budget = A, u, budget
         self.value, self.z = 0.0, np.eye(A.shape[1])[:, 0]
 
     def offer(self, Z: np.ndarray, polish: bool = True) -> None:
@@ -398,7 +406,9 @@ class _Incumbent:
             return
         self.value, self.z = float(vals[k]), Z[:, k]
         if polish and self.A.shape[1] >= 2:
-            _, z = _local_search(self.A, self.u, Z[:, k])
+            # The polish costs up to 2r NNLS of n rows per move (minutes at rank 64, n = 1797):
+            # it shares the search's deadline.
+            _, z = _local_search(self.A, self.u, Z[:, k], budget=self.budget)
             self.offer(z[:, None], polish=False)
 
 
@@ -410,7 +420,7 @@ def _search(A: np.ndarray, u: np.ndarray, rtol: float, time_limit: float | None,
     if r == 0 or S == 0:
         return RhoBound(0.0, 0.0, np.zeros(r), True, 0, time.perf_counter() - t0, "", _empty_certificate(r))
     tree = _Tree(r)
-    best = _Incumbent(A, u)
+    best = _Incumbent(A, u, Budget(time_limit))
     if incumbent is not None:
         best.offer(incumbent.reshape(r, -1))
     if r >= 2 and n_starts > 0:
@@ -420,7 +430,7 @@ def _search(A: np.ndarray, u: np.ndarray, rtol: float, time_limit: float | None,
         best.offer(_ascent(A, u[:, None], np.hstack([Z0, -Z0])))
         if time_limit is None or time_limit >= HEURISTIC_AFTER:
             # The many-start heuristic finds better incumbents (pruning) but costs seconds at rank 10.
-            best.offer(_heuristic(A, u[:, None], None, n_starts // 5, 0, 1)[1][:, :8])
+            best.offer(_heuristic(A, u[:, None], None, n_starts // 5, 0, 1, best.budget)[1][:, :8])
     for sign in (1, -1):
         for cone in _root_cones(r):
             tree.add(cone, -1, sign)
@@ -550,11 +560,21 @@ def rho_bound_vector(A: np.ndarray, U: np.ndarray, *, rtol: float = 1e-4, time_l
     U = U.reshape(A.shape[0], -1)
     K = U.shape[1]
     share = None if time_limit is None else time_limit / K
-    parts = [rho_bound(A, U[:, k], rtol=rtol, time_limit=share, executor=executor, n_starts=n_starts,
-                       max_nodes=None if max_nodes is None else max(1, max_nodes // K)) for k in range(K)]
+    budget = Budget(time_limit)
+    parts = []
+    for k in range(K):
+        if budget.expired():
+            # Out of time: this output keeps the norm bound (its certificate is None, and the
+            # re-check recomputes that bound). Searching it anyway costs the root cones alone
+            # seconds at rank 64, times the outputs left.
+            parts.append(_norm_only(A, U[:, k]))
+            continue
+        parts.append(rho_bound(A, U[:, k], rtol=rtol, time_limit=min(share or np.inf, budget.remaining()),
+                               executor=executor, n_starts=n_starts,
+                               max_nodes=None if max_nodes is None else max(1, max_nodes // K)))
     Z = np.array([p.z for p in parts]).T
-    if A.shape[1] and n_starts > 0 and np.any(U):
-        Z = np.hstack([Z, _heuristic(A, U, None, n_starts, 0, 1)[1][:, :8]])
+    if A.shape[1] and n_starts > 0 and np.any(U) and not budget.expired():
+        Z = np.hstack([Z, _heuristic(A, U, None, n_starts, 0, 1, budget)[1][:, :8]])
     vals = np.sqrt(np.sum((U.T @ np.maximum(A @ Z, 0.0)) ** 2, axis=0)) if Z.size else np.zeros(1)
     k = int(np.argmax(vals))
     upper = float(np.sqrt(sum(p.upper ** 2 for p in parts)) * (1 + 4 * (K + 2) * EPS))

@@ -317,7 +317,9 @@ def check_certificate(A: np.ndarray, u: np.ndarray,
     multiplier is feasible (λ ≥ 0, μ ∈ [0, 1] and only on samples with σu_i < 0), and
     recomputes every node's bound with its floating-point margin; a leaf counts with the
     smallest bound on its path from the root. For U with K columns
-    (a tuple of K certificates) it returns (Σ_k ρ̄_k²)^{1/2} ≥ max_{‖z‖≤1} ‖Uᵀ(Az)_+‖.
+    (a tuple of K certificates) it returns (Σ_k ρ̄_k²)^{1/2} ≥ max_{‖z‖≤1} ‖Uᵀ(Az)_+‖; an
+    output the search did not reach in time has the certificate None, and its ρ̄_k is the
+    norm bound, recomputed.
 
     Raises
     ------
@@ -340,6 +342,9 @@ def check_certificate(A: np.ndarray, u: np.ndarray,
             raise InputError(f"certificate must be a tuple of {u.shape[1]} certificates, one per column of U")
         parts = np.array([check_certificate(A, u[:, k], c) for k, c in enumerate(certificate)])
         return float(np.sqrt(np.sum(parts ** 2)) * (1 + 4 * (len(parts) + 2) * EPS))
+    if certificate is None:                # an output the search never reached: the norm bound
+        from .oracles import norm_bound
+        return norm_bound(A, u[:, None])
     if not isinstance(certificate, BnbCertificate):
         raise InputError(f"certificate must be a BnbCertificate. Got {type(certificate).__name__} instead.")
     n, r = A.shape

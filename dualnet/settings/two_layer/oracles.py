@@ -253,6 +253,8 @@ def _local_search(A: np.ndarray, u: np.ndarray, z: np.ndarray, rounds: int = 10,
         active = active[np.argsort(-lam[active])][: A.shape[1]]        # the facets pressing hardest
         moves = []
         for j in active:
+            if budget is not None and budget.expired():
+                break
             d2 = d.copy()
             d2[j] = ~d2[j]
             c2 = A.T @ (d2 * u)
