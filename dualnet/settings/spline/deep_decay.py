@@ -10,9 +10,11 @@ Two families of networks compete (docs/settings/spline.md#deep-weight-decay):
   charges (β L/2) V₂^{2/L} once.
 
 The lower bound (``wd_path_lower_bound``) charges a spline f the ramp cost V_r(f) of one
-shared path, (β L/2) V_r^{2/L}. Since V₂ ≤ 2 V_r, the chain lies within a factor
-2^{2/(L−2)} of it on the penalty; whether a deep network can pay V_r for several ramps is
-not known, so the two bounds need not meet.
+shared path, (β L/2) V_r^{2/L}. Since V₂ ≤ 2 V_r, the chain lies within a factor 2^{2/L}
+of it on the penalty. Neither end is tight in general: a network that folds its input
+(f(|x − c|), a composition) pays exactly V_r for some functions of several ramps (two equal
+hats: V_r = 4, V₂ = 8), which no family here builds, and for others the least cost of a
+deep network is unknown, so the two bounds need not meet.
 """
 
 from __future__ import annotations
@@ -49,8 +51,10 @@ Found = tuple[float, float, tuple[Network, np.ndarray]]
 NOTE = ("weight decay on all layers of a deep network: the lower bound min over t of D_t + beta(L-2)t^2/2 charges "
         "a spline the ramp cost V_r of one shared path, (beta L/2) V_r^(2/L) (proven: a ReLU network's slope "
         "variation is at most twice the product of its layer norms); the networks built here pay that price per "
-        "branch (parallel ramps) or the two-layer cost V_2 <= 2 V_r once (one chain), and no tighter lower bound "
-        "is proven for several ramps, so the two bounds need not meet")
+        "ramp (parallel ramps) or the two-layer cost V_2 <= 2 V_r once (one chain). Neither end is known to be "
+        "tight: networks that fold the input (compositions such as g(|x - c|), not built here) reach the bound "
+        "for some functions of several ramps, and no tighter lower bound is proven, so the optimum lies "
+        "between the two and the network returned is the best one found, not a proven optimum")
 
 __all__ = ["chain_network", "fit_weight_decay"]
 
