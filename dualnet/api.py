@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .budget import Budget, default_budget
+from .budget import Budget, default_budget, within
 from .certificate import Certificate, DualBound, dual_lower_bound
 from .convention import in_user_units, resolve, translate
 from .errors import InputError, SettingError, SolverError, warn
@@ -281,7 +281,8 @@ def solve(X: Any, y: Any, *, beta: float | None = None, depth: int = 2, activati
     module = choose_setting(work, setting)
     # No default budget here: a setting whose ρ cannot be exact sets its own, tied to the problem
     # (two-layer ReLU: a multiple of one seeding training), and returns it for the certificate.
-    fitted = no_worse_than_init(work, trivial_fit(work) or module.fit(work), scaling)
+    with within(pb.budget):          # CVXPY solves deep inside a setting get the time left
+        fitted = no_worse_than_init(work, trivial_fit(work) or module.fit(work), scaling)
     sol = _solution(work, module, fitted, start, vector)
     sol = sol if scaling is None else scaling.solution(sol, pb)
     return sol if convention is None else in_user_units(sol, convention, sol.network, pb.loss.zero_value(pb.Y), pb.tol)
@@ -520,10 +521,11 @@ def path(X: Any, y: Any, betas: Any = None, *, depth: int = 2, activation: str =
     module = choose_setting(base, setting, "path")
     problems = [replace(base, beta=float(b)) for b in betas]
     trivial = [trivial_fit(p) for p in problems]
-    if all(f is None for f in trivial):
-        fits = module.fit_path(base, betas) if hasattr(module, "fit_path") else [module.fit(p) for p in problems]
-    else:
-        fits = [f or module.fit(p) for f, p in zip(trivial, problems)]
+    with within(pb.budget):
+        if all(f is None for f in trivial):
+            fits = module.fit_path(base, betas) if hasattr(module, "fit_path") else [module.fit(p) for p in problems]
+        else:
+            fits = [f or module.fit(p) for f, p in zip(trivial, problems)]
     # Each solution's time: an equal share of the shared fitting and batched work, plus its own certificate.
     share = (time.perf_counter() - start) / len(problems)
     solutions = [_solution(p, module, fitted, time.perf_counter() - share, vector) for p, fitted in zip(problems, fits)]

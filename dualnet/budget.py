@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Budget", "Progress"]
+__all__ = ["Budget", "Progress", "current_budget", "within"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,35 @@ class Budget:
     def stop_reason(self) -> str:
         """The sentence a result's ``reason`` carries when this budget stopped the work."""
         return f"time_limit={self.whole or self.time_limit:g} s reached; the result is the best found by then"
+
+
+#: The budget of the call in progress, for work deep inside a setting that has no budget argument
+#: (a CVXPY solve is given the time that is left: see dualnet.settings._solve).
+_CURRENT: ContextVar[Budget | None] = ContextVar("dualnet_budget", default=None)
+
+
+@contextmanager
+def within(budget: Budget) -> Iterator[Budget]:
+    """Make ``budget`` the one :func:`current_budget` returns inside the ``with`` block."""
+    token = _CURRENT.set(budget)
+    try:
+        yield budget
+    finally:
+        _CURRENT.reset(token)
+
+
+def current_budget() -> Budget:
+    """The budget set by the innermost :func:`within` (an unlimited one outside every block).
+
+    Examples
+    --------
+    >>> with within(Budget(60.0)):
+    ...     current_budget().time_limit
+    60.0
+    >>> current_budget().time_limit is None
+    True
+    """
+    return _CURRENT.get() or Budget(None)
 
 
 class Progress:

@@ -6,6 +6,8 @@ installed solver (tested with a monkeypatched failing ``cvxpy.Problem.solve``).
 
 from __future__ import annotations
 
+import time
+
 import cvxpy as cp
 import numpy as np
 import pytest
@@ -261,6 +263,29 @@ def test_inaccurate_everywhere_is_used_but_named(failing_solver) -> None:
     assert sol.method == "cvxpy:CLARABEL (after ECOS: status 'optimal_inaccurate') (optimal_inaccurate)"
     assert sol.certified and sol.value == pytest.approx(reference.value, rel=1e-6)
     assert "inaccurate" in dn.settings._solve.fault_note(sol.method)
+
+
+def test_time_limit_reaches_the_solver_and_a_stopped_solve_is_named(monkeypatch) -> None:
+    """With time_limit, CLARABEL gets the time left; a solve it ends is used, not retried, and named."""
+    original = cp.Problem.solve
+    seen: list[dict] = []
+
+    def stopped_by_time(self, *args, **kwargs):
+        seen.append(kwargs)
+        value = original(self, *args, **kwargs)
+        time.sleep(0.02)                       # past the 10 ms limit, as a solve it stopped would be
+        self._status = cp.USER_LIMIT
+        return value
+
+    monkeypatch.setattr(cp.Problem, "solve", stopped_by_time)
+    sol = dn.solve(X4, Y4, **BASE, loss="hinge", method="cvxpy", time_limit=0.01)
+    assert seen[0]["solver"] == "CLARABEL" and seen[0]["time_limit"] >= dn.settings._solve.MIN_SOLVER_TIME
+    # Every solve (the dual, then the primal recovery) is CLARABEL alone: a stopped one is not retried.
+    assert all(k["solver"] == "CLARABEL" for k in seen) and sol.method == "cvxpy:CLARABEL (stopped by time_limit)"
+    assert sol.certified or "time_limit stopped CLARABEL" in sol.reason
+    monkeypatch.setattr(cp.Problem, "solve", original)
+    plain = dn.solve(X4, Y4, **BASE, loss="hinge", method="cvxpy")      # no time_limit: no option passed
+    assert plain.method == "cvxpy:CLARABEL"
 
 
 def test_all_solvers_failing_reports_each_status(failing_solver) -> None:

@@ -8,6 +8,7 @@ import warnings
 import cvxpy as cp
 import numpy as np
 
+from ..budget import current_budget
 from ..errors import SolverError
 from ..problem import DualProgram
 
@@ -42,6 +43,19 @@ def _cannot_take_cones(err: BaseException) -> bool:
 
 
 INACCURATE = f"status {cp.OPTIMAL_INACCURATE!r}"
+STOPPED = f"status {cp.USER_LIMIT!r}"
+#: Each solver's option for a limit in seconds (ECOS has none: it stops at its iteration limit).
+TIME_OPTION = {"CLARABEL": "time_limit", "SCS": "time_limit_secs"}
+#: The least time a solve is given once the call's budget has run out: enough for a point to certify.
+MIN_SOLVER_TIME = 1.0
+
+
+def _time_limit(name: str) -> dict[str, float]:
+    """The solver option that ends a solve with the call's budget (none without a limit)."""
+    budget = current_budget()
+    if budget.time_limit is None or name not in TIME_OPTION:
+        return {}
+    return {TIME_OPTION[name]: max(budget.remaining(), MIN_SOLVER_TIME)}
 
 
 def _attempt(problem: cp.Problem, name: str) -> tuple[str | None, bool]:
@@ -50,7 +64,7 @@ def _attempt(problem: cp.Problem, name: str) -> tuple[str | None, bool]:
         with warnings.catch_warnings():
             # Solvers warn about inaccurate solutions; the status says so and the certificate judges accuracy.
             warnings.simplefilter("ignore")
-            problem.solve(solver=name)
+            problem.solve(solver=name, **_time_limit(name))
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as err:  # noqa: BLE001 - any solver fault (RuntimeError, MemoryError, ...) earns a retry
@@ -68,7 +82,9 @@ def solve_cvxpy(program: DualProgram | cp.Problem, solver: str | None) -> tuple[
     installed solver; a solver that cannot take the program's cones (ECOS has no
     semidefinite cone) is passed over without counting. When no attempt is optimal but one
     was ``optimal_inaccurate``, that solution is used: the NumPy certificate decides whether
-    it is certified.
+    it is certified. Inside :func:`dualnet.budget.within` (``solve``, ``certify`` and ``path``
+    with ``time_limit``) CLARABEL and SCS get the time left (at least ``MIN_SOLVER_TIME``);
+    a solve the limit ended returns its last iterate, marked ``" (stopped by time_limit)"``.
 
     Returns the lifted dual point (None for a plain problem) and the method,
     ``"cvxpy:<SOLVER>"``, followed by ``" (after <SOLVER>: <fault>, ...)"`` when an attempt
@@ -85,6 +101,10 @@ def solve_cvxpy(program: DualProgram | cp.Problem, solver: str | None) -> tuple[
         fault, refused = _attempt(problem, name)
         if fault is None:
             return _result(program, name, tried, "")
+        if fault == STOPPED and current_budget().expired():
+            # The call's time_limit ended the solve: its last point is the answer, and the
+            # certificate says how good it is (another solver would get no time).
+            return _result(program, name, tried, " (stopped by time_limit)")
         if not refused:
             attempts += 1
             tried.append((name, fault))
@@ -128,4 +148,6 @@ def fault_note(method: str) -> str:
         notes.append(f"the solver run had faults ({faults}; {name} was used instead)")
     if method.endswith(" (optimal_inaccurate)"):
         notes.append(f"{name} reported an inaccurate solution (optimal_inaccurate)")
+    if method.endswith(" (stopped by time_limit)"):
+        notes.append(f"time_limit stopped {name} before it converged; the network comes from its last iterate")
     return "; ".join(notes)
