@@ -60,18 +60,19 @@ def solve_reduced(A: np.ndarray, Y: np.ndarray, loss: Loss, lam: float,
         from ._kinked import solve_kinked     # (it builds on the Newton steps of this module)
         return solve_kinked(A, Y, loss, lam, warm, tol)
     B = _basis(loss, K)
+    if loss.name == "cross-entropy" and K == 2:
+        # Two classes: with Z = z bᵀ (b = ±(1, −1)/√2) sample i's loss is the logistic loss of
+        # the margin √2 y_i a_iᵀz, y_i = ±1 its class: the same Newton on a cheaper loss. Its
+        # dual point u gives this one's, U = Y − softmax(AZ) = √2 u bᵀ (no softmax needed).
+        z = None if warm is None or not np.any(warm) else warm @ B
+        z, u, method = solve_reduced(np.sqrt(2.0) * A, np.sign(Y @ B), LOSSES["logistic"], lam, z, tol)
+        return z @ B.T, np.sqrt(2.0) * u @ B.T, method
     zero = np.zeros((r, K))
     g0 = A.T @ (-loss.dual_point(np.zeros_like(Y), Y)) @ B
     if r == 0 or _dual_norm(g0) <= lam:
         # 0 is in the subdifferential there: the zero network is optimal.
         return zero, loss.dual_point(np.zeros_like(Y), Y), "zero (the threshold exceeds ‖Aᵀ∇ℓ(0)‖)"
     vector = min(g0.shape) == 1
-    if loss.name == "cross-entropy" and K == 2:
-        # Two classes: with Z = z bᵀ (b = ±(1, −1)/√2) sample i's loss is the logistic loss of
-        # the margin √2 y_i a_iᵀz, y_i = ±1 its class: the same Newton on a cheaper loss.
-        z = None if warm is None or not np.any(warm) else warm @ B
-        z, _, method = solve_reduced(np.sqrt(2.0) * A, np.sign(Y @ B), LOSSES["logistic"], lam, z, tol)
-        return z @ B.T, loss.dual_point(A @ z @ B.T, Y), method
     W0 = None if warm is None or not np.any(warm) else warm @ B
     if W0 is None and vector:
         # The exact minimizer of the quadratic model of ℓ at 0 plus lam‖W‖: Newton's first step.
@@ -99,10 +100,37 @@ def _model_start(H: np.ndarray, g: np.ndarray, lam: float) -> np.ndarray | None:
         return None
     b = V.T @ g.ravel()
     nb = float(np.linalg.norm(b))
-    # An absolute xtol of ~0: the root is tiny when ‖g‖ barely exceeds lam, and must not round to 0.
-    nu = brentq(lambda nu: float(np.linalg.norm(b / (h * nu + lam))) - 1.0, 0.0, (nb - lam) / h[0] * (1 + 1e-12),
-                xtol=1e-300, rtol=1e-12)
+    nu = _secular_root(h, b, lam)
+    if nu is None:
+        # An absolute xtol of ~0: the root is tiny when ‖g‖ barely exceeds lam, and must not round to 0.
+        nu = brentq(lambda nu: float(np.linalg.norm(b / (h * nu + lam))) - 1.0, 0.0, (nb - lam) / h[0] * (1 + 1e-12),
+                    xtol=1e-300, rtol=1e-12)
     return None if nu <= 0 else (V @ (-nu * b / (h * nu + lam))).reshape(g.shape)
+
+
+def _secular_root(h: np.ndarray, b: np.ndarray, lam: float, max_iter: int = 60) -> float | None:
+    """The root of ‖b/(hν + lam)‖ = 1 by Newton on ψ(ν) = 1/‖b/(hν + lam)‖ − 1 from ν = 0.
+
+    ψ rises from ψ(0) = lam/‖b‖ − 1 < 0 and is nearly linear (as in trust-region solvers),
+    so a few steps suffice: a tenth of brentq's cost on breast cancer (30 variables). None
+    when an iterate leaves the bracket ψ < 0 < ψ(ν_max) or does not settle (brentq then).
+    """
+    nu, upper = 0.0, (float(np.linalg.norm(b)) - lam) / h[0] * (1 + 1e-12)
+    for _ in range(max_iter):
+        d = h * nu + lam
+        q = b / d
+        nq = float(np.linalg.norm(q))
+        # dψ/dν = −(d‖q‖/dν)/‖q‖² with d‖q‖/dν = −Σ q²h/d / ‖q‖.
+        rise = float(np.sum(q * q * h / d)) / nq ** 3
+        if rise <= 0:
+            return None
+        step = -(1.0 / nq - 1.0) / rise
+        nu += step
+        if not 0.0 < nu <= upper:
+            return None
+        if abs(step) <= 1e-13 * nu:
+            return nu
+    return None
 
 
 def _basis(loss: Loss, K: int) -> np.ndarray:
@@ -158,7 +186,7 @@ def _newton(A: np.ndarray, B: np.ndarray, Y: np.ndarray, loss: Loss, lam: float,
             if f - loss.dual_value((1.0 if rho <= lam else lam / rho) * U, Y) <= target:
                 return W, it - 1
         grad = (-AtU @ B + lam * W / nw).ravel()
-        H = _loss_hessian(A, loss.hessian_blocks(F, Y, B))
+        H = _loss_hessian(A, _hessian_blocks(loss, F, Y, B))
         w_hat = W.ravel() / nw
         H += (lam / nw) * (eye - np.outer(w_hat, w_hat))
         # Levenberg–Marquardt damping: far from the optimum (a cold start) a full Newton step
@@ -210,6 +238,17 @@ def _newton_step(H: np.ndarray, grad: np.ndarray) -> np.ndarray:
         return -np.linalg.solve(H, grad)          # NumPy's solve: scipy's checks cost more than an r×r solve
     except np.linalg.LinAlgError:
         return -np.linalg.lstsq(H, grad, rcond=None)[0]
+
+
+def _hessian_blocks(loss: Loss, F: np.ndarray, Y: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """``loss.hessian_blocks``, straight from the curvature for one output (B = [1]).
+
+    The general form goes through an einsum that cost a tenth of a logistic Newton
+    iteration on breast cancer (n = 569, r = 30).
+    """
+    if B.shape == (1, 1) and loss.name != "cross-entropy":
+        return loss.curvature(F, Y)[:, :, None]
+    return loss.hessian_blocks(F, Y, B)
 
 
 def _loss_hessian(A: np.ndarray, C: np.ndarray) -> np.ndarray:
