@@ -160,9 +160,7 @@ def rho(U: np.ndarray, X: np.ndarray, depth: int, t: float = 1.0) -> tuple[float
 def _norm(M: np.ndarray) -> float:
     """‖M‖: Euclidean for one column, spectral otherwise (the dual norm of the penalty).
 
-    A tall M with few columns goes through the top eigenvalue of the K×K matrix MᵀM (relative
-    error ~K·eps, like the SVD's; a fifth of its cost for d = 30, K = 2, where it was most of
-    ρ's time in a two-class cross-entropy certificate).
+    Tall M: the top eigenvalue of MᵀM (error ~K·eps as the SVD's, a fifth of its cost at 30×2).
     """
     if M.shape[1] == 1:
         return float(np.linalg.norm(M))
