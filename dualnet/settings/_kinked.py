@@ -107,22 +107,12 @@ def solve_kinked(A: np.ndarray, Y: np.ndarray, loss: Loss, lam: float, warm: np.
         newton_next = True
         F = A @ W
         candidates = [(W, envelope.dual_point(F, Y), "kinks not solved")]
-        # Entries within μ of their kink (|Y − F| is the distance for both losses, hinge's
-        # labels being ±1), exact kinks of a warm start included.
-        tried: list[tuple[int, np.ndarray]] = []
-        for rank, system, m, zone in _kink_guesses(W, vector, mu):
-            kinks = _nearest_kinks(A, Y, F, np.abs(Y - F) < zone, m)
-            if any(rank == other and np.array_equal(kinks, seen) for other, seen in tried):
-                continue
-            tried.append((rank, kinks))
-            exact = None if not np.any(kinks) else _solve_kinks(
-                A, Y, loss, lam, W, np.where(kinks, candidates[0][1], loss.dual_point(F, Y)), kinks, system)
-            if exact is not None:
-                candidates.append((*exact, "kinks solved exactly"))
-                break
+        exact = _kinks_solved(A, Y, loss, lam, W, candidates[0][1], mu, vector)
+        if exact is not None:
+            candidates.append(exact)
         for candidate in candidates:
             gap = _gap(A, Y, loss, lam, *candidate[:2])
-            if gap > target and not vector and candidate[2] != "kinks not solved":
+            if gap > target and not vector and candidate is exact:
                 # A degenerate optimum (more kinks than degrees of freedom) has many dual points, and
                 # the least-norm one need not satisfy ‖AᵀU‖₂ ≤ lam.
                 polished = _kink_dual(A, Y, loss, lam, *candidate[:2])
@@ -140,7 +130,7 @@ def solve_kinked(A: np.ndarray, Y: np.ndarray, loss: Loss, lam: float, warm: np.
 
 def _factored_line_minimum(loss: Loss, A: np.ndarray, Y: np.ndarray, F: np.ndarray, G: np.ndarray, H: np.ndarray,
                            PG: np.ndarray, PH: np.ndarray, lam: float, decrement: float, max_iter: int = 30) -> float:
-    """t > 0 nearly minimizing φ(t) = ℓ(A(G + tPG)(H + tPH)ᵀ) + lam(‖G + tPG‖² + ‖H + tPH‖²)/2.
+    """A step t > 0 nearly minimizing φ(t) = ℓ(A(G + tPG)(H + tPH)ᵀ) + lam(‖G + tPG‖² + ‖H + tPH‖²)/2.
 
     The outputs move along F + tD₁ + t²D₂ (D₁ = A(PG Hᵀ + G PHᵀ), D₂ = A PG PHᵀ). Safeguarded
     Newton on φ' from t = 1 (doubling until φ' > 0 somewhere, then bisecting steps that leave
@@ -196,6 +186,26 @@ def _kink_dual(A: np.ndarray, Y: np.ndarray, loss: Loss, lam: float, W: np.ndarr
     polished = np.where(kinks, 0.0, U)
     polished[rows, cols] = u.value
     return loss.project_dual(polished, Y)
+
+
+def _kinks_solved(A: np.ndarray, Y: np.ndarray, loss: Loss, lam: float, W: np.ndarray, U_mu: np.ndarray,
+                  mu: float, vector: bool) -> tuple[np.ndarray, np.ndarray, str] | None:
+    """The optimum of ℓ from an envelope's minimizer W (dual point U_mu), or None: :func:`_kink_guesses` in turn.
+
+    The guessed kinks are the entries within their zone of the kink (|Y − F| is the distance
+    for both losses, hinge's labels being ±1; the exact kinks of a warm start included).
+    """
+    F = A @ W
+    tried: list[tuple[int, np.ndarray]] = []
+    for rank, system, m, zone in _kink_guesses(W, vector, mu):
+        kinks = _nearest_kinks(A, Y, F, np.abs(Y - F) < zone, m)
+        if not np.any(kinks) or any(rank == other and np.array_equal(kinks, seen) for other, seen in tried):
+            continue
+        tried.append((rank, kinks))
+        exact = _solve_kinks(A, Y, loss, lam, W, np.where(kinks, U_mu, loss.dual_point(F, Y)), kinks, system)
+        if exact is not None:
+            return (*exact, "kinks solved exactly")
+    return None
 
 
 def _factored_newton(A: np.ndarray, Y: np.ndarray, loss: Loss, lam: float, W: np.ndarray,
@@ -293,8 +303,10 @@ def _damped_step(Hess: np.ndarray, grad: np.ndarray, damping: float) -> tuple[np
 
 
 def _rank(W: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """The SVD of W and its rank k: singular values above 1e-6 of the largest (an envelope's
-    minimizer, found by L-BFGS, keeps small tails of the directions the optimum drops)."""
+    """The SVD of W and its rank k: singular values above 1e-6 of the largest.
+
+    An envelope's minimizer keeps small tails of the directions the optimum drops.
+    """
     P, sig, Qt = np.linalg.svd(W, full_matrices=False)
     k = int(np.count_nonzero(sig > 1e-6 * sig[0])) if sig.size and sig[0] > 0 else 0
     return P, sig, Qt, k

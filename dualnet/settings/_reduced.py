@@ -57,7 +57,7 @@ def solve_reduced(A: np.ndarray, Y: np.ndarray, loss: Loss, lam: float,
     if not has_fast_path(loss, r, K):
         raise ValueError(f"no fast path for loss {loss.name!r} with {r}x{K} unknowns (has_fast_path)")
     if not loss.smooth:
-        from ._kinked import solve_kinked     # (it builds on the Newton steps of this module)
+        from ._kinked import solve_kinked  # (it builds on the Newton steps of this module)
         return solve_kinked(A, Y, loss, lam, warm, tol)
     B = _basis(loss, K)
     if loss.name == "cross-entropy" and K == 2:
@@ -232,7 +232,7 @@ def _newton(A: np.ndarray, B: np.ndarray, Y: np.ndarray, loss: Loss, lam: float,
 
 def _line_minimum(loss: Loss, F: np.ndarray, D: np.ndarray, Y: np.ndarray, w: np.ndarray, p: np.ndarray,
                   lam: float, decrement: float, max_iter: int = 30) -> float:
-    """t > 0 nearly minimizing φ(t) = ℓ(F + tD) + lam‖w + tp‖ (D = A p: the outputs' change).
+    """A step t > 0 nearly minimizing φ(t) = ℓ(F + tD) + lam‖w + tp‖ (D = A p: the outputs' change).
 
     φ is convex with φ'(0) = −``decrement`` < 0 (p a descent direction). Newton on φ' from
     t = 1, doubling while no point with φ' > 0 is known and bisecting when a step leaves the

@@ -17,7 +17,6 @@ import pytest
 from scipy.optimize import minimize
 
 import dualnet as dn
-from dualnet.errors import InputError
 from dualnet.losses import LOSSES
 from dualnet.network import Network
 from dualnet.settings import linear
