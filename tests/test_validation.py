@@ -106,9 +106,6 @@ CASES = [
      r"Got an array of shape \(4, 2\) that is not one-hot\. Encode integer labels with numpy\.eye"),
     ("cross-entropy-vector", X4, Y4, {"loss": "cross-entropy"}, InputError,
      r"'y' parameter of solve must be one-hot rows.*Got an array of shape \(4, 1\)"),
-    ("fast-needs-one-output", X4, np.stack([Y4, -Y4], axis=1), {"loss": "hinge", "method": "fast"}, InputError,
-     r"The 'method' parameter of solve is 'fast', but the linear setting has a fast path for loss='hinge' only "
-     r"with one output\. Got 2 outputs\. Use method='auto' or method='cvxpy'"),
     ("setting-does-not-fit", X4, Y4, {"activation": "relu", "setting": "linear"}, SettingError,
      r"The data do not fit setting 'linear': activation='relu': this setting is for linear networks.*"
      r"Remedies: activation='linear'"),

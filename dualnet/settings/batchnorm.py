@@ -485,14 +485,14 @@ _CLOSED = {"linear": "closed-form (SVD of the centered data, singular-value thre
 
 def _use_closed_form(pb: Problem, bn_scale: str) -> bool:
     # Squared loss with "std" scaling: closed form; other losses on linear networks (any
-    # scaling): the reduced problem by Newton or L-BFGS (hinge and absolute: one output).
+    # scaling): the reduced problem by Newton or L-BFGS (hinge and absolute: smoothed, kinks solved).
     available = (pb.loss.name == "squared" and bn_scale == "std") or (
         pb.loss.name != "squared" and has_fast_path(pb.loss, min(pb.X.shape), pb.n_outputs)
         and pb.activation == "linear")
     if pb.method in ("fast", "closed-form") and not available:
         raise InputError(f"The 'method' parameter of solve is {pb.method!r}, but the batchnorm setting has a closed "
                          f"form only for loss='squared' and bn_scale='std', and a fast path for the other losses "
-                         f"only with activation='linear' (hinge and absolute: with one output). Got "
+                         f"only with activation='linear'. Got "
                          f"loss={pb.loss.name!r}, bn_scale={bn_scale!r}, activation={pb.activation!r} and "
                          f"{pb.n_outputs} outputs. Use method='auto' or method='cvxpy'.")
     return available and pb.method != "cvxpy"

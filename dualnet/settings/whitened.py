@@ -350,7 +350,8 @@ def _use_closed_form(pb: Problem) -> bool:
     if pb.method in ("fast", "closed-form") and not available:
         raise InputError(f"The 'method' parameter of solve is {pb.method!r}, but the whitened setting has a closed "
                          f"form for loss='squared', a Newton method for 'logistic' and 'cross-entropy', and one for "
-                         f"'hinge' and 'absolute' only with one output whose labels have one magnitude per sign. Got "
+                         f"'hinge' and 'absolute' only with one-hot labels or one output whose labels have one "
+                         f"magnitude per sign. Got "
                          f"loss={pb.loss.name!r} and labels of shape {pb.Y.shape}. Use method='auto' or "
                          "method='cvxpy'.")
     return pb.method != "cvxpy" and available
@@ -359,13 +360,13 @@ def _use_closed_form(pb: Problem) -> bool:
 def _groups_are_exact(loss: Loss, Y: np.ndarray) -> bool:
     """Whether an optimum is constant on each label group (:func:`_fast_groups`).
 
-    Smooth losses as argued there. Hinge and absolute: one output, and within each sign
-    group a single label value (the symmetry argument needs equal labels; hinge labels are
-    ±1). One-hot labels under the absolute loss are left to the CVXPY program.
+    Smooth losses as argued there. Hinge and absolute: within each group a single label
+    value (the symmetry argument needs equal labels): one-hot labels (absolute; hinge labels
+    are ±1), or one output with one label value per sign.
     """
-    if loss.smooth:
+    if loss.smooth or (loss.kinked and Y.shape[1] > 1):
         return True
-    if not loss.kinked or Y.shape[1] > 1:
+    if not loss.kinked:
         return False
     y = Y[:, 0]
     return all(np.ptp(y[part]) == 0 for part in (y > 0, y < 0) if np.any(part))

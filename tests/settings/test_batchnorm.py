@@ -315,11 +315,14 @@ def test_fast_smooth_losses_linear_bn_agree_with_cvxpy(low_dim, loss: str, K: in
 
 
 @pytest.mark.parametrize("bn_scale", ["std", "l2"])
+@pytest.mark.parametrize("K", [1, 3])
 @pytest.mark.parametrize("loss", ["hinge", "absolute"])
-def test_fast_kinked_losses_linear_bn_agree_with_cvxpy(low_dim, loss: str, bn_scale: str) -> None:
-    """Smoothed Newton on min_z ℓ(QDz) + β‖z‖ (one output, kinks solved exactly) against CVXPY."""
+def test_fast_kinked_losses_linear_bn_agree_with_cvxpy(low_dim, loss: str, K: int, bn_scale: str) -> None:
+    """Smoothed Newton on min_Z ℓ(QDZ) + β‖Z‖_* (on factors for K > 1, kinks solved exactly) against CVXPY."""
     X, Y, beta = low_dim
-    y = np.sign(Y[:, 0]) if loss == "hinge" else Y[:, 0]
+    rng = np.random.default_rng(K)
+    cols = np.column_stack([Y[:, 0], rng.standard_normal((Y.shape[0], K - 1))])
+    y = np.sign(cols) if loss == "hinge" else cols
     kw = dict(beta=beta, batchnorm=True, activation="linear", loss=loss, bn_scale=bn_scale)
     fast, slow = dn.solve(X, y, **kw), dn.solve(X, y, method="cvxpy", **kw)
     assert "smoothed Newton" in fast.method and slow.method.startswith("cvxpy:")
@@ -327,8 +330,6 @@ def test_fast_kinked_losses_linear_bn_agree_with_cvxpy(low_dim, loss: str, bn_sc
     # The CVXPY route reaches relative gaps of 1e-6 to 1e-5 here (not certified at tol 1e-6): the
     # certified value must lie inside its proven interval [lower bound, value].
     assert slow.lower_bound - 1e-9 <= fast.value <= slow.value + 1e-9 * max(1.0, slow.value)
-    with pytest.raises(InputError, match="hinge and absolute: with one output"):
-        dn.solve(X, np.sign(Y) if loss == "hinge" else Y, method="fast", **kw)
 
 
 # ========================================================== ReLU BN (§6.2, §6.4)
