@@ -12,6 +12,9 @@ nuclear norm is the Euclidean norm whenever Z is a vector (K = 1, or r = 1).
   ‖Z‖ is smooth at the optimum and damped Newton converges quadratically in r·q variables.
 * Several columns and rows: the factored form ‖Z‖_* = min_{Z=GHᵀ} ½(‖G‖² + ‖H‖²) with as
   many factors as columns, by L-BFGS (a smooth problem whose local minima are global).
+* A smooth loss under an unpenalized intercept b (:mod:`dualnet.sklearn`'s ``fit_intercept``,
+  ℓ(AZ + 1bᵀ) minimized over b too): the same factored L-BFGS with b as free variables
+  (:func:`smooth_intercept_base` says which losses).
 * Kinked losses (hinge, absolute): the Moreau envelope ℓ_μ with a decreasing μ
   (:func:`dualnet.settings._kinked.solve_kinked`), minimized by Newton (Z a vector) or L-BFGS on the factors (Z a
   matrix), then the optimality conditions of ℓ solved exactly on the entries at a kink.
@@ -32,7 +35,7 @@ from scipy.optimize import brentq, minimize
 
 from ..losses import LOSSES, Loss
 
-__all__ = ["has_fast_path", "solve_reduced"]
+__all__ = ["has_fast_path", "smooth_intercept_base", "solve_reduced"]
 
 
 def has_fast_path(loss: Loss, r: int, K: int) -> bool:
@@ -42,6 +45,12 @@ def has_fast_path(loss: Loss, r: int, K: int) -> bool:
     have none.
     """
     return loss.smooth or loss.kinked
+
+
+def smooth_intercept_base(loss: Loss) -> Loss | None:
+    """The smooth loss ℓ inside an intercept loss min_b ℓ(F + 1bᵀ) (:mod:`dualnet.sklearn`), else None."""
+    base = getattr(loss, "base", None)
+    return base if isinstance(base, Loss) and base.smooth else None
 
 
 def solve_reduced(A: np.ndarray, Y: np.ndarray, loss: Loss, lam: float,
@@ -54,6 +63,9 @@ def solve_reduced(A: np.ndarray, Y: np.ndarray, loss: Loss, lam: float,
     gradient, a dual point of ℓ.
     """
     r, K = A.shape[1], Y.shape[1]
+    base = smooth_intercept_base(loss)
+    if base is not None:
+        return _with_intercept(A, Y, loss, base, lam, warm)
     if not has_fast_path(loss, r, K):
         raise ValueError(f"no fast path for loss {loss.name!r} with {r}x{K} unknowns (has_fast_path)")
     if not loss.smooth:
@@ -86,6 +98,29 @@ def solve_reduced(A: np.ndarray, Y: np.ndarray, loss: Loss, lam: float,
     W, iters = inner(A, B, Y, loss, lam, W0, target=tol * loss.zero_value(Y)) if vector else inner(
         A, B, Y, loss, lam, W0)
     return W @ B.T, loss.dual_point(A @ W @ B.T, Y), f"{name} ({iters} iterations)"
+
+
+def _with_intercept(A: np.ndarray, Y: np.ndarray, loss: Loss, base: Loss, lam: float,
+                    warm: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, str]:
+    """min over Z and b of ℓ(AZ + 1bᵀ; Y) + lam‖Z‖_*, ``loss`` = min_b ℓ(· + 1bᵀ) and ℓ = ``base``.
+
+    The dual point is ``loss.dual_point``: −∇ℓ at the best b, whose columns sum to zero.
+    """
+    r, K = A.shape[1], Y.shape[1]
+    B = _basis(base, K)
+    U0 = loss.dual_point(np.zeros_like(Y), Y)          # the best intercept alone
+    g0 = A.T @ (-U0) @ B
+    if r == 0 or _dual_norm(g0) <= lam:
+        return np.zeros((r, K)), U0, "zero (the threshold exceeds ‖Aᵀ∇ℓ(1bᵀ)‖ at the best intercept b)"
+    if warm is not None and np.any(warm):
+        W0 = warm @ B
+    else:
+        # One gradient step from 0 along the steepest direction, sized by the curvature at 0.
+        curv = float(np.max(base.hessian_blocks(np.zeros_like(Y), Y, B))) or 1.0
+        W0 = -g0 * ((_dual_norm(g0) - lam) / (_dual_norm(g0) * curv * np.linalg.norm(A, 2) ** 2))
+    W, iters = _factored(A, B, Y, base, lam, W0, intercept=True)
+    Z = W @ B.T
+    return Z, loss.dual_point(A @ Z, Y), f"L-BFGS on factors and intercept ({iters} iterations)"
 
 
 def _model_start(H: np.ndarray, g: np.ndarray, lam: float) -> np.ndarray | None:
@@ -312,8 +347,11 @@ def _loss_hessian(A: np.ndarray, C: np.ndarray) -> np.ndarray:
 
 
 def _factored(A: np.ndarray, B: np.ndarray, Y: np.ndarray, loss: Loss, lam: float, W: np.ndarray,
-              max_iter: int = 5000) -> tuple[np.ndarray, int]:
-    """L-BFGS on ℓ(A G Hᵀ Bᵀ) + lam(‖G‖² + ‖H‖²)/2 with q factors, from the SVD of W."""
+              max_iter: int = 5000, intercept: bool = False) -> tuple[np.ndarray, int]:
+    """L-BFGS on ℓ(A G Hᵀ Bᵀ) + lam(‖G‖² + ‖H‖²)/2 with q factors, from the SVD of W.
+
+    ``intercept``: ℓ((A G Hᵀ + 1cᵀ)Bᵀ) with c ∈ R^q free too (the intercept b = Bc).
+    """
     r, q = W.shape
     Ua, sig, Vt = np.linalg.svd(W, full_matrices=False)
     # Factors of size zero are a saddle point of the factored problem: start them slightly off it.
@@ -323,18 +361,21 @@ def _factored(A: np.ndarray, B: np.ndarray, Y: np.ndarray, loss: Loss, lam: floa
     G = Ua * root + (sig < floor) * rng.standard_normal((r, sig.size)) * floor
     H = Vt.T * root + (sig < floor) * rng.standard_normal((q, sig.size)) * floor
     k = sig.size
+    m = (r + q) * k                     # where the factors end and the intercept's q entries begin
 
     def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
-        G, H = x[:r * k].reshape(r, k), x[r * k:].reshape(q, k)
+        G, H = x[:r * k].reshape(r, k), x[r * k:m].reshape(q, k)
         AG = A @ G
-        F = AG @ (B @ H).T
+        F = ((AG @ H.T + x[m:]) if intercept else AG @ H.T) @ B.T
         M = -loss.dual_point(F, Y) @ B                                     # ∇ℓ Bᵀ... in the q directions
         value = loss.value(F, Y) + 0.5 * lam * (float(np.sum(G * G)) + float(np.sum(H * H)))
         dG = A.T @ (M @ H) + lam * G
         dH = M.T @ AG + lam * H
-        return value, np.concatenate([dG.ravel(), dH.ravel()])
+        parts = [dG.ravel(), dH.ravel()] + ([M.sum(axis=0)] if intercept else [])
+        return value, np.concatenate(parts)
 
-    res = minimize(fun, np.concatenate([G.ravel(), H.ravel()]), jac=True, method="L-BFGS-B",
+    start = [G.ravel(), H.ravel()] + ([np.zeros(q)] if intercept else [])
+    res = minimize(fun, np.concatenate(start), jac=True, method="L-BFGS-B",
                    options={"maxiter": max_iter, "maxcor": 20, "gtol": 1e-12, "ftol": 1e-16})
-    G, H = res.x[:r * k].reshape(r, k), res.x[r * k:].reshape(q, k)
+    G, H = res.x[:r * k].reshape(r, k), res.x[r * k:m].reshape(q, k)
     return G @ H.T, int(res.nit)

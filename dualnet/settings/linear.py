@@ -38,7 +38,7 @@ from ..losses import Loss
 from ..network import Network
 from ..problem import DualProgram, Fit, Precomputed, Problem
 from ..weight_decay import fit_weight_decay
-from ._reduced import has_fast_path, solve_reduced
+from ._reduced import has_fast_path, smooth_intercept_base, solve_reduced
 from ._solve import solve_cvxpy
 
 NAME = "linear"
@@ -352,7 +352,8 @@ def _residual(X: np.ndarray, Y: np.ndarray, E: np.ndarray) -> np.ndarray:
 
 
 def _use_fast(pb: Problem) -> bool:
-    available = has_fast_path(pb.loss, min(pb.X.shape), pb.n_outputs)
+    available = (has_fast_path(pb.loss, min(pb.X.shape), pb.n_outputs)
+                 or smooth_intercept_base(pb.loss) is not None)
     if pb.method in ("fast", "closed-form"):
         if not available:
             which = "only for loss='squared', 'logistic', 'cross-entropy', 'hinge' or 'absolute'"
