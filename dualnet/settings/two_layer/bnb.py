@@ -7,7 +7,8 @@ and a cone whose bound is at most incumbent·(1 + rtol) is pruned. Every cone's 
 come from a short batched accelerated projected gradient; those a sharper bound may prune
 get a longer one and BVLS. The incumbent climbs by a short ascent from the best cones'
 maximizers. The bound is anytime: the maximum over all leaves (open or pruned) is valid
-whenever the search stops.
+whenever the search stops. As a cutting plane's oracle it answers "is ρ ≤ floor?" and
+starts from the leaves of the previous round's tree (``floor``, ``warm`` of :func:`rho_bound`).
 """
 
 from __future__ import annotations
@@ -84,8 +85,8 @@ class RhoBound:
     certificate : BnbCertificate or tuple of them
         What :func:`check_certificate` re-checks (one per output for vector outputs).
     atoms : ndarray (r, k)
-        The best directions met in distinct chambers, best first (``z`` leads): the
-        patterns a cutting plane adds.
+        The best directions met, one per chamber, best first: the patterns a cutting
+        plane adds.
     """
 
     upper: float

@@ -230,7 +230,9 @@ def cutting_plane(X: np.ndarray, y: np.ndarray, beta: float, loss: str | Loss = 
                     tight = True           # one more master, to eps, before calling it a stall
                     continue
                 break
-            D = _unique_columns(np.hstack([D[:, _used(master, D, free)], new[0]]))
+            # Branch-and-bound rounds keep every pattern: dropped ones came back a few rounds later.
+            kept = D if by_bnb else D[:, _used(master, D, free)]
+            D = _unique_columns(np.hstack([kept, new[0]]))
     except KeyboardInterrupt:
         if master is None:                  # nothing to return yet
             bar.close()
