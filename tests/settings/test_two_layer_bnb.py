@@ -13,6 +13,7 @@ from dualnet.settings.two_layer.arrangement import geometry
 from dualnet.settings.two_layer.bnb import rho_bound, rho_bound_vector
 from dualnet.settings.two_layer.cones import check_certificate
 from dualnet.settings.two_layer.cutting import cutting_plane
+from dualnet.settings.two_layer import oracles
 from dualnet.settings.two_layer.oracles import _heuristic, _oracle
 
 RTOL = 1e-4
@@ -247,3 +248,14 @@ def test_cutting_plane_with_branch_and_bound_oracle_proves_the_optimum():
     assert res.iterations[-1]["oracle"].startswith("branch and bound")
     # The proof's value is the global optimum the exact oracle certifies (first-order master: 1e-6 relative).
     assert res.value == pytest.approx(exact.value, rel=1e-6)
+    # The certificate of the same point reuses that proof, re-checked by check_certificate.
+    A = geometry(X).A
+    kept = _oracle(A, res.U, max_patterns=100, bound_time=5.0)
+    assert kept.method == res.iterations[-1]["oracle"]
+    assert _exact(A, res.U[:, 0]) * (1 - 1e-9) <= kept.proven_upper <= 1.0 + 1e-6
+    # A tampered kept certificate fails its check: the oracle searches again instead of trusting it.
+    key = next(k for k, (out, _) in oracles._PROVEN.items() if out.method == kept.method)
+    out, cert = oracles._PROVEN[key]
+    oracles._PROVEN[key] = (out, dataclasses.replace(cert, lam=cert.lam * 0.0 - 1.0))
+    again = _oracle(A, res.U, max_patterns=100, bound_time=5.0)
+    assert again.method != kept.method and again.proven_upper >= _exact(A, res.U[:, 0]) * (1 - 1e-9)
