@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from dualnet.errors import InputError
+from dualnet.settings.two_layer import oracles
 from dualnet.settings.two_layer.arrangement import geometry
 from dualnet.settings.two_layer.bnb import rho_bound, rho_bound_vector
 from dualnet.settings.two_layer.cones import check_certificate
 from dualnet.settings.two_layer.cutting import cutting_plane
-from dualnet.settings.two_layer import oracles
 from dualnet.settings.two_layer.oracles import _heuristic, _oracle
 
 RTOL = 1e-4

@@ -188,7 +188,8 @@ def cutting_plane(X: np.ndarray, y: np.ndarray, beta: float, loss: str | Loss = 
                 # Branch and bound asks "is ρ ≤ β(1 + ε/2)?" from the last round's leaves and atoms: a
                 # proof, or the violated chambers it met (measured at rank 3, n = 2000: the many-start
                 # oracle saw no violation at ρ/β = 1.003 and crept for a dozen rounds).
-                known = [Z for Z in (None if res_oracle is None else res_oracle.Z[:, :BNB_WARM], seeds) if Z is not None]
+                last = None if res_oracle is None else res_oracle.Z[:, :BNB_WARM]
+                known = [Z for Z in (last, seeds) if Z is not None]
                 # Near the end (violation ≤ BNB_CLOSE) it brackets ρ to 5·eps: its proven bound may then
                 # close the gap although the master's dual point is violated by the master's own error.
                 rtol = BNB_RTOL if violation > BNB_CLOSE else 5 * eps

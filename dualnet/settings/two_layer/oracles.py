@@ -354,7 +354,7 @@ def _bnb_oracle(A: np.ndarray, U: np.ndarray, floor: float, *, top: int = 1, see
     ``warm`` (the search returned last, for a nearby u) starts the search from its leaves.
     Returns the result and the search (the next round's ``warm``).
     """
-    from .bnb import rho_bound         # bnb builds on this module's ascent
+    from .bnb import rho_bound  # bnb builds on this module's ascent
 
     u = U[:, 0]
     res = rho_bound(A, u, rtol=rtol, time_limit=seconds, incumbent=seeds, executor=executor, n_starts=n_starts,
