@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 
+import dualnet as dn
 from dualnet.errors import InputError
 from dualnet.settings.two_layer import oracles
 from dualnet.settings.two_layer.arrangement import geometry
@@ -259,3 +261,15 @@ def test_cutting_plane_with_branch_and_bound_oracle_proves_the_optimum():
     oracles._PROVEN[key] = (out, dataclasses.replace(cert, lam=cert.lam * 0.0 - 1.0))
     again = _oracle(A, res.U, max_patterns=100, bound_time=5.0)
     assert again.method != kept.method and again.proven_upper >= _exact(A, res.U[:, 0]) * (1 - 1e-9)
+
+
+def test_solve_at_rank_3_beyond_enumeration_honours_its_time_limit():
+    # n = 300 at rank 3: 89 702 chambers > max_patterns, so branch and bound is the cutting plane's oracle.
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((300, 3)) @ rng.standard_normal((3, 5))
+    y = np.maximum(X @ rng.standard_normal(5), 0.0) + 0.3 * rng.standard_normal(300)
+    start = time.perf_counter()
+    sol = dn.solve(X, y, beta=1.0, time_limit=4.0, progress=False)
+    assert time.perf_counter() - start <= 1.2 * 4.0 + 2.0
+    assert sol.info["iterations"][0]["oracle"].startswith("branch and bound")
+    assert sol.proven and sol.lower_bound <= sol.value
