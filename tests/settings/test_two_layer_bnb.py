@@ -9,7 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
+import dualnet as dn
 from dualnet.errors import InputError
+from dualnet.settings.two_layer import oracles
 from dualnet.settings.two_layer.arrangement import geometry
 from dualnet.settings.two_layer.bnb import rho_bound, rho_bound_vector
 from dualnet.settings.two_layer.cones import check_certificate
@@ -222,3 +224,65 @@ def test_thin_cone_bound_is_tight():
     exact = max(float(np.max(c @ R)), 0.0)
     assert bound[0] >= exact
     assert bound[0] <= np.linalg.norm(c) * (1 + 1e-9), (bound[0], np.linalg.norm(c), kappa[0])
+
+
+def test_floor_and_warm_start_keep_the_bound_proven():
+    A, u = _instance(40, 3, 11)
+    exact = _exact(A, u)
+    # Asked only "is rho <= floor?": above rho the search finishes with a proven upper <= floor (+margin).
+    res = rho_bound(A, u, rtol=RTOL, floor=1.2 * exact)
+    assert res.complete
+    assert exact * (1 - 1e-9) <= res.upper <= 1.2 * exact * (1 + 1e-9)
+    assert check_certificate(A, u, res.certificate) == pytest.approx(res.upper, rel=1e-12)
+    # Below rho it cannot finish before bracketing rho itself.
+    res_low = rho_bound(A, u, rtol=RTOL, floor=0.5 * exact)
+    assert res_low.complete
+    _assert_brackets(A, u, res_low, exact)
+    # A search for another u started from this tree's leaves: the same guarantees and a valid certificate.
+    v = u + 0.1 * np.random.default_rng(0).standard_normal(len(u))
+    warm = rho_bound(A, v, rtol=RTOL, warm=res_low)
+    assert warm.complete
+    _assert_brackets(A, v, warm, _exact(A, v))
+    assert len(warm.certificate.cones) >= len(res_low.certificate.cones)       # it grew from the old tree
+    # The atoms are distinct chambers, the best first.
+    atoms = warm.atoms
+    vals = np.abs(v @ np.maximum(A @ atoms, 0.0))
+    assert vals[0] == pytest.approx(warm.lower, rel=1e-12) and np.all(vals[:-1] >= vals[1:])
+    assert np.unique(A @ atoms > 0, axis=1).shape[1] == atoms.shape[1]
+
+
+def test_cutting_plane_with_branch_and_bound_oracle_proves_the_optimum():
+    # max_patterns below the counting bound: the oracle cannot enumerate, so branch and bound backs it.
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((40, 3))
+    y = np.maximum(X[:, 0], 0) - np.abs(X[:, 1]) + 0.1 * rng.standard_normal(40)
+    exact = cutting_plane(X, y, beta=1.0, progress=False, n_starts=20)
+    assert exact.exact and exact.converged
+    res = cutting_plane(X, y, beta=1.0, progress=False, n_starts=20, max_patterns=100, master="first-order")
+    assert res.converged and res.reason == "", res.reason
+    assert res.iterations[-1]["oracle"].startswith("branch and bound")
+    # The proof's value is the global optimum the exact oracle certifies (first-order master: 1e-6 relative).
+    assert res.value == pytest.approx(exact.value, rel=1e-6)
+    # The certificate of the same point reuses that proof, re-checked by check_certificate.
+    A = geometry(X).A
+    kept = _oracle(A, res.U, max_patterns=100, bound_time=5.0)
+    assert kept.method == res.iterations[-1]["oracle"]
+    assert _exact(A, res.U[:, 0]) * (1 - 1e-9) <= kept.proven_upper <= 1.0 + 1e-6
+    # A tampered kept certificate fails its check: the oracle searches again instead of trusting it.
+    key = next(k for k, (out, _) in oracles._PROVEN.items() if out.method == kept.method)
+    out, cert = oracles._PROVEN[key]
+    oracles._PROVEN[key] = (out, dataclasses.replace(cert, lam=cert.lam * 0.0 - 1.0))
+    again = _oracle(A, res.U, max_patterns=100, bound_time=5.0)
+    assert again.method != kept.method and again.proven_upper >= _exact(A, res.U[:, 0]) * (1 - 1e-9)
+
+
+def test_solve_at_rank_3_beyond_enumeration_honours_its_time_limit():
+    # n = 300 at rank 3: 89 702 chambers > max_patterns, so branch and bound is the cutting plane's oracle.
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((300, 3)) @ rng.standard_normal((3, 5))
+    y = np.maximum(X @ rng.standard_normal(5), 0.0) + 0.3 * rng.standard_normal(300)
+    start = time.perf_counter()
+    sol = dn.solve(X, y, beta=1.0, time_limit=4.0, progress=False)
+    assert time.perf_counter() - start <= 1.2 * 4.0 + 2.0
+    assert sol.info["iterations"][0]["oracle"].startswith("branch and bound")
+    assert sol.proven and sol.lower_bound <= sol.value

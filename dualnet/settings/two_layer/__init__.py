@@ -73,6 +73,7 @@ from .cones import BnbCertificate, check_certificate
 from .cutting import (
     SEED_RUNS,
     CuttingPlaneResult,
+    _bnb_rank,
     _fit_vector,
     _polish,
     as_network,
@@ -372,6 +373,9 @@ def _seeding(pb: Problem, opts: dict[str, Any], reason: str) -> tuple[list, Budg
         default = (f"the default time budget of {limit:.3g} s ({DEFAULT_TRAININGS} times one seeding training, "
                    f"within {DEFAULT_MIN_TIME:g}-{DEFAULT_MAX_TIME:g} s; the oracle cannot be exact here) ran out; "
                    "pass time_limit= to change it")
+    if pb.n_outputs == 1 and not pb.bias and _bnb_rank(geometry(pb.X).A, opts["max_patterns"]):
+        # Branch and bound backs the oracle here: the time of more trainings goes to its search.
+        return seeds, whole, default
     quarter = Budget(max(0.25 * whole.time_limit - (time.perf_counter() - whole.start), 0.0))
     seeds += seed_runs(pb.X, pb.Y, pb.beta, pb.loss, range(seed + 1, seed + SEED_RUNS), pb.bias, quarter)
     return seeds, whole, default

@@ -7,7 +7,8 @@ and a cone whose bound is at most incumbent·(1 + rtol) is pruned. Every cone's 
 come from a short batched accelerated projected gradient; those a sharper bound may prune
 get a longer one and BVLS. The incumbent climbs by a short ascent from the best cones'
 maximizers. The bound is anytime: the maximum over all leaves (open or pruned) is valid
-whenever the search stops.
+whenever the search stops. As a cutting plane's oracle it answers "is ρ ≤ floor?" and
+starts from the leaves of the previous round's tree (``floor``, ``warm`` of :func:`rho_bound`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import time
 import warnings
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy.optimize import lsq_linear
@@ -41,6 +43,8 @@ from .cones import (
 )
 from .oracles import _ascent, _heuristic, _local_search, norm_bound
 
+#: leaves of a warm start evaluated at once (memory: WARM_BLOCK × n × r floats)
+WARM_BLOCK = 512
 #: nodes popped and split per round (their children are evaluated together, or on the executor)
 BATCH = 64
 #: children per task handed to an executor
@@ -82,6 +86,9 @@ class RhoBound:
     certificate : BnbCertificate or tuple of them
         What :func:`check_certificate` re-checks (one per output for vector outputs; None for an
         output not searched before the time limit, which keeps the norm bound).
+    atoms : ndarray (r, k)
+        The best directions met, one per chamber, best first: the patterns a cutting
+        plane adds.
     """
 
     upper: float
@@ -92,6 +99,9 @@ class RhoBound:
     seconds: float
     stopped: str
     certificate: BnbCertificate | tuple[BnbCertificate, ...] = field(repr=False)
+    atoms: np.ndarray | None = field(default=None, repr=False)
+    #: the bisection tree searched (its leaves start a later search for a nearby u: :func:`rho_bound` ``warm``)
+    tree: Any = field(default=None, repr=False, compare=False)
 
 
 # ======================================================================== one batch of cones
@@ -287,6 +297,21 @@ class _Tree:
         self.split: set[int] = set()
         self.data: dict[int, tuple[float, np.ndarray, np.ndarray, np.ndarray]] = {}
 
+    def regrown(self) -> _Tree:
+        """The same cones without their bounds: a new search for another u starts from these leaves.
+
+        Split nodes keep no multipliers (bound +inf, λ = 0, μ by side in the certificate):
+        each leaf is bounded on its own, so the covering, not the path, carries the proof.
+        """
+        tree = _Tree(self.r)
+        tree.rays, tree.mid = list(self.rays), dict(self.mid)
+        tree.cones, tree.parent, tree.sign = list(self.cones), list(self.parent), list(self.sign)
+        tree.split = set(self.split)
+        tree.eff = [np.inf] * len(self.cones)
+        empty = (np.inf, np.zeros(self.r), np.zeros(0, dtype=np.int64), np.zeros(0))
+        tree.data = {k: empty for k in self.split}
+        return tree
+
     def add(self, cone: np.ndarray, parent: int, sign: int) -> int:
         self.cones.append(cone)
         self.parent.append(parent)
@@ -386,12 +411,35 @@ def _signed_values(A: np.ndarray, u: np.ndarray, Z: np.ndarray) -> np.ndarray:
     return u @ np.maximum(A @ Z, 0.0)
 
 
+#: directions kept in the pool of the best ones met (candidate atoms of a cutting plane)
+POOL = 64
+
+
 class _Incumbent:
-    """Best |uᵀ(Az)_+| seen; an improvement is polished by exact local search over chambers."""
+    """Best |uᵀ(Az)_+| seen, and a pool of the best directions; an improvement is polished by exact local search."""
 
     def __init__(self, A: np.ndarray, u: np.ndarray, budget: Budget):
         self.A, self.u, self.budget = A, u, budget
         self.value, self.z = 0.0, np.eye(A.shape[1])[:, 0]
+        self.pool_v, self.pool_Z = np.zeros(0), np.zeros((A.shape[1], 0))
+
+    def _keep(self, vals: np.ndarray, Z: np.ndarray) -> None:
+        top = np.argsort(-vals)[:POOL]
+        if len(self.pool_v) >= POOL:
+            top = top[vals[top] > self.pool_v[-1]]
+            if top.size == 0:
+                return
+        v, Zc = np.concatenate([self.pool_v, vals[top]]), np.hstack([self.pool_Z, Z[:, top]])
+        order = np.argsort(-v, kind="stable")
+        bits = np.packbits(self.A @ Zc[:, order] > 0, axis=0)               # a chamber's pattern as bytes
+        keys = np.ascontiguousarray(bits.T).view(f"V{bits.shape[0]}").ravel()
+        _, first = np.unique(keys, return_index=True)                        # one per chamber, its best
+        keep = order[np.sort(first)][:POOL]
+        self.pool_v, self.pool_Z = v[keep], Zc[:, keep]
+
+    def atoms(self) -> np.ndarray:
+        """The pool's directions (one per chamber), best first."""
+        return self.pool_Z
 
     def offer(self, Z: np.ndarray, polish: bool = True) -> None:
         if Z.shape[1] == 0:
@@ -401,6 +449,7 @@ class _Incumbent:
         vals = np.abs(_signed_values(self.A, self.u, Z))
         if vals.size == 0:
             return
+        self._keep(vals, Z)
         k = int(np.argmax(vals))
         if vals[k] <= self.value:
             return
@@ -412,14 +461,21 @@ class _Incumbent:
             self.offer(z[:, None], polish=False)
 
 
+def _level(best: float, rtol: float, floor: float) -> float:
+    """The pruning level: best·(1 + rtol), or ``floor`` while the best value found is at most floor."""
+    return best * (1 + rtol) if best > floor else floor
+
+
 def _search(A: np.ndarray, u: np.ndarray, rtol: float, time_limit: float | None, max_nodes: int | None,
-            incumbent: np.ndarray | None, executor: Executor | None, n_starts: int) -> RhoBound:
+            incumbent: np.ndarray | None, executor: Executor | None, n_starts: int, floor: float = 0.0,
+            warm: _Tree | None = None) -> RhoBound:
     t0 = time.perf_counter()
     n, r = A.shape
     S = _lipschitz(A, u)
     if r == 0 or S == 0:
-        return RhoBound(0.0, 0.0, np.zeros(r), True, 0, time.perf_counter() - t0, "", _empty_certificate(r))
-    tree = _Tree(r)
+        return RhoBound(0.0, 0.0, np.zeros(r), True, 0, time.perf_counter() - t0, "", _empty_certificate(r),
+                        np.zeros((r, 0)))
+    tree = _Tree(r) if warm is None or warm.r != r else warm.regrown()
     best = _Incumbent(A, u, Budget(time_limit))
     if incumbent is not None:
         best.offer(incumbent.reshape(r, -1))
@@ -431,19 +487,24 @@ def _search(A: np.ndarray, u: np.ndarray, rtol: float, time_limit: float | None,
         if time_limit is None or time_limit >= HEURISTIC_AFTER:
             # The many-start heuristic finds better incumbents (pruning) but costs seconds at rank 10.
             best.offer(_heuristic(A, u[:, None], None, n_starts // 5, 0, 1, best.budget)[1][:, :8])
-    for sign in (1, -1):
-        for cone in _root_cones(r):
-            tree.add(cone, -1, sign)
-    roots = list(range(len(tree.cones)))
-    bounds, Z = _evaluate_nodes(tree, roots, A, u, S, best.value * (1 + rtol), executor)
-    best.offer(np.hstack([Z, np.array(tree.rays).T]))
-    heap = [(-b, k) for b, k in zip(bounds, roots)]
+    if not tree.cones:
+        for sign in (1, -1):
+            for cone in _root_cones(r):
+                tree.add(cone, -1, sign)
+    # The leaves to start from: the roots, or the leaves of a previous search (warm), in blocks.
+    roots = [k for k in range(len(tree.cones)) if k not in tree.split]
+    heap = []
+    for lo in range(0, len(roots), WARM_BLOCK):
+        block = roots[lo:lo + WARM_BLOCK]
+        bounds, Z = _evaluate_nodes(tree, block, A, u, S, _level(best.value, rtol, floor), executor)
+        best.offer(np.hstack([Z, np.array(tree.rays).T]) if lo == 0 else Z)
+        heap += [(-b, k) for b, k in zip(bounds, block)]
     heapq.heapify(heap)
     atol = 32 * (n + 2 * r) * EPS * S         # a few times the rounding margin of a bound (ρ⁺ = 0 sides)
     stopped, stuck = "", False
     nodes = len(roots)
     while heap:
-        threshold = best.value * (1 + rtol) + atol
+        threshold = _level(best.value, rtol, floor) + atol
         batch = []
         while heap and len(batch) < BATCH and -heap[0][0] > threshold:
             batch.append(heapq.heappop(heap)[1])
@@ -478,19 +539,20 @@ def _search(A: np.ndarray, u: np.ndarray, rtol: float, time_limit: float | None,
             heapq.heappush(heap, (-b, k))
     cert = tree.certificate()
     upper = max(cert.upper, best.value)
-    complete = upper <= best.value * (1 + rtol) + atol
+    complete = upper <= _level(best.value, rtol, floor) + atol
     if complete:
         stopped = ""
     elif not stopped:
         stopped = ("rank 1: no cone to split" if r == 1 else
                    "cones as fine as exact integer rays allow (2^52)" if stuck else "unknown")
-    return RhoBound(upper, best.value, best.z, complete, nodes, time.perf_counter() - t0, stopped, cert)
+    return RhoBound(upper, best.value, best.z, complete, nodes, time.perf_counter() - t0, stopped, cert, best.atoms(),
+                    tree)
 
 
 # ======================================================================== public
 def rho_bound(A: np.ndarray, u: np.ndarray, *, rtol: float = 1e-4, time_limit: float | None = None,
               max_nodes: int | None = None, incumbent: np.ndarray | None = None, executor: Executor | None = None,
-              n_starts: int = 100) -> RhoBound:
+              n_starts: int = 100, floor: float = 0.0, warm: RhoBound | None = None) -> RhoBound:
     """Proven upper bound on ρ(u) = max_{‖z‖≤1} |uᵀ(Az)_+| by branch and bound over cones (docs/settings/two_layer.md).
 
     Parameters
@@ -510,11 +572,20 @@ def rho_bound(A: np.ndarray, u: np.ndarray, *, rtol: float = 1e-4, time_limit: f
         Evaluates the children of each round in tasks of 16 cones.
     n_starts : int
         Starts of the many-start ascent giving the first incumbent (0: none).
+    floor : float
+        A level below which no precision is asked: while the best value found is at most
+        ``floor``, the cones whose bound is at most floor are pruned (above it, as usual, those
+        within rtol of the best), so a search that answers "is ρ ≤ floor?" (a cutting plane's
+        oracle, floor = β(1 + ε/2)) stops as soon as it proves it or finds a value above it.
+    warm : RhoBound, optional
+        A previous result on the same ``A`` (for another u, e.g. the last round of a cutting
+        plane): the search starts from its tree's leaves instead of the root cones.
 
     Returns
     -------
     RhoBound
         ``upper`` is proven; :func:`check_certificate` re-checks it from ``certificate``.
+        ``complete`` means upper ≤ that level + the rounding margin.
 
     Examples
     --------
@@ -533,7 +604,8 @@ def rho_bound(A: np.ndarray, u: np.ndarray, *, rtol: float = 1e-4, time_limit: f
     if not rtol > 0:
         raise InputError(f"The 'rtol' parameter must be positive. Got {rtol!r} instead.")
     start = None if incumbent is None else np.asarray(incumbent, dtype=float)
-    return _search(A, u, float(rtol), time_limit, max_nodes, start, executor, int(n_starts))
+    tree = None if warm is None or warm.tree is None or warm.tree.rays[0].shape[0] != A.shape[1] else warm.tree
+    return _search(A, u, float(rtol), time_limit, max_nodes, start, executor, int(n_starts), float(floor), tree)
 
 
 def rho_bound_vector(A: np.ndarray, U: np.ndarray, *, rtol: float = 1e-4, time_limit: float | None = None,

@@ -274,7 +274,12 @@ def _check_tree(c: BnbCertificate, n: int, r: int) -> np.ndarray:
 
 
 def _check_bounds(A: np.ndarray, u: np.ndarray, c: BnbCertificate, S: float) -> np.ndarray:
-    """Recompute every node's bound from its multipliers (in blocks, to bound memory)."""
+    """Recompute every node's bound from its multipliers (in blocks, to bound memory).
+
+    A node that claims no bound (+inf: a split node of a warm-started search) gets +inf
+    without computing: a leaf is then bounded by the finite bounds on its path, its own
+    among them, which is all the covering needs.
+    """
     n, r = A.shape
     N = len(c.cones)
     lam, ptr, idx, val = (np.asarray(c.lam, float), np.asarray(c.mu_ptr), np.asarray(c.mu_idx),
@@ -293,15 +298,18 @@ def _check_bounds(A: np.ndarray, u: np.ndarray, c: BnbCertificate, S: float) -> 
         bad = owner[sign[owner] * u[idx] >= 0][0]
         raise InputError(f"certificate node {bad}: mu is given for a sample with a nonnegative weight")
     rays, cones = np.asarray(c.rays, float), np.asarray(c.cones)
-    out = np.zeros(N)
-    for lo in range(0, N, 1024):
-        blk = np.arange(lo, min(lo + 1024, N))
+    out = np.full(N, np.inf)
+    claimed = np.asarray(c.bounds, float)
+    todo = np.flatnonzero(~(claimed == np.inf)) if claimed.shape == (N,) else np.arange(N)
+    for lo in range(0, len(todo), 1024):
+        blk = todo[lo:lo + 1024]
         R = _scaled(np.transpose(rays[cones[blk]], (0, 2, 1)))
         v = sign[blk, None] * u[None, :]
         terms = _cone_terms(A, v, R)
         mu = terms.mu
-        sl = slice(ptr[blk[0]], ptr[blk[-1] + 1])
-        mu[owner[sl] - lo, idx[sl]] = val[sl]
+        counts = ptr[blk + 1] - ptr[blk]                  # the block's μ entries (its nodes need not be contiguous)
+        entries = np.arange(counts.sum()) + np.repeat(ptr[blk] - (np.cumsum(counts) - counts), counts)
+        mu[np.repeat(np.arange(len(blk)), counts), idx[entries]] = val[entries]
         M, kappa, eps_E = _inverses(R)
         bound, _ = _bounds(A, v, terms, M, kappa, eps_E, lam[blk], mu, S)
         out[blk] = bound

@@ -25,8 +25,8 @@ from ...losses import Loss, get_loss
 from ...network import Network
 from ...problem import DualProgram, Fit, Problem
 from .._solve import solve_cvxpy
-from .arrangement import MAX_PATTERNS, Geometry, _sample, _unique_columns
-from .oracles import OracleResult, _bias_oracle, _cone_max, _inexact_reason, _oracle
+from .arrangement import MAX_PATTERNS, Geometry, _hyperplanes, _sample, _unique_columns, pattern_bound
+from .oracles import OracleResult, _bias_oracle, _bnb_oracle, _cone_max, _inexact_reason, _oracle
 from .program import _center, _design, _network_from_program, _program, _support_resolve
 from .solver import PatternFit, solve_atoms, solve_patterns
 
@@ -167,21 +167,43 @@ def cutting_plane(X: np.ndarray, y: np.ndarray, beta: float, loss: str | Loss = 
     # its value can only go down from there.
     warm = _as_start(geo, A, D, net0, bias, loss.zero_value(Y)) if first_order and net0 is not None else None
     res_oracle = None
+    by_bnb = not bias and _bnb_rank(A, max_patterns)
+    search, closed = None, False
     violation, tight = 1.0, False
     try:
         for it in range(max_iter):
             start = time.perf_counter()
             # Inexact column generation: a master need not be more accurate than the violation the
-            # oracle found last (ρ/β − 1); the accuracy reaches eps as the loop converges.
-            m = _master(A, Y, D, beta, loss, free, solver, first_order, master,
-                        tol=eps if tight else max(eps, min(1e-4, 0.1 * violation)), budget=budget, warm=warm)
+            # oracle found last (ρ/β − 1), which costs the bound about that share of the optimum
+            # (not of P(0), the scale of the master's tol: at P* ≪ P(0) a tol of the violation
+            # itself left the master unchanged by the patterns added, rank 3, n = 2000); the
+            # accuracy reaches eps as the loop converges. Branch and bound answers about the
+            # master's exact dual point: its masters are solved to eps throughout (to eps times
+            # P*/P(0) they cost minutes at n = 2000).
+            share = 1.0 if master is None or p0 <= 0 else min(1.0, max(master.value, 0.0) / p0)
+            tol = eps if by_bnb or tight else max(eps, min(1e-4, 0.1 * violation) * share)
+            m = _master(A, Y, D, beta, loss, free, solver, first_order, master, tol=tol, budget=budget, warm=warm)
             u = _center(m.U, Y, loss) if bias else loss.project_dual(m.U, Y)
-            r = _cutting_oracle(A, u, X, bias, top, seeds, executor, max_patterns, n_starts, seed + it, budget)
+            if by_bnb:
+                # Branch and bound asks "is ρ ≤ β(1 + ε/2)?" from the last round's leaves and atoms: a
+                # proof, or the violated chambers it met (measured at rank 3, n = 2000: the many-start
+                # oracle saw no violation at ρ/β = 1.003 and crept for a dozen rounds).
+                last = None if res_oracle is None else res_oracle.Z[:, :BNB_WARM]
+                known = [Z for Z in (last, seeds) if Z is not None]
+                # Near the end (violation ≤ BNB_CLOSE) it brackets ρ to 5·eps: its proven bound may then
+                # close the gap although the master's dual point is violated by the master's own error.
+                rtol = BNB_RTOL if violation > BNB_CLOSE else 5 * eps
+                r, search = _bnb_oracle(A, u, beta * (1 + eps / 2), top=top, seeds=np.hstack(known) if known else None,
+                                        executor=executor, rtol=rtol, warm=search, n_starts=n_starts // 4,
+                                        seconds=None if budget.time_limit is None else max(budget.remaining(), 1e-3))
+            else:
+                r = _cutting_oracle(A, u, X, bias, top, seeds, executor, max_patterns, n_starts, seed + it, budget)
             master, U, res_oracle = m, u, r          # one complete iteration: master and oracle agree
             violation = max(res_oracle.value / beta - 1.0, 0.0)
             bound = scaled_dual_value(U, Y, loss, beta, res_oracle.proven_upper)[0]
             history.append({"iteration": it, "patterns": D.shape[1], "value": master.value,
                             "rho/beta": res_oracle.value / beta, "exact": res_oracle.exact, "bound": bound,
+                            "oracle": res_oracle.method,
                             "seconds": time.perf_counter() - start})
             bar.update(iteration=it + 1, patterns=D.shape[1], value=master.value, bound=bound,
                        rel_gap=(master.value - bound) / p0 if p0 > 0 else 0.0,
@@ -189,7 +211,12 @@ def cutting_plane(X: np.ndarray, y: np.ndarray, beta: float, loss: str | Loss = 
             if budget.expired():
                 stopped = budget.stop_reason()
                 break
-            new = _next_patterns(geo, A, X, Y, master, U, res_oracle, beta, loss, free, bias, top, eps, train_iter,
+            closed = by_bnb and p0 > 0 and master.value - bound <= 10 * eps * p0
+            if closed:
+                break                               # proven: the gap is within tol = 10·eps (dn.solve)
+            # A branch-and-bound round is costly: it adds every violated chamber it met (up to BNB_TOP).
+            new = _next_patterns(geo, A, X, Y, master, U, res_oracle, beta, loss, free, bias,
+                                 max(top, BNB_TOP) if by_bnb else top, eps, train_iter,
                                  polish_left, budget)
             if new is None:
                 break
@@ -204,7 +231,9 @@ def cutting_plane(X: np.ndarray, y: np.ndarray, beta: float, loss: str | Loss = 
                     tight = True           # one more master, to eps, before calling it a stall
                     continue
                 break
-            D = _unique_columns(np.hstack([D[:, _used(master, D, free)], new[0]]))
+            # Branch-and-bound rounds keep every pattern: dropped ones came back a few rounds later.
+            kept = D if by_bnb else D[:, _used(master, D, free)]
+            D = _unique_columns(np.hstack([kept, new[0]]))
     except KeyboardInterrupt:
         if master is None:                  # nothing to return yet
             bar.close()
@@ -212,6 +241,7 @@ def cutting_plane(X: np.ndarray, y: np.ndarray, beta: float, loss: str | Loss = 
         stopped = "interrupted (Ctrl-C); the result is the last complete master program's network"
     bar.close()
     converged = res_oracle.value <= beta * (1 + eps)
+    proof = res_oracle.exact or res_oracle.upper <= beta * (1 + eps)      # nan (no proven bound) is no proof
     Vv, Wv = master.V, master.W
     # A clean re-solve on the support of an interior-point master (first-order ones are sparse
     # already); skipped once the budget is spent.
@@ -221,9 +251,10 @@ def cutting_plane(X: np.ndarray, y: np.ndarray, beta: float, loss: str | Loss = 
             Vv, Wv = clean[0], clean[1]
     net = _network_from_program(geo, Vv, Wv, 1, free)
     reason = ""
-    if not res_oracle.exact:
+    searched = res_oracle.exact or (by_bnb and not res_oracle.reason)     # the oracle finished its search
+    if not searched:
         reason = res_oracle.reason
-    elif not converged:
+    elif not (converged and proof or closed):
         reason = (f"stopped after {len(history)} iterations with rho/beta = {res_oracle.value / beta:.6g} > 1 + eps "
                   f"(max_iter={max_iter})")
     method = f"cutting plane ({len(history)} iterations, {master.D.shape[1]} patterns, {master.method})"
@@ -329,7 +360,7 @@ def _next_patterns(geo: Geometry, A: np.ndarray, X: np.ndarray, Y: np.ndarray, m
     """
     if res_oracle.value > beta * (1 + eps):
         return res_oracle.D[:, res_oracle.values > beta * (1 + eps)][:, :top], None
-    if res_oracle.exact or polish_left == 0:
+    if res_oracle.exact or res_oracle.upper <= beta * (1 + eps) or polish_left == 0:
         return None
     # A many-start oracle can miss violated patterns: let L-BFGS, started from the master's
     # network, look for a better one, and feed its patterns back.
@@ -369,6 +400,26 @@ def _first_layer(net: Network, bias: bool) -> np.ndarray:
     if bias and Wf.shape[0] == net.n_features:       # a network without biases seeding a bias problem
         Wf = np.vstack([Wf, np.zeros((1, Wf.shape[1]))])
     return Wf
+
+
+#: ranks at which branch and bound is the cutting plane's oracle where patterns cannot be enumerated:
+#: each round it proves ρ ≤ β(1 + ε/2) or returns the violated chambers it met (rank 3, n = 2000: about
+#: 3 000 cones, 3-12 s a round on 2 shared cores)
+BNB_RANK = 3
+#: the last round's atoms that start branch and bound
+BNB_WARM = 16
+#: patterns a branch-and-bound round may add (the violated chambers it met, most violated first)
+BNB_TOP = 20
+#: relative accuracy of branch and bound as an oracle above β(1 + ε/2): enough to find violated patterns
+BNB_RTOL = 1e-2
+#: violation ρ/β − 1 below which branch and bound brackets ρ to 5·eps (a bound that can close the gap)
+BNB_CLOSE = 1e-3
+
+
+def _bnb_rank(A: np.ndarray, max_patterns: int) -> bool:
+    """Whether the cutting plane's oracle is branch and bound: rank 3..BNB_RANK, too many patterns to enumerate."""
+    r = A.shape[1]
+    return 3 <= r <= BNB_RANK and pattern_bound(len(_hyperplanes(A)), r) > max_patterns
 
 
 def _cutting_oracle(A: np.ndarray, U: np.ndarray, X: np.ndarray, bias: bool, top: int, seeds: np.ndarray | None,

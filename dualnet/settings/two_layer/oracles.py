@@ -11,9 +11,10 @@ lower estimate (not a proof); the proven upper bound then comes from branch and 
 
 from __future__ import annotations
 
+import hashlib
 import time
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -328,6 +329,69 @@ def _inexact_reason(n: int, r: int, K: int, bound: int, max_patterns: int, bias:
             f"more than max_patterns={max_patterns:,}, {tail}")
 
 
+#: the rtol at which a finished branch-and-bound oracle's bound is tight enough for the certificate
+TIGHT = 1e-5
+#: proven results of finished branch-and-bound oracles, by the fingerprint of (A, u): the certificate
+#: of a cutting plane's last dual point then reuses its oracle's proof instead of searching again
+_PROVEN: dict[bytes, tuple[OracleResult, Any]] = {}
+
+
+def _fingerprint(A: np.ndarray, U: np.ndarray) -> bytes:
+    digest = hashlib.sha1(np.ascontiguousarray(A, dtype=float).tobytes())
+    digest.update(np.ascontiguousarray(U, dtype=float).tobytes())
+    return digest.digest() + repr((A.shape, U.shape)).encode()
+
+
+def _bnb_oracle(A: np.ndarray, U: np.ndarray, floor: float, *, top: int = 1, seeds: np.ndarray | None = None,
+                executor: Executor | None = None, seconds: float | None = None, rtol: float = 1e-3,
+                n_starts: int = 100, warm: Any = None) -> tuple[OracleResult, Any]:
+    """The oracle of a cutting plane by branch and bound over cones (:mod:`.bnb`), one output.
+
+    Asks "is ρ(u) ≤ floor?" (the cutting plane passes β(1 + ε/2), below its convergence test):
+    while no value above floor is found, only cones whose bound is at most floor are pruned;
+    above it, those within rtol of the best. The atoms are the best directions met in
+    distinct chambers (their patterns are the most violated the search saw); ``upper`` is
+    proven, and a finished proof of ρ ≤ floor, or a bracket to at most ``TIGHT``, is kept
+    with its certificate for the certificate of the same point (:data:`_PROVEN`).
+    ``warm`` (the search returned last, for a nearby u) starts the search from its leaves.
+    Returns the result and the search (the next round's ``warm``).
+    """
+    from .bnb import rho_bound  # bnb builds on this module's ascent
+
+    u = U[:, 0]
+    res = rho_bound(A, u, rtol=rtol, time_limit=seconds, incumbent=seeds, executor=executor, n_starts=n_starts,
+                    floor=floor, warm=warm)
+    Z = res.atoms if res.atoms is not None and res.atoms.shape[1] else res.z[:, None]
+    vals = np.abs(u @ np.maximum(A @ Z, 0.0))
+    order = np.argsort(-vals, kind="stable")
+    Z, vals = Z[:, order], vals[order]
+    how = "complete" if res.complete else res.stopped
+    out = OracleResult(float(max(res.lower, vals[0] if vals.size else 0.0)), False,
+                       f"branch and bound ({res.nodes} cones, {how})",
+                       "" if res.complete else f"branch and bound stopped: {res.stopped}", Z, vals, A @ Z > 0,
+                       float(res.upper))
+    if res.complete and (res.lower <= floor or rtol <= TIGHT):      # a proof of ρ ≤ floor, or a tight bracket
+        if len(_PROVEN) >= 8:
+            _PROVEN.pop(next(iter(_PROVEN)))
+        _PROVEN[_fingerprint(A, U)] = (out, res.certificate)
+    return out, res
+
+
+def _reuse(A: np.ndarray, U: np.ndarray) -> OracleResult | None:
+    """The kept proof for (A, U), its bound re-checked by :func:`.cones.check_certificate` (NumPy alone)."""
+    from .cones import check_certificate
+
+    kept = _PROVEN.get(_fingerprint(A, U))
+    if kept is None:
+        return None
+    out, certificate = kept
+    try:
+        upper = check_certificate(A, U[:, 0], certificate)
+    except ValueError:            # a certificate that fails its check proves nothing: search again
+        return None
+    return replace(out, upper=max(float(upper), out.value))
+
+
 def _oracle(A: np.ndarray, U: np.ndarray, *, top: int = 1, seeds: np.ndarray | None = None,
             executor: Executor | None = None, progress: bool | None = None, max_patterns: int = MAX_PATTERNS,
             n_starts: int = 200, seed: int = 0, exact: bool | None = None, budget: Budget | None = None,
@@ -338,6 +402,9 @@ def _oracle(A: np.ndarray, U: np.ndarray, *, top: int = 1, seeds: np.ndarray | N
         return OracleResult(0.0, True, "trivial", "", np.zeros((r, 0)), np.zeros(0), np.zeros((n, 0), dtype=bool))
     bound = pattern_bound(len(_hyperplanes(A)), r)
     can_exact = K == 1 and (r <= 2 or bound <= max_patterns)
+    proven = _reuse(A, U) if not can_exact and bound_time > 0 else None
+    if proven is not None:            # a cutting plane's oracle already proved ρ of this very point
+        return proven
     if can_exact and exact is not False:
         u = U[:, 0]
         if r <= 2:
