@@ -6,11 +6,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ...losses import Loss
 from ...network import Network
 from .grid import Grid
 from .primal import PrimalProgram
 
-__all__ = ["Atoms", "breakpoints", "knots_of", "network_from_atoms", "predictions", "ramp_atoms", "two_layer_atoms"]
+__all__ = ["Atoms", "breakpoints", "knots_of", "network_from_atoms", "predictions", "ramp_atoms", "two_layer_atoms",
+           "atoms_objective", "values_on_grid"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,40 @@ class Atoms:
             if A is not None:
                 total += float(np.sum(np.linalg.norm(A, axis=1)))
         return total
+
+
+def values_on_grid(atoms: Atoms) -> np.ndarray:
+    """The spline of ``atoms`` at ξ_1..ξ_m, shape (m, K), by two cumulative sums: O(m + atoms).
+
+    A right kink at ξ_k adds its amplitude to the slopes right of ξ_k, a left kink adds it
+    across ξ_k and has slope −z left of it, a ramp (p, q, c) has slope c on [ξ_p, ξ_q].
+    """
+    grid, K = atoms.grid, atoms.b0.size
+    jumps = np.zeros((grid.m, K))
+    first = np.array(atoms.b0, dtype=float).reshape(K).copy()         # f(ξ_1)
+    start = np.zeros(K)                                                # slope left of ξ_1
+    if atoms.right is not None:
+        jumps += atoms.right
+    if atoms.left is not None:
+        jumps += atoms.left
+        start -= atoms.left.sum(axis=0)
+        first += (grid.knots - grid.knots[0]) @ atoms.left
+    for p, q, c in atoms.ramps:
+        jumps[p] += c
+        jumps[q] -= c
+    slopes = start + np.cumsum(jumps, axis=0)[:-1]                    # on [ξ_j, ξ_{j+1}]
+    steps = np.cumsum(grid.gaps[:, None] * slopes, axis=0)
+    return first + np.vstack([np.zeros((1, K)), steps])
+
+
+def atoms_objective(atoms: Atoms, loss: Loss, Y: np.ndarray, beta_t: float) -> tuple[float, float]:
+    """(loss + β_t·cost, loss): the objective of the network of ``atoms`` (two layers, or the t-form at β_t).
+
+    The loss comes from the spline's values on the grid (O(n + atoms), no network); each
+    atom's neuron or branch pays β_t times its amplitude (docs/settings/spline.md#recovery).
+    """
+    value = loss.value(values_on_grid(atoms)[atoms.grid.group], Y)
+    return value + beta_t * atoms.cost, value
 
 
 def two_layer_atoms(values: np.ndarray, grid: Grid) -> Atoms:

@@ -86,30 +86,26 @@ def _fit_columns(cols: _Columns, grid: Grid, Y: np.ndarray, loss: Loss, beta_t: 
                  ) -> tuple[np.ndarray, np.ndarray]:
     """The restricted primal over the active columns: amplitudes (p, K) and output bias (K,).
 
-    Squared loss: on the samples' dense columns reduced to a least-squares form ½‖R v − B‖²
-    with p + 1 unknowns per output (:func:`_least_squares`) while n·p is small, solved
-    directly with one output and CLARABEL (:func:`_direct_qp`); beyond, the sparse spline
-    form (:func:`_spline_qp`, O(n + p)); ramps (several outputs, at most MAX_PAIRWISE inputs)
-    use their Gram matrix on the grid. Other losses, or a named solver at large n: dense
-    columns while small, else implicit ones (:func:`_implicit_values`, O(n + p)), through CVXPY.
+    Squared loss with CLARABEL: the sparse spline form (:func:`_spline_qp`), O(n + p) at any
+    size. Otherwise through CVXPY: squared loss on the dense columns reduced to a
+    least-squares form ½‖R v − B‖² (:func:`_least_squares`; ramps, at most MAX_PAIRWISE
+    inputs, from their Gram matrix on the grid); other losses, or a named solver at large n,
+    on dense columns while small, else implicit ones (:func:`_implicit_values`, O(n + p)).
     """
     n, K = Y.shape
     p = len(cols.labels)
+    if p == 0 and loss.name == "squared":
+        return np.zeros((0, K)), Y.mean(axis=0)          # the constant fit: the mean (no program)
     ramps = p > 0 and cols.labels[0][0] == "ramp"
     large = n * (p + 1) > DENSE_ENTRIES
-    if loss.name == "squared" and large and p and not ramps and solver in (None, "CLARABEL"):
+    if loss.name == "squared" and p and not ramps and solver in (None, "CLARABEL"):
         try:
             return _spline_qp(cols, grid, Y, beta_t)
         except SolverError:
-            pass                                  # CVXPY below, implicit columns (with its own solver retries)
+            pass                                  # CVXPY below (with its own solver retries)
     squared = loss.name == "squared" and (not large or ramps)
     if squared:
         R, B = _least_squares(cols, grid, Y)
-        if K == 1 and solver in (None, "CLARABEL"):
-            try:
-                return _split(_direct_qp(R, B[:, 0], cols, beta_t)[:, None], p)
-            except SolverError:
-                pass                                  # CVXPY below (with its own solver retries)
     V = cp.Variable((p + 1, K))
     Z = V[1:]
     constraints: list[cp.Constraint] = []
@@ -159,53 +155,6 @@ def _least_squares(cols: _Columns, grid: Grid, Y: np.ndarray) -> tuple[np.ndarra
         return M, Y
     R = np.linalg.qr(np.hstack([M, Y]), mode="r")
     return R[:p + 1, :p + 1], R[:p + 1, p + 1:]
-
-
-def _direct_qp(R: np.ndarray, b: np.ndarray, cols: _Columns, beta_t: float) -> np.ndarray:
-    """Minimize ½‖R v − b‖² + β_t Σ_j w_j|z_j| (v = [b0; z]) under the sign and zero-sum conditions (CLARABEL).
-
-    Variables [v, e, a]: e = R v − b (zero cone, so the quadratic is ½‖e‖² and R's
-    conditioning is not squared), a_j ≥ |z_j| only for the atoms of free sign; a signed
-    atom's |z_j| is s_j z_j with s_j z_j ≥ 0.
-    """
-    import clarabel
-
-    p = len(cols.labels)
-    r = R.shape[0]
-    free = np.flatnonzero(cols.signs == 0) if p else np.zeros(0, dtype=int)
-    signed = np.flatnonzero(cols.signs != 0) if p else np.zeros(0, dtype=int)
-    nv, nf = p + 1, free.size
-    n_var = nv + r + nf
-    P = sp.csc_matrix((np.ones(r), (nv + np.arange(r), nv + np.arange(r))), shape=(n_var, n_var))
-    q = np.zeros(n_var)
-    q[1 + signed] = beta_t * cols.weights[signed] * cols.signs[signed]
-    q[nv + r:] = beta_t * cols.weights[free]
-    blocks = [sp.hstack([sp.csr_matrix(R), -sp.eye(r), sp.csr_matrix((r, nf))])]      # R v − e = b
-    rhs = [b]
-    cones = [clarabel.ZeroConeT(r + (1 if cols.zero_sum and p else 0))]
-    if cols.zero_sum and p:
-        blocks.append(sp.csr_matrix((np.ones(p), (np.zeros(p), 1 + np.arange(p))), shape=(1, n_var)))
-        rhs.append(np.zeros(1))
-    rows = []
-    for k, j in enumerate(signed):                      # s_j z_j ≥ 0
-        rows.append(([k], [1 + j], [-cols.signs[j]]))
-    base = signed.size
-    for k, j in enumerate(free):                        # a_k ≥ z_j and a_k ≥ −z_j
-        rows.append(([base + 2 * k] * 2, [nv + r + k, 1 + j], [-1.0, 1.0]))
-        rows.append(([base + 2 * k + 1] * 2, [nv + r + k, 1 + j], [-1.0, -1.0]))
-    n_ineq = base + 2 * nf
-    if n_ineq:
-        ri, ci, vi = (np.concatenate([np.asarray(x[i], dtype=float if i == 2 else int) for x in rows])
-                      for i in range(3))
-        blocks.append(sp.csr_matrix((vi, (ri, ci)), shape=(n_ineq, n_var)))
-        rhs.append(np.zeros(n_ineq))
-        cones.append(clarabel.NonnegativeConeT(n_ineq))
-    settings = clarabel.DefaultSettings()
-    settings.verbose = False
-    solution = clarabel.DefaultSolver(P, q, sp.vstack(blocks).tocsc(), np.concatenate(rhs), cones, settings).solve()
-    if str(solution.status) != "Solved":
-        raise SolverError(f"CLARABEL (restricted primal) ended with status {solution.status}")
-    return np.asarray(solution.x, dtype=float)[:nv]
 
 
 def _gram(cols: _Columns, grid: Grid, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
