@@ -160,3 +160,21 @@ def test_conic_dual_refuses_deep_vector_outputs() -> None:
     X, Y = sine(20, 7, outputs=2)
     with pytest.raises(InputError, match="'Y' parameter of conic_dual has 2 columns"):
         conic_dual(X, Y, 3, 0.1, 1.0)
+
+
+def test_deep_decay_values_from_atoms_are_the_networks_objectives() -> None:
+    """The search values each t from its atoms; the network built from them has that weight-decay objective."""
+    from dualnet.api import _problem
+    from dualnet.settings.spline import deep_decay
+    from dualnet.settings.spline.fit import _solve_atoms
+
+    X, Y = sine(80, 9)
+    for depth in (3, 5):
+        pb, _ = _problem(X, Y, depth, 0.2, None, "squared", "relu", True, False, "auto", None, 1e-6, {}, "solve")
+        search = deep_decay._Search(pb, _solve_atoms)
+        for family in ("ramps", "chain"):
+            point = search.evaluate(family, 1.1)
+            net = deep_decay._network(point, pb)
+            assert net.objective(X, Y, 0.2) == pytest.approx(point.value, rel=1e-9)
+        bound, exact, _ = search.bound()
+        assert exact and bound <= search.ceiling + 1e-9 * search.ceiling

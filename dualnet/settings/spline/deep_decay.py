@@ -245,12 +245,13 @@ def fit_weight_decay(pb: Problem, solve: SolveAt) -> Fit:
     """Weight decay on all L ≥ 3 layers: a search over t (docs/theory/framework.md#weight-decay-and-t).
 
     Each t gives the ramp program at β t^{2−L}; its branches are balanced for weight decay
-    and the network's own objective is minimized over t. A coarse pass first: where its dual
-    points certify the best network, the work stops. Otherwise solves are added where the
-    lower bound is attained until it cannot move by more than tol·P(0) (:class:`_Search`),
-    the chain family (module docstring) gets its own coarse pass, the better family is
-    refined until a step is predicted to gain at most tol·P(0), and L-BFGS polishes the best
-    network. The certificate bounds min_t [D_t + β(L−2)t²/2] from the dual points met.
+    and the network's own objective is minimized over t. A coarse pass first; unless its dual
+    points certify the best network, solves are added where the lower bound is attained until
+    it cannot move by more than tol·P(0) (:class:`_Search`), and the chain family (module
+    docstring) gets its own coarse pass. The better family is refined by Brent's method
+    (until its value is within REFINE_STALL·tol·value of the bound, or MAX_REFINE steps), and
+    L-BFGS polishes the best network while the bounds do not meet. The certificate bounds
+    min_t [D_t + β(L−2)t²/2] from the dual points met.
     """
     began = time.perf_counter()
     L, beta = pb.depth, pb.beta
