@@ -31,7 +31,7 @@ from .losses import Loss
 
 __all__ = ["Certificate", "DualBound", "ImplicitDual", "RhoValue", "describe_gap", "dual_lower_bound",
            "relative_to_value", "scaled_dual_value",
-           "wd_lower_bound", "wd_path_lower_bound"]
+           "wd_lower_bound", "wd_path_bound_at", "wd_path_lower_bound"]
 
 
 @dataclass(frozen=True)
@@ -299,11 +299,22 @@ def wd_path_lower_bound(path: Iterable[tuple[float, np.ndarray]], Y: np.ndarray,
 
     D(λ) = max{−ℓ*(−U) : ρ_1(U) ≤ λ} is concave and non-decreasing in the threshold λ, and
     P_t ≥ D(β t^{2−L}). A dual point U_i found at radius t_i, scaled to feasibility, gives
-    d_i ≤ D(λ_i) with λ_i = β t_i^{2−L}. Between nodes D lies above the chord of the d_i,
-    and chord + β(L−2)t(λ)²/2 is convex in λ with a closed-form minimum, so
-    min_t [P_t + β(L−2)t²/2] is bounded below with second-order slack (docs/theory/framework.md#weight-decay-and-t).
+    d_i ≤ D(λ_i) with λ_i = β t_i^{2−L}. Between nodes D lies above the upper concave hull
+    of the points (λ_i, d_i) (so a poor dual point never lowers the bound), and chord +
+    β(L−2)t(λ)²/2 is convex in λ with a closed-form minimum, so min_t [P_t + β(L−2)t²/2] is
+    bounded below with second-order slack (docs/theory/framework.md#weight-decay-and-t).
 
     Returns the bound (a proof) and whether every ρ was proven.
+    """
+    bound, exact, _ = wd_path_bound_at(path, Y, loss, beta, depth, rho)
+    return bound, exact
+
+
+def wd_path_bound_at(path: Iterable[tuple[float, np.ndarray]], Y: np.ndarray, loss: Loss, beta: float,
+                     depth: int, rho: Callable[[np.ndarray], tuple]) -> tuple[float, bool, float]:
+    """:func:`wd_path_lower_bound` and the radius t at which it is attained (0.0: below every t met).
+
+    A dual point at that radius is what would raise the bound most (a search adds it there).
     """
     k = depth - 2
     lams, vals, exact = [0.0], [loss.dual_value(np.zeros_like(Y), Y)], True
@@ -320,9 +331,24 @@ def wd_path_lower_bound(path: Iterable[tuple[float, np.ndarray]], Y: np.ndarray,
     values = np.maximum.accumulate(np.asarray(vals)[order])      # D is non-decreasing in λ
     nodes, idx = np.unique(nodes, return_index=True)
     values = np.maximum.reduceat(values, idx) if len(idx) else values
+    hull = _upper_hull(nodes, values)                            # D is concave: above the hull of its points
     kappa = 0.5 * beta * k * beta ** (2.0 / k)                   # β(L−2)t²/2 = kappa λ^{-2/k}
-    lows, _ = _interval_bounds(nodes, values, kappa, k)
-    return float(min(np.min(lows) if lows.size else np.inf, values[-1])), exact
+    lows, at = _interval_bounds(nodes[hull], values[hull], kappa, k)
+    if lows.size and np.min(lows) < values[-1]:
+        lam = float(at[int(np.argmin(lows))])
+        return float(np.min(lows)), exact, float((beta / lam) ** (1.0 / k)) if lam > 0 else np.inf
+    return float(values[-1]), exact, 0.0
+
+
+def _upper_hull(x: np.ndarray, y: np.ndarray) -> list[int]:
+    """Indices of the upper concave hull of the points (x_i, y_i), x increasing (monotone chain)."""
+    keep: list[int] = []
+    for i in range(x.size):
+        while len(keep) >= 2 and ((y[keep[-1]] - y[keep[-2]]) * (x[i] - x[keep[-2]])
+                                  <= (y[i] - y[keep[-2]]) * (x[keep[-1]] - x[keep[-2]])):
+            keep.pop()                           # the middle point lies on or below the chord
+        keep.append(i)
+    return keep
 
 
 def dual_lower_bound(candidates: Iterable[DualPoint], Y: np.ndarray, loss: Loss, beta: float, depth: int,

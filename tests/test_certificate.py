@@ -19,6 +19,7 @@ from dualnet.certificate import (
     dual_lower_bound,
     scaled_dual_value,
     wd_lower_bound,
+    wd_path_bound_at,
     wd_path_lower_bound,
 )
 from dualnet.losses import LOSSES
@@ -249,8 +250,13 @@ def test_wd_path_lower_bound_never_above_optimum(seed: int, depth: int) -> None:
     noisy = [(t, rng.standard_normal(y.shape)) for t in rng.uniform(0.1, 5.0, 8)]
     loose, _ = wd_path_lower_bound(noisy, y, SQ, beta, depth, rho)
     assert loose <= p_true + 1e-12 * p_true
-    mixed, _ = wd_path_lower_bound(noisy + [(t, optimal_dual_at(t)) for t in ts[::4]], y, SQ, beta, depth, rho)
+    sparse = [(t, optimal_dual_at(t)) for t in ts[::4]]
+    mixed, _ = wd_path_lower_bound(noisy + sparse, y, SQ, beta, depth, rho)
     assert mixed <= p_true + 1e-12 * p_true
+    # D is concave, so the bound uses the hull of the points: poor dual points never lower it.
+    assert mixed >= wd_path_lower_bound(sparse, y, SQ, beta, depth, rho)[0]
+    bound, _, t_at = wd_path_bound_at(sparse, y, SQ, beta, depth, rho)
+    assert bound == wd_path_lower_bound(sparse, y, SQ, beta, depth, rho)[0] and 0.2 <= t_at <= 4.0
 
 
 @pytest.mark.parametrize("name", ["logistic", "hinge", "absolute"])

@@ -78,21 +78,36 @@ def test_cvxpy_method_and_named_solvers_keep_the_cvxpy_program(monkeypatch: pyte
     assert "direct conic" not in hinge.method
 
 
-@pytest.mark.parametrize(("depth", "rounded"), [(2, False), (2, True), (3, False), (3, True)])
-def test_gram_restricted_primal_equals_dense_columns(monkeypatch: pytest.MonkeyPatch, depth: int,
-                                                     rounded: bool) -> None:
-    """The moment-sum Gram form (used once n × active atoms is large) gives the dense form's network value."""
-    X, Y = sine(300, 4, rounded=rounded)
+@pytest.mark.parametrize(("depth", "outputs", "rounded"),
+                         [(2, 1, False), (2, 1, True), (3, 1, False), (3, 1, True), (2, 2, False), (2, 3, True)])
+def test_spline_form_restricted_primal_equals_dense_columns(depth: int, outputs: int, rounded: bool) -> None:
+    """The sparse spline-form QP (CLARABEL) gives the network value of the dense columns through CVXPY (ECOS)."""
+    X, Y = sine(300, 4, outputs=outputs, rounded=rounded)
     program = spline.dual_program(X, Y, depth, 0.5, 1.0, SQ)
     program.solve(solver="CLARABEL")
     tt = 1.0 if depth > 2 else None
     values = []
-    for entries in (recovery.DENSE_ENTRIES, 1):
-        monkeypatch.setattr(recovery, "DENSE_ENTRIES", entries)
-        atoms = recovery.recover_atoms(program.U, X, Y, depth, 0.5, SQ, None, 1e-4)
-        values.append(spline.network_from_atoms(atoms, depth, tt).objective(X, Y, 0.5, SQ, t=tt))
-    assert values[1] == pytest.approx(values[0], rel=1e-8)
+    for solver in (None, "ECOS"):
+        atoms = recovery.recover_atoms(program.U, X, Y, depth, 0.5, SQ, solver, 1e-4)
+        net = spline.network_from_atoms(atoms, depth, tt)
+        values.append(net.objective(X, Y, 0.5, SQ, t=tt))
+        # the atoms' own objective (spline on the grid) is the network's
+        assert spline.atoms_objective(atoms, SQ, Y, 0.5)[0] == pytest.approx(values[-1], rel=1e-10)
+    # two interior-point solvers on two formulations: each within its accuracy (1e-8) of the optimum
+    assert values[0] == pytest.approx(values[1], rel=2e-8)
     assert values[0] == pytest.approx(program.problem.value, rel=1e-6)
+
+
+def test_predictions_between_breakpoints_equal_the_forward_pass() -> None:
+    """Interpolation between a network's breakpoints (large n) against the direct forward pass."""
+    X, Y = sine(20_000, 8)
+    for depth, t in ((2, None), (3, 1.0), (4, 1.3)):
+        sol = dn.solve(X[::50], Y[::50, 0], beta=0.3, bias=True, depth=depth, t=t)
+        F = spline.predictions(sol.network, X)
+        np.testing.assert_allclose(F, sol.network.forward(X), rtol=0, atol=1e-9 * np.ptp(Y))
+    chain = spline.chain_network(dn.solve(X[::50], Y[::50, 0], beta=0.3, bias=True).network, 5, X[::50, 0])
+    assert spline.breakpoints(chain) is None                      # wide then narrow: the blocked pass
+    np.testing.assert_allclose(spline.predictions(chain, X), chain.forward(X), rtol=0, atol=1e-9 * np.ptp(Y))
 
 
 def test_chain_network_computes_the_two_layer_spline() -> None:
@@ -145,3 +160,21 @@ def test_conic_dual_refuses_deep_vector_outputs() -> None:
     X, Y = sine(20, 7, outputs=2)
     with pytest.raises(InputError, match="'Y' parameter of conic_dual has 2 columns"):
         conic_dual(X, Y, 3, 0.1, 1.0)
+
+
+def test_deep_decay_values_from_atoms_are_the_networks_objectives() -> None:
+    """The search values each t from its atoms; the network built from them has that weight-decay objective."""
+    from dualnet.api import _problem
+    from dualnet.settings.spline import deep_decay
+    from dualnet.settings.spline.fit import _solve_atoms
+
+    X, Y = sine(80, 9)
+    for depth in (3, 5):
+        pb, _ = _problem(X, Y, depth, 0.2, None, "squared", "relu", True, False, "auto", None, 1e-6, {}, "solve")
+        search = deep_decay._Search(pb, _solve_atoms)
+        for family in ("ramps", "chain"):
+            point = search.evaluate(family, 1.1)
+            net = deep_decay._network(point, pb)
+            assert net.objective(X, Y, 0.2) == pytest.approx(point.value, rel=1e-9)
+        bound, exact, _ = search.bound()
+        assert exact and bound <= search.ceiling + 1e-9 * search.ceiling

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .atoms import Atoms, knots_of, network_from_atoms
+from .atoms import Atoms, atoms_objective, breakpoints, knots_of, network_from_atoms, predictions
 from .deep_decay import chain_network
 from .dual import dual_candidates, dual_program
 from .fit import fit, fit_path
@@ -61,9 +61,10 @@ HOMOGENEOUS = True
 #: constraint is a diameter, which needs one cone per pair of kinks (O(m²)).
 MAX_PAIRWISE = 100
 
-__all__ = ["Atoms", "Grid", "Interpolant", "PrimalProgram", "chain_network", "check", "dual_candidates", "dual_program", "fit",
-           "fit_path", "interpolation_value", "knots_of", "left_values", "make_grid", "min_norm_interpolant",
-           "network_from_atoms", "primal_program", "project_dual", "recover", "recover_atoms", "rho", "right_values"]
+__all__ = ["Atoms", "Grid", "Interpolant", "PrimalProgram", "atoms_objective", "breakpoints", "chain_network", "check",
+           "dual_candidates", "dual_program", "fit", "fit_path", "interpolation_value", "knots_of", "left_values",
+           "make_grid", "min_norm_interpolant", "network_from_atoms", "predictions", "primal_program", "project_dual",
+           "recover", "recover_atoms", "rho", "right_values"]
 
 
 # --------------------------------------------------------------------------- contract

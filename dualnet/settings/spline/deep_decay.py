@@ -19,18 +19,20 @@ deep network is unknown, so the two bounds need not meet.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
+from scipy.optimize import minimize_scalar
 
 from ...budget import Budget
-from ...certificate import wd_path_lower_bound
+from ...certificate import wd_path_bound_at
 from ...network import Network
 from ...problem import DualProgram, Fit, Problem
-from ...weight_decay import polish, search_t
-from .atoms import knots_of
+from ...weight_decay import polish
+from .atoms import Atoms, _two_layer_network, atoms_objective, knots_of, network_from_atoms
 from .conic import ConicDual
 from .dual import dual_for
 from .grid import make_grid, project_dual, rho
@@ -39,14 +41,22 @@ from .grid import make_grid, project_dual, rho
 #: decay on deep networks (its landscape has basins the one-t search does not reach)
 RESTARTS = 2
 
-#: time of all L-BFGS polishing, as a multiple of the search's own time (without time_limit)
-POLISH_SHARE = 1.0
+#: time of all L-BFGS polishing, as a multiple of the search's own time (without time_limit):
+#: the 10× target against one t-form solve holds on the sine data of the benchmark at 0.6
+POLISH_SHARE = 0.6
 
-#: the t-form solver of ``fit``: (dual program at the threshold, problem, t, β_t) → (network, U, method)
-SolveAt = Callable[[DualProgram | ConicDual, Problem, "float | None", float], "tuple[Network, np.ndarray, str]"]
+#: points of each family's coarse pass over t (log-spaced on [t_lo, 10 t_hi])
+N_GRID = 9
 
-#: (t, value, (network, dual point)) of a search
-Found = tuple[float, float, tuple[Network, np.ndarray]]
+#: most solves spent raising the lower bound, and refining each family's best value
+MAX_BOUND_NODES = 8
+MAX_REFINE = 8
+
+#: a family's value is refined until a step is predicted to gain at most this fraction of tol·value
+REFINE_STALL = 0.01
+
+#: the t-form solver of ``fit``: (dual program at the threshold, problem, t, β_t) → (atoms, U, method)
+SolveAt = Callable[[DualProgram | ConicDual, Problem, "float | None", float], "tuple[Atoms, np.ndarray, str]"]
 
 NOTE = ("weight decay on all layers of a deep network: the lower bound min over t of D_t + beta(L-2)t^2/2 charges "
         "a spline the ramp cost V_r of one shared path, (beta L/2) V_r^(2/L) (proven: a ReLU network's slope "
@@ -57,13 +67,6 @@ NOTE = ("weight decay on all layers of a deep network: the lower bound min over 
         "between the two and the network returned is the best one found, not a proven optimum")
 
 __all__ = ["chain_network", "fit_weight_decay"]
-
-
-def _bounds_meet(pb: Problem, value: float, dual_path: list[tuple[float, np.ndarray]]) -> bool:
-    """Whether the dual points met already certify ``value`` (the certificate's own bound, docs/theory/framework.md#weight-decay-and-t)."""
-    bound, exact = wd_path_lower_bound(dual_path, pb.Y, pb.loss, pb.beta, pb.depth,
-                                       lambda V: rho(V, pb.X, pb.depth, 1.0))
-    return exact and value - bound <= pb.tol * pb.loss.zero_value(pb.Y)
 
 
 def chain_network(two_layer: Network, depth: int, knots: np.ndarray) -> Network | None:
@@ -105,121 +108,226 @@ def chain_network(two_layer: Network, depth: int, knots: np.ndarray) -> Network 
     return Network([layers], "relu")
 
 
+@dataclass
+class _Point:
+    """One solve of the search: the family's network at t, its weight-decay value and the dual point met."""
+
+    t: float
+    value: float
+    atoms: Atoms
+    U: np.ndarray
+    family: str                     # "ramps" (parallel branches) or "chain"
+
+
+class _Search:
+    """The search over t for both families, its dual points, and how far the lower bound can still move.
+
+    Each solve is the convex program at β t^{2−L} (one direct conic program per family,
+    re-solved at each threshold); the family's weight-decay value is computed from the atoms
+    (the spline on the grid, O(n + atoms)), so no network is built until the best is known.
+    ``ceiling`` is min over the solves of (the program's objective at t) + β(L−2)t²/2: an
+    upper bound on min_t [D_t + β(L−2)t²/2], the most any set of dual points can prove, so
+    once the proven bound is within tol·P(0) of it, more solves cannot move the bound.
+    """
+
+    def __init__(self, pb: Problem, solve: SolveAt) -> None:
+        self.pb, self.solve = pb, solve
+        self.stall = pb.tol * pb.loss.zero_value(pb.Y)
+        self.points: list[_Point] = []
+        self.dual_path: list[tuple[float, np.ndarray]] = []
+        self.methods: list[str] = []
+        self.ceiling = math.inf
+        self.programs: dict[str, DualProgram | ConicDual] = {}
+        self._rho: dict[int, tuple[float, bool]] = {}
+        self._bound: tuple[int, tuple[float, bool, float]] = (-1, (-math.inf, False, 0.0))
+
+    def evaluate(self, family: str, t: float) -> _Point:
+        for point in self.points:
+            if point.family == family and point.t == t:
+                return point
+        pb, L, beta = self.pb, self.pb.depth, self.pb.beta
+        beta_t = beta * t ** (2 - L)
+        if family == "ramps":
+            program = self._program(family)
+            program.set_beta(beta, t)
+            atoms, U, method = self.solve(program, replace(pb, t=t), t, beta_t)
+            scales = [float(np.linalg.norm(c)) for _, _, c in atoms.ramps]       # one balanced branch per ramp
+        else:
+            program = self._program(family)
+            program.set_beta(beta_t)
+            atoms, U, method = self.solve(program, replace(pb, depth=2, t=None, beta=beta_t), None, beta_t)
+            scales = [atoms.cost] if atoms.cost > 0 else [math.inf]             # one chain of cost V₂
+        objective, loss = atoms_objective(atoms, pb.loss, pb.Y, beta_t)
+        # P_t ≤ this objective for both families (the two-layer dictionary is inside the ramps')
+        self.ceiling = min(self.ceiling, objective + 0.5 * beta * (L - 2) * t * t)
+        value = loss + 0.5 * beta * L * sum(c ** (2.0 / L) for c in scales)
+        point = _Point(t, value, atoms, U, family)
+        self.points.append(point)
+        self.methods.append(method)
+        self.dual_path.append((t, U))
+        return point
+
+    def _program(self, family: str) -> DualProgram | ConicDual:
+        """The family's dual, built once and re-solved at every threshold."""
+        if family not in self.programs:
+            depth, t = (self.pb.depth, 1.0) if family == "ramps" else (2, None)
+            self.programs[family] = dual_for(self.pb, depth, t, many=True)
+        return self.programs[family]
+
+    def best(self, family: str | None = None) -> _Point:
+        return min((p for p in self.points if family in (None, p.family)), key=lambda p: p.value)
+
+    def bound(self) -> tuple[float, bool, float]:
+        """The certificate's bound from the dual points met, whether proven, and the radius where it is attained."""
+        if self._bound[0] != len(self.dual_path):
+            pb = self.pb
+            self._bound = (len(self.dual_path),
+                           wd_path_bound_at(self.dual_path, pb.Y, pb.loss, pb.beta, pb.depth, self._rho_at))
+        return self._bound[1]
+
+    def _rho_at(self, U: np.ndarray) -> tuple[float, bool]:
+        key = id(U)
+        if key not in self._rho:
+            self._rho[key] = rho(U, self.pb.X, self.pb.depth, 1.0)
+        return self._rho[key]
+
+    def meets(self) -> bool:
+        """Whether the dual points met certify the best network (the certificate's own bound)."""
+        bound, exact, _ = self.bound()
+        return exact and self.best().value - bound <= self.stall
+
+    def done(self) -> bool:
+        return self.meets() or self.pb.budget.expired()
+
+    def scan(self, family: str, t_lo: float, t_hi: float) -> None:
+        for t in np.geomspace(t_lo, t_hi, N_GRID):
+            if self.pb.budget.expired():
+                return
+            self.evaluate(family, float(t))
+
+    def tighten(self) -> None:
+        """Ramp solves where the bound is attained, until it is within tol·P(0) of what it could reach."""
+        for _ in range(MAX_BOUND_NODES):
+            bound, exact, t_at = self.bound()
+            met = [p.t for p in self.points]
+            if (not exact or self.ceiling - bound <= self.stall or not 0 < t_at < math.inf
+                    or min(abs(math.log(t_at / t)) for t in met) < 1e-6 or self.done()):
+                return
+            self.evaluate("ramps", t_at)
+
+    def refine(self, family: str, stall: float) -> None:
+        """Brent's method in log t between the neighbours of the family's best grid point.
+
+        Parabolic steps with golden-section safeguards (the value is not smooth in t where
+        the active kinks change: a sharp valley at depth 50), at most :data:`MAX_REFINE`
+        solves, stopped once the best value is within ``stall`` of the proven bound.
+        """
+        ts = sorted(p.t for p in self.points if p.family == family)
+        j = ts.index(self.best(family).t)
+        if j in (0, len(ts) - 1) or not np.isfinite(self.best(family).value):
+            return                          # at an end of the scanned range, or nothing to refine
+
+        bound, exact, _ = self.bound()     # the bound so far: the refinement's points only raise it
+
+        def value(x: float) -> float:
+            if self.pb.budget.expired() or exact and self.best().value - bound <= stall:
+                raise _Stop                 # out of time, or no gain left that could be proven
+            return self.evaluate(family, math.exp(x)).value
+
+        try:
+            minimize_scalar(value, bounds=(math.log(ts[j - 1]), math.log(ts[j + 1])), method="bounded",
+                            options={"xatol": 1e-5, "maxiter": MAX_REFINE})
+        except _Stop:
+            pass
+
+
+class _Stop(Exception):
+    """Ends a refinement early (caught in :meth:`_Search.refine`)."""
+
+
 def fit_weight_decay(pb: Problem, solve: SolveAt) -> Fit:
     """Weight decay on all L ≥ 3 layers: a search over t (docs/theory/framework.md#weight-decay-and-t).
 
-    Each t gives the ramp program at β t^{2−L}; its branches are balanced for weight
-    decay and the network's own objective is minimized over t. While the dual points met
-    do not certify the best network, the chain family (module docstring) is searched too,
-    and L-BFGS polishes the best. The certificate bounds min_t [D_t + β(L−2)t²/2] from the
-    dual points met.
+    Each t gives the ramp program at β t^{2−L}; its branches are balanced for weight decay
+    and the network's own objective is minimized over t. A coarse pass first; unless its dual
+    points certify the best network, solves are added where the lower bound is attained until
+    it cannot move by more than tol·P(0) (:class:`_Search`), and the chain family (module
+    docstring) gets its own coarse pass. The better family is refined by Brent's method
+    (until its value is within REFINE_STALL·tol·value of the bound, or MAX_REFINE steps), and
+    L-BFGS polishes the best network while the bounds do not meet. The certificate bounds
+    min_t [D_t + β(L−2)t²/2] from the dual points met.
     """
     began = time.perf_counter()
     L, beta = pb.depth, pb.beta
-    dual = dual_for(pb, L, 1.0, many=True)
-    p0 = pb.loss.zero_value(pb.Y)
-    U0 = project_dual(pb.loss.dual_point(np.zeros_like(pb.Y), pb.Y), pb.Y, pb.loss)
-    r0 = rho(U0, pb.X, L, 1.0)[0]
-    t_lo = (beta / r0) ** (1.0 / (L - 2)) if 0 < r0 < np.inf else 1.0
-    t_hi = float(np.sqrt(2.0 * p0 / (beta * (L - 2))))
-    dual_path: list[tuple[float, np.ndarray]] = []
-    methods: list[str] = []
-
-    seen: dict[float, tuple[float, tuple[Network, np.ndarray]]] = {}
-
-    def evaluate(t: float) -> tuple[float, tuple[Network, np.ndarray]]:
-        if t in seen:                       # the golden-section bracket re-visits its end points
-            return seen[t]
-        dual.set_beta(beta, t)              # one compiled program for every t (a DPP parameter)
-        net_t, U, method = solve(dual, replace(pb, t=t), t, beta * t ** (2 - L))
-        methods.append(method)
-        dual_path.append((t, U))
-        net = net_t.balanced()
-        seen[t] = (net.objective(pb.X, pb.Y, beta, pb.loss), (net, U))
-        return seen[t]
-
-    if t_lo < t_hi:
-        # The balanced network's value keeps improving past t_hi (its branches do not share one
-        # t), so the search runs ten times further than the standard bound needs.
-        # The search only picks a good network (the certificate judges it), so a coarse grid and
-        # a short golden-section refinement suffice.
-        # A coarse pass first: where its dual points already certify its network (one active
-        # branch, the bias-only network) the finer search would only repeat solves.
-        # The fine grid's dual points also tighten the certificate's interval bound (measured at
-        # n = 100: re-using the coarse grid instead saved 14 of 52 solves but lowered the bound by 4%).
-        found = search_t(evaluate, t_lo, 10.0 * t_hi, n_grid=9, n_golden=0, max_basins=2)
-        if not _bounds_meet(pb, found[1], dual_path):
-            found = min([found, search_t(evaluate, t_lo, 10.0 * t_hi, n_grid=15, n_golden=12, xtol=1e-5, max_basins=2)],
-                        key=lambda f: f[1])
-            if not _bounds_meet(pb, found[1], dual_path) and not pb.budget.expired():
-                found = min([found, *_chain_search(pb, solve, dual_path, methods, t_hi, found[1])], key=lambda f: f[1])
-        t_star, value, (net, U) = found
-        method = f"search over t ({len(methods)} solves, each {methods[-1]})"
-        # One shared t cannot give several active ramps each its own scale: L-BFGS on the true
-        # objective from the found network often closes much of the gap (measured: a 1.3%
-        # excess over the best training run removed; one case reached the lower bound). It costs
-        # ten to a hundred times the search, so it runs only while the bounds do not meet yet:
-        # first from the found network, then from random starts.
-        # Each run stops once a chunk of iterations gains at most tol·P(0) (what the certificate
-        # could notice), and all runs share POLISH_SHARE times the search's own time (half of
-        # what is left of time_limit when one is given): the polish only looks for a better
-        # upper bound, the certificate judges whatever it returns.
-        share = pb.budget.sub(0.5) if pb.budget.time_limit is not None else Budget(
-            POLISH_SHARE * (time.perf_counter() - began))
-        for restarts in (0, RESTARTS):
-            if _bounds_meet(pb, value, dual_path) or pb.budget.expired() or share.expired():
-                break
-            net, value, method = polish(pb, net, value, method, restarts=restarts, stall=pb.tol * p0, budget=share)
-    else:                                   # β beats every atom at every useful t: a constant fit
-        t_star, (_, (net, U)) = t_lo, evaluate(t_lo)
-        method = f"constant fit ({methods[-1]})"
-    info = {"t": t_star, "knots": knots_of(net, make_grid(pb.X), pb.Y), "note": NOTE}
-    if pb.budget.expired():
-        info["stopped"] = pb.budget.stop_reason()
-    return Fit(net, [U], method, getattr(dual, "problem", None), info=info, dual_path=dual_path)
+    search = _Search(pb, solve)
+    t_lo, t_hi = _radii(pb, L)
+    if not t_lo < t_hi:                     # β beats every atom at every useful t: a constant fit
+        point = search.evaluate("ramps", t_lo)
+        return _fit(pb, search, point, f"constant fit ({search.methods[-1]})")
+    search.scan("ramps", t_lo, 10.0 * t_hi)
+    if not search.done():
+        search.tighten()
+    if not search.done() and pb.n_outputs == 1:
+        t_lo2 = _radii(pb, 2)[0]
+        if t_lo2 < 10.0 * t_hi:
+            search.scan("chain", t_lo2, 10.0 * t_hi)
+    # The best family's value is refined to REFINE_STALL·tol times the value itself even where the
+    # bounds meet (a few parabolic steps): the network returned is then its family's best well
+    # within what tol allows, also read relative to the value (a good fit is far below P(0)).
+    coarse = {f: search.best(f).value for f in {p.family for p in search.points}}
+    stall = REFINE_STALL * pb.tol * min(coarse.values())
+    first, *rest = sorted(coarse, key=coarse.get)
+    search.refine(first, stall)
+    gain = coarse[first] - search.best(first).value
+    for family in rest:                     # only if it is within twice what refining the first gained
+        if coarse[family] < search.best(first).value + 2.0 * gain:
+            search.refine(family, stall)
+    if not search.done():
+        search.tighten()
+    point = search.best()
+    net = _network(point, pb)
+    value = net.objective(pb.X, pb.Y, beta, pb.loss)
+    method = f"search over t ({len(search.methods)} solves, each {search.methods[-1]})"
+    # One shared t cannot give several active ramps each its own scale: L-BFGS on the true
+    # objective from the found network, then from RESTARTS seeded random starts, may close some
+    # of the gap (measured: a random start certified a case the search left 0.13% above its
+    # bound). Each run stops once a chunk of iterations gains at most tol·P(0) (what the
+    # certificate could notice); all runs share POLISH_SHARE times the search's time (half of
+    # what is left of time_limit when one is given). The certificate judges whatever they return.
+    share = pb.budget.sub(0.5) if pb.budget.time_limit is not None else Budget(
+        POLISH_SHARE * (time.perf_counter() - began))
+    if not (search.meets() or pb.budget.expired()):
+        # one call: the run from the found network, then the random starts (a second call would
+        # repeat the first run from the network it returned)
+        net, value, method = polish(pb, net, value, method, restarts=RESTARTS, stall=search.stall, budget=share)
+    return _fit(pb, search, point, method, net)
 
 
-def _chain_search(pb: Problem, solve: SolveAt, dual_path: list[tuple[float, np.ndarray]], methods: list[str],
-                  t_hi: float, rival: float) -> list[Found]:
-    """The chain family: the two-layer program at β t^{2−L}, computed by one deep chain (:func:`chain_network`).
+def _radii(pb: Problem, depth: int) -> tuple[float, float]:
+    """The radii bracketing the search over t.
 
-    A coarse grid first; Brent's refinement only if the chain beats ``rival`` (the ramps'
-    best value) there. Its dual points join ``dual_path`` (any dual point gives a valid
-    bound there, its support value being recomputed at depth L). Returns [] for several
-    outputs.
+    Below the first the family's program (``depth`` 2: the chain's) at β t^{2−L} has only
+    the constant network; beyond the second the penalty β(L−2)t²/2 alone exceeds P(0).
     """
     L, beta = pb.depth, pb.beta
-    if pb.n_outputs != 1:
-        return []
-    two = dual_for(pb, 2, None, many=True)
-    knots = make_grid(pb.X).knots
+    p0 = pb.loss.zero_value(pb.Y)
     U0 = project_dual(pb.loss.dual_point(np.zeros_like(pb.Y), pb.Y), pb.Y, pb.loss)
-    r2 = rho(U0, pb.X, 2, 1.0)[0]
-    if not 0 < r2 < np.inf:
-        return []
-    t_lo = (beta / r2) ** (1.0 / (L - 2))
+    r0 = rho(U0, pb.X, depth, 1.0)[0]
+    t_lo = (beta / r0) ** (1.0 / (L - 2)) if 0 < r0 < np.inf else 1.0
+    return t_lo, float(np.sqrt(2.0 * p0 / (beta * (L - 2))))
 
-    def evaluate(t: float) -> tuple[float, tuple[Network, np.ndarray]]:
-        beta_t = beta * t ** (2 - L)
-        two.set_beta(beta_t)
-        net2, U, method = solve(two, replace(pb, depth=2, t=None, beta=beta_t), None, beta_t)
-        methods.append(method)
-        dual_path.append((t, U))
-        net = chain_network(net2, L, knots)
-        if net is None:
-            return np.inf, (net2, U)
-        return net.objective(pb.X, pb.Y, beta, pb.loss), (net, U)
 
-    if not t_lo < 10.0 * t_hi:
-        return []
-    seen: dict[float, tuple[float, tuple[Network, np.ndarray]]] = {}
+def _network(point: _Point, pb: Problem) -> Network:
+    """The family's network at the point: balanced parallel ramps, or one chain of depth L."""
+    if point.family == "ramps":
+        return network_from_atoms(point.atoms, pb.depth, None)
+    return chain_network(_two_layer_network(point.atoms, pb.n_outputs), pb.depth, point.atoms.grid.knots)
 
-    def memoized(t: float) -> tuple[float, tuple[Network, np.ndarray]]:
-        if t not in seen:
-            seen[t] = evaluate(t)
-        return seen[t]
 
-    found = search_t(memoized, t_lo, 10.0 * t_hi, n_grid=9, n_golden=0, max_basins=1, budget=pb.budget)
-    if found[1] < rival:
-        found = search_t(memoized, t_lo, 10.0 * t_hi, n_grid=9, n_golden=8, xtol=1e-5, max_basins=2, budget=pb.budget)
-    return [found] if np.isfinite(found[1]) else []
+def _fit(pb: Problem, search: _Search, point: _Point, method: str, net: Network | None = None) -> Fit:
+    net = _network(point, pb) if net is None else net
+    info = {"t": point.t, "knots": knots_of(net, make_grid(pb.X), pb.Y), "note": NOTE}
+    if pb.budget.expired():
+        info["stopped"] = pb.budget.stop_reason()
+    program = search.programs.get("ramps")
+    return Fit(net, [point.U], method, getattr(program, "problem", None), info=info, dual_path=search.dual_path)

@@ -11,7 +11,7 @@ from ...network import Network
 from ...problem import DualProgram, Fit, Precomputed, Problem
 from .._solve import solve_cvxpy
 from . import recovery
-from .atoms import _atoms_from_program, knots_of, network_from_atoms, predictions
+from .atoms import Atoms, _atoms_from_program, atoms_objective, knots_of, network_from_atoms, predictions
 from .conic import ConicDual
 from .deep_decay import fit_weight_decay
 from .dual import dual_for, solve_dual
@@ -24,20 +24,20 @@ __all__ = ["fit", "fit_path"]
 ACTIVITY_TOLS = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2)
 
 
-def _solve(dual: DualProgram | ConicDual, pb: Problem, t: float | None, beta_t: float
-           ) -> tuple[Network, np.ndarray, str]:
-    """Solve the O(n) dual, then recover a sparse network from its dual point.
+def _solve_atoms(dual: DualProgram | ConicDual, pb: Problem, t: float | None, beta_t: float
+                 ) -> tuple[Atoms, np.ndarray, str]:
+    """Solve the O(n) dual, then recover the atoms of a sparse optimal spline from its dual point.
 
     Only the atoms the dual point makes active enter the restricted primal, a small
     program. (The O(n) primal's own interior-point atoms carry round-off at every kink:
-    noise of 1e-8 in the values is a slope change of 1e-8/gap².) The network is accepted
-    when its objective exceeds the dual value by at most 1e-7 relative (the interior-point
-    accuracy) or half the certificate's tol. The activity threshold grows from 1e-6
-    (:data:`ACTIVITY_TOLS`): the fewest candidate atoms that reach the dual value give the
-    sparsest network, and the restricted program's interior point spreads round-off over
-    every candidate it is given (measured at n = 10⁴: 64 neurons from the 1e-6 set, 7256
-    from the 1e-2 set, same objective). When none is accepted the finite primal is solved
-    and its own atoms are used.
+    noise of 1e-8 in the values is a slope change of 1e-8/gap².) The atoms are accepted
+    when their objective (loss + β_t·cost, the t-form network's, computed on the grid)
+    exceeds the dual value by at most 1e-7 relative (the interior-point accuracy) or half
+    the certificate's tol. The activity threshold grows from 1e-6 (:data:`ACTIVITY_TOLS`):
+    the fewest candidate atoms that reach the dual value give the sparsest network, and the
+    restricted program's interior point spreads round-off over every candidate it is given
+    (measured at n = 10⁴: 64 neurons from the 1e-6 set, 7256 from the 1e-2 set, same
+    objective). When none is accepted the finite primal is solved and its own atoms are used.
     """
     U, target, method = solve_dual(dual, pb)
     U = project_dual(U, pb.Y, pb.loss)
@@ -46,23 +46,24 @@ def _solve(dual: DualProgram | ConicDual, pb: Problem, t: float | None, beta_t: 
     # (3e-7 of P(0)), which the certificate accepts but a 1e-7 test would send to the finite primal.
     p0 = pb.loss.zero_value(pb.Y)
     slack = max(1e-7 * max(1.0, abs(target), p0), 0.5 * pb.tol * p0)
-    tt = t if pb.depth >= 3 else None
     for act_tol in ACTIVITY_TOLS:
         try:
             atoms = recovery.recover_atoms(U, pb.X, pb.Y, pb.depth, beta_t, pb.loss, pb.solver, act_tol)
         except SolverError:
             continue
-        net = network_from_atoms(atoms, pb.depth, tt)
-        if _objective(net, pb, tt) <= target + slack:
-            return net, U, method
+        if atoms_objective(atoms, pb.loss, pb.Y, beta_t)[0] <= target + slack:
+            return atoms, U, method
+    tt = t if pb.depth >= 3 else None
     prog = primal_program(pb.X, pb.Y, pb.depth, pb.beta, tt, pb.loss)
     _, how = solve_cvxpy(prog.problem, pb.solver)
-    return network_from_atoms(_atoms_from_program(prog, pb.n_outputs), pb.depth, tt), U, f"{method} + primal {how}"
+    return _atoms_from_program(prog, pb.n_outputs), U, f"{method} + primal {how}"
 
 
-def _objective(net: Network, pb: Problem, t: float | None) -> float:
-    """Objective of ``net`` (a forward pass in row blocks): t-form when t is set (depth ≥ 3), else weight decay."""
-    return pb.loss.value(predictions(net, pb.X), pb.Y) + net.penalty(pb.beta, t if pb.depth >= 3 else None)
+def _solve(dual: DualProgram | ConicDual, pb: Problem, t: float | None, beta_t: float
+           ) -> tuple[Network, np.ndarray, str]:
+    """:func:`_solve_atoms` and the network of its atoms (two layers, or the t-form at ``t``)."""
+    atoms, U, method = _solve_atoms(dual, pb, t, beta_t)
+    return network_from_atoms(atoms, pb.depth, t if pb.depth >= 3 else None), U, method
 
 
 def _precomputed(net: Network, pb: Problem) -> Precomputed:
@@ -88,7 +89,7 @@ def fit(pb: Problem) -> Fit:
     """Globally optimal spline network for ``pb`` (the pipeline ``api.solve`` calls)."""
     _check_method(pb)
     if pb.depth >= 3 and pb.t is None:
-        return fit_weight_decay(pb, _solve)
+        return fit_weight_decay(pb, _solve_atoms)
     t = pb.t if pb.depth >= 3 else None
     dual = dual_for(pb, pb.depth, t)
     net, U, method = _solve(dual, pb, t, pb.beta_t)
@@ -99,7 +100,7 @@ def fit_path(pb: Problem, betas: np.ndarray) -> list[Fit]:
     """Fits for several β re-using one compiled dual program (DPP; used by ``dn.path``)."""
     _check_method(pb)
     if pb.depth >= 3 and pb.t is None:
-        return [fit_weight_decay(replace(pb, beta=float(b)), _solve) for b in betas]
+        return [fit_weight_decay(replace(pb, beta=float(b)), _solve_atoms) for b in betas]
     t = pb.t if pb.depth >= 3 else None
     dual = dual_for(pb, pb.depth, t)
     grid = make_grid(pb.X)

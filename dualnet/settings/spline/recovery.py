@@ -21,11 +21,9 @@ __all__ = ["recover", "recover_atoms"]
 
 
 #: Largest n × (active atoms) for which the restricted primal is written with dense columns on the
-#: samples (32 MB); beyond it the columns stay implicit (cumulative sums on the grid, O(n + p) memory).
+#: samples (32 MB); beyond it squared loss takes the spline form (:func:`_spline_qp`) and other
+#: losses implicit columns (cumulative sums on the grid), O(n + p) memory either way.
 DENSE_ENTRIES = 4_000_000
-
-#: Most active atoms for which squared loss uses the Gram matrix above DENSE_ENTRIES (p × p memory, O(p³) time)
-GRAM_MAX = 2000
 
 
 @dataclass
@@ -88,23 +86,26 @@ def _fit_columns(cols: _Columns, grid: Grid, Y: np.ndarray, loss: Loss, beta_t: 
                  ) -> tuple[np.ndarray, np.ndarray]:
     """The restricted primal over the active columns: amplitudes (p, K) and output bias (K,).
 
-    Squared loss is reduced to a least-squares form ½‖R v − B‖² with p + 1 unknowns per
-    output (:func:`_least_squares`) while n·p or p is small (:data:`GRAM_MAX`); with one output and CLARABEL it is solved
-    directly (:func:`_direct_qp`), otherwise through CVXPY. Other losses use dense columns
-    on the samples while small, else implicit ones (:func:`_implicit_values`, O(n + p)).
+    Squared loss with CLARABEL: the sparse spline form (:func:`_spline_qp`), O(n + p) at any
+    size. Otherwise through CVXPY: squared loss on the dense columns reduced to a
+    least-squares form ½‖R v − B‖² (:func:`_least_squares`; ramps, at most MAX_PAIRWISE
+    inputs, from their Gram matrix on the grid); other losses, or a named solver at large n,
+    on dense columns while small, else implicit ones (:func:`_implicit_values`, O(n + p)).
     """
     n, K = Y.shape
     p = len(cols.labels)
-    # The Gram form needs p × p memory and an O(p³) eigen-decomposition: beyond GRAM_MAX atoms
-    # (at n = 10⁵ the looser activity thresholds make 18 006 and more active) the columns stay implicit.
-    squared = loss.name == "squared" and (n * (p + 1) <= DENSE_ENTRIES or p <= GRAM_MAX)
+    if p == 0 and loss.name == "squared":
+        return np.zeros((0, K)), Y.mean(axis=0)          # the constant fit: the mean (no program)
+    ramps = p > 0 and cols.labels[0][0] == "ramp"
+    large = n * (p + 1) > DENSE_ENTRIES
+    if loss.name == "squared" and p and not ramps and solver in (None, "CLARABEL"):
+        try:
+            return _spline_qp(cols, grid, Y, beta_t)
+        except SolverError:
+            pass                                  # CVXPY below (with its own solver retries)
+    squared = loss.name == "squared" and (not large or ramps)
     if squared:
         R, B = _least_squares(cols, grid, Y)
-        if K == 1 and solver in (None, "CLARABEL"):
-            try:
-                return _split(_direct_qp(R, B[:, 0], cols, beta_t)[:, None], p)
-            except SolverError:
-                pass                                  # CVXPY below (with its own solver retries)
     V = cp.Variable((p + 1, K))
     Z = V[1:]
     constraints: list[cp.Constraint] = []
@@ -137,8 +138,8 @@ def _split(amplitudes: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray]:
 def _least_squares(cols: _Columns, grid: Grid, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """R, B with ‖[1, Φ]V − Y‖² = ‖R V − B‖² + const for every V (squared loss).
 
-    Small problems: one QR factorization of [1, Φ, Y] on the samples. Large ones (n × p
-    above :data:`DENSE_ENTRIES`): the Gram matrix from moment sums (:func:`_gram`),
+    Small problems: one QR factorization of [1, Φ, Y] on the samples. Ramps with n × p
+    above :data:`DENSE_ENTRIES`: the Gram matrix on the grid (:func:`_gram`),
     R = Λ^{1/2}Qᵀ and B = Λ^{−1/2}QᵀΦᵀY from its eigen-decomposition.
     """
     n, K = Y.shape
@@ -156,96 +157,106 @@ def _least_squares(cols: _Columns, grid: Grid, Y: np.ndarray) -> tuple[np.ndarra
     return R[:p + 1, :p + 1], R[:p + 1, p + 1:]
 
 
-def _direct_qp(R: np.ndarray, b: np.ndarray, cols: _Columns, beta_t: float) -> np.ndarray:
-    """Minimize ½‖R v − b‖² + β_t Σ_j w_j|z_j| (v = [b0; z]) under the sign and zero-sum conditions (CLARABEL).
+def _gram(cols: _Columns, grid: Grid, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Gram matrix of [1, ramp columns] and its product with Y, from the columns on the grid (m ≤ MAX_PAIRWISE)."""
+    counts = np.bincount(grid.group, minlength=grid.m).astype(float)
+    M = np.hstack([np.ones((grid.m, 1)), cols.on_grid(grid)])
+    return M.T @ (counts[:, None] * M), M.T @ grid.sums(Y)
 
-    Variables [v, e, a]: e = R v − b (zero cone, so the quadratic is ½‖e‖² and R's
-    conditioning is not squared), a_j ≥ |z_j| only for the atoms of free sign; a signed
-    atom's |z_j| is s_j z_j with s_j z_j ≥ 0.
+
+def _spline_qp(cols: _Columns, grid: Grid, Y: np.ndarray, beta_t: float) -> tuple[np.ndarray, np.ndarray]:
+    """The restricted primal for squared loss as a sparse QP in the spline's own form (CLARABEL, O(n + p)).
+
+    The active atoms kink at the grid positions a_1 < … < a_q only, so the spline is
+    affine between them: its values v_j = f(a_j) and the slopes s_0..s_q of the q + 1
+    pieces describe it, tied by v_{j+1} = v_j + (a_{j+1} − a_j)s_j, s_0 = −Σ_left z and
+    s_j = s_{j−1} + Σ_{atoms at a_j} z (a right kink, a left kink or a slope jump adds its
+    amplitude to the slope right of its position; a left kink's slope is −z left of it).
+    A sample on piece j (anchor a_j, a_1 for piece 0) is predicted v + (x − a)s, so the loss
+    is a 2 × 2 quadratic per piece from moment sums (centred at the anchor): every matrix
+    has O(p) nonzeros, built in O(n + p) whatever the number of atoms (the Gram form of the
+    atoms' columns is dense, p × p and O(p³)). One or several outputs (second-order cones
+    for the group norms). Returns the amplitudes (p, K) and the output bias (K,).
     """
     import clarabel
 
-    p = len(cols.labels)
-    r = R.shape[0]
-    free = np.flatnonzero(cols.signs == 0) if p else np.zeros(0, dtype=int)
-    signed = np.flatnonzero(cols.signs != 0) if p else np.zeros(0, dtype=int)
-    nv, nf = p + 1, free.size
-    n_var = nv + r + nf
-    P = sp.csc_matrix((np.ones(r), (nv + np.arange(r), nv + np.arange(r))), shape=(n_var, n_var))
-    q = np.zeros(n_var)
-    q[1 + signed] = beta_t * cols.weights[signed] * cols.signs[signed]
-    q[nv + r:] = beta_t * cols.weights[free]
-    blocks = [sp.hstack([sp.csr_matrix(R), -sp.eye(r), sp.csr_matrix((r, nf))])]      # R v − e = b
-    rhs = [b]
-    cones = [clarabel.ZeroConeT(r + (1 if cols.zero_sum and p else 0))]
-    if cols.zero_sum and p:
-        blocks.append(sp.csr_matrix((np.ones(p), (np.zeros(p), 1 + np.arange(p))), shape=(1, n_var)))
-        rhs.append(np.zeros(1))
-    rows = []
-    for k, j in enumerate(signed):                      # s_j z_j ≥ 0
-        rows.append(([k], [1 + j], [-cols.signs[j]]))
-    base = signed.size
-    for k, j in enumerate(free):                        # a_k ≥ z_j and a_k ≥ −z_j
-        rows.append(([base + 2 * k] * 2, [nv + r + k, 1 + j], [-1.0, 1.0]))
-        rows.append(([base + 2 * k + 1] * 2, [nv + r + k, 1 + j], [-1.0, -1.0]))
-    n_ineq = base + 2 * nf
-    if n_ineq:
-        ri, ci, vi = (np.concatenate([np.asarray(x[i], dtype=float if i == 2 else int) for x in rows])
-                      for i in range(3))
-        blocks.append(sp.csr_matrix((vi, (ri, ci)), shape=(n_ineq, n_var)))
-        rhs.append(np.zeros(n_ineq))
-        cones.append(clarabel.NonnegativeConeT(n_ineq))
+    K, p = Y.shape[1], len(cols.labels)
+    pos = np.array([lab[1] for lab in cols.labels], dtype=np.int64)
+    anchors, at = np.unique(pos, return_inverse=True)         # breakpoints a_1..a_q; atom j sits at anchors[at[j]]
+    q = anchors.size
+    counts = np.bincount(grid.group, minlength=grid.m).astype(float)
+    sums = grid.sums(Y)
+    piece = np.searchsorted(anchors, np.arange(grid.m), side="right")   # 0..q for every grid point
+    anchor = grid.knots[anchors[np.maximum(piece, 1) - 1]]
+    d = grid.knots - anchor                                               # offsets from the piece's anchor
+    S0, S1, S2 = (np.bincount(piece, counts * d ** e, minlength=q + 1) for e in (0, 1, 2))
+    T0 = np.stack([np.bincount(piece, sums[:, k], minlength=q + 1) for k in range(K)], axis=1)
+    T1 = np.stack([np.bincount(piece, d * sums[:, k], minlength=q + 1) for k in range(K)], axis=1)
+    # variables, (index, output) row-major: v (q·K), s ((q+1)·K), z (p·K), one bound per free atom
+    free = np.flatnonzero(cols.signs == 0) if K == 1 else np.arange(p)
+    v_at = np.arange(q * K).reshape(q, K)
+    s_at = q * K + np.arange((q + 1) * K).reshape(q + 1, K)
+    z_at = (2 * q + 1) * K + np.arange(p * K).reshape(p, K)
+    a_at = (2 * q + 1 + p) * K + np.arange(free.size)
+    n_var = a_at[-1] + 1 if free.size else (2 * q + 1 + p) * K
+    vj = v_at[np.maximum(np.arange(q + 1), 1) - 1]                       # the v each piece uses
+    P = sp.coo_matrix((np.concatenate([np.repeat(S0, K), np.repeat(S1, K), np.repeat(S2, K)]),
+                       (np.concatenate([vj.ravel(), vj.ravel(), s_at.ravel()]),
+                        np.concatenate([vj.ravel(), s_at.ravel(), s_at.ravel()]))), shape=(n_var, n_var))
+    c = np.zeros(n_var)
+    np.add.at(c, vj.ravel(), -T0.ravel())
+    c[s_at.ravel()] = -T1.ravel()
+    c[z_at[:, 0]] += beta_t * cols.weights * cols.signs if K == 1 else 0.0
+    c[a_at] = beta_t * cols.weights[free]
+    rows, cvals, ccols = [], [], []
+    count = 0
+
+    def tie(n_rows: int, entries: list[tuple[np.ndarray, np.ndarray, Any]]) -> None:
+        nonlocal count
+        for r, cc, val in entries:
+            r, cc = np.broadcast_arrays(np.asarray(r), np.asarray(cc))
+            rows.append(count + r.ravel()), ccols.append(cc.ravel())
+            cvals.append(np.broadcast_to(np.asarray(val, dtype=float), r.shape).ravel())
+        count += n_rows
+
+    kk = np.arange(K)[None, :]
+    gaps = np.diff(grid.knots[anchors])[:, None]
+    r = np.arange((q - 1) * K).reshape(q - 1, K)
+    tie((q - 1) * K, [(r, v_at[1:], 1.0), (r, v_at[:-1], -1.0), (r, s_at[1:q], -gaps)])   # v_{j+1} − v_j − gap·s_j = 0
+    r = np.arange((q + 1) * K).reshape(q + 1, K)
+    left = np.array([lab[0] == "left" for lab in cols.labels])
+    tie((q + 1) * K, [(r, s_at, 1.0), (r[1:], s_at[:-1], -1.0),
+                      (r[1 + at] + 0 * kk, z_at, -1.0),                                   # s_j − s_{j−1} − Σ z = 0
+                      (r[0] + 0 * z_at[left], z_at[left], 1.0)])                          # s_0 + Σ_left z = 0
+    if cols.zero_sum:
+        tie(K, [(kk + 0 * z_at, z_at, 1.0)])
+    n_zero = count
+    cones = [clarabel.ZeroConeT(n_zero)]
+    signed = np.flatnonzero(cols.signs != 0) if K == 1 else np.zeros(0, dtype=int)
+    if K == 1:
+        r = np.arange(signed.size)
+        tie(signed.size, [(r, z_at[signed, 0], -cols.signs[signed])])                    # s_j z_j ≥ 0
+        r = np.arange(free.size)
+        tie(2 * free.size, [(2 * r, a_at, -1.0), (2 * r, z_at[free, 0], 1.0),           # |z_j| ≤ a_j
+                            (2 * r + 1, a_at, -1.0), (2 * r + 1, z_at[free, 0], -1.0)])
+        if count > n_zero:
+            cones.append(clarabel.NonnegativeConeT(count - n_zero))
+    else:
+        r = (K + 1) * np.arange(p)[:, None]
+        tie((K + 1) * p, [(r[:, 0], a_at, -1.0), (r + 1 + kk, z_at, -1.0)])           # (a_j, z_j) in the cone
+        cones += [clarabel.SecondOrderConeT(K + 1)] * p
+    A = sp.csc_matrix((np.concatenate(cvals), (np.concatenate(rows), np.concatenate(ccols))), shape=(count, n_var))
     settings = clarabel.DefaultSettings()
     settings.verbose = False
-    solution = clarabel.DefaultSolver(P, q, sp.vstack(blocks).tocsc(), np.concatenate(rhs), cones, settings).solve()
+    solution = clarabel.DefaultSolver(sp.triu(P, format="csc"), c, A, np.zeros(count), cones, settings).solve()
     if str(solution.status) != "Solved":
-        raise SolverError(f"CLARABEL (restricted primal) ended with status {solution.status}")
-    return np.asarray(solution.x, dtype=float)[:nv]
-
-
-def _gram(cols: _Columns, grid: Grid, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Gram matrix of [1, Φ] and [1, Φ]ᵀY from moment sums on the grid.
-
-    Every column is α·x + γ on a range of grid indices (a right kink at ξ_a: x − ξ_a on
-    [a, m); a left kink at ξ_b: ξ_b − x on [0, b]; the constant 1 everywhere), so an entry
-    is a combination of range sums of n_j, n_j x_j, n_j x_j² and of the label sums:
-    O(m + p²) time and memory for any n (the inputs are centred first against
-    cancellation). Ramps (several outputs, at most MAX_PAIRWISE inputs) use their columns
-    on the grid.
-    """
-    counts = np.bincount(grid.group, minlength=grid.m).astype(float)
-    sums = np.zeros((grid.m, Y.shape[1]))
-    np.add.at(sums, grid.group, Y)
-    if any(lab[0] == "ramp" for lab in cols.labels):
-        M = np.hstack([np.ones((grid.m, 1)), cols.on_grid(grid)])
-        return M.T @ (counts[:, None] * M), M.T @ sums
-    return _moment_gram(cols, grid, counts, sums)
-
-
-def _moment_gram(cols: _Columns, grid: Grid, counts: np.ndarray, sums: np.ndarray
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """Gram matrix of [1, columns] and their products with Y, from prefix sums of moments (see above)."""
-    x = grid.knots - grid.knots.mean()
-    m = grid.m
-    alpha, gamma, lo, hi = [0.0], [1.0], [0], [m]
-    for lab in cols.labels:
-        k = lab[1]
-        if lab[0] == "left":
-            alpha.append(-1.0), gamma.append(x[k]), lo.append(0), hi.append(k + 1)
-        else:                                                    # right kink or slope jump at ξ_k
-            alpha.append(1.0), gamma.append(-x[k]), lo.append(k), hi.append(m)
-    a, g = np.array(alpha), np.array(gamma)
-    lo_, hi_ = np.array(lo), np.array(hi)
-    prefix = lambda v: np.concatenate([np.zeros((1,) + v.shape[1:]), np.cumsum(v, axis=0)])  # noqa: E731
-    S0, S1, S2 = prefix(counts), prefix(counts * x), prefix(counts * x * x)
-    start, stop = np.maximum.outer(lo_, lo_), np.minimum.outer(hi_, hi_)
-    stop = np.maximum(stop, start)                               # empty ranges sum to zero
-    rng = lambda S: S[stop] - S[start]                           # noqa: E731
-    gram = (np.multiply.outer(a, a) * rng(S2) + (np.multiply.outer(a, g) + np.multiply.outer(g, a)) * rng(S1)
-            + np.multiply.outer(g, g) * rng(S0))
-    T0, T1 = prefix(sums), prefix(x[:, None] * sums)
-    cross = a[:, None] * (T1[hi_] - T1[lo_]) + g[:, None] * (T0[hi_] - T0[lo_])
-    return gram, cross
+        raise SolverError(f"CLARABEL (restricted primal, spline form) ended with status {solution.status}")
+    x = np.asarray(solution.x, dtype=float)
+    z = x[z_at]
+    # f(ξ_1) from its piece, then the output bias: the left kinks are the only atoms nonzero at ξ_1
+    f1 = x[vj[piece[0]]] + d[0] * x[s_at[piece[0]]]
+    b0 = f1 - np.where(left, grid.knots[pos] - grid.knots[0], 0.0) @ z
+    return _pruned(z, 1e-10), b0
 
 
 def _implicit_values(cols: _Columns, grid: Grid, b0: cp.Expression, Z: cp.Expression, K: int
