@@ -7,8 +7,8 @@ program is smooth (a smooth loss plus the norms of nonzero groups) on the subspa
 {θ_i : B_{T_i}θ_i = 0}, and Newton's method in orthonormal coordinates of those subspaces
 converges quadratically. The sets are corrected as in a primal active-set method: a step
 is cut where a row that is not tight would turn negative (the row becomes tight, or the
-group leaves when it reaches zero), and at a face's optimum the tight row with the most
-negative multiplier of each group is released. Stationarity gives the multipliers,
+group leaves when it reaches zero), and at a face's optimum the tight rows with negative
+multipliers are released. Stationarity gives the multipliers,
 ∇_θ_i(ℓ-term) + βθ_i/‖θ_i‖ = B_{T_i}ᵀλ_i; with λ_i ≥ 0 the certificate's group bound
 ‖c_i + B_iᵀλ_i‖ equals β. Whether the result is optimal is decided by that certificate
 (:mod:`.restricted`, a proven bound), not here.
@@ -253,7 +253,7 @@ def _ratios(slack, rate, tight, alive, a_norm, dT) -> np.ndarray:
 
 
 def _multipliers(A, Y, loss, beta, pen, Dsig, S, T, tight, groups) -> tuple[np.ndarray, dict]:
-    """λ ≥ 0 of the tight rows from stationarity B_Tᵀλ = ∇_θ(ℓ-term) + βθ/‖θ‖, and each group's most negative one.
+    """λ ≥ 0 of the tight rows from stationarity B_Tᵀλ = ∇_θ(ℓ-term) + βθ/‖θ‖, and each group's negative ones.
 
     All groups at once: each group's tight rows are padded to the largest count with zero
     rows, and the least-squares multipliers are the pseudo-inverse's (zero on the padding).
@@ -271,18 +271,22 @@ def _multipliers(A, Y, loss, beta, pen, Dsig, S, T, tight, groups) -> tuple[np.n
     valid = np.arange(rows.shape[0])[:, None] < count[None, :]
     B = (S[rows, groups] * valid)[:, :, None] * A[rows]                            # m × G × p
     mult = np.einsum("gmp,pg->gm", np.linalg.pinv(B.transpose(1, 2, 0)), grads).T     # m × G
-    worst = {}
-    low = np.argmin(np.where(valid, mult, np.inf), axis=0)
+    released = {}
     scale = np.abs(np.where(valid, mult, 0.0)).max(axis=0)
-    for k in np.flatnonzero(mult[low, np.arange(groups.size)] < -1e-9 * np.maximum(scale, 1e-300)):
-        worst[int(groups[k])] = int(rows[low[k], k])
+    negative = valid & (mult < -1e-9 * np.maximum(scale, 1e-300)[None, :])
+    for k in np.flatnonzero(negative.any(axis=0)):
+        released[int(groups[k])] = rows[negative[:, k], k]
     lam[rows[valid], np.broadcast_to(groups, rows.shape)[valid]] = np.maximum(mult[valid], 0.0)
-    return lam, worst
+    return lam, released
 
 
 def _release(A, Y, loss, beta, pen, Dsig, S, T, tight, groups) -> np.ndarray:
-    """Release, in each group, the tight row with the most negative multiplier (in place): the groups changed."""
-    _, worst = _multipliers(A, Y, loss, beta, pen, Dsig, S, T, tight, groups)
-    for g, j in worst.items():
-        tight[j, g] = False
-    return np.array(sorted(worst), dtype=int)
+    """Release, in each group, the tight rows with negative multipliers (in place): the groups changed.
+
+    All of them at once, not only the most negative (measured on peer problem A: 143 Newton
+    steps instead of 159); a row released wrongly blocks the path again and is tight anew.
+    """
+    _, released = _multipliers(A, Y, loss, beta, pen, Dsig, S, T, tight, groups)
+    for g, rows in released.items():
+        tight[rows, g] = False
+    return np.array(sorted(released), dtype=int)

@@ -119,13 +119,8 @@ def _rho_bound(A: np.ndarray, U: np.ndarray, S: np.ndarray, Dsig: np.ndarray, la
     bounds = _group_bounds(A, C + A.T @ (S * lam), S, pen)
     hot = np.flatnonzero(bounds > beta)
     if hot.size and pg_steps:
-        step = 1.0 / max(float(np.linalg.norm(A, 2)) ** 2, 1e-300)
-        Sh, Ch, Lh = S[:, hot], C[:, hot], lam[:, hot]
-        Yh, t = Lh, 1.0
-        for _ in range(pg_steps):
-            Ln = np.maximum(Yh - step * Sh * (A @ (Ch + A.T @ (Sh * Yh))), 0.0)
-            tn = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * t * t))
-            Yh, Lh, t = Ln + ((t - 1.0) / tn) * (Ln - Lh), Ln, tn
+        Sh, Ch = S[:, hot], C[:, hot]
+        Lh = _accelerated_pg(A, Sh, Ch, Sh * lam[:, hot], pg_steps) * Sh
         new = _group_bounds(A, Ch + A.T @ (Sh * Lh), Sh, pen)
         better = new < bounds[hot]
         lam[:, hot[better]] = Lh[:, better]
@@ -150,6 +145,31 @@ def _rho_bound(A: np.ndarray, U: np.ndarray, S: np.ndarray, Dsig: np.ndarray, la
             bounds[g], lam[:, g] = tight, lg
         best = max(best, bounds[g])
     return best, bounds
+
+
+def _accelerated_pg(A: np.ndarray, S: np.ndarray, C: np.ndarray, M: np.ndarray, steps: int) -> np.ndarray:
+    """Accelerated projected gradient on min ‖c_i + Aᵀm_i‖² over m_i = s_i∘λ_i, λ_i ≥ 0 (all groups at once).
+
+    The multipliers are carried with their rows' signs (m = S∘λ): the projection is then a
+    clip to [0, ∞) or (−∞, 0] per row and the step needs no products with S (a third less
+    time than in λ, same iterates).
+    """
+    step_A = A / max(float(np.linalg.norm(A, 2)) ** 2, 1e-300)
+    low, high = np.where(S > 0, 0.0, -np.inf), np.where(S > 0, np.inf, 0.0)
+    At = np.ascontiguousarray(A.T)
+    last, ahead, t = M, M, 1.0
+    for _ in range(steps):
+        G = At @ ahead
+        G += C
+        new = step_A @ G
+        np.subtract(ahead, new, out=new)
+        np.clip(new, low, high, out=new)
+        tn = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * t * t))
+        ahead = new - last
+        ahead *= (t - 1.0) / tn
+        ahead += new
+        last, t = new, tn
+    return last
 
 
 #: rows of the NNLS on the polar cone beyond which it works on the rows c violates most (measured at
