@@ -187,63 +187,106 @@ def _active_set_newton(A: np.ndarray, Y: np.ndarray, loss: Loss, beta: float, pe
             continue
         dT = np.zeros_like(T)
         dT[:, keep] = np.einsum("gpk,gk->pg", faces.N[keep], prog.padded(d))
-        T = _path(A, Y, loss, beta, pen, Dsig, S, T, dT, tight, alive, faces, value, decrement)
+        T, moved = _path(A, Y, loss, beta, pen, Dsig, S, T, dT, tight, alive, faces, value, decrement)
+        if not moved:             # no decrease along the path and no row met: as at a face's optimum
+            released = _release(A, Y, loss, beta, pen, Dsig, S, T, tight, keep)
+            if released.size == 0:
+                break
+            faces.update(tight, released)
     lam, _ = _multipliers(A, Y, loss, beta, pen, Dsig, S, T, tight, np.flatnonzero(alive))
     T_all, lam_all = np.zeros((T.shape[0], n_groups)), np.zeros((A.shape[0], n_groups))
     T_all[:, idx], lam_all[:, idx] = T, lam
     return T_all, lam_all, steps
 
 
-def _path(A, Y, loss, beta, pen, Dsig, S, T, dT, tight, alive, faces, value, decrement) -> np.ndarray:
-    """Follow the Newton direction dT from T, bending where rows block it; the new T (``tight``, ``alive`` in place).
+def _path(A, Y, loss, beta, pen, Dsig, S, T, dT, tight, alive, faces, value, decrement) -> tuple[np.ndarray, bool]:
+    """Follow the Newton direction dT from T, bending where rows block it: (new T, whether anything changed).
 
-    A row whose slack would turn negative stops the segment there: it becomes tight and its
-    group's direction is projected onto the new face (a group that reaches zero leaves).
-    The path goes on while the objective decreases, up to the full Newton step; its first
-    segment is cut back by Armijo's rule. Bending instead of refactoring saves most of the
-    Newton systems when many groups leave or meet rows (measured on peer problem A).
+    ``tight``, ``alive`` and ``faces`` are updated in place.
+
+    A row whose slack would turn negative stops its group's segment there: the row becomes
+    tight and the group's direction is projected onto the new face (a group that reaches zero
+    leaves). The groups bend independently (a row of one group never blocks another), so all
+    of them advance to their next bend at once: as many rounds as the most bends of one group,
+    not one per bend. On the bent path t ↦ θ(t), t ∈ [0, 1], the step is the longest t = 2^-k
+    with Armijo's decrease (measured on peer problem A: a third of the time of bending one
+    row at a time over all groups).
+    """
+    before = tight.copy()
+    times, starts, directions, hit_at = _bends(A, S, T, dT, tight, alive, faces)
+    times, starts, directions = np.stack(times), np.stack(starts), np.stack(directions)
+
+    def at(t: float) -> np.ndarray:
+        k = np.maximum((times <= t).sum(axis=0) - 1, 0)
+        g = np.arange(times.shape[1])
+        return starts[k, :, g].T + (t - times[k, g]) * directions[k, :, g].T
+
+    def objective(Tt: np.ndarray) -> float:
+        F = ((A @ Tt) * Dsig).sum(axis=1, keepdims=True)
+        return loss.value(F, Y) + beta * float(np.linalg.norm(Tt[:pen], axis=0).sum())
+
+    step, best_t, best_value = 1.0, 0.0, value
+    for _ in range(_HALVINGS):
+        trial = objective(at(step))
+        if trial < best_value:
+            best_t, best_value = step, trial
+        if trial <= value - _ARMIJO * step * decrement:
+            break
+        step *= 0.5
+    new = at(best_t)
+    tight[:] = before | (hit_at <= best_t)
+    norms, old = np.linalg.norm(new[:pen], axis=0), np.linalg.norm(T[:pen], axis=0)
+    gone = np.flatnonzero(alive & (norms <= 1e-9 * old))
+    new[:, gone], alive[gone] = 0.0, False                      # the group reached zero: it leaves
+    faces.update(tight, np.flatnonzero(np.any(times[1:] < np.inf, axis=0)))     # the bends past the step undone
+    return new, best_t > 0 or bool(np.any(tight != before))
+
+
+def _bends(A, S, T, dT, tight, alive, faces):
+    """The bent path of every group to t = 1: bend times (G,), positions and directions (p, G) per bend, and
+    the time at which each row is met (n, G; ∞ if not).
+
+    Marks the rows met as tight in ``tight`` and updates ``faces`` for the groups that bend
+    (the caller keeps the rows met up to its step and updates the faces again).
     """
     a_norm = np.linalg.norm(A, axis=1)
-    remaining, current = 1.0, value
-    slack, rate = S * (A @ T), S * (A @ dT)                    # both move linearly along a segment
-    F, dF = ((A @ T) * Dsig).sum(axis=1, keepdims=True), ((A @ dT) * Dsig).sum(axis=1, keepdims=True)
-    ratio = _ratios(slack, rate, tight, alive, a_norm, dT)     # step left until each row blocks
-
-    def objective(step: float) -> float:
-        return loss.value(F + step * dF, Y) + beta * float(np.linalg.norm((T + step * dT)[:pen], axis=0).sum())
-
-    while remaining > 1e-12:
-        alpha_max = float(ratio.min(initial=np.inf))
-        step = min(remaining, alpha_max)
-        trial = objective(step)
-        if remaining == 1.0:
-            for _ in range(_HALVINGS):
-                if trial <= value - _ARMIJO * step * decrement:
-                    break
-                step *= 0.5
-                trial = objective(step)
-        elif trial >= current:
+    hit_at = np.full(tight.shape, np.inf)
+    slack, rate = S * (A @ T), S * (A @ dT)
+    clock = np.zeros(T.shape[1])
+    position, direction = T.copy(), dT.copy()
+    times, starts, directions = [clock.copy()], [position.copy()], [direction.copy()]
+    moving = alive & np.any(dT != 0, axis=0)
+    while np.any(moving):
+        ratio = _ratios(slack[:, moving], rate[:, moving], tight[:, moving], alive[moving], a_norm, direction[:, moving])
+        first = ratio.min(axis=0)
+        cols = np.flatnonzero(moving)
+        bend = clock[cols] + first < 1.0
+        cols, ratio, first = cols[bend], ratio[:, bend], first[bend]
+        moving[:] = False
+        if cols.size == 0:
             break
-        before = np.linalg.norm(T[:pen], axis=0)
-        T, slack, F = T + step * dT, slack + step * rate, F + step * dF
-        remaining, current, ratio = remaining - step, trial, ratio - step
-        if step < alpha_max:
-            break
-        hit = ratio <= 1e-9 * alpha_max + 1e-15
-        cols = np.flatnonzero(hit.any(axis=0))
-        tight[:, cols] |= hit[:, cols]
-        gone = cols[np.linalg.norm(T[:pen, cols], axis=0) <= 1e-9 * before[cols]]
-        T[:, gone], alive[gone] = 0.0, False                    # the group reached zero: it leaves
+        before = np.linalg.norm(position[:, cols], axis=0)
+        position[:, cols] += first * direction[:, cols]
+        slack[:, cols] += first * rate[:, cols]
+        clock[cols] += first
+        met = ratio <= first + 1e-9 * first + 1e-15
+        hit_at[:, cols] = np.where(met, clock[cols][None, :], hit_at[:, cols])
+        tight[:, cols] |= met
         faces.update(tight, cols)
         N = faces.N[cols]
-        new = np.einsum("gpk,gqk,qg->pg", N, N, dT[:, cols])    # onto the new faces
-        new[:, ~alive[cols]] = 0.0
-        dF += ((A @ (new - dT[:, cols])) * Dsig[:, cols]).sum(axis=1, keepdims=True)
-        dT[:, cols] = new
+        new = np.einsum("gpk,gqk,qg->pg", N, N, direction[:, cols])     # onto the new faces
+        collapsed = np.linalg.norm(position[:, cols], axis=0) <= 1e-9 * before
+        new[:, collapsed] = 0.0
+        position[:, cols[collapsed]] = 0.0
+        direction[:, cols] = new
         rate[:, cols] = S[:, cols] * (A @ new)
-        ratio[:, cols] = _ratios(slack[:, cols], rate[:, cols], tight[:, cols], alive[cols], a_norm, new)
-        F = ((A @ T) * Dsig).sum(axis=1, keepdims=True) if gone.size else F
-    return T
+        moving[cols] = np.any(new != 0, axis=0)
+        step_times = np.full(T.shape[1], np.inf)
+        step_times[cols] = clock[cols]
+        times.append(step_times)
+        starts.append(position.copy())
+        directions.append(direction.copy())
+    return times, starts, directions, hit_at
 
 
 def _ratios(slack, rate, tight, alive, a_norm, dT) -> np.ndarray:

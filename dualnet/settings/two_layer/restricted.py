@@ -152,24 +152,28 @@ def _accelerated_pg(A: np.ndarray, S: np.ndarray, C: np.ndarray, M: np.ndarray, 
 
     The multipliers are carried with their rows' signs (m = S∘λ): the projection is then a
     clip to [0, ∞) or (−∞, 0] per row and the step needs no products with S (a third less
-    time than in λ, same iterates).
+    time than in λ, same iterates). They run in single precision (half the memory traffic):
+    any λ ≥ 0 gives a valid bound, and the caller evaluates ‖c + Bᵀλ‖ in double precision.
     """
-    step_A = A / max(float(np.linalg.norm(A, 2)) ** 2, 1e-300)
-    low, high = np.where(S > 0, 0.0, -np.inf), np.where(S > 0, np.inf, 0.0)
-    At = np.ascontiguousarray(A.T)
-    last, ahead, t = M, M, 1.0
+    f32 = np.float32
+    step_A = (A / max(float(np.linalg.norm(A, 2)) ** 2, 1e-300)).astype(f32)
+    low, high = np.where(S > 0, 0.0, -np.inf).astype(f32), np.where(S > 0, np.inf, 0.0).astype(f32)
+    At, C = np.ascontiguousarray(A.T, dtype=f32), C.astype(f32)
+    last = ahead = M.astype(f32)
+    t = 1.0
     for _ in range(steps):
         G = At @ ahead
         G += C
         new = step_A @ G
         np.subtract(ahead, new, out=new)
-        np.clip(new, low, high, out=new)
+        np.maximum(new, low, out=new)              # np.clip with array bounds took twice as long
+        np.minimum(new, high, out=new)
         tn = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * t * t))
         ahead = new - last
         ahead *= (t - 1.0) / tn
         ahead += new
         last, t = new, tn
-    return last
+    return last.astype(float)
 
 
 #: rows of the NNLS on the polar cone beyond which it works on the rows c violates most (measured at
