@@ -30,9 +30,13 @@ def _finish(A, Y, beta, loss, T, S, Dsig, sig, lam, link, F, pen, free, extra=()
     Ff = (np.maximum(A @ Tf, 0.0) * sig).sum(axis=1, keepdims=True)        # the ReLU network's forward pass
     value = loss.value(Ff, Y) + beta * float(np.linalg.norm(Tf[:pen], axis=0).sum())
     best_lower, best_U, best_bounds = -np.inf, None, None
+    tried: list[np.ndarray] = []
     for U in [*link.duals(F), loss.project_dual(loss.dual_point(Ff, Y), Y), *extra]:
         if free:
             U = _centered(U, Y, loss)
+        if any(np.array_equal(U, V) for V in tried):
+            continue                    # a Newton point's own dual point comes twice (F is then Ff)
+        tried.append(U)
         rho, bounds = _rho_bound(A, U, S, Dsig, lam, pen, beta)
         lower = scaled_dual_value(U, Y, loss, beta, rho)[0] if np.isfinite(rho) else 0.0
         if lower > best_lower:
