@@ -243,11 +243,11 @@ def _path(A, Y, loss, beta, pen, Dsig, S, T, dT, tight, alive, faces, value, dec
 
 
 def _bends(A, S, T, dT, tight, alive, faces):
-    """The bent path of every group to t = 1: bend times (G,), positions and directions (p, G) per bend, and
-    the time at which each row is met (n, G; ∞ if not).
+    """The bent path of every group to t = 1, and the time at which each row is met (n × G, ∞ if never).
 
-    Marks the rows met as tight in ``tight`` and updates ``faces`` for the groups that bend
-    (the caller keeps the rows met up to its step and updates the faces again).
+    The path is given per bend: the bend times (G,), positions and directions (p × G). Marks
+    the rows met as tight in ``tight`` and updates ``faces`` for the groups that bend (the
+    caller keeps the rows met up to its step and updates the faces again).
     """
     a_norm = np.linalg.norm(A, axis=1)
     hit_at = np.full(tight.shape, np.inf)
@@ -257,7 +257,8 @@ def _bends(A, S, T, dT, tight, alive, faces):
     times, starts, directions = [clock.copy()], [position.copy()], [direction.copy()]
     moving = alive & np.any(dT != 0, axis=0)
     while np.any(moving):
-        ratio = _ratios(slack[:, moving], rate[:, moving], tight[:, moving], alive[moving], a_norm, direction[:, moving])
+        ratio = _ratios(slack[:, moving], rate[:, moving], tight[:, moving], alive[moving], a_norm,
+                        direction[:, moving])
         first = ratio.min(axis=0)
         cols = np.flatnonzero(moving)
         bend = clock[cols] + first < 1.0
