@@ -44,6 +44,13 @@ def _finish(A, Y, beta, loss, T, S, Dsig, sig, lam, link, F, pen, free, extra=()
     return (Tf, value, max(best_lower, 0.0), Ff, best_U), best_bounds
 
 
+def _better_multipliers(A, U, S, Dsig, pen, first, second) -> np.ndarray:
+    """Per group, whichever multipliers bound better at the dual point U: the smaller ‖c_i + B_iᵀλ_i‖."""
+    C = A.T @ (Dsig * U[:, :1])
+    keep = _group_bounds(A, C + A.T @ (S * first), S, pen) <= _group_bounds(A, C + A.T @ (S * second), S, pen)
+    return np.where(keep[None, :], first, second)
+
+
 def _extrapolated(us: list[np.ndarray], Y: np.ndarray, loss: Loss) -> list[np.ndarray]:
     """Anderson extrapolation of the dual points of the last rounds (dual extrapolation, as in Celer).
 
