@@ -164,7 +164,7 @@ def _active_set_newton(A: np.ndarray, Y: np.ndarray, loss: Loss, beta: float, pe
     Dsig, S = Dsig[:, idx], S[:, idx]
     faces = _Faces(A, tight)
     alive = np.ones(idx.size, dtype=bool)
-    steps = 0
+    steps, one_at_a_time, just_released = 0, False, False
     while steps < max_iter:
         steps += 1
         if time.perf_counter() > deadline:
@@ -180,27 +180,34 @@ def _active_set_newton(A: np.ndarray, Y: np.ndarray, loss: Loss, beta: float, pe
         value, grad, d = prog.newton_direction(z)
         decrement = -float(grad @ d)
         if decrement <= max(tol, 1e-14 * abs(value)):
-            released = _release(A, Y, loss, beta, pen, Dsig, S, T, tight, keep)
+            released = _release(A, Y, loss, beta, pen, Dsig, S, T, tight, keep, one_at_a_time)
             if released.size == 0:
                 break
             faces.update(tight, released)
+            just_released = True
             continue
         dT = np.zeros_like(T)
         dT[:, keep] = np.einsum("gpk,gk->pg", faces.N[keep], prog.padded(d))
-        T, moved = _path(A, Y, loss, beta, pen, Dsig, S, T, dT, tight, alive, faces, value, decrement)
-        if not moved:             # no decrease along the path and no row met: as at a face's optimum
-            released = _release(A, Y, loss, beta, pen, Dsig, S, T, tight, keep)
+        T, decreased, met = _path(A, Y, loss, beta, pen, Dsig, S, T, dT, tight, alive, faces, value, decrement)
+        # Rows released together can block the next step at once (measured: a cycle of 2 000 steps);
+        # from then on one row per group is released, the most negative, as in the active-set method.
+        one_at_a_time |= just_released and not decreased
+        just_released = False
+        if not decreased and not met:      # no decrease along the path and no row met: as at a face's optimum
+            released = _release(A, Y, loss, beta, pen, Dsig, S, T, tight, keep, one_at_a_time)
             if released.size == 0:
                 break
             faces.update(tight, released)
+            just_released = True
     lam, _ = _multipliers(A, Y, loss, beta, pen, Dsig, S, T, tight, np.flatnonzero(alive))
     T_all, lam_all = np.zeros((T.shape[0], n_groups)), np.zeros((A.shape[0], n_groups))
     T_all[:, idx], lam_all[:, idx] = T, lam
     return T_all, lam_all, steps
 
 
-def _path(A, Y, loss, beta, pen, Dsig, S, T, dT, tight, alive, faces, value, decrement) -> tuple[np.ndarray, bool]:
-    """Follow the Newton direction dT from T, bending where rows block it: (new T, whether anything changed).
+def _path(A, Y, loss, beta, pen, Dsig, S, T, dT, tight, alive, faces, value, decrement
+          ) -> tuple[np.ndarray, bool, bool]:
+    """Follow the Newton direction dT from T, bending where rows block it: (new T, decreased, rows met).
 
     ``tight``, ``alive`` and ``faces`` are updated in place.
 
@@ -239,7 +246,7 @@ def _path(A, Y, loss, beta, pen, Dsig, S, T, dT, tight, alive, faces, value, dec
     gone = np.flatnonzero(alive & (norms <= 1e-9 * old))
     new[:, gone], alive[gone] = 0.0, False                      # the group reached zero: it leaves
     faces.update(tight, np.flatnonzero(np.any(times[1:] < np.inf, axis=0)))     # the bends past the step undone
-    return new, best_t > 0 or bool(np.any(tight != before))
+    return new, best_t > 0, bool(np.any(tight != before))
 
 
 def _bends(A, S, T, dT, tight, alive, faces):
@@ -297,7 +304,10 @@ def _ratios(slack, rate, tight, alive, a_norm, dT) -> np.ndarray:
 
 
 def _multipliers(A, Y, loss, beta, pen, Dsig, S, T, tight, groups) -> tuple[np.ndarray, dict]:
-    """λ ≥ 0 of the tight rows from stationarity B_Tᵀλ = ∇_θ(ℓ-term) + βθ/‖θ‖, and each group's negative ones.
+    """λ ≥ 0 of the tight rows from stationarity B_Tᵀλ = ∇_θ(ℓ-term) + βθ/‖θ‖, and the negative ones.
+
+    Per group with a negative multiplier: (the rows with negative multipliers, the row with
+    the most negative).
 
     All groups at once: each group's tight rows are padded to the largest count with zero
     rows, and the least-squares multipliers are the pseudo-inverse's (zero on the padding).
@@ -318,19 +328,20 @@ def _multipliers(A, Y, loss, beta, pen, Dsig, S, T, tight, groups) -> tuple[np.n
     released = {}
     scale = np.abs(np.where(valid, mult, 0.0)).max(axis=0)
     negative = valid & (mult < -1e-9 * np.maximum(scale, 1e-300)[None, :])
+    most = np.argmin(np.where(valid, mult, np.inf), axis=0)
     for k in np.flatnonzero(negative.any(axis=0)):
-        released[int(groups[k])] = rows[negative[:, k], k]
+        released[int(groups[k])] = (rows[negative[:, k], k], rows[most[k], k])
     lam[rows[valid], np.broadcast_to(groups, rows.shape)[valid]] = np.maximum(mult[valid], 0.0)
     return lam, released
 
 
-def _release(A, Y, loss, beta, pen, Dsig, S, T, tight, groups) -> np.ndarray:
+def _release(A, Y, loss, beta, pen, Dsig, S, T, tight, groups, one_at_a_time=False) -> np.ndarray:
     """Release, in each group, the tight rows with negative multipliers (in place): the groups changed.
 
-    All of them at once, not only the most negative (measured on peer problem A: 143 Newton
-    steps instead of 159); a row released wrongly blocks the path again and is tight anew.
+    All of them at once (measured on peer problem A: 143 Newton steps instead of 159), or with
+    ``one_at_a_time`` only the most negative (rows released together may block the next step).
     """
     _, released = _multipliers(A, Y, loss, beta, pen, Dsig, S, T, tight, groups)
-    for g, rows in released.items():
-        tight[rows, g] = False
+    for g, (rows, most) in released.items():
+        tight[most if one_at_a_time else rows, g] = False
     return np.array(sorted(released), dtype=int)
