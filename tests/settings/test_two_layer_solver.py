@@ -197,3 +197,23 @@ def test_tall_polar_nnls_matches_all_rows() -> None:
         lam = _polar_nnls(B, t)
         assert np.all(lam >= 0)
         assert np.linalg.norm(t + B.T @ lam) <= np.linalg.norm(full) + 1e-9 * np.linalg.norm(t)   # the least norm
+
+
+def test_faces_from_gathered_rows_match_the_table() -> None:
+    """The faces of large designs (Gram matrices from each group's gathered tight rows) equal the table's."""
+    from dualnet.settings.two_layer import newton
+
+    rng = np.random.default_rng(4)
+    A = rng.standard_normal((40, 5))
+    tight = np.zeros((40, 6), dtype=bool)
+    for g, k in enumerate([0, 1, 2, 3, 4, 7]):                  # from a full face to the zero face
+        tight[rng.choice(40, k, replace=False), g] = True
+    table = newton._Faces(A, tight)
+    gathered = newton._Faces(A, np.zeros_like(tight))
+    gathered.outer = None
+    gathered.update(tight, np.arange(6))
+    np.testing.assert_array_equal(gathered.live, table.live)
+    assert [int(k) for k in table.live.sum(axis=1)] == [5, 4, 3, 2, 1, 0]
+    for g in range(6):                                          # the same subspaces: equal projectors
+        P, Q = table.N[g] @ table.N[g].T, gathered.N[g] @ gathered.N[g].T
+        np.testing.assert_allclose(P, Q, atol=1e-10)
