@@ -181,8 +181,9 @@ def test_newton_by_conjugate_gradients_agrees(monkeypatch: pytest.MonkeyPatch) -
 
 def test_tall_polar_nnls_matches_all_rows() -> None:
     """On tall B the NNLS works on a subset of rows: its projection is the projection and its bound as tight."""
-    from dualnet.settings.two_layer.restricted import _NNLS_ROWS, _polar_nnls, _project
     from scipy.optimize import nnls
+
+    from dualnet.settings.two_layer.restricted import _NNLS_ROWS, _polar_nnls, _project
 
     rng = np.random.default_rng(3)
     n, d = 3 * _NNLS_ROWS, 12
