@@ -218,3 +218,15 @@ def test_faces_from_gathered_rows_match_the_table() -> None:
     for g in range(6):                                          # the same subspaces: equal projectors
         P, Q = table.N[g] @ table.N[g].T, gathered.N[g] @ gathered.N[g].T
         np.testing.assert_allclose(P, Q, atol=1e-10)
+
+
+def test_without_room_for_newton_the_first_order_rounds_finish(monkeypatch: pytest.MonkeyPatch) -> None:
+    """When Newton's system would be too large (large n), the first-order rounds reach the certificate alone."""
+    from dualnet.settings.two_layer import solver
+
+    A, Y, D = instance("squared", False, seed=1)
+    ref = clarabel(A, Y, D, 0.5, "squared", 0)
+    monkeypatch.setattr(solver, "_NEWTON_ENTRIES", 0)
+    fit = solve_patterns(A, Y, D, 0.5, tol=1e-6, time_limit=120)
+    assert fit.state["newton_steps"] == 0
+    assert fit.converged and abs(fit.value - ref) <= 1e-6 * fit.p0
