@@ -233,8 +233,8 @@ def _path(A, Y, loss, beta, pen, Dsig, S, T, dT, tight, alive, faces, value, dec
     leaves). The groups bend independently (a row of one group never blocks another), so all
     of them advance to their next bend at once: as many rounds as the most bends of one group,
     not one per bend. On the bent path t ↦ θ(t), t ∈ [0, 1], the step is the longest t = 2^-k
-    with Armijo's decrease (measured on peer problem A: a third of the time of bending one
-    row at a time over all groups).
+    with Armijo's decrease (measured on peer problem A: 40 % of the time of bending one row
+    at a time over all groups).
     """
     before = tight.copy()
     times, starts, directions, hit_at = _bends(A, S, T, dT, tight, alive, faces)

@@ -163,8 +163,8 @@ def _accelerated_pg(A: np.ndarray, S: np.ndarray, C: np.ndarray, M: np.ndarray, 
 
     The multipliers are carried with their rows' signs (m = S∘λ): the projection is then a
     clip to [0, ∞) or (−∞, 0] per row and the step needs no products with S (a third less
-    time than in λ, same iterates). They run in single precision (half the memory traffic):
-    any λ ≥ 0 gives a valid bound, and the caller evaluates ‖c + Bᵀλ‖ in double precision.
+    time than in λ). They run in single precision (half the memory traffic): any λ ≥ 0 gives
+    a valid bound, and the caller evaluates ‖c + Bᵀλ‖ in double precision.
     """
     f32 = np.float32
     step_A = (A / max(float(np.linalg.norm(A, 2)) ** 2, 1e-300)).astype(f32)

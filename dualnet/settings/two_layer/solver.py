@@ -262,9 +262,10 @@ def _joint_scale(A, Y, loss, beta, pen, F, Dsig, step) -> float:
 def _fits_newton(A: np.ndarray, S: np.ndarray, T: np.ndarray, pen: int) -> bool:
     """Whether Newton's system on the faces of ``T`` (n × face coordinates, formed in full) stays small.
 
-    Measured at n = 20 000, d = 50 (β = 20, the master over 100 patterns): about 10⁴ face
-    coordinates, 1.6 GB for the system and one Newton step of 138 s (conjugate gradients),
-    past the solve's time budget; the first-order rounds go on there instead.
+    Measured at n = 20 000, d = 50 (β = 20, the master over 100 patterns, 200 groups of 51
+    coordinates): one Newton step (conjugate gradients on a system of up to 1.6 GB) took 138 s,
+    past the solve's time budget, and the peak memory was 3.3 GB; the first-order rounds go on
+    there instead.
     """
     free_rows = A.shape[1] - _tight_rows(A, S, T, pen).sum(axis=0)
     coordinates = int(free_rows[np.any(T[:pen] != 0, axis=0)].sum())
