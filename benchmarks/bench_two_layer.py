@@ -156,7 +156,7 @@ def peer_a() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return _design(X, False)[1], y, patterns_of(gates(PEER_P))
 
 
-#: issue 9's target for the time ratio to CVXPY+CLARABEL (build + solve); measured 0.16-0.18 wall, 0.24-0.25 CPU
+#: issue 9's target for the time ratio to CVXPY+CLARABEL (build + solve); not met yet (0.25 on a quiet machine)
 PEER_TARGET = 0.2
 #: rounds of the pair (CVXPY+CLARABEL, solve_patterns), each timed in this process
 PEER_ROUNDS = 3
