@@ -148,45 +148,64 @@ PEER_P = 250          # identical sampled patterns (issue 9, "peer problem A")
 
 
 @cache
-def peer_a() -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
-    """(A, y, D, CLARABEL optimum, seconds of CVXPY build + CLARABEL solve) of the program over 250 patterns."""
-    import time
-
+def peer_a() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(A, y, D): the design and the 250 sampled patterns of the program."""
     from dualnet.settings.two_layer.program import _design
 
     X, y = planted()
-    D = patterns_of(gates(PEER_P))
-    start = time.perf_counter()
-    value = float(tl.convex_program(X, y, BETA, D).solve(solver="CLARABEL"))
-    seconds = time.perf_counter() - start
-    return _design(X, False)[1], y, D, value, seconds
+    return _design(X, False)[1], y, patterns_of(gates(PEER_P))
 
 
-#: issue 9's target for the time ratio to CVXPY+CLARABEL (build + solve); not met yet (measured 0.35-0.58)
+#: issue 9's target for the time ratio to CVXPY+CLARABEL (build + solve); not met yet (0.25 on a quiet machine)
 PEER_TARGET = 0.2
+#: rounds of the pair (CVXPY+CLARABEL, solve_patterns), each timed in this process
+PEER_ROUNDS = 3
 
 
-@pytest.mark.long_benchmark   # CLARABEL 10-50 s under load, the solver about 0.35-0.6 of that: not in smoke
+@pytest.mark.long_benchmark   # CLARABEL 10-50 s a round under load, the solver about a third of that: not in smoke
 def test_peer_a_first_order(benchmark) -> None:
     """The restricted program by solver.solve_patterns vs CVXPY+CLARABEL, same patterns, in one run.
 
     solve_patterns: augmented Lagrangian + FISTA to a 1e-2·P(0) proven gap, then active-set
-    Newton on the working set (faces of the cones) to the 1e-6 certificate.
+    Newton on the working set (faces of the cones) to the 1e-6 certificate. Before each timed
+    round, CVXPY builds and CLARABEL solves the same program (untimed by pytest-benchmark,
+    timed here): the ratios are per round, wall clock and CPU time, then their mean and min.
     """
+    import time
+
     from dualnet.settings.two_layer.solver import solve_patterns
 
-    A, y, D, ref, cvx_seconds = peer_a()
+    A, y, D = peer_a()
+    X, _ = planted()
+    pairs: list[dict] = []
+
+    def clarabel_round() -> None:
+        wall, cpu = time.perf_counter(), time.process_time()
+        value = float(tl.convex_program(X, y, BETA, D).solve(solver="CLARABEL"))
+        pairs.append(dict(ref=value, cvx_wall=time.perf_counter() - wall, cvx_cpu=time.process_time() - cpu))
+
+    def solve_round():
+        cpu = time.process_time()
+        fit = solve_patterns(A, y, D, BETA, tol=1e-6, max_iter=200_000, time_limit=600)
+        pairs[-1].update(fit=fit, cpu=time.process_time() - cpu)
+        return fit
+
     benchmark.group = f"two-layer n={N} d=10 peer A P={PEER_P}"
-    fit = benchmark.pedantic(solve_patterns, args=(A, y, D, BETA),
-                             kwargs=dict(tol=1e-6, max_iter=200_000, time_limit=600), rounds=1, iterations=1)
+    benchmark.pedantic(solve_round, setup=clarabel_round, rounds=PEER_ROUNDS, iterations=1)
     scale = p0()
-    ratio = fit.seconds / cvx_seconds
+    wall = [r["fit"].seconds / r["cvx_wall"] for r in pairs]
+    cpu = [r["cpu"] / r["cvx_cpu"] for r in pairs]
+    fit, ref = pairs[-1]["fit"], pairs[-1]["ref"]
     benchmark.extra_info.update(kind="first-order (AL + FISTA) + Newton on the working set", value=fit.value,
                                 lower_bound=fit.lower, rel_gap=fit.rel_gap, stopped=fit.stopped,
                                 iterations=fit.iterations, newton_steps=fit.state["newton_steps"],
-                                clarabel_value=ref, clarabel_seconds=cvx_seconds, time_ratio_to_clarabel=ratio,
+                                clarabel_value=ref, clarabel_seconds=[r["cvx_wall"] for r in pairs],
+                                time_ratio_to_clarabel=float(np.mean(wall)), time_ratio_min=float(np.min(wall)),
+                                cpu_ratio_to_clarabel=float(np.mean(cpu)), cpu_ratio_min=float(np.min(cpu)),
                                 ratio_target=PEER_TARGET, rel_diff_to_clarabel=(fit.value - ref) / scale)
-    # The proven bracket holds CLARABEL's optimum (up to its own accuracy), and the optimum agrees.
-    # The time ratio is recorded, not asserted: the issue's target (≤ 1/5) is not met yet.
-    assert fit.converged and fit.lower <= ref + 1e-7 * scale and ref <= fit.value + 1e-7 * scale
-    assert abs(fit.value - ref) <= 1e-6 * scale
+    # Every round: the proven bracket holds CLARABEL's optimum (up to its own accuracy), and the
+    # optima agree. The time ratios are recorded, not asserted: under shared load they move by ±30 %.
+    for r in pairs:
+        fit, ref = r["fit"], r["ref"]
+        assert fit.converged and fit.lower <= ref + 1e-7 * scale and ref <= fit.value + 1e-7 * scale
+        assert abs(fit.value - ref) <= 1e-6 * scale

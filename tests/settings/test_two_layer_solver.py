@@ -181,8 +181,9 @@ def test_newton_by_conjugate_gradients_agrees(monkeypatch: pytest.MonkeyPatch) -
 
 def test_tall_polar_nnls_matches_all_rows() -> None:
     """On tall B the NNLS works on a subset of rows: its projection is the projection and its bound as tight."""
-    from dualnet.settings.two_layer.restricted import _NNLS_ROWS, _polar_nnls, _project
     from scipy.optimize import nnls
+
+    from dualnet.settings.two_layer.restricted import _NNLS_ROWS, _polar_nnls, _project
 
     rng = np.random.default_rng(3)
     n, d = 3 * _NNLS_ROWS, 12
@@ -197,3 +198,35 @@ def test_tall_polar_nnls_matches_all_rows() -> None:
         lam = _polar_nnls(B, t)
         assert np.all(lam >= 0)
         assert np.linalg.norm(t + B.T @ lam) <= np.linalg.norm(full) + 1e-9 * np.linalg.norm(t)   # the least norm
+
+
+def test_faces_from_gathered_rows_match_the_table() -> None:
+    """The faces of large designs (Gram matrices from each group's gathered tight rows) equal the table's."""
+    from dualnet.settings.two_layer import newton
+
+    rng = np.random.default_rng(4)
+    A = rng.standard_normal((40, 5))
+    tight = np.zeros((40, 6), dtype=bool)
+    for g, k in enumerate([0, 1, 2, 3, 4, 7]):                  # from a full face to the zero face
+        tight[rng.choice(40, k, replace=False), g] = True
+    table = newton._Faces(A, tight)
+    gathered = newton._Faces(A, np.zeros_like(tight))
+    gathered.outer = None
+    gathered.update(tight, np.arange(6))
+    np.testing.assert_array_equal(gathered.live, table.live)
+    assert [int(k) for k in table.live.sum(axis=1)] == [5, 4, 3, 2, 1, 0]
+    for g in range(6):                                          # the same subspaces: equal projectors
+        P, Q = table.N[g] @ table.N[g].T, gathered.N[g] @ gathered.N[g].T
+        np.testing.assert_allclose(P, Q, atol=1e-10)
+
+
+def test_without_room_for_newton_the_first_order_rounds_finish(monkeypatch: pytest.MonkeyPatch) -> None:
+    """When Newton's system would be too large (large n), the first-order rounds reach the certificate alone."""
+    from dualnet.settings.two_layer import solver
+
+    A, Y, D = instance("squared", False, seed=1)
+    ref = clarabel(A, Y, D, 0.5, "squared", 0)
+    monkeypatch.setattr(solver, "_NEWTON_ENTRIES", 0)
+    fit = solve_patterns(A, Y, D, 0.5, tol=1e-6, time_limit=120)
+    assert fit.state["newton_steps"] == 0
+    assert fit.converged and abs(fit.value - ref) <= 1e-6 * fit.p0

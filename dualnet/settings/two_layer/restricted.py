@@ -30,14 +30,25 @@ def _finish(A, Y, beta, loss, T, S, Dsig, sig, lam, link, F, pen, free, extra=()
     Ff = (np.maximum(A @ Tf, 0.0) * sig).sum(axis=1, keepdims=True)        # the ReLU network's forward pass
     value = loss.value(Ff, Y) + beta * float(np.linalg.norm(Tf[:pen], axis=0).sum())
     best_lower, best_U, best_bounds = -np.inf, None, None
+    tried: list[np.ndarray] = []
     for U in [*link.duals(F), loss.project_dual(loss.dual_point(Ff, Y), Y), *extra]:
         if free:
             U = _centered(U, Y, loss)
+        if any(np.array_equal(U, V) for V in tried):
+            continue                    # a Newton point's own dual point comes twice (F is then Ff)
+        tried.append(U)
         rho, bounds = _rho_bound(A, U, S, Dsig, lam, pen, beta)
         lower = scaled_dual_value(U, Y, loss, beta, rho)[0] if np.isfinite(rho) else 0.0
         if lower > best_lower:
             best_lower, best_U, best_bounds = lower, U, bounds
     return (Tf, value, max(best_lower, 0.0), Ff, best_U), best_bounds
+
+
+def _better_multipliers(A, U, S, Dsig, pen, first, second) -> np.ndarray:
+    """Per group, whichever multipliers bound better at the dual point U: the smaller ‖c_i + B_iᵀλ_i‖."""
+    C = A.T @ (Dsig * U[:, :1])
+    keep = _group_bounds(A, C + A.T @ (S * first), S, pen) <= _group_bounds(A, C + A.T @ (S * second), S, pen)
+    return np.where(keep[None, :], first, second)
 
 
 def _extrapolated(us: list[np.ndarray], Y: np.ndarray, loss: Loss) -> list[np.ndarray]:
@@ -119,13 +130,8 @@ def _rho_bound(A: np.ndarray, U: np.ndarray, S: np.ndarray, Dsig: np.ndarray, la
     bounds = _group_bounds(A, C + A.T @ (S * lam), S, pen)
     hot = np.flatnonzero(bounds > beta)
     if hot.size and pg_steps:
-        step = 1.0 / max(float(np.linalg.norm(A, 2)) ** 2, 1e-300)
-        Sh, Ch, Lh = S[:, hot], C[:, hot], lam[:, hot]
-        Yh, t = Lh, 1.0
-        for _ in range(pg_steps):
-            Ln = np.maximum(Yh - step * Sh * (A @ (Ch + A.T @ (Sh * Yh))), 0.0)
-            tn = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * t * t))
-            Yh, Lh, t = Ln + ((t - 1.0) / tn) * (Ln - Lh), Ln, tn
+        Sh, Ch = S[:, hot], C[:, hot]
+        Lh = _accelerated_pg(A, Sh, Ch, Sh * lam[:, hot], pg_steps) * Sh
         new = _group_bounds(A, Ch + A.T @ (Sh * Lh), Sh, pen)
         better = new < bounds[hot]
         lam[:, hot[better]] = Lh[:, better]
@@ -150,6 +156,35 @@ def _rho_bound(A: np.ndarray, U: np.ndarray, S: np.ndarray, Dsig: np.ndarray, la
             bounds[g], lam[:, g] = tight, lg
         best = max(best, bounds[g])
     return best, bounds
+
+
+def _accelerated_pg(A: np.ndarray, S: np.ndarray, C: np.ndarray, M: np.ndarray, steps: int) -> np.ndarray:
+    """Accelerated projected gradient on min ‖c_i + Aᵀm_i‖² over m_i = s_i∘λ_i, λ_i ≥ 0 (all groups at once).
+
+    The multipliers are carried with their rows' signs (m = S∘λ): the projection is then a
+    clip to [0, ∞) or (−∞, 0] per row and the step needs no products with S (a third less
+    time than in λ). They run in single precision (half the memory traffic): any λ ≥ 0 gives
+    a valid bound, and the caller evaluates ‖c + Bᵀλ‖ in double precision.
+    """
+    f32 = np.float32
+    step_A = (A / max(float(np.linalg.norm(A, 2)) ** 2, 1e-300)).astype(f32)
+    low, high = np.where(S > 0, 0.0, -np.inf).astype(f32), np.where(S > 0, np.inf, 0.0).astype(f32)
+    At, C = np.ascontiguousarray(A.T, dtype=f32), C.astype(f32)
+    last = ahead = M.astype(f32)
+    t = 1.0
+    for _ in range(steps):
+        G = At @ ahead
+        G += C
+        new = step_A @ G
+        np.subtract(ahead, new, out=new)
+        np.maximum(new, low, out=new)              # np.clip with array bounds took twice as long
+        np.minimum(new, high, out=new)
+        tn = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * t * t))
+        ahead = new - last
+        ahead *= (t - 1.0) / tn
+        ahead += new
+        last, t = new, tn
+    return last.astype(float)
 
 
 #: rows of the NNLS on the polar cone beyond which it works on the rows c violates most (measured at

@@ -27,7 +27,7 @@ from .atoms import solve_atoms
 from .fits import AtomFit, PatternFit, _check, _stop
 from .newton import _active_set_newton
 from .proximal import _INNER, _al_round, _Link, _scales
-from .restricted import _extrapolated, _finish
+from .restricted import _better_multipliers, _extrapolated, _finish
 
 __all__ = ["AtomFit", "PatternFit", "solve_atoms", "solve_patterns"]
 
@@ -44,6 +44,8 @@ _TIGHT = 1e-6
 #: rounds of group entry in the Newton polish (peer problem A from 1e-2 needs 5; a bad start can cycle), and
 #: groups entering per round (6 rounds of 20 were too few from 1e-2)
 _ENTER_ROUNDS, _ENTER = 12, 40
+#: entries (samples × face coordinates) up to which Newton's system is formed: 128 MB
+_NEWTON_ENTRIES = 2 ** 24
 
 
 def _carry(D: np.ndarray, old_D: np.ndarray | None, old: np.ndarray | None, rows: int) -> np.ndarray:
@@ -141,8 +143,10 @@ def solve_patterns(A: np.ndarray, Y: np.ndarray, D: np.ndarray, beta: float, los
 
     norm_A = float(np.linalg.norm(A, 2)) ** 2 if A.size else 0.0
     rho_c = start.state.get("rho_cone") if start is not None else None
-    # lam: multipliers of every group for the certificate (any λ ≥ 0 is valid): the AL ones, improved
-    # by _rho_bound; mu: the AL multipliers.
+    # lam: multipliers of every group for the certificate (any λ ≥ 0 is valid), improved by _rho_bound
+    # and, before each certificate, replaced group by group by the AL multipliers mu where those bound
+    # better (measured on peer problem A and two other pattern draws: 14% less time than taking mu
+    # for every working group, as the certificate's projected-gradient work is kept).
     work = np.any(T != 0, axis=0)      # the working set: groups the subproblems optimize
     steps, best, stopped, grow, history = 0, None, "max_iter", True, []
     newton, polish_at = 0, _POLISH * p0
@@ -154,11 +158,13 @@ def solve_patterns(A: np.ndarray, Y: np.ndarray, D: np.ndarray, beta: float, los
                               and start.U.shape == Y.shape) else []
         history.append(link.duals(F)[-1])
         extra += _extrapolated(history[-_ANDERSON - 1:], Y, loss)
+        if steps:
+            lam = _better_multipliers(A, (extra or link.duals(F))[-1], S, Dsig, pen, mu, lam)
         fit, bounds = _finish(A, Y, beta, loss, T, S, Dsig, sig, lam, link, F, pen, free, extra)
         if best is None or fit[1] - fit[2] < best[1] - best[2]:
             best, best_lam = fit, lam.copy()
         stopped = _stop(best[1] - best[2], tol * p0, deadline, steps, max_iter)
-        if stopped is None and newton_ok and best[1] - best[2] <= polish_at:
+        if stopped is None and newton_ok and best[1] - best[2] <= polish_at and _fits_newton(A, S, best[0], pen):
             # Close enough for the working set and the faces to be (nearly) those of the optimum:
             # Newton finishes. If its point does not certify, the first-order rounds go on and
             # Newton tries again once they have closed the gap _POLISH_AGAIN times more.
@@ -190,7 +196,6 @@ def solve_patterns(A: np.ndarray, Y: np.ndarray, D: np.ndarray, beta: float, los
                                      link.lipschitz * norm_M + rho_c * norm_A, min(_INNER, max_iter - steps),
                                      deadline)
         T[:, idx], mu[:, idx] = Tw, muw
-        lam[:, idx] = muw
         steps += k
     Tb, value, lower, Fb, U = best
     state = {"mu_v": mu[:, :Pv], "mu_w": mu[:, Pv:], "lam_v": best_lam[:, :Pv], "lam_w": best_lam[:, Pv:],
@@ -234,8 +239,37 @@ def _polish(A, Y, beta, loss, T, S, Dsig, sig, lam, link, pen, free, tol, deadli
         direction /= np.maximum(np.linalg.norm(direction[:pen], axis=0), 1e-300)
         curvature = float(np.max(loss.curvature(F, Y)))
         kappa = curvature * np.sum((Dsig[:, out] * (A @ direction)) ** 2, axis=0)
-        T[:, out] = direction * ((bounds[out] - beta) / np.maximum(kappa, 1e-300))
+        step = direction * ((bounds[out] - beta) / np.maximum(kappa, 1e-300))
+        T[:, out] = _joint_scale(A, Y, loss, beta, pen, F, Dsig[:, out], step) * step
     return best[0], best[1], steps
+
+
+def _joint_scale(A, Y, loss, beta, pen, F, Dsig, step) -> float:
+    """One scale t ∈ (0, 1] for the entering groups' steps: a Newton step on t ↦ ℓ(F + tΔF) + βt Σ‖step_i‖.
+
+    Each step alone minimizes a quadratic model for its own group; together, where their
+    directions overlap, they overshoot (measured on peer problem A: the value doubled and
+    most entering groups left again; jointly scaled, 108 Newton steps instead of 143).
+    """
+    dF = ((A @ step) * Dsig).sum(axis=1, keepdims=True)
+    slope = float(np.sum(-loss.dual_point(F, Y) * dF)) + beta * float(np.linalg.norm(step[:pen], axis=0).sum())
+    curve = float(np.sum(loss.curvature(F, Y) * dF ** 2))
+    if slope >= 0 or curve <= 0:
+        return 1.0
+    return min(1.0, -slope / curve)
+
+
+def _fits_newton(A: np.ndarray, S: np.ndarray, T: np.ndarray, pen: int) -> bool:
+    """Whether Newton's system on the faces of ``T`` (n × face coordinates, formed in full) stays small.
+
+    Measured at n = 20 000, d = 50 (β = 20, the master over 100 patterns, 200 groups of 51
+    coordinates): one Newton step (conjugate gradients on a system of up to 1.6 GB) took 138 s,
+    past the solve's time budget, and the peak memory was 3.3 GB; the first-order rounds go on
+    there instead.
+    """
+    free_rows = A.shape[1] - _tight_rows(A, S, T, pen).sum(axis=0)
+    coordinates = int(free_rows[np.any(T[:pen] != 0, axis=0)].sum())
+    return A.shape[0] * coordinates <= _NEWTON_ENTRIES
 
 
 def _tight_rows(A: np.ndarray, S: np.ndarray, T: np.ndarray, pen: int) -> np.ndarray:
