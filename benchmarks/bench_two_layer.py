@@ -156,7 +156,7 @@ def peer_a() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return _design(X, False)[1], y, patterns_of(gates(PEER_P))
 
 
-#: issue 9's target for the time ratio to CVXPY+CLARABEL (build + solve); not met yet (0.25 on a quiet machine)
+#: issue 9's target for the time ratio to CVXPY+CLARABEL (build + solve); not met yet (0.21, wall and CPU, load 5)
 PEER_TARGET = 0.2
 #: rounds of the pair (CVXPY+CLARABEL, solve_patterns), each timed in this process
 PEER_ROUNDS = 3
