@@ -192,10 +192,18 @@ def cutting_plane(X: np.ndarray, y: np.ndarray, beta: float, loss: str | Loss = 
                 known = [Z for Z in (last, seeds) if Z is not None]
                 # Near the end (violation ≤ BNB_CLOSE) it brackets ρ to 5·eps: its proven bound may then
                 # close the gap although the master's dual point is violated by the master's own error.
-                rtol = BNB_RTOL if violation > BNB_CLOSE else 5 * eps
-                r, search = _bnb_oracle(A, u, beta * (1 + eps / 2), top=top, seeds=np.hstack(known) if known else None,
-                                        executor=executor, rtol=rtol, warm=search, n_starts=n_starts // 4,
-                                        seconds=None if budget.time_limit is None else max(budget.remaining(), 1e-3))
+                # A coarse round that finds no violation above the convergence test but no proof
+                # either (it stops at ρ̄ within BNB_RTOL of an incumbent just above the floor) is
+                # followed at once by a tight one from its leaves: the loop would end on "no new
+                # pattern" without a proof.
+                coarse = BNB_RTOL if violation > BNB_CLOSE else 5 * eps
+                for rtol in dict.fromkeys((coarse, 5 * eps)):
+                    r, search = _bnb_oracle(A, u, beta * (1 + eps / 2), top=top,
+                                            seeds=np.hstack(known) if known else None, executor=executor,
+                                            rtol=rtol, warm=search, n_starts=n_starts // 4,
+                                            seconds=None if budget.time_limit is None else max(budget.remaining(), 1e-3))
+                    if r.value > beta * (1 + eps) or r.proven_upper <= beta * (1 + eps):
+                        break
             else:
                 r = _cutting_oracle(A, u, X, bias, top, seeds, executor, max_patterns, n_starts, seed + it, budget)
             master, U, res_oracle = m, u, r          # one complete iteration: master and oracle agree
