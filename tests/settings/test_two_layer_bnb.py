@@ -286,3 +286,24 @@ def test_solve_at_rank_3_beyond_enumeration_honours_its_time_limit():
     assert time.perf_counter() - start <= 1.2 * 4.0 + 2.0
     assert sol.info["iterations"][0]["oracle"].startswith("branch and bound")
     assert sol.proven and sol.lower_bound <= sol.value
+
+
+def test_child_cones_on_their_parents_unfixed_rows_prove_what_all_rows_prove(monkeypatch):
+    # The restricted evaluation (a child sees only its parent's rows not fixed there, the others
+    # entering linearly) must give every node the bound that all n rows give: same tree, same
+    # bounds up to rounding, and a certificate the all-rows NumPy check accepts. Cold and warm.
+    from dualnet.settings.two_layer import bnb
+    A, u = _instance(120, 3, seed=11)
+    v = u + 0.05 * np.random.default_rng(1).standard_normal(len(u))
+    cold = rho_bound(A, u, rtol=1e-6, n_starts=20)
+    warm = rho_bound(A, v, rtol=1e-6, n_starts=20, warm=cold)
+    monkeypatch.setattr(bnb, "_node_rows", lambda *args: (None, None))       # every node on all rows
+    cold_all = rho_bound(A, u, rtol=1e-6, n_starts=20)
+    warm_all = rho_bound(A, v, rtol=1e-6, n_starts=20, warm=cold_all)
+    for res, ref, w in ((cold, cold_all, u), (warm, warm_all, v)):
+        assert res.complete and ref.complete
+        np.testing.assert_array_equal(res.certificate.cones, ref.certificate.cones)
+        # rel 1e-9: the sums run over fewer rows in another order (rounding only; the margin is the same).
+        np.testing.assert_allclose(res.certificate.bounds, ref.certificate.bounds, rtol=1e-9)
+        assert check_certificate(A, w, res.certificate) == pytest.approx(res.upper, rel=1e-9)
+        assert res.upper >= _exact(A, w) * (1 - 1e-9)

@@ -91,20 +91,24 @@ class RhoBound:
 
 # ======================================================================== one batch of cones
 # ======================================================================== the search
-def _edges(A: np.ndarray, u: np.ndarray, R: np.ndarray, sign: np.ndarray) -> list[tuple[int, int]]:
+def _edges(A: np.ndarray, u: np.ndarray, R: np.ndarray, sign: np.ndarray,
+           rows: tuple[np.ndarray, np.ndarray] | None = None) -> list[tuple[int, int]]:
     """The edge of each cone (b×r×r, rays as columns) to bisect: where the over-estimate is worst.
 
     Only terms with v_i > 0 whose hyperplane crosses the cone are over-estimated, and such a
     hyperplane crosses an edge; the excess of the interpolation over the function at an
     edge's midpoint measures what splitting there gains. Measured against the longest edge
     (a rank-5 point, 4 000 cones): ρ̄/ρ 2.6 instead of 3.3. With no excess anywhere (the
-    bound is exact up to the multipliers) the longest edge is split.
+    bound is exact up to the multipliers) the longest edge is split. With ``rows`` (padded
+    indices, valid) only the rows not fixed on each cone count: the others have no excess.
     """
     r = R.shape[2]
     I, J = np.triu_indices(r, 1)
     Sm = R[:, :, I] + R[:, :, J]                                   # b×r×pairs
     nS = np.sqrt(np.sum(Sm * Sm, axis=1))
     vp = np.maximum(sign[:, None] * u[None, :], 0.0)               # b×n
+    if rows is not None:
+        A, vp = A[rows[0]], np.where(rows[1], np.maximum(sign[:, None] * u[rows[0]], 0.0), 0.0)
     g_rays = _weigh(vp, np.maximum(np.matmul(A, R), 0.0))
     g_mid = _weigh(vp, np.maximum(np.matmul(A, Sm), 0.0)) / nS
     excess = (g_rays[:, I] + g_rays[:, J]) / nS - g_mid
@@ -129,6 +133,11 @@ class _Tree:
         self.eff: list[float] = []
         self.split: set[int] = set()
         self.data: dict[int, tuple[float, np.ndarray, np.ndarray, np.ndarray]] = {}
+        # Rows not fixed on a cone (with a margin, multipliers._fixed) and the linear part d of the
+        # rows positive on it, kept for its children (which need only those rows) until they are evaluated.
+        self.key: tuple | None = None
+        self.own: dict[int, np.ndarray] = {}
+        self.dfix: dict[int, np.ndarray] = {}
 
     def regrown(self) -> _Tree:
         """The same cones without their bounds: a new search for another u starts from these leaves.
@@ -143,6 +152,8 @@ class _Tree:
         tree.eff = [np.inf] * len(self.cones)
         empty = (np.inf, np.zeros(self.r), np.zeros(0, dtype=np.int64), np.zeros(0))
         tree.data = {k: empty for k in self.split}
+        tree.key = self.key
+        tree.own = {k: rows for k, rows in self.own.items() if k not in self.split}    # geometry: kept; d: not
         return tree
 
     def add(self, cone: np.ndarray, parent: int, sign: int) -> int:
@@ -222,22 +233,65 @@ def _evaluate_nodes(tree: _Tree, nodes: list[int], A: np.ndarray, u: np.ndarray,
     """
     R = tree.R(nodes)
     signs = np.array([tree.sign[k] for k in nodes], dtype=float)
+    rows, d = _node_rows(tree, nodes, A, u, R, signs)
     size = TASK if executor is not None else len(nodes)      # serial: one batch, fewer NumPy calls per cone
     chunks = [slice(i, min(i + size, len(nodes))) for i in range(0, len(nodes), size)]
-    tasks = [(A, u, R[c], signs[c], S, threshold) for c in chunks]
+    tasks = [(A, u, R[c], signs[c], S, threshold) + ((None, None, None) if rows is None else
+                                                     _padded(rows[c]) + (d[c],)) for c in chunks]
     results = list(map(_evaluate, tasks) if executor is None or len(tasks) == 1 else executor.map(_evaluate, tasks))
     out, cands = [], []
-    for c, (bound, lam, sparse, Z) in zip(chunks, results):
+    for c, (bound, lam, sparse, Z, own, d_own) in zip(chunks, results):
         for pos, k in enumerate(nodes[c]):
             par = tree.parent[k]
             b = float(bound[pos])
             tree.data[k] = (b, lam[pos], sparse[pos][0], sparse[pos][1])
             tree.eff[k] = min(b, tree.eff[par]) if par >= 0 else b
+            tree.own[k], tree.dfix[k] = own[pos], d_own[pos]
             out.append(tree.eff[k])
         cands.append(Z)
+    for k in nodes:                                          # a parent's rows serve its children only
+        par = tree.parent[k]
+        tree.own.pop(par, None)
+        tree.dfix.pop(par, None)
     # Each task's candidates are its cones' maximizers, then their centres: maximizers first, in node order.
     Z = np.hstack([Zc[:, : Zc.shape[1] // 2] for Zc in cands] + [Zc[:, Zc.shape[1] // 2:] for Zc in cands])
     return np.array(out), Z
+
+
+def _padded(rows: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Index lists as one b×m array (padded with row 0) and the mask of the real entries."""
+    m = max(max((len(x) for x in rows), default=0), 1)
+    idx = np.zeros((len(rows), m), dtype=np.int64)
+    valid = np.zeros((len(rows), m), dtype=bool)
+    for k, x in enumerate(rows):
+        idx[k, :len(x)], valid[k, :len(x)] = x, True
+    return idx, valid
+
+
+def _node_rows(tree: _Tree, nodes: list[int], A: np.ndarray, u: np.ndarray, R: np.ndarray,
+               signs: np.ndarray) -> tuple[list[np.ndarray] | None, np.ndarray | None]:
+    """The rows each node is evaluated on, and the linear part d of the others (None: all rows).
+
+    A child needs only its parent's rows that are not fixed there (:func:`.multipliers._fixed`);
+    the rows fixed positive contribute Σ v_i a_i exactly (d, the parent's). A warm leaf keeps
+    its own rows from the previous search (same A) and gets d for the new u from its centre's
+    side, which is each fixed row's side on the whole cone.
+    """
+    rows, d = [], np.zeros((len(nodes), A.shape[1]))
+    for pos, k in enumerate(nodes):
+        par = tree.parent[k]
+        if par >= 0 and par in tree.dfix:
+            rows.append(tree.own[par])
+            d[pos] = tree.dfix[par]
+        elif k in tree.own:
+            rows.append(tree.own[k])
+            centre = R[pos].sum(axis=1)
+            w = np.where(A @ centre > 0, signs[pos] * u, 0.0)
+            w[tree.own[k]] = 0.0
+            d[pos] = w @ A
+        else:
+            return None, None
+    return rows, d
 
 
 def _signed_values(A: np.ndarray, u: np.ndarray, Z: np.ndarray) -> np.ndarray:
@@ -309,6 +363,9 @@ def _search(A: np.ndarray, u: np.ndarray, rtol: float, time_limit: float | None,
         return RhoBound(0.0, 0.0, np.zeros(r), True, 0, time.perf_counter() - t0, "", _empty_certificate(r),
                         np.zeros((r, 0)))
     tree = _Tree(r) if warm is None or warm.r != r else warm.regrown()
+    key = (A.shape, hash(A.tobytes()))
+    if tree.key != key:                        # rows fixed on a cone are a property of this A
+        tree.own, tree.key = {}, key
     best = _Incumbent(A, u, Budget(time_limit))
     if incumbent is not None:
         best.offer(incumbent.reshape(r, -1))
@@ -356,7 +413,8 @@ def _search(A: np.ndarray, u: np.ndarray, rtol: float, time_limit: float | None,
                 heapq.heappush(heap, (-tree.eff[k], k))
             break
         n_rays = len(tree.rays)
-        edges = _edges(A, u, tree.R(batch), np.array([tree.sign[k] for k in batch], dtype=float))
+        edges = _edges(A, u, tree.R(batch), np.array([tree.sign[k] for k in batch], dtype=float),
+                       _padded([tree.own[k] for k in batch]))
         children = [c for k, (i, j) in zip(batch, edges) for c in tree.children(k, i, j)]
         stuck |= len(children) < 2 * len(batch)      # a cone too fine for exact integer rays stays a leaf
         if not children:

@@ -150,6 +150,11 @@ def _weigh(v: np.ndarray, T: np.ndarray) -> np.ndarray:
     return np.matmul(v[:, None, :], T)[:, 0, :]
 
 
+def _rows(w: np.ndarray, A: np.ndarray) -> np.ndarray:
+    """Σ_i w_bi a_i (b×r) for one A (n×r) or per-cone rows (b×m×r, the search's restricted rows)."""
+    return w @ A if A.ndim == 2 else _weigh(w, A)
+
+
 class Terms(NamedTuple):
     """What the bound of a batch of cones needs from the data (see :func:`_cone_terms`)."""
 
@@ -163,6 +168,9 @@ class Terms(NamedTuple):
 def _cone_terms(A: np.ndarray, v: np.ndarray, R: np.ndarray) -> Terms:
     """Per cone (b×r×r rays as columns) and signed weights v (b×n): the terms of its bound.
 
+    A may also be b×m×r, each cone's own rows (the search passes the rows whose hyperplane
+    may cross the cone, :mod:`.bnb`); the other rows' linear part is then added to c by the caller.
+
     A convex term (v_i > 0) positive at every ray is split as (t)_+ = t + (−t)_+ (an identity):
     its linear part goes to c exactly and only (−t)_+, zero at the rays, is interpolated.
     So p_k = Σ_{v_i>0} v_i (±a_iᵀr_k)_+ holds only the terms that change sign on the cone, and
@@ -171,31 +179,32 @@ def _cone_terms(A: np.ndarray, v: np.ndarray, R: np.ndarray) -> Terms:
     at most 2γ·err_k: only terms whose computed a_iᵀr_k is positive or within its rounding of
     zero contribute any. Default μ_i = 1 for v_i < 0 with a_iᵀr_k ≥ 0 for all k, else 0.
     """
-    n, r = A.shape
+    r = A.shape[-1]
     T = np.matmul(A, R)                                   # batched BLAS (einsum here does not use it)
     vp = np.maximum(v, 0.0)
     lin = (v > 0) & np.all(T >= 0, axis=2)
     P = np.maximum(np.where(lin[:, :, None], -T, T), 0.0)
     nr = np.sqrt(np.sum(R * R, axis=1))                   # b×r ray norms
-    na = np.sqrt(np.sum(A * A, axis=1))
-    near = (P > 0) | (np.abs(T) <= 4 * (r + 2) * EPS * na[None, :, None] * nr[:, None, :])
+    na = np.sqrt(np.sum(A * A, axis=-1))                  # n, or b×m for per-cone rows
+    near = (P > 0) | (np.abs(T) <= 4 * (r + 2) * EPS * na[..., None] * nr[:, None, :])
     err = _weigh(vp * na, near * nr[:, None, :])
     mu = ((v < 0) & np.all(T >= 0, axis=2)).astype(float)
-    return Terms(T, _weigh(vp, P), mu, (vp * lin) @ A, err)
+    return Terms(T, _weigh(vp, P), mu, _rows(vp * lin, A), err)
 
 
 def _bounds(A: np.ndarray, v: np.ndarray, t: Terms, M: np.ndarray, kappa: np.ndarray, eps_E: np.ndarray,
-            lam: np.ndarray, mu: np.ndarray, S: float) -> tuple[np.ndarray, np.ndarray]:
+            lam: np.ndarray, mu: np.ndarray, S: float, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Proven bounds of max f_v over cone ∩ ball for given multipliers (b cones); also q.
 
     ‖q‖ with q = c + Mᵀ(p + λ) − Aᵀ(μ|v|), plus the rounding (γ = 4(n+2r)ε): of p (2γ·err,
     times κ ≥ ‖R⁻¹‖ as it enters through α = R⁻¹z), of the product Mᵀ(p + λ), of c, s and q;
     and the inverse residual: (p+λ)ᵀα = (p+λ)ᵀMz − (p+λ)ᵀEα with ‖α‖ ≤ κ. Capped by S,
-    which bounds f on the whole ball.
+    which bounds f on the whole ball. With per-cone rows (A b×m×r), ``n`` is the number of
+    samples, so that the margin is the one the check computes on all rows.
     """
-    n, r = A.shape
+    n, r = (A.shape[-2] if n is None else n), A.shape[-1]
     pl = t.p + lam
-    q = t.c + np.einsum("bkj,bk->bj", M, pl) - (mu * np.abs(v)) @ A
+    q = t.c + np.einsum("bkj,bk->bj", M, pl) - _rows(mu * np.abs(v), A)
     raw = np.sqrt(np.sum(q * q, axis=1))
     npl = np.sqrt(np.sum(pl * pl, axis=1))
     nM = np.sqrt(np.sum(M * M, axis=(1, 2)))

@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 from scipy.optimize import lsq_linear
 
-from .cones import Terms, _bounds, _cone_terms, _inverses, _weigh
+from .cones import EPS, Terms, _bounds, _cone_terms, _inverses, _rows, _weigh
 
 #: projected-gradient iterations (at most) for the multipliers of a cone that may be pruned
 ITERS = 150
@@ -109,26 +109,57 @@ def _fista(B: np.ndarray, t: np.ndarray, ub: np.ndarray, x: np.ndarray, iters: i
     return np.clip(y[:, :, 0] * D, 0.0, ub)
 
 
+#: a row is fixed on a cone when |a_iᵀr_k| > FIXED·4(r+2)ε‖a_i‖‖r_k‖ with one sign at every ray:
+#: FIXED times the "near" threshold of :func:`.cones._cone_terms`, so that its sign and its
+#: distance from that threshold survive the rounding at any sub-cone's rays
+FIXED = 8.0
+
+
+def _fixed(A: np.ndarray, T: np.ndarray, R: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows (b×m) whose sign is fixed on the cone with a margin: (positive at every ray, negative at every ray).
+
+    A sub-cone's rays are positive combinations of the cone's, so |a_iᵀz|/‖z‖ over its rays
+    is at least the minimum over the cone's: a row fixed here is fixed, and not near a ray,
+    on every descendant, where it contributes exactly a linear term (or nothing).
+    """
+    r = A.shape[-1]
+    nr = np.sqrt(np.sum(R * R, axis=1))
+    na = np.sqrt(np.sum(A * A, axis=-1))
+    tol = FIXED * 4 * (r + 2) * EPS * na[..., None] * nr[:, None, :]
+    return np.all(T > tol, axis=2), np.all(T < -tol, axis=2)
+
+
 def _evaluate(args: tuple) -> tuple:
     """Bounds of a batch of cones (one task): multipliers, proven bounds and candidate directions.
 
     Multipliers for every cone come from a batched accelerated projected gradient; a cone
     whose bound lands just above the pruning threshold while its concave over-estimate h
     stays below it (so a sharper bound may prune it) is polished by BVLS (:func:`_multipliers`).
-    Returns (bounds, λ (b×r), [(J, μ_J)], candidates (r×k)).
+    With ``rows`` (b×m sample indices, padded where ``valid`` is False) each cone is evaluated
+    on those rows only, the others being fixed on it with their linear part ``d`` (b×r,
+    Σ v_i a_i over the rows positive on the cone): the same bound as on all rows, at the
+    cost of m rows. Returns (bounds, λ (b×r), [(J, μ_J)], candidates (r×k), [rows not
+    fixed], d of the rows fixed), the last two for the cone's children.
     """
-    A, u, R, sign, S, threshold = args
-    v = sign[:, None] * u[None, :]
+    A_all, u, R, sign, S, threshold, rows, valid, d = args
+    n = A_all.shape[0]
+    if rows is None:                                          # all rows (the roots)
+        A, v, valid = A_all, sign[:, None] * u[None, :], True
+    else:
+        A = A_all[rows]                                       # b×m×r: each cone's own rows
+        v = np.where(valid, sign[:, None] * u[rows], 0.0)   # padding weighs nothing
     terms = _cone_terms(A, v, R)
+    if d is not None:
+        terms = terms._replace(c=terms.c + d)
     T, p, mu, c = terms.T, terms.p, terms.mu, terms.c
     M, kappa, eps_E = _inverses(R)
     b, r = R.shape[0], R.shape[1]
     centre = R.sum(axis=2)
     centre = centre / np.sqrt(np.sum(centre * centre, axis=1, keepdims=True))
-    Ac = centre @ A.T                                         # b×n
+    Ac = centre @ A.T if A.ndim == 2 else np.einsum("bmj,bj->bm", A, centre)     # b×m
     h_centre = (np.einsum("bk,bkj,bj->b", p, M, centre) + np.sum(c * centre, axis=1)
                 + np.sum(np.minimum(v, 0.0) * np.maximum(Ac, 0.0), axis=1))
-    h_rays = _weigh(v, np.maximum(T, 0.0)).max(axis=1)
+    h_rays = (_weigh(v, np.maximum(T, 0.0)) + (0.0 if d is None else np.einsum("bj,bjk->bk", d, R))).max(axis=1)
     h_low = np.maximum(h_centre, h_rays)                      # ≤ the best bound any multipliers give
     absv = np.abs(v)
     crossing = (v < 0) & (T.max(axis=2) > 0) & (T.min(axis=2) < 0)      # concave terms whose sign changes
@@ -139,11 +170,14 @@ def _evaluate(args: tuple) -> tuple:
     x0 = np.zeros((b, r + m))
     B[:, :, :r] = np.transpose(M, (0, 2, 1)) / S
     ub[:, :r] = np.inf
+    def rows_of(k: int) -> np.ndarray:
+        return A if A.ndim == 2 else A[k]
+
     for k, J in enumerate(Js):
-        B[k, :, r:r + len(J)] = -(A[J].T * absv[k, J]) / S
+        B[k, :, r:r + len(J)] = -(rows_of(k)[J].T * absv[k, J]) / S
         ub[k, r:r + len(J)] = 1.0
         x0[k, r:r + len(J)] = Ac[k, J] > 0
-    s_fix = (mu * absv) @ A - c                             # the fixed part of s, less the linear terms
+    s_fix = _rows(mu * absv, A) - c                             # the fixed part of s, less the linear terms
     target = (s_fix - np.einsum("bkj,bk->bj", M, p)) / S
     ok = np.isfinite(kappa)
     x = np.zeros_like(x0)
@@ -153,7 +187,7 @@ def _evaluate(args: tuple) -> tuple:
     def bounds_of(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         for k, J in enumerate(Js):
             mu[k, J] = x[k, r:r + len(J)]
-        return _bounds(A, v, terms, M, kappa, eps_E, x[:, :r], mu, S)
+        return _bounds(A, v, terms, M, kappa, eps_E, x[:, :r], mu, S, n)
 
     bound, q = bounds_of(x)
     # Most cones are split whatever their multipliers (h_low > threshold, or a bound far above
@@ -167,14 +201,19 @@ def _evaluate(args: tuple) -> tuple:
     for k in polish:
         nq = np.linalg.norm(q[k])
         z = q[k] / nq if nq > 0 else centre[k]
-        lam_k, mu_J = _multipliers(M[k], p[k], s_fix[k], A[Js[k]].T * absv[k, Js[k]], z, S)
+        lam_k, mu_J = _multipliers(M[k], p[k], s_fix[k], rows_of(k)[Js[k]].T * absv[k, Js[k]], z, S)
         mu_k = mu[k].copy()
         mu_k[Js[k]] = mu_J
         one = Terms(*(a[k:k + 1] for a in terms))
-        bk, qk = _bounds(A, v[k:k + 1], one, M[k:k + 1], kappa[k:k + 1], eps_E[k:k + 1], lam_k[None], mu_k[None], S)
+        bk, qk = _bounds(A if A.ndim == 2 else A[k:k + 1], v[k:k + 1], one, M[k:k + 1], kappa[k:k + 1],
+                         eps_E[k:k + 1], lam_k[None], mu_k[None], S, n)
         if bk[0] < bound[k]:
             bound[k], q[k], lam[k], mu[k] = bk[0], qk[0], lam_k, mu_k
-    sparse = [(J, mu[k, J]) for k, J in enumerate(Js)]
+    sparse = [(J if rows is None else rows[k, J], mu[k, J]) for k, J in enumerate(Js)]
     nq = np.sqrt(np.sum(q * q, axis=1, keepdims=True))
     Zq = (q / np.where(nq > 0, nq, 1.0)).T                   # maximizers of the linear over-estimate
-    return bound, lam, sparse, np.hstack([Zq, centre.T])
+    pos, neg = _fixed(A, T, R)
+    d_own = (0.0 if d is None else d) + _rows(np.where(pos & valid, v, 0.0), A)
+    free = ~pos & ~neg & valid
+    own = [np.flatnonzero(free[k]) if rows is None else rows[k][free[k]] for k in range(b)]
+    return bound, lam, sparse, np.hstack([Zq, centre.T]), own, d_own
