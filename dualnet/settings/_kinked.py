@@ -18,7 +18,7 @@ from scipy import linalg, sparse
 
 from ..errors import SolverError
 from ..losses import Loss
-from ._reduced import _dual_norm, _factored, _loss_hessian, _model_start, _newton, _newton_step
+from ._reduced import _dual_norm, _factored, _loss_hessian, _model_start, _newton, _newton_step, safeguarded_newton
 from ._solve import solve_cvxpy
 
 __all__ = ["solve_kinked"]
@@ -139,25 +139,15 @@ def _factored_line_minimum(loss: Loss, A: np.ndarray, Y: np.ndarray, F: np.ndarr
     D1, D2 = A @ (PG @ H.T + G @ PH.T), A @ PG @ PH.T
     g1 = float(np.sum(G * PG) + np.sum(H * PH))
     p2 = float(np.sum(PG * PG) + np.sum(PH * PH))
-    lo, hi, t = 0.0, np.inf, 1.0
-    for _ in range(max_iter):
+
+    def derivatives(t: float) -> tuple[float, float]:
         Ft, dF = F + t * D1 + t * t * D2, D1 + 2.0 * t * D2
         M = -loss.dual_point(Ft, Y)                                  # ∇ℓ at Ft
         slope = float(np.sum(M * dF)) + lam * (g1 + t * p2)
         curve = float(np.sum(loss.curvature(Ft, Y) * dF * dF)) + 2.0 * float(np.sum(M * D2)) + lam * p2
-        if abs(slope) <= 0.1 * decrement:
-            return t
-        if slope > 0:
-            hi = t
-        else:
-            lo = t
-        new = t - slope / curve if curve > 0 else (2.0 * t if hi == np.inf else 0.5 * (lo + hi))
-        if not lo < new < hi:
-            new = 2.0 * t if hi == np.inf else 0.5 * (lo + hi)
-        if abs(new - t) <= 1e-10 * t:
-            return new
-        t = new
-    return t
+        return slope, curve
+
+    return safeguarded_newton(derivatives, decrement, max_iter)
 
 
 def _kink_dual(A: np.ndarray, Y: np.ndarray, loss: Loss, lam: float, W: np.ndarray, U: np.ndarray

@@ -128,7 +128,8 @@ def _model_start(H: np.ndarray, g: np.ndarray, lam: float) -> np.ndarray | None:
 
     In the eigenbasis H = V diag(h) Vᵀ with b = Vᵀ vec(g), the minimizer is
     y = −ν b/(hν + lam) with ν = ‖y‖ the root of ‖b/(hν + lam)‖ = 1 (decreasing in ν, from
-    ‖b‖/lam > 1 at ν = 0 to ≤ 1 at ν = (‖b‖ − lam)/h_min): the secular equation of docs/settings/linear.md#secular-equation.
+    ‖b‖/lam > 1 at ν = 0 to ≤ 1 at ν = (‖b‖ − lam)/h_min): the secular equation of
+    docs/settings/linear.md#secular-equation.
     """
     h, V = np.linalg.eigh(H)
     if h[0] <= 1e-12 * h[-1]:
@@ -269,19 +270,32 @@ def _line_minimum(loss: Loss, F: np.ndarray, D: np.ndarray, Y: np.ndarray, w: np
                   lam: float, decrement: float, max_iter: int = 30) -> float:
     """A step t > 0 nearly minimizing φ(t) = ℓ(F + tD) + lam‖w + tp‖ (D = A p: the outputs' change).
 
-    φ is convex with φ'(0) = −``decrement`` < 0 (p a descent direction). Newton on φ' from
-    t = 1, doubling while no point with φ' > 0 is known and bisecting when a step leaves the
-    bracket, until |φ'(t)| ≤ φ'(0)/10 (the curvature condition of a strong Wolfe search: the
-    next Newton step does the rest).
+    φ is convex with φ'(0) = −``decrement`` < 0 (p a descent direction): :func:`safeguarded_newton`.
     """
-    lo, hi, t = 0.0, np.inf, 1.0
     pp = float(p @ p)
-    for _ in range(max_iter):
+
+    def derivatives(t: float) -> tuple[float, float]:
         v = w + t * p
         nv = float(np.linalg.norm(v))
         Ft = F + t * D
         slope = lam * float(v @ p) / nv - float(np.sum(loss.dual_point(Ft, Y) * D))
         curve = lam * (pp - float(v @ p) ** 2 / nv ** 2) / nv + float(np.sum(loss.curvature(Ft, Y) * D * D))
+        return slope, curve
+
+    return safeguarded_newton(derivatives, decrement, max_iter)
+
+
+def safeguarded_newton(derivatives: Callable[[float], tuple[float, float]], decrement: float,
+                       max_iter: int = 30) -> float:
+    """A root t > 0 of φ' for a convex φ with φ'(0) = −``decrement`` < 0 (``derivatives(t)`` = φ', φ'').
+
+    Newton from t = 1, doubling while no point with φ' > 0 is known and bisecting when a step
+    leaves the bracket, until |φ'(t)| ≤ decrement/10 (the curvature condition of a strong
+    Wolfe search: the next Newton step of the outer method does the rest).
+    """
+    lo, hi, t = 0.0, np.inf, 1.0
+    for _ in range(max_iter):
+        slope, curve = derivatives(t)
         if abs(slope) <= 0.1 * decrement:
             return t
         if slope > 0:
