@@ -17,7 +17,7 @@ import numpy as np
 
 from .budget import Budget, default_budget, within
 from .certificate import Certificate, DualBound, dual_lower_bound
-from .convention import in_user_units, resolve, translate
+from .convention import in_user_units, resolve, torch_options, translate
 from .errors import InputError, SettingError, SolverError, warn
 from .losses import Loss, get_loss
 from .network import Network
@@ -498,18 +498,13 @@ def path(X: Any, y: Any, betas: Any = None, *, depth: int = 2, activation: str =
     (True, [2.375, 4.5, 12.5])
     """
     start = time.perf_counter()
-    given = {k: v for k, v in (("reduction", reduction), ("optimizer", optimizer), ("decay_biases", decay_biases))
-             if v is not None}
-    conventions: list[Any] = []
+    given = torch_options(weight_decay, reduction, optimizer, decay_biases, "path")
     if weight_decay is not None and betas is not None:
         raise InputError(f"path got both 'betas' ({describe(betas)}) and 'weight_decay' ({describe(weight_decay)}). "
                          "Pass one: betas= for dualnet's objective, weight_decay= for PyTorch's (translated to β).")
-    if weight_decay is None:
-        resolve(1.0, None, reduction, optimizer, decay_biases, X, y, loss, "path")  # refuses a lone reduction= etc.
-        beta_arr = _strengths(betas, "betas")
-    else:
-        conventions = translate(_strengths(weight_decay, "weight_decay"), X, y, loss, "path", **given)
-        beta_arr = np.array([c.beta for c in conventions])
+    conventions = [] if weight_decay is None else translate(_strengths(weight_decay, "weight_decay"), X, y, loss,
+                                                             "path", **given)
+    beta_arr = np.array([c.beta for c in conventions]) if conventions else _strengths(betas, "betas")
     for b in beta_arr:
         check_beta(float(b), "path")
     pb, vector = _problem(X, y, depth, float(beta_arr[0]), t, loss, activation, bias, batchnorm, method, solver,

@@ -35,7 +35,7 @@ import numpy as np
 from .errors import InputError
 from .validation import check_choice, check_count, check_flag, check_weight_decay, describe
 
-__all__ = ["Convention", "InUserUnits", "beta_from_torch", "in_user_units", "translate"]
+__all__ = ["Convention", "InUserUnits", "beta_from_torch", "in_user_units", "torch_options", "translate"]
 
 #: k in L = (k/N)·ℓ: the loss modules' terms against dualnet's (½(f − y)² for the squared loss)
 TERM_FACTOR = {"squared": 2.0, "absolute": 1.0, "logistic": 1.0, "hinge": 1.0, "cross-entropy": 1.0}
@@ -206,13 +206,8 @@ def resolve(beta: Any, weight_decay: Any, reduction: Any, optimizer: Any, decay_
     ``beta`` is dualnet's objective; ``weight_decay`` (with ``reduction``, ``optimizer``,
     ``decay_biases``) is PyTorch's, translated by :func:`beta_from_torch`. Exactly one is given.
     """
-    given = {k: v for k, v in (("reduction", reduction), ("optimizer", optimizer), ("decay_biases", decay_biases))
-             if v is not None}
+    given = torch_options(weight_decay, reduction, optimizer, decay_biases, where)
     if weight_decay is None:
-        if given:
-            raise InputError(f"{where} got {', '.join(repr(k) for k in given)} without 'weight_decay'. They describe "
-                             "a PyTorch objective: pass weight_decay= with them, or drop them and pass beta= for "
-                             "dualnet's objective.")
         if beta is None:
             raise InputError(f"The 'beta' parameter of {where} must be a positive finite float unless weight_decay= "
                              "is given. Got None instead. Weight decay sets the problem: pass beta= for dualnet's "
@@ -224,6 +219,18 @@ def resolve(beta: Any, weight_decay: Any, reduction: Any, optimizer: Any, decay_
                          "Pass one: beta= for dualnet's objective, weight_decay= for PyTorch's (translated to beta).")
     conv, = translate([weight_decay], X, y, loss, where, **given)
     return conv.beta, conv
+
+
+def torch_options(weight_decay: Any, reduction: Any, optimizer: Any, decay_biases: Any, where: str
+                  ) -> dict[str, Any]:
+    """The PyTorch options a call of ``where`` got (those not None); an InputError without ``weight_decay``."""
+    given = {k: v for k, v in (("reduction", reduction), ("optimizer", optimizer), ("decay_biases", decay_biases))
+             if v is not None}
+    if weight_decay is None and given:
+        raise InputError(f"{where} got {', '.join(repr(k) for k in given)} without 'weight_decay'. They describe "
+                         "a PyTorch objective: pass weight_decay= with them, or drop them and pass beta= for "
+                         "dualnet's objective.")
+    return given
 
 
 def translate(weight_decays: Any, X: Any, y: Any, loss: Any, where: str, **given: Any) -> list[Convention]:

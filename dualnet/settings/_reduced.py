@@ -90,9 +90,7 @@ def solve_reduced(A: np.ndarray, Y: np.ndarray, loss: Loss, lam: float,
         # The exact minimizer of the quadratic model of ℓ at 0 plus lam‖W‖: Newton's first step.
         W0 = _model_start(_loss_hessian(A, loss.hessian_blocks(np.zeros_like(Y), Y, B)), g0, lam)
     if W0 is None:
-        # One gradient step from 0 along the steepest direction, sized by the curvature at 0.
-        curv = float(np.max(loss.hessian_blocks(np.zeros_like(Y), Y, B))) or 1.0
-        W0 = -g0 * ((_dual_norm(g0) - lam) / (_dual_norm(g0) * curv * np.linalg.norm(A, 2) ** 2))
+        W0 = _gradient_start(A, Y, B, loss, g0, lam)
     inner = _newton if vector else _factored
     name = "Newton" if vector else "L-BFGS on factors"
     W, iters = inner(A, B, Y, loss, lam, W0, target=tol * loss.zero_value(Y)) if vector else inner(
@@ -112,15 +110,17 @@ def _with_intercept(A: np.ndarray, Y: np.ndarray, loss: Loss, base: Loss, lam: f
     g0 = A.T @ (-U0) @ B
     if r == 0 or _dual_norm(g0) <= lam:
         return np.zeros((r, K)), U0, "zero (the threshold exceeds ‖Aᵀ∇ℓ(1bᵀ)‖ at the best intercept b)"
-    if warm is not None and np.any(warm):
-        W0 = warm @ B
-    else:
-        # One gradient step from 0 along the steepest direction, sized by the curvature at 0.
-        curv = float(np.max(base.hessian_blocks(np.zeros_like(Y), Y, B))) or 1.0
-        W0 = -g0 * ((_dual_norm(g0) - lam) / (_dual_norm(g0) * curv * np.linalg.norm(A, 2) ** 2))
+    W0 = warm @ B if warm is not None and np.any(warm) else _gradient_start(A, Y, B, base, g0, lam)
     W, iters = _factored(A, B, Y, base, lam, W0, intercept=True)
     Z = W @ B.T
     return Z, loss.dual_point(A @ Z, Y), f"L-BFGS on factors and intercept ({iters} iterations)"
+
+
+def _gradient_start(A: np.ndarray, Y: np.ndarray, B: np.ndarray, loss: Loss, g0: np.ndarray, lam: float
+                    ) -> np.ndarray:
+    """One gradient step from 0 along −g0 (‖g0‖ > lam), sized by the loss's curvature at 0."""
+    curv = float(np.max(loss.hessian_blocks(np.zeros_like(Y), Y, B))) or 1.0
+    return -g0 * ((_dual_norm(g0) - lam) / (_dual_norm(g0) * curv * np.linalg.norm(A, 2) ** 2))
 
 
 def _model_start(H: np.ndarray, g: np.ndarray, lam: float) -> np.ndarray | None:
