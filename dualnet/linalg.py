@@ -7,6 +7,7 @@ certificate makes, without trusting a stale value when X changes.
 
 from __future__ import annotations
 
+import hashlib
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -102,6 +103,23 @@ def _probe(size: int) -> np.ndarray:
             _PROBES.clear()
         _PROBES[size] = np.random.default_rng(size).standard_normal(size)
     return _PROBES[size]
+
+
+def digest(*arrays: np.ndarray) -> bytes:
+    """A digest of the arrays' shapes and contents (as float64): a cache key that a changed array never matches.
+
+    Examples
+    --------
+    >>> a = np.arange(3.0)
+    >>> digest(a) == digest(a.copy()), digest(a) == digest(a[::-1])
+    (True, False)
+    """
+    h = hashlib.blake2b(digest_size=20)
+    for a in arrays:
+        a = np.ascontiguousarray(a, dtype=float)
+        h.update(repr(a.shape).encode())
+        h.update(a.data)
+    return h.digest()
 
 
 def cached(X: np.ndarray, name: str, compute: Callable[[np.ndarray], Any]) -> Any:

@@ -33,7 +33,6 @@ ReLU networks (whose output [X₊, X₋] is nonnegative, so later ReLUs pass it 
 
 from __future__ import annotations
 
-import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -42,6 +41,7 @@ import cvxpy as cp
 import numpy as np
 
 from ..errors import InputError, SettingError
+from ..linalg import digest
 from ..losses import Loss, get_loss
 from ..network import BN_SCALES, Network
 from ..problem import DualProgram, Fit, Problem
@@ -112,7 +112,7 @@ def make_basis(X: np.ndarray, depth: int = 2, activation: str = "linear") -> Bas
     Check, fit and certificate all need the same SVD; the last few are kept, keyed by a
     digest of the contents of X (so an array changed in place is never served stale).
     """
-    key = (X.shape, depth, activation, hashlib.blake2b(np.ascontiguousarray(X).data, digest_size=20).digest())
+    key = (depth, activation, digest(X))
     if key in _CACHE:
         _CACHE.move_to_end(key)
         return _CACHE[key]

@@ -23,6 +23,7 @@ import numpy as np
 
 from ...budget import Budget
 from ...errors import InputError
+from ...linalg import digest
 from .cones import (
     EPS,
     BnbCertificate,
@@ -135,7 +136,7 @@ class _Tree:
         self.data: dict[int, tuple[float, np.ndarray, np.ndarray, np.ndarray]] = {}
         # Rows not fixed on a cone (with a margin, multipliers._fixed) and the linear part d of the
         # rows positive on it, kept for its children (which need only those rows) until they are evaluated.
-        self.key: tuple | None = None
+        self.key: bytes | None = None
         self.own: dict[int, np.ndarray] = {}
         self.dfix: dict[int, np.ndarray] = {}
 
@@ -363,7 +364,7 @@ def _search(A: np.ndarray, u: np.ndarray, rtol: float, time_limit: float | None,
         return RhoBound(0.0, 0.0, np.zeros(r), True, 0, time.perf_counter() - t0, "", _empty_certificate(r),
                         np.zeros((r, 0)))
     tree = _Tree(r) if warm is None or warm.r != r else warm.regrown()
-    key = (A.shape, hash(A.tobytes()))
+    key = digest(A)
     if tree.key != key:                        # rows fixed on a cone are a property of this A
         tree.own, tree.key = {}, key
     best = _Incumbent(A, u, Budget(time_limit))

@@ -11,7 +11,6 @@ lower estimate (not a proof); the proven upper bound then comes from branch and 
 
 from __future__ import annotations
 
-import hashlib
 import time
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
@@ -21,6 +20,7 @@ import numpy as np
 from scipy.optimize import nnls
 
 from ...budget import Budget
+from ...linalg import digest
 from .arrangement import (
     CHUNK,
     MAX_PATTERNS,
@@ -336,12 +336,6 @@ TIGHT = 1e-5
 _PROVEN: dict[bytes, tuple[OracleResult, Any]] = {}
 
 
-def _fingerprint(A: np.ndarray, U: np.ndarray) -> bytes:
-    digest = hashlib.sha1(np.ascontiguousarray(A, dtype=float).tobytes())
-    digest.update(np.ascontiguousarray(U, dtype=float).tobytes())
-    return digest.digest() + repr((A.shape, U.shape)).encode()
-
-
 def _bnb_oracle(A: np.ndarray, U: np.ndarray, floor: float, *, top: int = 1, seeds: np.ndarray | None = None,
                 executor: Executor | None = None, seconds: float | None = None, rtol: float = 1e-3,
                 n_starts: int = 100, warm: Any = None) -> tuple[OracleResult, Any]:
@@ -373,7 +367,7 @@ def _bnb_oracle(A: np.ndarray, U: np.ndarray, floor: float, *, top: int = 1, see
     if res.complete and (res.lower <= floor or rtol <= TIGHT):      # a proof of ρ ≤ floor, or a tight bracket
         if len(_PROVEN) >= 8:
             _PROVEN.pop(next(iter(_PROVEN)))
-        _PROVEN[_fingerprint(A, U)] = (out, res.certificate)
+        _PROVEN[digest(A, U)] = (out, res.certificate)
     return out, res
 
 
@@ -381,7 +375,7 @@ def _reuse(A: np.ndarray, U: np.ndarray) -> OracleResult | None:
     """The kept proof for (A, U), its bound re-checked by :func:`.cones.check_certificate` (NumPy alone)."""
     from .cones import check_certificate
 
-    kept = _PROVEN.get(_fingerprint(A, U))
+    kept = _PROVEN.get(digest(A, U))
     if kept is None:
         return None
     out, certificate = kept
