@@ -147,13 +147,12 @@ class _Search:
                 return point
         pb, L, beta = self.pb, self.pb.depth, self.pb.beta
         beta_t = beta * t ** (2 - L)
+        program = self._program(family)
         if family == "ramps":
-            program = self._program(family)
             program.set_beta(beta, t)
             atoms, U, method = self.solve(program, replace(pb, t=t), t, beta_t)
             scales = [float(np.linalg.norm(c)) for _, _, c in atoms.ramps]       # one balanced branch per ramp
         else:
-            program = self._program(family)
             program.set_beta(beta_t)
             atoms, U, method = self.solve(program, replace(pb, depth=2, t=None, beta=beta_t), None, beta_t)
             scales = [atoms.cost] if atoms.cost > 0 else [math.inf]             # one chain of cost V₂
