@@ -263,13 +263,13 @@ def fit_weight_decay(pb: Problem, solve: SolveAt) -> Fit:
     if not t_lo < t_hi:                     # β beats every atom at every useful t: a constant fit
         point = search.evaluate("ramps", t_lo)
         return _fit(pb, search, point, f"constant fit ({search.methods[-1]})")
-    search.scan("ramps", t_lo, 10.0 * t_hi)
+    search.scan("ramps", t_lo, t_hi)
     if not search.done():
         search.tighten()
     if not search.done() and pb.n_outputs == 1:
         t_lo2 = _radii(pb, 2)[0]
-        if t_lo2 < 10.0 * t_hi:
-            search.scan("chain", t_lo2, 10.0 * t_hi)
+        if t_lo2 < t_hi:
+            search.scan("chain", t_lo2, t_hi)
     # The best family's value is refined to REFINE_STALL·tol times the value itself even where the
     # bounds meet (a few parabolic steps): the network returned is then its family's best well
     # within what tol allows, also read relative to the value (a good fit is far below P(0)).
