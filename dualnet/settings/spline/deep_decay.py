@@ -117,6 +117,7 @@ class _Point:
     atoms: Atoms
     U: np.ndarray
     family: str                     # "ramps" (parallel branches) or "chain"
+    floor: float                    # (β L/2) C^{2/L}, C the program's cost: no larger t values the family below it
 
 
 class _Search:
@@ -160,7 +161,7 @@ class _Search:
         # P_t ≤ this objective for both families (the two-layer dictionary is inside the ramps')
         self.ceiling = min(self.ceiling, objective + 0.5 * beta * (L - 2) * t * t)
         value = loss + 0.5 * beta * L * sum(c ** (2.0 / L) for c in scales)
-        point = _Point(t, value, atoms, U, family)
+        point = _Point(t, value, atoms, U, family, 0.5 * beta * L * atoms.cost ** (2.0 / L))
         self.points.append(point)
         self.methods.append(method)
         self.dual_path.append((t, U))
@@ -199,10 +200,17 @@ class _Search:
         return self.meets() or self.pb.budget.expired()
 
     def scan(self, family: str, t_lo: float, t_hi: float) -> None:
+        """The family's coarse pass, in increasing t, until a point's floor exceeds the best value.
+
+        The program's cost C is non-increasing in its threshold β t^{2−L} (compare the two
+        optimality conditions), so every larger t values the family at least (β L/2) C^{2/L}:
+        the chain pays it exactly, the ramps Σ s_j^{2/L} ≥ (Σ s_j)^{2/L} (concave power).
+        """
         for t in np.geomspace(t_lo, t_hi, N_GRID):
             if self.pb.budget.expired():
                 return
-            self.evaluate(family, float(t))
+            if self.evaluate(family, float(t)).floor > self.best().value:
+                return
 
     def tighten(self) -> None:
         """Ramp solves where the bound is attained, until it is within tol·P(0) of what it could reach."""
