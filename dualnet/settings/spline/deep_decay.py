@@ -55,6 +55,9 @@ MAX_REFINE = 8
 #: a family's value is refined until a step is predicted to gain at most this fraction of tol·value
 REFINE_STALL = 0.01
 
+#: the chain's refinement stops once |log t − log V₂(t)/L| or its bracket in log t is this small
+BALANCE_TOL = 1e-6
+
 #: the t-form solver of ``fit``: (dual program at the threshold, problem, t, β_t) → (atoms, U, method)
 SolveAt = Callable[[DualProgram | ConicDual, Problem, "float | None", float], "tuple[Atoms, np.ndarray, str]"]
 
@@ -223,29 +226,66 @@ class _Search:
             self.evaluate("ramps", t_at)
 
     def refine(self, family: str, stall: float) -> None:
-        """Brent's method in log t between the neighbours of the family's best grid point.
+        """The family's best t near its best grid point, in at most :data:`MAX_REFINE` solves.
 
-        Parabolic steps with golden-section safeguards (the value is not smooth in t where
-        the active kinks change: a sharp valley at depth 50), at most :data:`MAX_REFINE`
-        solves, stopped once the best value is within ``stall`` of the proven bound.
+        The chain's by the root of its balance (:meth:`_balance_root`) where the grid brackets
+        one; otherwise Brent's method in log t between the neighbours of the best grid point:
+        parabolic steps with golden-section safeguards (the value is not smooth in t where the
+        active kinks change: a sharp valley at depth 50). Either stops once the best value is
+        within ``stall`` of the proven bound.
         """
+        bound, exact, _ = self.bound()     # the bound so far: the refinement's points only raise it
+
+        def value(x: float) -> _Point:
+            if self.pb.budget.expired() or exact and self.best().value - bound <= stall:
+                raise _Stop                 # out of time, or no gain left that could be proven
+            return self.evaluate(family, math.exp(x))
+
+        try:
+            if family != "chain" or not self._balance_root(value):
+                self._brent(family, value)
+        except _Stop:
+            pass
+
+    def _brent(self, family: str, value: Callable[[float], _Point]) -> None:
         ts = sorted(p.t for p in self.points if p.family == family)
         j = ts.index(self.best(family).t)
         if j in (0, len(ts) - 1) or not np.isfinite(self.best(family).value):
             return                          # at an end of the scanned range, or nothing to refine
+        minimize_scalar(lambda x: value(x).value, bounds=(math.log(ts[j - 1]), math.log(ts[j + 1])),
+                        method="bounded", options={"xatol": 1e-5, "maxiter": MAX_REFINE})
 
-        bound, exact, _ = self.bound()     # the bound so far: the refinement's points only raise it
+    def _balance_root(self, value: Callable[[float], _Point]) -> bool:
+        """The chain's best t: the root of h(t) = log t − log V₂(t)/L, by the Illinois method.
 
-        def value(x: float) -> float:
-            if self.pb.budget.expired() or exact and self.best().value - bound <= stall:
-                raise _Stop                 # out of time, or no gain left that could be proven
-            return self.evaluate(family, math.exp(x)).value
+        Along the program's path the loss moves by −β_t dV₂ (the derivative of its optimal
+        objective in β_t is V₂), so the chain's value loss + (β L/2)V₂^{2/L} has derivative
+        V₂'·(β V₂^{2/L−1} − β_t) in β_t: it falls while t < V₂(t)^{1/L} and rises after (V₂'
+        ≤ 0). h increases with t, so the least value lies at its one root: where the program's
+        t is the chain's own layer norm. False when the grid brackets no root.
+        """
+        L = self.pb.depth
 
-        try:
-            minimize_scalar(value, bounds=(math.log(ts[j - 1]), math.log(ts[j + 1])), method="bounded",
-                            options={"xatol": 1e-5, "maxiter": MAX_REFINE})
-        except _Stop:
-            pass
+        def h(p: _Point) -> float:
+            return math.log(p.t) - math.log(p.atoms.cost) / L
+
+        grid = sorted((p for p in self.points if p.family == "chain" and p.atoms.cost > 0), key=lambda p: p.t)
+        brackets = [(a, b) for a, b in zip(grid, grid[1:]) if h(a) < 0 <= h(b)]
+        if not brackets:
+            return False
+        a, b = min(brackets, key=lambda ab: min(ab[0].value, ab[1].value))
+        (xa, ha), (xb, hb), side = (math.log(a.t), h(a)), (math.log(b.t), h(b)), 0
+        for _ in range(MAX_REFINE):
+            x = (xa * hb - xb * ha) / (hb - ha)
+            point = value(x)
+            hx = h(point) if point.atoms.cost > 0 else math.inf
+            if hx < 0:
+                xa, ha, hb, side = x, hx, hb / 2 if side < 0 else hb, -1     # Illinois: halve the stuck end
+            else:
+                xb, hb, ha, side = x, hx, ha / 2 if side > 0 else ha, 1
+            if abs(hx) <= BALANCE_TOL or xb - xa <= BALANCE_TOL:
+                break
+        return True
 
 
 class _Stop(Exception):
