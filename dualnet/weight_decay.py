@@ -186,11 +186,11 @@ def polish(pb: Problem, net: Network, value: float, method: str, restarts: int =
     common = dict(beta=pb.beta, depth=pb.depth, loss=pb.loss, activation=net.activation)
     width = max(16, 4 * max((W.shape[1] for W, _ in start.branches[0][:-1]), default=1))
 
-    def run(**how: Any) -> Network | None:
+    def run(best: float = math.inf, **how: Any) -> Network | None:
+        """One L-BFGS run; ``best``: the objective at its start (a first chunk that gains at most ``stall`` ends it)."""
         if stall is None and budget is None:
             return train(pb.X, pb.Y, bias=pb.bias, max_iter=3000, **common, **how)
         current: Network | None = None
-        best = math.inf
         for _ in range(3000 // CHUNK):
             if budget is not None and budget.expired():
                 break
@@ -203,7 +203,7 @@ def polish(pb: Problem, net: Network, value: float, method: str, restarts: int =
                 break
         return current
 
-    candidates = [(run(init=start), " + L-BFGS polish")]
+    candidates = [(run(value, init=start), " + L-BFGS polish")]
     candidates += [(run(width=width, seed=seed), f" (bettered by L-BFGS from random start {seed}, width {width})")
                    for seed in range(restarts)]
     best_how = ""

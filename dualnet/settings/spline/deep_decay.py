@@ -142,6 +142,7 @@ class _Search:
         self.methods: list[str] = []
         self.ceiling = math.inf
         self.programs: dict[str, DualProgram | ConicDual] = {}
+        self.grids: dict[str, np.ndarray] = {}
         self._rho: dict[int, tuple[float, bool]] = {}
         self._bound: tuple[int, tuple[float, bool, float]] = (-1, (-math.inf, False, 0.0))
 
@@ -203,16 +204,22 @@ class _Search:
         return self.meets() or self.pb.budget.expired()
 
     def scan(self, family: str, t_lo: float, t_hi: float) -> None:
-        """The family's coarse pass, in increasing t, until a point's floor exceeds the best value.
+        """The family's coarse pass, in increasing t, until no larger t can give a lower value.
 
         The program's cost C is non-increasing in its threshold β t^{2−L} (compare the two
         optimality conditions), so every larger t values the family at least (β L/2) C^{2/L}:
-        the chain pays it exactly, the ramps Σ s_j^{2/L} ≥ (Σ s_j)^{2/L} (concave power).
+        the chain pays it exactly, the ramps Σ s_j^{2/L} ≥ (Σ s_j)^{2/L} (concave power). The
+        chain's value also rises from the first t where its balance h(t) ≥ 0
+        (:meth:`_balance_root`). At t_lo the program has only the constant network, which no
+        chain computes: the chain's pass starts one step above it.
         """
-        for t in np.geomspace(t_lo, t_hi, N_GRID):
+        grid = np.geomspace(t_lo, t_hi, N_GRID)
+        self.grids[family] = grid
+        for t in grid[1:] if family == "chain" else grid:
             if self.pb.budget.expired():
                 return
-            if self.evaluate(family, float(t)).floor > self.best().value:
+            point = self.evaluate(family, float(t))
+            if point.floor > self.best().value or family == "chain" and point.atoms.cost > 0 <= self._balance(point):
                 return
 
     def tighten(self) -> None:
@@ -248,7 +255,7 @@ class _Search:
             pass
 
     def _brent(self, family: str, value: Callable[[float], _Point]) -> None:
-        ts = sorted(p.t for p in self.points if p.family == family)
+        ts = sorted({p.t for p in self.points if p.family == family} | set(self.grids.get(family, ())))
         j = ts.index(self.best(family).t)
         if j in (0, len(ts) - 1) or not np.isfinite(self.best(family).value):
             return                          # at an end of the scanned range, or nothing to refine
@@ -264,11 +271,7 @@ class _Search:
         ≤ 0). h increases with t, so the least value lies at its one root: where the program's
         t is the chain's own layer norm. False when the grid brackets no root.
         """
-        L = self.pb.depth
-
-        def h(p: _Point) -> float:
-            return math.log(p.t) - math.log(p.atoms.cost) / L
-
+        h = self._balance
         grid = sorted((p for p in self.points if p.family == "chain" and p.atoms.cost > 0), key=lambda p: p.t)
         brackets = [(a, b) for a, b in zip(grid, grid[1:]) if h(a) < 0 <= h(b)]
         if not brackets:
@@ -278,7 +281,7 @@ class _Search:
         for _ in range(MAX_REFINE):
             x = (xa * hb - xb * ha) / (hb - ha)
             point = value(x)
-            hx = h(point) if point.atoms.cost > 0 else math.inf
+            hx = h(point)
             if hx < 0:
                 xa, ha, hb, side = x, hx, hb / 2 if side < 0 else hb, -1     # Illinois: halve the stuck end
             else:
@@ -286,6 +289,10 @@ class _Search:
             if abs(hx) <= BALANCE_TOL or xb - xa <= BALANCE_TOL:
                 break
         return True
+
+    def _balance(self, point: _Point) -> float:
+        """h(t) = log t − log V₂(t)/L for a chain point (+∞ for the constant network, V₂ = 0)."""
+        return math.log(point.t) - math.log(point.atoms.cost) / self.pb.depth if point.atoms.cost > 0 else math.inf
 
 
 class _Stop(Exception):
