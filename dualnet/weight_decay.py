@@ -151,7 +151,7 @@ CHUNK = 200
 
 
 def polish(pb: Problem, net: Network, value: float, method: str, restarts: int = 0, stall: float | None = None,
-           budget: Budget | None = None) -> tuple[Network, float, str]:
+           budget: Budget | None = None, width: int | None = None) -> tuple[Network, float, str]:
     """L-BFGS on the true weight-decay objective from ``net`` merged into one MLP; the best found.
 
     For settings whose search over one shared t cannot reach the weight-decay optimum
@@ -174,6 +174,8 @@ def polish(pb: Problem, net: Network, value: float, method: str, restarts: int =
         its objective by at most ``stall`` (None: one run of 3000 iterations).
     budget : Budget, optional
         Time for all the runs together; a run stops when it expires, keeping its last iterate.
+    width : int, optional
+        Width of the random starts (None: four times the start's widest layer, at least 16).
 
     Returns
     -------
@@ -184,7 +186,8 @@ def polish(pb: Problem, net: Network, value: float, method: str, restarts: int =
 
     start = net.to_mlp()
     common = dict(beta=pb.beta, depth=pb.depth, loss=pb.loss, activation=net.activation)
-    width = max(16, 4 * max((W.shape[1] for W, _ in start.branches[0][:-1]), default=1))
+    if width is None:
+        width = max(16, 4 * max((W.shape[1] for W, _ in start.branches[0][:-1]), default=1))
 
     def run(best: float = math.inf, **how: Any) -> Network | None:
         """One L-BFGS run; ``best``: the objective at its start (a first chunk that gains at most ``stall`` ends it)."""
