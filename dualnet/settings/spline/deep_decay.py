@@ -34,7 +34,7 @@ from ...problem import DualProgram, Fit, Problem
 from ...weight_decay import polish
 from .atoms import Atoms, _two_layer_network, atoms_objective, knots_of, network_from_atoms
 from .conic import ConicDual
-from .dual import dual_for
+from .dual import dual_for, solve_dual
 from .grid import make_grid, project_dual, rho
 
 #: seeded random-start L-BFGS runs that compete with the polished search result under weight
@@ -63,8 +63,12 @@ REFINE_STALL = 0.01
 #: the chain's refinement stops once |log t − log V₂(t)/L| or its bracket in log t is this small
 BALANCE_TOL = 1e-6
 
-#: the t-form solver of ``fit``: (dual program at the threshold, problem, t, β_t) → (atoms, U, method)
-SolveAt = Callable[[DualProgram | ConicDual, Problem, "float | None", float], "tuple[Atoms, np.ndarray, str]"]
+#: a point's atoms are recovered only while its estimated value (squared loss: from the dual point
+#: alone) is within this fraction above the best value found (the estimate is good to ~1e-4)
+PRUNE = 0.01
+
+#: the recovery of ``fit``: (dual point U, its value, method, problem, t, β_t) → (atoms, method)
+Recover = Callable[[np.ndarray, float, str, Problem, "float | None", float], "tuple[Atoms, str]"]
 
 NOTE = ("weight decay on all layers of a deep network: the lower bound min over t of D_t + beta(L-2)t^2/2 charges "
         "a spline the ramp cost V_r of one shared path, (beta L/2) V_r^(2/L) (proven: a ReLU network's slope "
@@ -121,11 +125,12 @@ class _Point:
     """One solve of the search: the family's network at t, its weight-decay value and the dual point met."""
 
     t: float
-    value: float
-    atoms: Atoms
+    value: float                    # the network's; a lower bound on it where ``atoms`` is None
+    atoms: Atoms | None             # None: not recovered (the estimate put it above the best value)
     U: np.ndarray
     family: str                     # "ramps" (parallel branches) or "chain"
-    floor: float                    # (β L/2) C^{2/L}, C the program's cost: no larger t values the family below it
+    cost: float                     # C, the program's Σ‖amplitude‖ at t
+    floor: float                    # (β L/2) C^{2/L}: no larger t values the family below it
 
 
 class _Search:
@@ -139,8 +144,8 @@ class _Search:
     once the proven bound is within tol·P(0) of it, more solves cannot move the bound.
     """
 
-    def __init__(self, pb: Problem, solve: SolveAt) -> None:
-        self.pb, self.solve = pb, solve
+    def __init__(self, pb: Problem, recover: Recover) -> None:
+        self.pb, self.recover = pb, recover
         self.stall = pb.tol * pb.loss.zero_value(pb.Y)
         self.points: list[_Point] = []
         self.dual_path: list[tuple[float, np.ndarray]] = []
@@ -160,21 +165,46 @@ class _Search:
         program = self._program(family)
         if family == "ramps":
             program.set_beta(beta, t)
-            atoms, U, method = self.solve(program, replace(pb, t=t), t, beta_t)
-            scales = [float(np.linalg.norm(c)) for _, _, c in atoms.ramps]       # one balanced branch per ramp
+            sub, t_form = replace(pb, t=t), t
         else:
             program.set_beta(beta_t)
-            atoms, U, method = self.solve(program, replace(pb, depth=2, t=None, beta=beta_t), None, beta_t)
-            scales = [atoms.cost] if atoms.cost > 0 else [math.inf]             # one chain of cost V₂
-        objective, loss = atoms_objective(atoms, pb.loss, pb.Y, beta_t)
-        # P_t ≤ this objective for both families (the two-layer dictionary is inside the ramps')
+            sub, t_form = replace(pb, depth=2, t=None, beta=beta_t), None
+        U, target, method = solve_dual(program, sub)
+        U = project_dual(U, pb.Y, pb.loss)
+        estimate = self._estimate(U, beta_t)
+        best = min((p.value for p in self.points if p.atoms is not None), default=math.inf)
+        if estimate is not None and estimate[0] > (1.0 + PRUNE) * best:
+            (value, cost), atoms, objective = estimate, None, target
+        else:
+            atoms, method = self.recover(U, target, method, sub, t_form, beta_t)
+            if family == "ramps":
+                scales = [float(np.linalg.norm(c)) for _, _, c in atoms.ramps]   # one balanced branch per ramp
+            else:
+                scales = [atoms.cost] if atoms.cost > 0 else [math.inf]         # one chain of cost V₂
+            objective, loss = atoms_objective(atoms, pb.loss, pb.Y, beta_t)
+            value, cost = loss + 0.5 * beta * L * sum(c ** (2.0 / L) for c in scales), atoms.cost
+        # P_t ≤ this objective for both families (the two-layer dictionary is inside the ramps'); the
+        # dual value where the atoms were not recovered (P_t = D_t up to the solver's accuracy)
         self.ceiling = min(self.ceiling, objective + 0.5 * beta * (L - 2) * t * t)
-        value = loss + 0.5 * beta * L * sum(c ** (2.0 / L) for c in scales)
-        point = _Point(t, value, atoms, U, family, 0.5 * beta * L * atoms.cost ** (2.0 / L))
+        point = _Point(t, value, atoms, U, family, cost, 0.5 * beta * L * cost ** (2.0 / L))
         self.points.append(point)
         self.methods.append(method)
         self.dual_path.append((t, U))
         return point
+
+    def _estimate(self, U: np.ndarray, beta_t: float) -> tuple[float, float] | None:
+        """(a lower bound on the family's value at t, the program's cost) from the dual point alone; squared loss.
+
+        At the optimum the residual is U, so the loss is ½‖U‖² and, with P_t = D_t =
+        ⟨U, Y⟩ − ½‖U‖², the cost is C = ⟨U, Y − U⟩/β_t. The value is at least
+        loss + (β L/2) C^{2/L} (exactly that for the chain). Good to the solver's accuracy.
+        """
+        if self.pb.loss.name != "squared":
+            return None
+        Y, L = self.pb.Y, self.pb.depth
+        loss = 0.5 * float(np.sum(U * U))
+        cost = max(float(np.sum(U * (Y - U))), 0.0) / beta_t
+        return loss + 0.5 * self.pb.beta * L * cost ** (2.0 / L), cost
 
     def _program(self, family: str) -> DualProgram | ConicDual:
         """The family's dual, built once and re-solved at every threshold."""
@@ -184,6 +214,7 @@ class _Search:
         return self.programs[family]
 
     def best(self, family: str | None = None) -> _Point:
+        """The least value met (of ``family``); overall always a recovered point (no other is below it)."""
         return min((p for p in self.points if family in (None, p.family)), key=lambda p: p.value)
 
     def bound(self) -> tuple[float, bool, float]:
@@ -278,7 +309,7 @@ class _Search:
         method on the value took 8). False when the grid brackets no turn.
         """
         h = self._balance
-        grid = sorted((p for p in self.points if p.family == "chain" and p.atoms.cost > 0), key=lambda p: p.t)
+        grid = sorted((p for p in self.points if p.family == "chain" and p.cost > 0), key=lambda p: p.t)
         brackets = [(a, b) for a, b in zip(grid, grid[1:]) if h(a) < 0 <= h(b)]
         if not brackets:
             return False
@@ -298,14 +329,14 @@ class _Search:
 
     def _balance(self, point: _Point) -> float:
         """h(t) = log t − log V₂(t)/L for a chain point (+∞ for the constant network, V₂ = 0)."""
-        return math.log(point.t) - math.log(point.atoms.cost) / self.pb.depth if point.atoms.cost > 0 else math.inf
+        return math.log(point.t) - math.log(point.cost) / self.pb.depth if point.cost > 0 else math.inf
 
 
 class _Stop(Exception):
     """Ends a refinement early (caught in :meth:`_Search.refine`)."""
 
 
-def fit_weight_decay(pb: Problem, solve: SolveAt) -> Fit:
+def fit_weight_decay(pb: Problem, recover: Recover) -> Fit:
     """Weight decay on all L ≥ 3 layers: a search over t (docs/theory/framework.md#weight-decay-and-t).
 
     Each t gives the ramp program at β t^{2−L}; its branches are balanced for weight decay
@@ -319,7 +350,7 @@ def fit_weight_decay(pb: Problem, solve: SolveAt) -> Fit:
     """
     began = time.perf_counter()
     L, beta = pb.depth, pb.beta
-    search = _Search(pb, solve)
+    search = _Search(pb, recover)
     t_lo, t_hi = _radii(pb, L)
     if not t_lo < t_hi:                     # β beats every atom at every useful t: a constant fit
         point = search.evaluate("ramps", t_lo)
