@@ -169,6 +169,9 @@ def polish(pb: Problem, net: Network, value: float, method: str, restarts: int =
     restarts : int
         Seeded random starts (seeds 0, 1, ...) of a network four times as wide (at least 16)
         that compete with the polished start, for landscapes where it stays in a poor basin.
+        They run first: under a ``budget`` a random start that finds a better basin gains
+        more than the run from ``net``, which mostly refines its own (measured: a random
+        start certified the deep 1-D case the search leaves 0.13% above its bound).
     stall : float, optional
         Run L-BFGS in chunks of :data:`CHUNK` iterations and stop a run once a chunk lowers
         its objective by at most ``stall`` (None: one run of 3000 iterations).
@@ -206,9 +209,9 @@ def polish(pb: Problem, net: Network, value: float, method: str, restarts: int =
                 break
         return current
 
-    candidates = [(run(value, init=start), " + L-BFGS polish")]
-    candidates += [(run(width=width, seed=seed), f" (bettered by L-BFGS from random start {seed}, width {width})")
-                   for seed in range(restarts)]
+    candidates = [(run(width=width, seed=seed), f" (bettered by L-BFGS from random start {seed}, width {width})")
+                  for seed in range(restarts)]
+    candidates.append((run(value, init=start), " + L-BFGS polish"))
     best_how = ""
     for candidate, how in candidates:
         if candidate is None:

@@ -185,8 +185,8 @@ def test_deep_decay_values_from_atoms_are_the_networks_objectives() -> None:
 
 def test_deep_decay_estimates_from_the_dual_point_bound_the_recovered_values(monkeypatch) -> None:
     """A point is skipped when its value estimated from the dual point alone is above the best: the estimate
-    is a lower bound on the value of the recovered atoms (the ramps), or equal to it up to the solver's
-    accuracy (the chain); the cost estimate is the atoms' cost."""
+    is a lower bound on the value of the recovered atoms (the ramps), or equal to it (the chain), up to the
+    accuracy of the solve and of the recovery; the cost estimate is the atoms' cost."""
     from dualnet.api import _problem
     from dualnet.settings.spline import deep_decay
     from dualnet.settings.spline.fit import _recover
@@ -200,11 +200,15 @@ def test_deep_decay_estimates_from_the_dual_point_bound_the_recovered_values(mon
         for family in ("ramps", "chain"):
             for t in np.geomspace(t_lo, t_hi, 6)[1:]:
                 point = search.evaluate(family, float(t))
-                estimate, cost = search._estimate(point.U, 0.2 * t ** (2 - depth))
-                # 1e-4: the interior point's accuracy divided by β_t in the cost (measured up to 1e-5 of the
-                # value at depth 8, β_t = 8e-5); PRUNE skips a point only 1e-2 above the best
-                assert estimate <= point.value * (1 + 1e-4)
+                estimated = search._estimate(point.U, 0.2 * t ** (2 - depth), family)
+                if estimated is None:                   # β_t C below ESTIMATE_FLOOR of P(0): recovered instead
+                    assert 0.2 * t ** (2 - depth) * point.cost < 2 * deep_decay.ESTIMATE_FLOOR * search.p0
+                    continue
+                estimate, cost = estimated
+                # 1e-3: the recovered atoms sit within half of tol·P(0) of the optimum, not at it (measured
+                # up to 4e-4 on other data); PRUNE skips a point only 1e-2 above the best
+                assert estimate <= point.value * (1 + 1e-3)
                 # the cost alone: 1.2e-4 measured at β_t = 8e-5 (it enters the value as C^{2/L})
                 assert cost == pytest.approx(point.cost, rel=1e-3, abs=1e-6)
                 if family == "chain":
-                    assert estimate == pytest.approx(point.value, rel=1e-4)
+                    assert estimate == pytest.approx(point.value, rel=1e-3)
