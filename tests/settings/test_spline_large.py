@@ -184,9 +184,12 @@ def test_deep_decay_values_from_atoms_are_the_networks_objectives() -> None:
 
 
 def test_deep_decay_estimates_from_the_dual_point_bound_the_recovered_values(monkeypatch) -> None:
-    """A point is skipped when its value estimated from the dual point alone is above the best: the estimate
-    is a lower bound on the value of the recovered atoms (the ramps), or equal to it (the chain), up to the
-    accuracy of the solve and of the recovery; the cost estimate is the atoms' cost."""
+    """The value estimated from the dual point alone bounds the recovered one.
+
+    A point is skipped when that estimate is above the best: it is a lower bound on the value of
+    the recovered atoms (the ramps), or equal to it (the chain), up to the accuracy of the solve
+    and of the recovery; the cost estimate is the atoms' cost.
+    """
     from dualnet.api import _problem
     from dualnet.settings.spline import deep_decay
     from dualnet.settings.spline.fit import _recover

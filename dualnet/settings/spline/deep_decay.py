@@ -1,4 +1,4 @@
-"""Weight decay on all layers of a deep network on 1-D data: a search over t (docs/theory/framework.md#weight-decay-and-t).
+"""Weight decay on all layers of a deep network on 1-D data: a search over t (docs/theory/framework.md).
 
 Two families of networks compete (docs/settings/spline.md#deep-weight-decay):
 
@@ -106,7 +106,7 @@ def chain_network(two_layer: Network, depth: int, knots: np.ndarray) -> Network 
     >>> two = Network([[(np.array([[1.0, -1.0]]), np.array([0.0, 0.0])), (np.array([[1.0], [1.0]]), np.array([0.5]))]])
     >>> x = np.array([[-1.0], [0.0], [2.0]])
     >>> deep = chain_network(two, 5, x[:, 0])
-    >>> deep.depth, np.allclose(deep.forward(x), two.forward(x)), round(deep.penalty(1.0), 5)   # |x| + 0.5: (5/2)·2^{2/5}
+    >>> deep.depth, np.allclose(deep.forward(x), two.forward(x)), round(deep.penalty(1.0), 5)   # (5/2)·2^{2/5}
     (5, True, 3.29877)
     """
     (W1, b1), (W2, b0) = two_layer.branches[0]
@@ -147,9 +147,10 @@ class _Search:
     (the spline on the grid, O(n + atoms)), so no network is built until the best is known.
     The atoms are recovered only where the value estimated from the dual point alone
     (:meth:`_estimate`) is within :data:`PRUNE` of the best; elsewhere the point keeps that
-    lower estimate, its dual point and its cost. ``ceiling`` is min over the solves of (the program's objective at t) + β(L−2)t²/2: an
-    upper bound on min_t [D_t + β(L−2)t²/2], the most any set of dual points can prove, so
-    once the proven bound is within tol·P(0) of it, more solves cannot move the bound.
+    lower estimate, its dual point and its cost. ``ceiling`` is min over the solves of (the
+    program's objective at t) + β(L−2)t²/2: an upper bound on min_t [D_t + β(L−2)t²/2], the
+    most any set of dual points can prove, so once the proven bound is within tol·P(0) of it,
+    more solves cannot move the bound.
     """
 
     def __init__(self, pb: Problem, recover: Recover) -> None:
