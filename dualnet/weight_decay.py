@@ -151,7 +151,7 @@ CHUNK = 200
 
 
 def polish(pb: Problem, net: Network, value: float, method: str, restarts: int = 0, stall: float | None = None,
-           budget: Budget | None = None) -> tuple[Network, float, str]:
+           budget: Budget | None = None, width: int | None = None) -> tuple[Network, float, str]:
     """L-BFGS on the true weight-decay objective from ``net`` merged into one MLP; the best found.
 
     For settings whose search over one shared t cannot reach the weight-decay optimum
@@ -169,11 +169,16 @@ def polish(pb: Problem, net: Network, value: float, method: str, restarts: int =
     restarts : int
         Seeded random starts (seeds 0, 1, ...) of a network four times as wide (at least 16)
         that compete with the polished start, for landscapes where it stays in a poor basin.
+        They run first: under a ``budget`` a random start that finds a better basin gains
+        more than the run from ``net``, which mostly refines its own (measured: a random
+        start certified the deep 1-D case the search leaves 0.13% above its bound).
     stall : float, optional
         Run L-BFGS in chunks of :data:`CHUNK` iterations and stop a run once a chunk lowers
         its objective by at most ``stall`` (None: one run of 3000 iterations).
     budget : Budget, optional
         Time for all the runs together; a run stops when it expires, keeping its last iterate.
+    width : int, optional
+        Width of the random starts (None: four times the start's widest layer, at least 16).
 
     Returns
     -------
@@ -184,13 +189,14 @@ def polish(pb: Problem, net: Network, value: float, method: str, restarts: int =
 
     start = net.to_mlp()
     common = dict(beta=pb.beta, depth=pb.depth, loss=pb.loss, activation=net.activation)
-    width = max(16, 4 * max((W.shape[1] for W, _ in start.branches[0][:-1]), default=1))
+    if width is None:
+        width = max(16, 4 * max((W.shape[1] for W, _ in start.branches[0][:-1]), default=1))
 
-    def run(**how: Any) -> Network | None:
+    def run(best: float = math.inf, **how: Any) -> Network | None:
+        """One L-BFGS run; ``best``: the objective at its start (a first chunk that gains at most ``stall`` ends it)."""
         if stall is None and budget is None:
             return train(pb.X, pb.Y, bias=pb.bias, max_iter=3000, **common, **how)
         current: Network | None = None
-        best = math.inf
         for _ in range(3000 // CHUNK):
             if budget is not None and budget.expired():
                 break
@@ -203,9 +209,9 @@ def polish(pb: Problem, net: Network, value: float, method: str, restarts: int =
                 break
         return current
 
-    candidates = [(run(init=start), " + L-BFGS polish")]
-    candidates += [(run(width=width, seed=seed), f" (bettered by L-BFGS from random start {seed}, width {width})")
-                   for seed in range(restarts)]
+    candidates = [(run(width=width, seed=seed), f" (bettered by L-BFGS from random start {seed}, width {width})")
+                  for seed in range(restarts)]
+    candidates.append((run(value, init=start), " + L-BFGS polish"))
     best_how = ""
     for candidate, how in candidates:
         if candidate is None:

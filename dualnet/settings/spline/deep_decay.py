@@ -1,4 +1,4 @@
-"""Weight decay on all layers of a deep network on 1-D data: a search over t (docs/theory/framework.md#weight-decay-and-t).
+"""Weight decay on all layers of a deep network on 1-D data: a search over t (docs/theory/framework.md).
 
 Two families of networks compete (docs/settings/spline.md#deep-weight-decay):
 
@@ -34,18 +34,24 @@ from ...problem import DualProgram, Fit, Problem
 from ...weight_decay import polish
 from .atoms import Atoms, _two_layer_network, atoms_objective, knots_of, network_from_atoms
 from .conic import ConicDual
-from .dual import dual_for
+from .dual import dual_for, solve_dual
 from .grid import make_grid, project_dual, rho
 
 #: seeded random-start L-BFGS runs that compete with the polished search result under weight
 #: decay on deep networks (its landscape has basins the one-t search does not reach)
 RESTARTS = 2
 
-#: time of all L-BFGS polishing, as a multiple of the search's own time (without time_limit):
-#: the 10× target against one t-form solve holds on the sine data of the benchmark at 0.6
+#: width of those random starts: a deep network on 1-D data folds its input, so a narrow one reaches
+#: many kinks; four times the found network's widest layer (its kinks, for the chain) made one L-BFGS
+#: iteration at depth 8 outlast the polish's whole budget (measured: 2.4 s against a 0.6 s share)
+RESTART_WIDTH = 16
+
+#: time of all L-BFGS polishing, as a multiple of the search's own (wall) time, without time_limit:
+#: the random start that certifies the case of tests/settings/test_spline.py::
+#: test_deep_weight_decay_is_polished_to_the_bound needs about 0.6 of the search's time
 POLISH_SHARE = 0.6
 
-#: points of each family's coarse pass over t (log-spaced on [t_lo, 10 t_hi])
+#: points of each family's coarse pass over t (log-spaced on [t_lo, t_hi])
 N_GRID = 9
 
 #: most solves spent raising the lower bound, and refining each family's best value
@@ -55,8 +61,19 @@ MAX_REFINE = 8
 #: a family's value is refined until a step is predicted to gain at most this fraction of tol·value
 REFINE_STALL = 0.01
 
-#: the t-form solver of ``fit``: (dual program at the threshold, problem, t, β_t) → (atoms, U, method)
-SolveAt = Callable[[DualProgram | ConicDual, Problem, "float | None", float], "tuple[Atoms, np.ndarray, str]"]
+#: the chain's refinement stops once |log t − log V₂(t)/L| or its bracket in log t is this small
+BALANCE_TOL = 1e-6
+
+#: a point's atoms are recovered only while its estimated value (squared loss: from the dual point
+#: alone) is within this fraction above the best value found (measured: the estimate exceeds the
+#: recovered value by at most 4e-4 relative)
+PRUNE = 0.01
+
+#: the dual-point estimate is used only where the penalty β_t C is at least this fraction of P(0)
+ESTIMATE_FLOOR = 1e-5
+
+#: the recovery of ``fit``: (dual point U, its value, method, problem, t, β_t) → (atoms, method)
+Recover = Callable[[np.ndarray, float, str, Problem, "float | None", float], "tuple[Atoms, str]"]
 
 NOTE = ("weight decay on all layers of a deep network: the lower bound min over t of D_t + beta(L-2)t^2/2 charges "
         "a spline the ramp cost V_r of one shared path, (beta L/2) V_r^(2/L) (proven: a ReLU network's slope "
@@ -89,7 +106,7 @@ def chain_network(two_layer: Network, depth: int, knots: np.ndarray) -> Network 
     >>> two = Network([[(np.array([[1.0, -1.0]]), np.array([0.0, 0.0])), (np.array([[1.0], [1.0]]), np.array([0.5]))]])
     >>> x = np.array([[-1.0], [0.0], [2.0]])
     >>> deep = chain_network(two, 5, x[:, 0])
-    >>> deep.depth, np.allclose(deep.forward(x), two.forward(x)), round(deep.penalty(1.0), 5)   # |x| + 0.5: (5/2)·2^{2/5}
+    >>> deep.depth, np.allclose(deep.forward(x), two.forward(x)), round(deep.penalty(1.0), 5)   # (5/2)·2^{2/5}
     (5, True, 3.29877)
     """
     (W1, b1), (W2, b0) = two_layer.branches[0]
@@ -113,10 +130,13 @@ class _Point:
     """One solve of the search: the family's network at t, its weight-decay value and the dual point met."""
 
     t: float
-    value: float
-    atoms: Atoms
+    value: float                    # the network's; a lower bound on it where ``atoms`` is None
+    atoms: Atoms | None             # None: not recovered (the estimate put it above the best value)
     U: np.ndarray
     family: str                     # "ramps" (parallel branches) or "chain"
+    loss: float                     # the fit's loss (estimated where ``atoms`` is None)
+    cost: float                     # C, the program's Σ‖amplitude‖ at t
+    floor: float                    # (β L/2) C^{2/L}: no larger t values the family below it
 
 
 class _Search:
@@ -125,19 +145,25 @@ class _Search:
     Each solve is the convex program at β t^{2−L} (one direct conic program per family,
     re-solved at each threshold); the family's weight-decay value is computed from the atoms
     (the spline on the grid, O(n + atoms)), so no network is built until the best is known.
-    ``ceiling`` is min over the solves of (the program's objective at t) + β(L−2)t²/2: an
-    upper bound on min_t [D_t + β(L−2)t²/2], the most any set of dual points can prove, so
-    once the proven bound is within tol·P(0) of it, more solves cannot move the bound.
+    The atoms are recovered only where the value estimated from the dual point alone
+    (:meth:`_estimate`) is within :data:`PRUNE` of the best; elsewhere the point keeps that
+    lower estimate, its dual point and its cost. ``ceiling`` is min over the solves of (the
+    program's objective at t) + β(L−2)t²/2: an upper bound on min_t [D_t + β(L−2)t²/2], the
+    most any set of dual points can prove, so once the proven bound is within tol·P(0) of it,
+    more solves cannot move the bound.
     """
 
-    def __init__(self, pb: Problem, solve: SolveAt) -> None:
-        self.pb, self.solve = pb, solve
-        self.stall = pb.tol * pb.loss.zero_value(pb.Y)
+    def __init__(self, pb: Problem, recover: Recover) -> None:
+        self.pb, self.recover = pb, recover
+        self.p0 = pb.loss.zero_value(pb.Y)
+        self.stall = pb.tol * self.p0
         self.points: list[_Point] = []
         self.dual_path: list[tuple[float, np.ndarray]] = []
         self.methods: list[str] = []
         self.ceiling = math.inf
         self.programs: dict[str, DualProgram | ConicDual] = {}
+        self.grids: dict[str, np.ndarray] = {}
+        self.grid = make_grid(pb.X)
         self._rho: dict[int, tuple[float, bool]] = {}
         self._bound: tuple[int, tuple[float, bool, float]] = (-1, (-math.inf, False, 0.0))
 
@@ -150,21 +176,65 @@ class _Search:
         program = self._program(family)
         if family == "ramps":
             program.set_beta(beta, t)
-            atoms, U, method = self.solve(program, replace(pb, t=t), t, beta_t)
-            scales = [float(np.linalg.norm(c)) for _, _, c in atoms.ramps]       # one balanced branch per ramp
+            sub, t_form = replace(pb, t=t), t
         else:
             program.set_beta(beta_t)
-            atoms, U, method = self.solve(program, replace(pb, depth=2, t=None, beta=beta_t), None, beta_t)
-            scales = [atoms.cost] if atoms.cost > 0 else [math.inf]             # one chain of cost V₂
-        objective, loss = atoms_objective(atoms, pb.loss, pb.Y, beta_t)
-        # P_t ≤ this objective for both families (the two-layer dictionary is inside the ramps')
+            sub, t_form = replace(pb, depth=2, t=None, beta=beta_t), None
+        U, target, method = solve_dual(program, sub)
+        U = project_dual(U, pb.Y, pb.loss)
+        estimate = self._estimate(U, beta_t, family)
+        best = min((p.value for p in self.points if p.atoms is not None), default=math.inf)
+        if estimate is not None and estimate[0] > (1.0 + PRUNE) * best:
+            (value, cost), atoms, objective = estimate, None, target
+            loss = 0.5 * float(np.sum(U * U))
+        else:
+            atoms, method = self.recover(U, target, method, sub, t_form, beta_t)
+            if family == "ramps":
+                scales = [float(np.linalg.norm(c)) for _, _, c in atoms.ramps]   # one balanced branch per ramp
+            else:
+                scales = [atoms.cost] if atoms.cost > 0 else [math.inf]         # one chain of cost V₂
+            objective, loss = atoms_objective(atoms, pb.loss, pb.Y, beta_t)
+            value, cost = loss + 0.5 * beta * L * sum(c ** (2.0 / L) for c in scales), atoms.cost
+        # P_t ≤ this objective for both families (the two-layer dictionary is inside the ramps'); the
+        # dual value where the atoms were not recovered (P_t = D_t up to the solver's accuracy)
         self.ceiling = min(self.ceiling, objective + 0.5 * beta * (L - 2) * t * t)
-        value = loss + 0.5 * beta * L * sum(c ** (2.0 / L) for c in scales)
-        point = _Point(t, value, atoms, U, family)
+        point = _Point(t, value, atoms, U, family, loss, cost, 0.5 * beta * L * cost ** (2.0 / L))
         self.points.append(point)
         self.methods.append(method)
         self.dual_path.append((t, U))
         return point
+
+    def _estimate(self, U: np.ndarray, beta_t: float, family: str) -> tuple[float, float] | None:
+        """(a lower bound on the family's value at t, the program's cost) from the dual point alone; squared loss.
+
+        At the optimum the residual is U, so the loss is ½‖U‖², the fit F = Y − U and, with
+        P_t = D_t = ⟨U, Y⟩ − ½‖U‖², the cost is C = ⟨U, Y − U⟩/β_t. The chain's value is
+        loss + (β L/2) C^{2/L}. The ramps pay at least that, and at least loss + (β L/4)
+        Σ_k |δ_k|^{2/L} with δ_k the slope jumps of F (zero slope outside the data): each
+        ramp makes two jumps, and a jump shared by ramps is at most the sum of their
+        amplitudes, which the concave power splits. Jumps below 1% of the largest are left out:
+        the interior point smears a sparse spline's jumps (measured: a jump of 0.2% of the
+        largest that the recovered atoms do not have added 0.7% to the value at depth 3). None
+        (recover) unless squared loss, and where β_t C is below :data:`ESTIMATE_FLOOR` of P(0):
+        there the solver's accuracy, divided by β_t, swamps the cost (measured: 1266 for 480).
+        """
+        if self.pb.loss.name != "squared":
+            return None
+        Y, L, beta = self.pb.Y, self.pb.depth, self.pb.beta
+        loss = 0.5 * float(np.sum(U * U))
+        penalty = float(np.sum(U * (Y - U)))                                  # β_t C
+        if penalty < ESTIMATE_FLOOR * self.p0:
+            return None
+        cost = penalty / beta_t
+        value = loss + 0.5 * beta * L * cost ** (2.0 / L)
+        if family == "ramps" and self.grid.m >= 2:
+            counts = np.bincount(self.grid.group, minlength=self.grid.m)[:, None]
+            F = self.grid.sums(Y - U) / counts
+            slopes = np.diff(F, axis=0) / self.grid.gaps[:, None]
+            jumps = np.linalg.norm(np.diff(slopes, axis=0, prepend=0.0, append=0.0), axis=1)
+            jumps = jumps[jumps > 1e-2 * jumps.max(initial=0.0)]
+            value = max(value, loss + 0.25 * beta * L * float(np.sum(jumps ** (2.0 / L))))
+        return value, cost
 
     def _program(self, family: str) -> DualProgram | ConicDual:
         """The family's dual, built once and re-solved at every threshold."""
@@ -174,6 +244,7 @@ class _Search:
         return self.programs[family]
 
     def best(self, family: str | None = None) -> _Point:
+        """The least value met (of ``family``); overall always a recovered point (no other is below it)."""
         return min((p for p in self.points if family in (None, p.family)), key=lambda p: p.value)
 
     def bound(self) -> tuple[float, bool, float]:
@@ -199,10 +270,25 @@ class _Search:
         return self.meets() or self.pb.budget.expired()
 
     def scan(self, family: str, t_lo: float, t_hi: float) -> None:
-        for t in np.geomspace(t_lo, t_hi, N_GRID):
+        """The family's coarse pass, in increasing t, until no larger t can give a lower value.
+
+        The program's cost C is non-increasing in its threshold β t^{2−L} (compare the two
+        optimality conditions), so every larger t values the family at least (β L/2) C^{2/L}:
+        the chain pays it exactly, the ramps Σ s_j^{2/L} ≥ (Σ s_j)^{2/L} (concave power). The
+        pass also ends once the fit interpolates (loss within tol·P(0)): larger t only move
+        the spline toward the least-cost interpolant (measured at depth 50: five more points
+        within 3e-6 of each other, each needing the finite primal as β t^{2−L} fell below
+        1e-9). At t_lo the program has only the constant network, which no chain computes: the
+        chain's pass starts one step above it.
+        """
+        grid = np.geomspace(t_lo, t_hi, N_GRID)
+        self.grids[family] = grid
+        for t in grid[1:] if family == "chain" else grid:
             if self.pb.budget.expired():
                 return
-            self.evaluate(family, float(t))
+            point = self.evaluate(family, float(t))
+            if point.floor > self.best().value or point.loss <= self.stall:
+                return
 
     def tighten(self) -> None:
         """Ramp solves where the bound is attained, until it is within tol·P(0) of what it could reach."""
@@ -215,61 +301,101 @@ class _Search:
             self.evaluate("ramps", t_at)
 
     def refine(self, family: str, stall: float) -> None:
-        """Brent's method in log t between the neighbours of the family's best grid point.
+        """The family's best t near its best grid point, in at most :data:`MAX_REFINE` solves.
 
-        Parabolic steps with golden-section safeguards (the value is not smooth in t where
-        the active kinks change: a sharp valley at depth 50), at most :data:`MAX_REFINE`
-        solves, stopped once the best value is within ``stall`` of the proven bound.
+        The chain's by a root of its balance (:meth:`_balance_root`) where the grid brackets
+        one; otherwise Brent's method in log t between the neighbours of the best grid point:
+        parabolic steps with golden-section safeguards (the value is not smooth in t where the
+        active kinks change: a sharp valley at depth 50). Either stops once the best value is
+        within ``stall`` of the proven bound.
         """
-        ts = sorted(p.t for p in self.points if p.family == family)
+        bound, exact, _ = self.bound()     # the bound so far: the refinement's points only raise it
+
+        def value(x: float) -> _Point:
+            if self.pb.budget.expired() or exact and self.best().value - bound <= stall:
+                raise _Stop                 # out of time, or no gain left that could be proven
+            return self.evaluate(family, math.exp(x))
+
+        try:
+            if family != "chain" or not self._balance_root(value):
+                self._brent(family, value)
+        except _Stop:
+            pass
+
+    def _brent(self, family: str, value: Callable[[float], _Point]) -> None:
+        ts = sorted({p.t for p in self.points if p.family == family} | set(self.grids.get(family, ())))
         j = ts.index(self.best(family).t)
         if j in (0, len(ts) - 1) or not np.isfinite(self.best(family).value):
             return                          # at an end of the scanned range, or nothing to refine
+        minimize_scalar(lambda x: value(x).value, bounds=(math.log(ts[j - 1]), math.log(ts[j + 1])),
+                        method="bounded", options={"xatol": 1e-5, "maxiter": MAX_REFINE})
 
-        bound, exact, _ = self.bound()     # the bound so far: the refinement's points only raise it
+    def _balance_root(self, value: Callable[[float], _Point]) -> bool:
+        """The chain's best t: a root of h(t) = log t − log V₂(t)/L, by the Illinois method.
 
-        def value(x: float) -> float:
-            if self.pb.budget.expired() or exact and self.best().value - bound <= stall:
-                raise _Stop                 # out of time, or no gain left that could be proven
-            return self.evaluate(family, math.exp(x)).value
+        Along the program's path the loss moves by −β_t dV₂ (the derivative of its optimal
+        objective in β_t is V₂), so the chain's value loss + (β L/2)V₂^{2/L} has derivative
+        V₂'·(β V₂^{2/L−1} − β_t) in β_t, V₂' ≤ 0: it falls where h < 0 (t < V₂(t)^{1/L}) and
+        rises where h > 0. Its local minima are where h turns from negative to positive: the
+        program's t is then the chain's own layer norm. The grid pair that brackets such a
+        turn next to the best value is narrowed (the root is found in 3–4 solves where Brent's
+        method on the value took 8). False when the grid brackets no turn.
+        """
+        h = self._balance
+        grid = sorted((p for p in self.points if p.family == "chain" and p.cost > 0), key=lambda p: p.t)
+        brackets = [(a, b) for a, b in zip(grid, grid[1:]) if h(a) < 0 <= h(b)]
+        if not brackets:
+            return False
+        a, b = min(brackets, key=lambda ab: min(ab[0].value, ab[1].value))
+        (xa, ha), (xb, hb), side = (math.log(a.t), h(a)), (math.log(b.t), h(b)), 0
+        for _ in range(MAX_REFINE):
+            x = (xa * hb - xb * ha) / (hb - ha)
+            point = value(x)
+            hx = h(point)
+            if hx < 0:
+                xa, ha, hb, side = x, hx, hb / 2 if side < 0 else hb, -1     # Illinois: halve the stuck end
+            else:
+                xb, hb, ha, side = x, hx, ha / 2 if side > 0 else ha, 1
+            if abs(hx) <= BALANCE_TOL or xb - xa <= BALANCE_TOL:
+                break
+        return True
 
-        try:
-            minimize_scalar(value, bounds=(math.log(ts[j - 1]), math.log(ts[j + 1])), method="bounded",
-                            options={"xatol": 1e-5, "maxiter": MAX_REFINE})
-        except _Stop:
-            pass
+    def _balance(self, point: _Point) -> float:
+        """h(t) = log t − log V₂(t)/L for a chain point (+∞ for the constant network, V₂ = 0)."""
+        return math.log(point.t) - math.log(point.cost) / self.pb.depth if point.cost > 0 else math.inf
 
 
 class _Stop(Exception):
     """Ends a refinement early (caught in :meth:`_Search.refine`)."""
 
 
-def fit_weight_decay(pb: Problem, solve: SolveAt) -> Fit:
+def fit_weight_decay(pb: Problem, recover: Recover) -> Fit:
     """Weight decay on all L ≥ 3 layers: a search over t (docs/theory/framework.md#weight-decay-and-t).
 
     Each t gives the ramp program at β t^{2−L}; its branches are balanced for weight decay
     and the network's own objective is minimized over t. A coarse pass first; unless its dual
     points certify the best network, solves are added where the lower bound is attained until
     it cannot move by more than tol·P(0) (:class:`_Search`), and the chain family (module
-    docstring) gets its own coarse pass. The better family is refined by Brent's method
-    (until its value is within REFINE_STALL·tol·value of the bound, or MAX_REFINE steps), and
-    L-BFGS polishes the best network while the bounds do not meet. The certificate bounds
+    docstring) gets its own coarse pass. The better family is refined (the chain by a root of
+    its balance, the ramps by Brent's method; until its value is within REFINE_STALL·tol·value
+    of the bound, or MAX_REFINE steps), and L-BFGS polishes the best network while the bounds
+    do not meet. The certificate bounds
     min_t [D_t + β(L−2)t²/2] from the dual points met.
     """
     began = time.perf_counter()
     L, beta = pb.depth, pb.beta
-    search = _Search(pb, solve)
+    search = _Search(pb, recover)
     t_lo, t_hi = _radii(pb, L)
     if not t_lo < t_hi:                     # β beats every atom at every useful t: a constant fit
         point = search.evaluate("ramps", t_lo)
         return _fit(pb, search, point, f"constant fit ({search.methods[-1]})")
-    search.scan("ramps", t_lo, 10.0 * t_hi)
+    search.scan("ramps", t_lo, t_hi)
     if not search.done():
         search.tighten()
     if not search.done() and pb.n_outputs == 1:
         t_lo2 = _radii(pb, 2)[0]
-        if t_lo2 < 10.0 * t_hi:
-            search.scan("chain", t_lo2, 10.0 * t_hi)
+        if t_lo2 < t_hi:
+            search.scan("chain", t_lo2, t_hi)
     # The best family's value is refined to REFINE_STALL·tol times the value itself even where the
     # bounds meet (a few parabolic steps): the network returned is then its family's best well
     # within what tol allows, also read relative to the value (a good fit is far below P(0)).
@@ -288,17 +414,18 @@ def fit_weight_decay(pb: Problem, solve: SolveAt) -> Fit:
     value = net.objective(pb.X, pb.Y, beta, pb.loss)
     method = f"search over t ({len(search.methods)} solves, each {search.methods[-1]})"
     # One shared t cannot give several active ramps each its own scale: L-BFGS on the true
-    # objective from the found network, then from RESTARTS seeded random starts, may close some
+    # objective from RESTARTS seeded random starts, then from the found network, may close some
     # of the gap (measured: a random start certified a case the search left 0.13% above its
     # bound). Each run stops once a chunk of iterations gains at most tol·P(0) (what the
     # certificate could notice); all runs share POLISH_SHARE times the search's time (half of
-    # what is left of time_limit when one is given). The certificate judges whatever they return.
+    # what is left of time_limit when one is given). The certificate judges what they return.
     share = pb.budget.sub(0.5) if pb.budget.time_limit is not None else Budget(
         POLISH_SHARE * (time.perf_counter() - began))
     if not (search.meets() or pb.budget.expired()):
-        # one call: the run from the found network, then the random starts (a second call would
-        # repeat the first run from the network it returned)
-        net, value, method = polish(pb, net, value, method, restarts=RESTARTS, stall=search.stall, budget=share)
+        # one call: the random starts, then the run from the found network (a second call would
+        # repeat that run from the network it returned)
+        net, value, method = polish(pb, net, value, method, restarts=RESTARTS, stall=search.stall, budget=share,
+                                   width=RESTART_WIDTH)
     return _fit(pb, search, point, method, net)
 
 

@@ -26,7 +26,16 @@ ACTIVITY_TOLS = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2)
 
 def _solve_atoms(dual: DualProgram | ConicDual, pb: Problem, t: float | None, beta_t: float
                  ) -> tuple[Atoms, np.ndarray, str]:
-    """Solve the O(n) dual, then recover the atoms of a sparse optimal spline from its dual point.
+    """Solve the O(n) dual, then recover the atoms of a sparse optimal spline from its dual point (:func:`_recover`)."""
+    U, target, method = solve_dual(dual, pb)
+    U = project_dual(U, pb.Y, pb.loss)
+    atoms, method = _recover(U, target, method, pb, t, beta_t)
+    return atoms, U, method
+
+
+def _recover(U: np.ndarray, target: float, method: str, pb: Problem, t: float | None, beta_t: float
+             ) -> tuple[Atoms, str]:
+    """The atoms of a sparse optimal spline from the dual point U of value ``target``, and how they were found.
 
     Only the atoms the dual point makes active enter the restricted primal, a small
     program. (The O(n) primal's own interior-point atoms carry round-off at every kink:
@@ -39,8 +48,6 @@ def _solve_atoms(dual: DualProgram | ConicDual, pb: Problem, t: float | None, be
     (measured at n = 10⁴: 64 neurons from the 1e-6 set, 7256 from the 1e-2 set, same
     objective). When none is accepted the finite primal is solved and its own atoms are used.
     """
-    U, target, method = solve_dual(dual, pb)
-    U = project_dual(U, pb.Y, pb.loss)
     # Interior-point accuracy (1e-7 relative), or half of what the certificate allows, whichever is
     # larger: at n = 10⁵ the restricted program's optimum sits 1.5e-6 relative above the dual value
     # (3e-7 of P(0)), which the certificate accepts but a 1e-7 test would send to the finite primal.
@@ -52,11 +59,11 @@ def _solve_atoms(dual: DualProgram | ConicDual, pb: Problem, t: float | None, be
         except SolverError:
             continue
         if atoms_objective(atoms, pb.loss, pb.Y, beta_t)[0] <= target + slack:
-            return atoms, U, method
+            return atoms, method
     tt = t if pb.depth >= 3 else None
     prog = primal_program(pb.X, pb.Y, pb.depth, pb.beta, tt, pb.loss)
     _, how = solve_cvxpy(prog.problem, pb.solver)
-    return _atoms_from_program(prog, pb.n_outputs), U, f"{method} + primal {how}"
+    return _atoms_from_program(prog, pb.n_outputs), f"{method} + primal {how}"
 
 
 def _solve(dual: DualProgram | ConicDual, pb: Problem, t: float | None, beta_t: float
@@ -89,7 +96,7 @@ def fit(pb: Problem) -> Fit:
     """Globally optimal spline network for ``pb`` (the pipeline ``api.solve`` calls)."""
     _check_method(pb)
     if pb.depth >= 3 and pb.t is None:
-        return fit_weight_decay(pb, _solve_atoms)
+        return fit_weight_decay(pb, _recover)
     t = pb.t if pb.depth >= 3 else None
     dual = dual_for(pb, pb.depth, t)
     net, U, method = _solve(dual, pb, t, pb.beta_t)
@@ -100,7 +107,7 @@ def fit_path(pb: Problem, betas: np.ndarray) -> list[Fit]:
     """Fits for several β re-using one compiled dual program (DPP; used by ``dn.path``)."""
     _check_method(pb)
     if pb.depth >= 3 and pb.t is None:
-        return [fit_weight_decay(replace(pb, beta=float(b)), _solve_atoms) for b in betas]
+        return [fit_weight_decay(replace(pb, beta=float(b)), _recover) for b in betas]
     t = pb.t if pb.depth >= 3 else None
     dual = dual_for(pb, pb.depth, t)
     grid = make_grid(pb.X)
