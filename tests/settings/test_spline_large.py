@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import dualnet as dn
-from dualnet.errors import InputError
+from dualnet.errors import InputError, SolverError
 from dualnet.losses import get_loss
 from dualnet.settings import spline
 from dualnet.settings.spline import dual as spline_dual
@@ -51,6 +51,31 @@ def test_conic_dual_known_answer_t9() -> None:
     np.testing.assert_allclose(direct.U[:, 0], [-0.1, 0.2, -0.1], atol=1e-6)
     direct.set_beta(0.5)
     assert direct.solve() == pytest.approx(1 / 3, abs=1e-7)
+
+
+def test_conic_dual_retries_at_clarabels_default_regularization(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A solve that fails at the small static regularization is repeated at CLARABEL's default."""
+    from dualnet.settings.spline import conic
+
+    calls: list[float | None] = []
+    clarabel_solve = conic.ConicDual._clarabel
+
+    class Failed:
+        status = "NumericalError"
+
+    def failing_first(self: conic.ConicDual, regularization: float | None) -> object:
+        calls.append(regularization)
+        return Failed() if len(calls) == 1 else clarabel_solve(self, regularization)
+
+    monkeypatch.setattr(conic.ConicDual, "_clarabel", failing_first)
+    direct = conic_dual(np.array([[-1.0], [0.0], [1.0]]), np.array([[0.0], [1.0], [0.0]]), 2, 0.1, None)
+    assert direct.solve() == pytest.approx(0.17, abs=1e-7)          # docs/theory/known-answers.md#t9
+    assert calls == [conic.STATIC_REGULARIZATION, None] and direct.status == "Solved"
+    calls.clear()
+    monkeypatch.setattr(conic.ConicDual, "_clarabel", lambda self, regularization: calls.append(0) or Failed())
+    with pytest.raises(SolverError, match="NumericalError"):
+        direct.solve()
+    assert len(calls) == 2
 
 
 @pytest.mark.parametrize(("depth", "t"), [(2, None), (3, 1.0), (4, 1.2)])
