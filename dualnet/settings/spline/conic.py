@@ -32,7 +32,9 @@ __all__ = ["ConicDual", "conic_dual"]
 #: on the equilibrated KKT swamps that coupling, the search directions go wrong and the steps
 #: shrink (CLARABEL's default needed 80+ iterations at 10⁶, 27 with 1e-13; at 10⁵ the same
 #: iterations, each half the time as iterative refinement converges sooner). A failed solve is
-#: retried at the default (:meth:`ConicDual.solve`).
+#: retried at the default (:meth:`ConicDual.solve`). One output only: with the second-order
+#: cones of several outputs CLARABEL stopped for insufficient progress after 2–4 iterations at
+#: 1e-13 and 1e-10 (n = 10⁵, K = 2), so they keep the default.
 STATIC_REGULARIZATION = 1e-13
 
 
@@ -88,7 +90,7 @@ class ConicDual:
 
     def solve(self) -> float:
         """Solve with CLARABEL; the dual value D = −½‖U − Y‖² + ½‖Y‖² (raises SolverError unless solved)."""
-        for regularization in (STATIC_REGULARIZATION, None):
+        for regularization in ((STATIC_REGULARIZATION, None) if self.Y.shape[1] == 1 else (None,)):
             solution = self._clarabel(regularization)
             self.status = str(solution.status)
             if self.status in ("Solved", "AlmostSolved"):
