@@ -28,13 +28,13 @@ __all__ = ["ConicDual", "conic_dual"]
 
 #: CLARABEL's static regularization for this program (its default is 1e-8). The chain
 #: G → P → l couples a unit of G to l through coefficients whose product is about the mean gap
-#: over the threshold, h/β (measured 4e-9 at n = 10⁶ with β = 1e-3·n): a regularization of 1e-8
-#: on the equilibrated KKT swamps that coupling, the search directions go wrong and the steps
-#: shrink (CLARABEL's default needed 80+ iterations at 10⁶, 27 with 1e-13; at 10⁵ the same
-#: iterations, each half the time as iterative refinement converges sooner). A failed solve is
-#: retried at the default (:meth:`ConicDual.solve`). One output only: with the second-order
-#: cones of several outputs CLARABEL stopped for insufficient progress after 2–4 iterations at
-#: 1e-13 and 1e-10 (n = 10⁵, K = 2), so they keep the default.
+#: over the threshold, h/β (4e-9 at n = 10⁶ with β = 1e-3·n): a regularization of 1e-8 on the
+#: equilibrated KKT swamps that coupling, the search directions go wrong and the steps shrink
+#: (at the default the gap was still 3e-6 after 40 iterations at 10⁶; with 1e-13 it converges in
+#: 27; at 10⁵ the same 22 iterations, each half the time as iterative refinement converges
+#: sooner). A failed solve is retried at the default (:meth:`ConicDual.solve`). One output only:
+#: with the second-order cones of several outputs CLARABEL stopped for insufficient progress
+#: after 2–4 iterations at 1e-13 and 1e-10 (n = 10⁵, K = 2), so they keep the default.
 STATIC_REGULARIZATION = 1e-13
 
 
