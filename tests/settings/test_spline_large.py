@@ -76,6 +76,11 @@ def test_conic_dual_retries_at_clarabels_default_regularization(monkeypatch: pyt
     with pytest.raises(SolverError, match="NumericalError"):
         direct.solve()
     assert len(calls) == 2
+    calls.clear()                         # several outputs (second-order cones): the default only
+    monkeypatch.setattr(conic.ConicDual, "_clarabel",
+                        lambda self, regularization: calls.append(regularization) or clarabel_solve(self, regularization))
+    X, Y = sine(30, 4, outputs=2)
+    assert conic_dual(X, Y, 2, 0.3, None).solve() > 0 and calls == [None]
 
 
 @pytest.mark.parametrize(("depth", "t"), [(2, None), (3, 1.0), (4, 1.2)])
