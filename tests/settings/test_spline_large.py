@@ -140,6 +140,22 @@ def test_predictions_between_breakpoints_equal_the_forward_pass() -> None:
     np.testing.assert_allclose(spline.predictions(chain, X), chain.forward(X), rtol=0, atol=1e-9 * np.ptp(Y))
 
 
+def test_blocked_pass_sizes_blocks_by_the_widest_layer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The t-form's width-1 branches: blocks of BLOCK_ENTRIES rows (one branch at a time), same predictions."""
+    from dualnet.settings.spline import atoms
+
+    X, Y = sine(2_000, 10)
+    net = dn.solve(X, Y[:, 0], beta=0.3, bias=True, depth=3, t=1.0).network
+    assert net.n_branches > 1 and all(W.shape[1] == 1 for branch in net.branches for W, _ in branch[:-1])
+    monkeypatch.setattr(atoms, "BLOCK_ENTRIES", 500)
+    blocks: list[int] = []
+    forward = type(net).forward
+    monkeypatch.setattr(type(net), "forward", lambda self, Z: blocks.append(len(Z)) or forward(self, Z))
+    F = atoms._blocked(net, X)
+    assert blocks == [500] * 4
+    np.testing.assert_allclose(F, forward(net, X), rtol=0, atol=1e-12 * np.ptp(Y))
+
+
 def test_chain_network_computes_the_two_layer_spline() -> None:
     X, y = sine(30, 5)
     two = dn.solve(X, y, beta=0.2, bias=True).network
