@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import dualnet as dn
-from dualnet.errors import InputError
+from dualnet.errors import InputError, SolverError
 from dualnet.losses import get_loss
 from dualnet.settings import spline
 from dualnet.settings.spline import dual as spline_dual
@@ -51,6 +51,36 @@ def test_conic_dual_known_answer_t9() -> None:
     np.testing.assert_allclose(direct.U[:, 0], [-0.1, 0.2, -0.1], atol=1e-6)
     direct.set_beta(0.5)
     assert direct.solve() == pytest.approx(1 / 3, abs=1e-7)
+
+
+def test_conic_dual_retries_at_clarabels_default_regularization(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A solve that fails at the small static regularization is repeated at CLARABEL's default."""
+    from dualnet.settings.spline import conic
+
+    calls: list[float | None] = []
+    clarabel_solve = conic.ConicDual._clarabel
+
+    class Failed:
+        status = "NumericalError"
+
+    def failing_first(self: conic.ConicDual, regularization: float | None) -> object:
+        calls.append(regularization)
+        return Failed() if len(calls) == 1 else clarabel_solve(self, regularization)
+
+    monkeypatch.setattr(conic.ConicDual, "_clarabel", failing_first)
+    direct = conic_dual(np.array([[-1.0], [0.0], [1.0]]), np.array([[0.0], [1.0], [0.0]]), 2, 0.1, None)
+    assert direct.solve() == pytest.approx(0.17, abs=1e-7)          # docs/theory/known-answers.md#t9
+    assert calls == [conic.STATIC_REGULARIZATION, None] and direct.status == "Solved"
+    calls.clear()
+    monkeypatch.setattr(conic.ConicDual, "_clarabel", lambda self, regularization: calls.append(0) or Failed())
+    with pytest.raises(SolverError, match="NumericalError"):
+        direct.solve()
+    assert len(calls) == 2
+    calls.clear()                         # several outputs (second-order cones): the default only
+    monkeypatch.setattr(conic.ConicDual, "_clarabel",
+                        lambda self, regularization: calls.append(regularization) or clarabel_solve(self, regularization))
+    X, Y = sine(30, 4, outputs=2)
+    assert conic_dual(X, Y, 2, 0.3, None).solve() > 0 and calls == [None]
 
 
 @pytest.mark.parametrize(("depth", "t"), [(2, None), (3, 1.0), (4, 1.2)])
@@ -108,6 +138,22 @@ def test_predictions_between_breakpoints_equal_the_forward_pass() -> None:
     chain = spline.chain_network(dn.solve(X[::50], Y[::50, 0], beta=0.3, bias=True).network, 5, X[::50, 0])
     assert spline.breakpoints(chain) is None                      # wide then narrow: the blocked pass
     np.testing.assert_allclose(spline.predictions(chain, X), chain.forward(X), rtol=0, atol=1e-9 * np.ptp(Y))
+
+
+def test_blocked_pass_sizes_blocks_by_the_widest_layer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The t-form's width-1 branches: blocks of BLOCK_ENTRIES rows (one branch at a time), same predictions."""
+    from dualnet.settings.spline import atoms
+
+    X, Y = sine(2_000, 10)
+    net = dn.solve(X, Y[:, 0], beta=0.3, bias=True, depth=3, t=1.0).network
+    assert net.n_branches > 1 and all(W.shape[1] == 1 for branch in net.branches for W, _ in branch[:-1])
+    monkeypatch.setattr(atoms, "BLOCK_ENTRIES", 500)
+    blocks: list[int] = []
+    forward = type(net).forward
+    monkeypatch.setattr(type(net), "forward", lambda self, Z: blocks.append(len(Z)) or forward(self, Z))
+    F = atoms._blocked(net, X)
+    assert blocks == [500] * 4
+    np.testing.assert_allclose(F, forward(net, X), rtol=0, atol=1e-12 * np.ptp(Y))
 
 
 def test_chain_network_computes_the_two_layer_spline() -> None:
