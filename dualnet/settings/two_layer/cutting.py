@@ -411,7 +411,7 @@ BNB_RANK = 3
 BNB_WARM = 16
 #: patterns a branch-and-bound round may add: every violated chamber it met, up to the size of its pool of
 #: best directions (one per chamber). Measured at rank 3, n = 2000: 5 rounds to a proof (20 a round with
-#: coarse brackets took 9)
+#: coarse brackets took 8-9)
 BNB_TOP = 64
 
 

@@ -335,8 +335,8 @@ TIGHT = 1e-5
 #: of a cutting plane's last dual point then reuses its oracle's proof instead of searching again
 _PROVEN: dict[bytes, tuple[OracleResult, Any]] = {}
 #: the last branch-and-bound search, by the fingerprint of A: its leaves start the next search on the same A
-#: (the certificate's search for a network's own dual point after a cutting plane, rank 3, n = 2000: ~2.5 s
-#: warm against ~6 s from the root cones; its tree is refined where the nearby dual point peaked)
+#: (the certificate's search for a network's own dual point after a cutting plane, rank 3, n = 2000: about
+#: 2 s of CPU warm against 6 s from the root cones; its tree is refined where the nearby dual point peaked)
 _LAST_SEARCH: dict[bytes, Any] = {}
 
 
