@@ -7,7 +7,7 @@ the time. Ratios are measured in the same run as what they divide by:
   ``dn.solve`` against one L-BFGS training of a width-100 network (the median of 5 seeded
   runs), at a value no worse than the best of those 5 trainings (+1e-4·P(0));
 * rank 3, n = 60 (the smoke case) and n = 2000: certified (relative gap ≤ 1e-6) within 60 s by branch and bound
-  (and n = 2000 by the default call, whose budget is at most 180 s);
+  (and n = 2000 by the default call, whose budget is at most 180 s, within 60 s of CPU);
 * rank 5, n = 200: a proven relative gap ≤ 1e-3 within 120 s;
 * n = 20 000, d = 50: the default solve against 2 000 Adam steps on a width-200 network
   (PyTorch), at a value no worse than Adam's, with its peak memory.
@@ -90,17 +90,24 @@ def test_proven_gap_by_rank(benchmark, n: int, r: int, limit: float, target: flo
     assert sol.rel_gap <= target, sol.reason
 
 
-@pytest.mark.long_benchmark          # minutes: the default budget of a rank-3 table reaches 180 s on 2 busy cores
+@pytest.mark.long_benchmark          # a minute or more: 40 s of CPU, 1-3 min on 2 busy cores
 def test_rank3_default_budget(benchmark) -> None:
-    """Rank 3, n = 2000 with the default call (no time_limit): its budget is 16 seeding trainings (30-180 s)."""
+    """Rank 3, n = 2000 with the default call (no time_limit): certified within 60 s of CPU.
+
+    Its wall-clock budget is 16 seeding trainings (30-180 s). Measured (docs/benchmarks.md):
+    certified, gap 4e-8, 5 rounds, 38 s of CPU (70 s of wall clock at load 4).
+    """
     X, y = _low_rank(2000, 3, seed=3)
     benchmark.group = "two-layer rank 3 n=2000: proven gap"
+    cpu = time.process_time()
     sol, seconds = benchmark.pedantic(_timed, args=(dn.solve, X, y), kwargs=dict(beta=0.05 * np.sqrt(2000),
                                                                                 progress=False),
                                       rounds=1, iterations=1)
-    _record(benchmark, sol, seconds, time_limit="default", target=1e-6)
+    cpu = time.process_time() - cpu            # the goal's 60 s, as CPU: wall time on shared cores is 2-4x that
+    _record(benchmark, sol, seconds, time_limit="default", target=1e-6, cpu_seconds=cpu)
     assert seconds <= 1.2 * 180.0 + 2.0           # DEFAULT_MAX_TIME of the two-layer setting
     assert sol.certified, sol.reason
+    assert cpu <= 60.0, cpu
 
 
 def _adam(X: np.ndarray, y: np.ndarray, beta: float, width: int, steps: int) -> float:

@@ -11,6 +11,7 @@ import pytest
 
 import dualnet as dn
 from dualnet.errors import InputError
+from dualnet.linalg import digest
 from dualnet.settings.two_layer import oracles
 from dualnet.settings.two_layer.arrangement import geometry
 from dualnet.settings.two_layer.bnb import rho_bound, rho_bound_vector
@@ -249,6 +250,22 @@ def test_floor_and_warm_start_keep_the_bound_proven():
     vals = np.abs(v @ np.maximum(A @ atoms, 0.0))
     assert vals[0] == pytest.approx(warm.lower, rel=1e-12) and np.all(vals[:-1] >= vals[1:])
     assert np.unique(A @ atoms > 0, axis=1).shape[1] == atoms.shape[1]
+
+
+def test_certificate_search_starts_from_the_last_search_on_the_same_data():
+    # A cutting plane's last search, then the certificate's search for a nearby dual point (the
+    # network's own): it starts from the first one's leaves and proves the same as ever.
+    A, u = _instance(40, 3, 12)
+    oracles._LAST_SEARCH.clear()
+    oracles._bnb_oracle(A, u[:, None], 0.0, rtol=RTOL)
+    first = oracles._LAST_SEARCH[digest(A)].certificate
+    v = u + 0.05 * np.random.default_rng(1).standard_normal(len(u))
+    res = _oracle(A, v[:, None], max_patterns=10, bound_time=10.0, bound_rtol=RTOL)
+    exact = _exact(A, v)
+    assert not res.exact and exact * (1 - 1e-9) <= res.proven_upper <= exact * (1 + RTOL) + 1e-8 * np.abs(v).sum()
+    search = oracles._LAST_SEARCH[digest(A)]
+    assert search.complete and np.array_equal(search.certificate.cones[:len(first.cones)], first.cones)
+    assert check_certificate(A, v, search.certificate) == pytest.approx(search.upper, rel=1e-12)
 
 
 def test_cutting_plane_with_branch_and_bound_oracle_proves_the_optimum():
