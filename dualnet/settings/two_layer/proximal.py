@@ -118,12 +118,14 @@ class _Link:
 
 # ============================================================================ FISTA
 def _shrink(T: np.ndarray, t: float, pen: int) -> np.ndarray:
-    """Prox of t Σ_g ‖θ_g[:pen]‖ over the columns θ_g (the free rows pass unchanged)."""
-    norms = np.linalg.norm(T[:pen], axis=0)
-    scale = np.maximum(1.0 - t / np.maximum(norms, 1e-300), 0.0)
-    out = T.copy()
-    out[:pen] *= scale
-    return out
+    """Prox of t Σ_g ‖θ_g[:pen]‖ over the columns θ_g (the free rows pass unchanged); overwrites ``T``."""
+    norms = np.sqrt(np.einsum("ij,ij->j", T[:pen], T[:pen]))
+    np.maximum(norms, 1e-300, out=norms)
+    np.divide(t, norms, out=norms)
+    np.subtract(1.0, norms, out=norms)
+    np.maximum(norms, 0.0, out=norms)
+    T[:pen] *= norms
+    return T
 
 
 def _fista(grad, T: np.ndarray, L: float, beta: float, pen: int, max_iter: int,
@@ -131,11 +133,17 @@ def _fista(grad, T: np.ndarray, L: float, beta: float, pen: int, max_iter: int,
     """Accelerated proximal gradient with gradient-based restart (O'Donoghue & Candès): (θ, steps)."""
     X, Yp, t = T, T, 1.0
     for k in range(1, max_iter + 1):
-        Xn = _shrink(Yp - grad(Yp) / L, beta / L, pen)
-        if np.sum((Yp - Xn) * (Xn - X)) > 0:            # momentum points uphill: restart
+        Xn = grad(Yp)
+        Xn *= -1.0 / L
+        Xn += Yp
+        Xn = _shrink(Xn, beta / L, pen)
+        step = Xn - X
+        if np.vdot(Yp - Xn, step) > 0:                  # momentum points uphill: restart
             t = 1.0
         tn = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * t * t))
-        Yp = Xn + ((t - 1.0) / tn) * (Xn - X)
+        step *= (t - 1.0) / tn
+        Yp = step
+        Yp += Xn
         X, t = Xn, tn
         if k % 20 == 0 and time.perf_counter() > deadline:
             return X, k
@@ -172,8 +180,15 @@ def _scales(A: np.ndarray, Dsig: np.ndarray, lip: float, norm_A: float, rho_c: f
     return norm_M, balanced if rho_c is None else max(rho_c, balanced)
 
 
-def _al_round(A, Dsig, S, T, mu, link, beta, pen, rho_c, L, steps, deadline):
-    """FISTA steps on the augmented Lagrangian, then the multiplier updates (cones, and the link)."""
+def _al_round(A, Dsig, S, T, mu, link, beta, pen, rho_c, L, steps, deadline, single=False):
+    """FISTA steps on the augmented Lagrangian, then the multiplier updates (cones, and the link).
+
+    With ``single`` the steps run in single precision (half the memory traffic; the caller
+    asks for it only far from the optimum, where the round-off of 1e-7 is far below the
+    gap), and the iterate and multipliers come back in double precision.
+    """
+    if single:
+        A, Dsig, S, T, mu = (M.astype(np.float32) for M in (A, Dsig, S, T, mu))
     rho_S, At = rho_c * S, np.ascontiguousarray(A.T)
     H = np.empty_like(mu)
 
@@ -192,5 +207,5 @@ def _al_round(A, Dsig, S, T, mu, link, beta, pen, rho_c, L, steps, deadline):
     T, k = _fista(grad, T, L, beta, pen, steps, deadline)
     Z = A @ T
     mu = np.maximum(mu - rho_c * S * Z, 0.0)
-    link.update((Z * Dsig).sum(axis=1, keepdims=True))
-    return T, mu, k
+    link.update((Z * Dsig).sum(axis=1, keepdims=True).astype(float))
+    return T.astype(float), mu.astype(float), k
