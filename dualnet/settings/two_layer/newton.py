@@ -262,7 +262,8 @@ def _path(A, Y, loss, beta, pen, Dsig, S, T, dT, tight, alive, faces, value, dec
     norms, old = np.linalg.norm(new[:pen], axis=0), np.linalg.norm(T[:pen], axis=0)
     gone = np.flatnonzero(alive & (norms <= 1e-9 * old))
     new[:, gone], alive[gone] = 0.0, False                      # the group reached zero: it leaves
-    faces.update(tight, np.flatnonzero(np.any(times[1:] < np.inf, axis=0)))     # the bends past the step undone
+    # The faces of the groups that bent past the step are undone (the others' are those of their last bend).
+    faces.update(tight, np.flatnonzero(np.any((times[1:] > best_t) & (times[1:] < np.inf), axis=0)))
     return new, best_t > 0, bool(np.any(tight != before))
 
 

@@ -40,8 +40,8 @@ def _finish(A, Y, beta, loss, T, S, Dsig, sig, lam, link, F, pen, free, extra=()
     for U in candidates:
         if free:
             U = _centered(U, Y, loss)
-        if any(np.array_equal(U, V) for V in tried):
-            continue                    # a Newton point's own dual point comes twice (F is then Ff)
+        if any(np.allclose(U, V, rtol=1e-12, atol=0.0) for V in tried):
+            continue                    # a Newton point's own dual point comes twice (F is then Ff up to round-off)
         tried.append(U)
         rho, bounds = _rho_bound(A, U, S, Dsig, lam, pen, beta)
         lower = scaled_dual_value(U, Y, loss, beta, rho)[0] if np.isfinite(rho) else 0.0
