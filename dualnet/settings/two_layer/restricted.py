@@ -110,14 +110,63 @@ def _repair(A: np.ndarray, T: np.ndarray, S: np.ndarray, pen: int) -> np.ndarray
     Z = S * (A @ T)
     scale = np.linalg.norm(A, axis=1)[:, None] * np.linalg.norm(T, axis=0)[None, :]
     bad = np.flatnonzero(np.any(Z < -1e-14 * scale, axis=0) | np.any((Z < 0) & (scale == 0), axis=0))
+    bad = bad[np.any(T[:, bad] != 0, axis=0)]
+    if bad.size:
+        done = _project_on_faces(A, T[:, bad], S[:, bad])
+        Tf[:, bad[done[0]]] = done[1]
+        bad = bad[~done[0]]
     for g in bad:
-        if not np.any(T[:, g]):
-            continue
         B = S[:, g, None] * A
         Tf[:, g] = _project(B, T[:, g])
         if np.any(B @ Tf[:, g] < -1e-12 * np.linalg.norm(A, axis=1) * np.linalg.norm(Tf[:, g])):
             Tf[:, g] = 0.0                      # NNLS failed to reach the cone: the zero group is feasible
     return Tf
+
+
+#: rounds of the batched active-set projection (groups not settled by then go to NNLS one by one)
+_PROJECT_ROUNDS = 15
+
+
+def _project_on_faces(A: np.ndarray, T: np.ndarray, S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Projections of the groups ``T`` onto their cones, all groups at once: (which groups settled, their θ).
+
+    An active-set method on the faces: θ' = θ + B_Rᵀλ with B_Rθ' = 0 for the rows R (least
+    squares, padded to the largest R as in Newton's multipliers), starting from the row θ
+    violates most; per round and group the most negative λ_j leaves R, or else the row θ'
+    violates most enters. Where λ ≥ 0 and θ' satisfies every row, θ' meets the optimality
+    conditions of the projection onto the cone, so it is that projection; the groups not
+    settled within _PROJECT_ROUNDS are left to NNLS (measured on peer problem A: an NNLS per
+    violating group took 8 % of the solve).
+    """
+    a_norm = np.linalg.norm(A, axis=1)[:, None]
+    G = np.arange(T.shape[1])
+    settled, out = np.zeros(T.shape[1], dtype=bool), np.zeros_like(T)
+    active = np.zeros(S.shape, dtype=bool)
+    active[np.argmin(S * (A @ T) / a_norm, axis=0), G] = True
+    todo = G
+    for _ in range(_PROJECT_ROUNDS):
+        Tg, Sg, act, cols = T[:, todo], S[:, todo], active[:, todo], np.arange(todo.size)
+        count = act.sum(axis=0)
+        rows = np.argsort(~act, axis=0, kind="stable")[: max(int(count.max()), 1)]     # active rows first
+        valid = np.arange(rows.shape[0])[:, None] < count[None, :]
+        B = (Sg[rows, cols] * valid)[:, :, None] * A[rows]                              # m × G × p
+        lam = -np.einsum("gmp,pg->gm", np.linalg.pinv(B.transpose(1, 2, 0)), Tg).T     # m × G
+        new = Tg + np.einsum("mgp,mg->pg", B, lam)
+        slack = Sg * (A @ new) / a_norm
+        negative = valid & (lam < -1e-12 * np.abs(lam).max(axis=0, initial=0.0)[None, :])
+        violated = slack < -1e-12 * np.linalg.norm(new, axis=0)
+        done = ~negative.any(axis=0) & ~violated.any(axis=0)
+        settled[todo[done]], out[:, todo[done]] = True, new[:, done]
+        leave = negative.any(axis=0)
+        enter = ~leave & ~done
+        worst = np.argmin(np.where(valid, lam, np.inf), axis=0)
+        act[rows[worst[leave], cols[leave]], cols[leave]] = False
+        act[np.argmin(slack[:, enter], axis=0), cols[enter]] = True
+        active[:, todo] = act
+        todo = todo[~done]
+        if todo.size == 0:
+            break
+    return settled, out[:, settled]
 
 
 #: projected-gradient steps on the multipliers per certificate. Measured on peer problem A (CPU seconds,
