@@ -17,6 +17,8 @@ violates is replaced by its Euclidean projection onto its cone (NNLS on the pola
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy.optimize import nnls
 
@@ -230,24 +232,26 @@ def _accelerated_pg(A: np.ndarray, S: np.ndarray, C: np.ndarray, M: np.ndarray, 
     a valid bound, and the caller evaluates ‖c + Bᵀλ‖ in double precision.
     """
     f32 = np.float32
-    step_A = (A / max(float(np.linalg.norm(A, 2)) ** 2, 1e-300)).astype(f32)
-    low, high = np.where(S > 0, 0.0, -np.inf).astype(f32), np.where(S > 0, np.inf, 0.0).astype(f32)
-    At, C = np.ascontiguousarray(A.T, dtype=f32), C.astype(f32)
-    last = ahead = M.astype(f32)
+    # Held transposed (groups × samples): the products then run about a fifth faster.
+    step_A = np.ascontiguousarray(A.T / max(float(np.linalg.norm(A, 2)) ** 2, 1e-300), dtype=f32)
+    low = np.ascontiguousarray(np.where(S > 0, 0.0, -np.inf).T, dtype=f32)
+    high = np.ascontiguousarray(np.where(S > 0, np.inf, 0.0).T, dtype=f32)
+    A32, C = A.astype(f32), np.ascontiguousarray(C.T, dtype=f32)
+    last = ahead = np.ascontiguousarray(M.T, dtype=f32)
     t = 1.0
     for _ in range(steps):
-        G = At @ ahead
+        G = ahead @ A32
         G += C
-        new = step_A @ G
+        new = G @ step_A
         np.subtract(ahead, new, out=new)
         np.maximum(new, low, out=new)              # np.clip with array bounds took twice as long
         np.minimum(new, high, out=new)
-        tn = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * t * t))
+        tn = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))     # a Python float: keeps single precision single
         ahead = new - last
         ahead *= (t - 1.0) / tn
         ahead += new
         last, t = new, tn
-    return last.astype(float)
+    return last.T.astype(float)
 
 
 #: rows of the NNLS on the polar cone beyond which it works on the rows c violates most (measured at
