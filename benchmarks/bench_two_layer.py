@@ -156,7 +156,7 @@ def peer_a() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return _design(X, False)[1], y, patterns_of(gates(PEER_P))
 
 
-#: issue 9's target for the time ratio to CVXPY+CLARABEL (build + solve); met: 0.16 CPU, 0.18 wall (mean of 3, load 3)
+#: issue 9's target for the time ratio to CVXPY+CLARABEL (build + solve); met: 0.14 CPU, 0.13 wall (mean of 3, load 2)
 PEER_TARGET = 0.2
 #: rounds of the pair (CVXPY+CLARABEL, solve_patterns), each timed in this process
 PEER_ROUNDS = 3
