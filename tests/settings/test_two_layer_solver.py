@@ -200,6 +200,29 @@ def test_tall_polar_nnls_matches_all_rows() -> None:
         assert np.linalg.norm(t + B.T @ lam) <= np.linalg.norm(full) + 1e-9 * np.linalg.norm(t)   # the least norm
 
 
+def test_batched_projection_is_the_nnls_projection() -> None:
+    """The projections onto the cones settled by the batched active-set method equal NNLS's (scipy, all rows)."""
+    from scipy.optimize import nnls
+
+    from dualnet.settings.two_layer.restricted import _project, _project_on_faces
+
+    rng = np.random.default_rng(5)
+    n, d, G = 80, 6, 40
+    A = rng.standard_normal((n, d))
+    S = np.where(A @ rng.standard_normal((d, G)) > 0, 1.0, -1.0)
+    # Points near their cones (a projection nudged outward, as the first-order iterates are) and far from them.
+    far = rng.standard_normal((d, G // 2))
+    near = np.stack([_project(S[:, g, None] * A, far[:, j]) for j, g in enumerate(range(G // 2, G))], axis=1)
+    T = np.hstack([far, near + 1e-3 * rng.standard_normal(near.shape)])
+    settled, proj = _project_on_faces(A, T, S)
+    assert settled.sum() >= G // 2              # most groups settle without NNLS
+    for j, g in enumerate(np.flatnonzero(settled)):
+        B = S[:, g, None] * A
+        full = T[:, g] + B.T @ nnls(B.T, -T[:, g], maxiter=50 * n)[0]
+        np.testing.assert_allclose(proj[:, j], full, atol=1e-9 * np.linalg.norm(T[:, g]))
+        assert np.all(B @ proj[:, j] >= -1e-10 * np.linalg.norm(T[:, g]) * np.linalg.norm(B, axis=1))
+
+
 def test_faces_from_gathered_rows_match_the_table() -> None:
     """The faces of large designs (Gram matrices from each group's gathered tight rows) equal the table's."""
     from dualnet.settings.two_layer import newton

@@ -81,10 +81,16 @@ class _FaceProgram:
         G = N.shape[0]
         self.Y, self.loss, self.beta, self.G, self.p, self.live = Y, loss, beta, G, p, live
         self.cols = np.flatnonzero(live.ravel())                           # the face coordinates in use
-        AN = (A @ N.transpose(1, 0, 2).reshape(p, G * p)).reshape(n, G, p)
-        self.M_padded = Dsig[:, :, None] * AN
-        self.M = self.M_padded.reshape(n, G * p)[:, self.cols]
+        # Only the columns in use are formed (near the optimum a tenth of the padded G·p).
+        self.M = (A @ N.transpose(1, 0, 2).reshape(p, G * p)[:, self.cols]) * Dsig[:, self.cols // p]
+        self.A, self.N, self.Dsig = A, N, Dsig
         self.E = N[:, :pen, :]
+
+    @property
+    def M_padded(self) -> np.ndarray:
+        """σ_i D_i A N_i for every group, padded (n × G × p): the preconditioner of conjugate gradients."""
+        n, p = self.A.shape
+        return self.Dsig[:, :, None] * (self.A @ self.N.transpose(1, 0, 2).reshape(p, self.G * p)).reshape(n, self.G, p)
 
     def padded(self, z: np.ndarray) -> np.ndarray:
         out = np.zeros(self.G * self.p)
@@ -126,7 +132,8 @@ class _FaceProgram:
         return value, grad, self._conjugate_gradients(w, blocks, -grad)
 
     def _conjugate_gradients(self, w: np.ndarray, blocks: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-        pre = blocks + np.einsum("n,ngi,ngj->gij", w, self.M_padded, self.M_padded)
+        M_padded = self.M_padded
+        pre = blocks + np.einsum("n,ngi,ngj->gij", w, M_padded, M_padded)
         pre += np.eye(self.p)[None] * (~self.live)[:, :, None]             # the padding: identity
         scale = max(float(np.max(np.abs(np.diagonal(pre, axis1=1, axis2=2)))), 1e-300)
         pre_inv = np.linalg.inv(pre + 1e-13 * scale * np.eye(self.p)[None])
@@ -262,7 +269,8 @@ def _path(A, Y, loss, beta, pen, Dsig, S, T, dT, tight, alive, faces, value, dec
     norms, old = np.linalg.norm(new[:pen], axis=0), np.linalg.norm(T[:pen], axis=0)
     gone = np.flatnonzero(alive & (norms <= 1e-9 * old))
     new[:, gone], alive[gone] = 0.0, False                      # the group reached zero: it leaves
-    faces.update(tight, np.flatnonzero(np.any(times[1:] < np.inf, axis=0)))     # the bends past the step undone
+    # The faces of the groups that bent past the step are undone (the others' are those of their last bend).
+    faces.update(tight, np.flatnonzero(np.any((times[1:] > best_t) & (times[1:] < np.inf), axis=0)))
     return new, best_t > 0, bool(np.any(tight != before))
 
 

@@ -11,6 +11,7 @@ method of multipliers on the link).
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -118,12 +119,14 @@ class _Link:
 
 # ============================================================================ FISTA
 def _shrink(T: np.ndarray, t: float, pen: int) -> np.ndarray:
-    """Prox of t Σ_g ‖θ_g[:pen]‖ over the columns θ_g (the free rows pass unchanged)."""
-    norms = np.linalg.norm(T[:pen], axis=0)
-    scale = np.maximum(1.0 - t / np.maximum(norms, 1e-300), 0.0)
-    out = T.copy()
-    out[:pen] *= scale
-    return out
+    """Prox of t Σ_g ‖θ_g[:pen]‖ over the columns θ_g (the free rows pass unchanged); overwrites ``T``."""
+    norms = np.sqrt(np.einsum("ij,ij->j", T[:pen], T[:pen]))
+    np.maximum(norms, 1e-300, out=norms)
+    np.divide(t, norms, out=norms)
+    np.subtract(1.0, norms, out=norms)
+    np.maximum(norms, 0.0, out=norms)
+    T[:pen] *= norms
+    return T
 
 
 def _fista(grad, T: np.ndarray, L: float, beta: float, pen: int, max_iter: int,
@@ -131,11 +134,17 @@ def _fista(grad, T: np.ndarray, L: float, beta: float, pen: int, max_iter: int,
     """Accelerated proximal gradient with gradient-based restart (O'Donoghue & Candès): (θ, steps)."""
     X, Yp, t = T, T, 1.0
     for k in range(1, max_iter + 1):
-        Xn = _shrink(Yp - grad(Yp) / L, beta / L, pen)
-        if np.sum((Yp - Xn) * (Xn - X)) > 0:            # momentum points uphill: restart
+        Xn = grad(Yp)
+        Xn *= -1.0 / L
+        Xn += Yp
+        Xn = _shrink(Xn, beta / L, pen)
+        step = Xn - X
+        if np.vdot(Yp - Xn, step) > 0:                  # momentum points uphill: restart
             t = 1.0
-        tn = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * t * t))
-        Yp = Xn + ((t - 1.0) / tn) * (Xn - X)
+        tn = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))      # a Python float: keeps single precision single
+        step *= (t - 1.0) / tn
+        Yp = step
+        Yp += Xn
         X, t = Xn, tn
         if k % 20 == 0 and time.perf_counter() > deadline:
             return X, k
@@ -172,25 +181,35 @@ def _scales(A: np.ndarray, Dsig: np.ndarray, lip: float, norm_A: float, rho_c: f
     return norm_M, balanced if rho_c is None else max(rho_c, balanced)
 
 
-def _al_round(A, Dsig, S, T, mu, link, beta, pen, rho_c, L, steps, deadline):
-    """FISTA steps on the augmented Lagrangian, then the multiplier updates (cones, and the link)."""
-    rho_S, At = rho_c * S, np.ascontiguousarray(A.T)
-    H = np.empty_like(mu)
+def _al_round(A, Dsig, S, T, mu, link, beta, pen, rho_c, L, steps, deadline, single=False):
+    """FISTA steps on the augmented Lagrangian, then the multiplier updates (cones, and the link).
+
+    With ``single`` the steps run in single precision (half the memory traffic; the caller
+    asks for it only far from the optimum, where the round-off of 1e-7 is far below the
+    gap), and the iterate and multipliers come back in double precision.
+    """
+    if single:
+        A, Dsig, S, T, mu = (M.astype(np.float32) for M in (A, Dsig, S, T, mu))
+    # The n × G arrays are held transposed (G × n): the broadcast of the link's gradient and the sum
+    # over groups then run along contiguous rows (measured at G = 168: 10 % less time per step).
+    DsigT, ST, muT = (np.ascontiguousarray(M.T) for M in (Dsig, S, mu))
+    rho_S, At = rho_c * ST, np.ascontiguousarray(A.T)
+    H, zero = np.empty_like(muT), np.zeros_like(muT)
 
     def grad(Th: np.ndarray) -> np.ndarray:
-        # In place on two n × G buffers (measured: 2-3× faster than with temporaries, G = 225-450).
-        Z = A @ Th
-        g = link.grad(np.einsum("ij,ij->i", Z, Dsig)[:, None])
+        # In place on two G × n buffers (measured: 2-3× faster than with temporaries, G = 225-450).
+        Z = Th.T @ At
+        g = link.grad(np.einsum("ij,ij->j", Z, DsigT)[:, None]).astype(Z.dtype)     # mixed precision: 3× slower
         np.multiply(rho_S, Z, out=H)
-        np.subtract(mu, H, out=H)
-        np.maximum(H, 0.0, out=H)
-        np.multiply(H, S, out=H)
-        np.multiply(Dsig, g, out=Z)
+        np.subtract(muT, H, out=H)
+        np.maximum(H, zero, out=H)              # against a scalar 0: 8× slower (no vectorized loop)
+        np.multiply(H, ST, out=H)
+        np.multiply(DsigT, g[:, 0], out=Z)
         np.subtract(Z, H, out=Z)
-        return At @ Z
+        return (Z @ A).T
 
     T, k = _fista(grad, T, L, beta, pen, steps, deadline)
     Z = A @ T
     mu = np.maximum(mu - rho_c * S * Z, 0.0)
-    link.update((Z * Dsig).sum(axis=1, keepdims=True))
-    return T, mu, k
+    link.update((Z * Dsig).sum(axis=1, keepdims=True).astype(float))
+    return T.astype(float), mu.astype(float), k

@@ -17,6 +17,8 @@ violates is replaced by its Euclidean projection onto its cone (NNLS on the pola
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy.optimize import nnls
 
@@ -40,8 +42,8 @@ def _finish(A, Y, beta, loss, T, S, Dsig, sig, lam, link, F, pen, free, extra=()
     for U in candidates:
         if free:
             U = _centered(U, Y, loss)
-        if any(np.array_equal(U, V) for V in tried):
-            continue                    # a Newton point's own dual point comes twice (F is then Ff)
+        if any(np.allclose(U, V, rtol=1e-12, atol=0.0) for V in tried):
+            continue                    # a Newton point's own dual point comes twice (F is then Ff up to round-off)
         tried.append(U)
         rho, bounds = _rho_bound(A, U, S, Dsig, lam, pen, beta)
         lower = scaled_dual_value(U, Y, loss, beta, rho)[0] if np.isfinite(rho) else 0.0
@@ -110,14 +112,63 @@ def _repair(A: np.ndarray, T: np.ndarray, S: np.ndarray, pen: int) -> np.ndarray
     Z = S * (A @ T)
     scale = np.linalg.norm(A, axis=1)[:, None] * np.linalg.norm(T, axis=0)[None, :]
     bad = np.flatnonzero(np.any(Z < -1e-14 * scale, axis=0) | np.any((Z < 0) & (scale == 0), axis=0))
+    bad = bad[np.any(T[:, bad] != 0, axis=0)]
+    if bad.size:
+        done = _project_on_faces(A, T[:, bad], S[:, bad])
+        Tf[:, bad[done[0]]] = done[1]
+        bad = bad[~done[0]]
     for g in bad:
-        if not np.any(T[:, g]):
-            continue
         B = S[:, g, None] * A
         Tf[:, g] = _project(B, T[:, g])
         if np.any(B @ Tf[:, g] < -1e-12 * np.linalg.norm(A, axis=1) * np.linalg.norm(Tf[:, g])):
             Tf[:, g] = 0.0                      # NNLS failed to reach the cone: the zero group is feasible
     return Tf
+
+
+#: rounds of the batched active-set projection (groups not settled by then go to NNLS one by one)
+_PROJECT_ROUNDS = 15
+
+
+def _project_on_faces(A: np.ndarray, T: np.ndarray, S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Projections of the groups ``T`` onto their cones, all groups at once: (which groups settled, their θ).
+
+    An active-set method on the faces: θ' = θ + B_Rᵀλ with B_Rθ' = 0 for the rows R (least
+    squares, padded to the largest R as in Newton's multipliers), starting from the row θ
+    violates most; per round and group the most negative λ_j leaves R, or else the row θ'
+    violates most enters. Where λ ≥ 0 and θ' satisfies every row, θ' meets the optimality
+    conditions of the projection onto the cone, so it is that projection; the groups not
+    settled within _PROJECT_ROUNDS are left to NNLS (measured on peer problem A: an NNLS per
+    violating group took 8 % of the solve).
+    """
+    a_norm = np.linalg.norm(A, axis=1)[:, None]
+    G = np.arange(T.shape[1])
+    settled, out = np.zeros(T.shape[1], dtype=bool), np.zeros_like(T)
+    active = np.zeros(S.shape, dtype=bool)
+    active[np.argmin(S * (A @ T) / a_norm, axis=0), G] = True
+    todo = G
+    for _ in range(_PROJECT_ROUNDS):
+        Tg, Sg, act, cols = T[:, todo], S[:, todo], active[:, todo], np.arange(todo.size)
+        count = act.sum(axis=0)
+        rows = np.argsort(~act, axis=0, kind="stable")[: max(int(count.max()), 1)]     # active rows first
+        valid = np.arange(rows.shape[0])[:, None] < count[None, :]
+        B = (Sg[rows, cols] * valid)[:, :, None] * A[rows]                              # m × G × p
+        lam = -np.einsum("gmp,pg->gm", np.linalg.pinv(B.transpose(1, 2, 0)), Tg).T     # m × G
+        new = Tg + np.einsum("mgp,mg->pg", B, lam)
+        slack = Sg * (A @ new) / a_norm
+        negative = valid & (lam < -1e-12 * np.abs(lam).max(axis=0, initial=0.0)[None, :])
+        violated = slack < -1e-12 * np.linalg.norm(new, axis=0)
+        done = ~negative.any(axis=0) & ~violated.any(axis=0)
+        settled[todo[done]], out[:, todo[done]] = True, new[:, done]
+        leave = negative.any(axis=0)
+        enter = ~leave & ~done
+        worst = np.argmin(np.where(valid, lam, np.inf), axis=0)
+        act[rows[worst[leave], cols[leave]], cols[leave]] = False
+        act[np.argmin(slack[:, enter], axis=0), cols[enter]] = True
+        active[:, todo] = act
+        todo = todo[~done]
+        if todo.size == 0:
+            break
+    return settled, out[:, settled]
 
 
 #: projected-gradient steps on the multipliers per certificate. Measured on peer problem A (CPU seconds,
@@ -181,24 +232,26 @@ def _accelerated_pg(A: np.ndarray, S: np.ndarray, C: np.ndarray, M: np.ndarray, 
     a valid bound, and the caller evaluates ‖c + Bᵀλ‖ in double precision.
     """
     f32 = np.float32
-    step_A = (A / max(float(np.linalg.norm(A, 2)) ** 2, 1e-300)).astype(f32)
-    low, high = np.where(S > 0, 0.0, -np.inf).astype(f32), np.where(S > 0, np.inf, 0.0).astype(f32)
-    At, C = np.ascontiguousarray(A.T, dtype=f32), C.astype(f32)
-    last = ahead = M.astype(f32)
+    # Held transposed (groups × samples): the products then run about a fifth faster.
+    step_A = np.ascontiguousarray(A.T / max(float(np.linalg.norm(A, 2)) ** 2, 1e-300), dtype=f32)
+    low = np.ascontiguousarray(np.where(S > 0, 0.0, -np.inf).T, dtype=f32)
+    high = np.ascontiguousarray(np.where(S > 0, np.inf, 0.0).T, dtype=f32)
+    A32, C = A.astype(f32), np.ascontiguousarray(C.T, dtype=f32)
+    last = ahead = np.ascontiguousarray(M.T, dtype=f32)
     t = 1.0
     for _ in range(steps):
-        G = At @ ahead
+        G = ahead @ A32
         G += C
-        new = step_A @ G
+        new = G @ step_A
         np.subtract(ahead, new, out=new)
         np.maximum(new, low, out=new)              # np.clip with array bounds took twice as long
         np.minimum(new, high, out=new)
-        tn = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * t * t))
+        tn = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))     # a Python float: keeps single precision single
         ahead = new - last
         ahead *= (t - 1.0) / tn
         ahead += new
         last, t = new, tn
-    return last.astype(float)
+    return last.T.astype(float)
 
 
 #: rows of the NNLS on the polar cone beyond which it works on the rows c violates most (measured at
