@@ -144,9 +144,6 @@ class _Tree:
         # whose multipliers were sharpened (longer solves, done when a cone reaches the top of the queue).
         self.h_low: dict[int, float] = {}
         self.sharp: set[int] = set()
-        # q of each evaluated cone's bound (‖q‖ + margin), kept until its children are evaluated:
-        # they start from their parent's multipliers (multipliers._inherited).
-        self.q: dict[int, np.ndarray] = {}
 
     def regrown(self) -> _Tree:
         """The same cones without their bounds: a new search for another u starts from these leaves.
@@ -252,20 +249,17 @@ def _evaluate_nodes(tree: _Tree, nodes: list[int], A: np.ndarray, u: np.ndarray,
     rows, d = _node_rows(tree, nodes, A, u, R, signs)
     size = TASK if executor is not None else len(nodes)      # serial: one batch, fewer NumPy calls per cone
     chunks = [slice(i, min(i + size, len(nodes))) for i in range(0, len(nodes), size)]
-    start = None if sharpen else _inherited_start(tree, nodes, A.shape[0])
     tasks = [(A, u, R[c], signs[c], S, threshold) + ((None, None, None) if rows is None else
-                                                     _padded(rows[c]) + (d[c],))
-             + (sharpen, None if start is None else (start[0][c], start[1][c])) for c in chunks]
+                                                     _padded(rows[c]) + (d[c],)) + (sharpen,) for c in chunks]
     results = list(map(_evaluate, tasks) if executor is None or len(tasks) == 1 else executor.map(_evaluate, tasks))
     out, cands = [], []
-    for c, (bound, lam, sparse, Z, own, d_own, h_low, q) in zip(chunks, results):
+    for c, (bound, lam, sparse, Z, own, d_own, h_low) in zip(chunks, results):
         for pos, k in enumerate(nodes[c]):
             par = tree.parent[k]
             b = float(bound[pos])
             if not (sharpen and tree.data[k][0] <= b):
                 tree.data[k] = (b, lam[pos], sparse[pos][0], sparse[pos][1])
                 tree.eff[k] = min(b, tree.eff[par]) if par >= 0 else b
-                tree.q[k] = q[pos]
             tree.own[k], tree.dfix[k] = own[pos], d_own[pos]
             tree.h_low[k] = float(h_low[pos])
             out.append(tree.eff[k])
@@ -274,23 +268,9 @@ def _evaluate_nodes(tree: _Tree, nodes: list[int], A: np.ndarray, u: np.ndarray,
         par = tree.parent[k]
         tree.own.pop(par, None)
         tree.dfix.pop(par, None)
-        tree.q.pop(par, None)
     # Each task's candidates are its cones' maximizers, then their centres: maximizers first, in node order.
     Z = np.hstack([Zc[:, : Zc.shape[1] // 2] for Zc in cands] + [Zc[:, Zc.shape[1] // 2:] for Zc in cands])
     return np.array(out), Z
-
-
-def _inherited_start(tree: _Tree, nodes: list[int], n: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """Each node's parent's q and μ (dense over the n samples; NaN q where there is no parent's data)."""
-    q_par = np.full((len(nodes), tree.r), np.nan)
-    mu_par = np.zeros((len(nodes), n))
-    for pos, k in enumerate(nodes):
-        par = tree.parent[k]
-        if par >= 0 and par in tree.q:
-            q_par[pos] = tree.q[par]
-            _, _, J, mu_J = tree.data[par]
-            mu_par[pos, J] = mu_J
-    return (q_par, mu_par) if np.any(np.isfinite(q_par[:, 0])) else None
 
 
 def _padded(rows: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

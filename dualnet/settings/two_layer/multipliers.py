@@ -145,7 +145,7 @@ def _evaluate(args: tuple) -> tuple:
     best bound any multipliers give (+inf for a cone too thin to bound): the search sharpens
     a cone (``sharpen``: ITERS more iterations, then BVLS) only if h_low is below its threshold.
     """
-    A_all, u, R, sign, S, threshold, rows, valid, d, sharpen, start = args
+    A_all, u, R, sign, S, threshold, rows, valid, d, sharpen = args
     n = A_all.shape[0]
     if rows is None:                                          # all rows (the roots)
         A, v, valid = A_all, sign[:, None] * u[None, :], True
@@ -197,11 +197,6 @@ def _evaluate(args: tuple) -> tuple:
         return _bounds(A, v, terms, R, M, kappa, eps_E, x[:, :r], mu, S, n)
 
     bound, q = bounds_of(x)
-    if start is not None:          # the parent's multipliers where the short solve did worse
-        x_par = _inherited(start, x0, B, target, R, Js, rows, S)
-        worse = ok & ~(bound <= bounds_of(x_par)[0])
-        x[worse] = x_par[worse]
-        bound, q = bounds_of(x)
     # Most cones are split whatever their multipliers (h_low > threshold, or a bound far above
     # it): a short solve orders the queue. Those a sharper bound may prune get ITERS more, when
     # the search asks (``sharpen``: it does so for a cone that reaches the top of its queue).
@@ -230,30 +225,5 @@ def _evaluate(args: tuple) -> tuple:
     d_own = (0.0 if d is None else d) + _rows(np.where(pos & valid, v, 0.0), A)
     free = ~pos & ~neg & valid
     own = [np.flatnonzero(free[k]) if rows is None else rows[k][free[k]] for k in range(b)]
-    return bound, lam, sparse, np.hstack([Zq, centre.T]), own, d_own, np.where(ok, h_low, np.inf), q
+    return bound, lam, sparse, np.hstack([Zq, centre.T]), own, d_own, np.where(ok, h_low, np.inf)
 
-
-def _inherited(start: tuple[np.ndarray, np.ndarray], x0: np.ndarray, B: np.ndarray, target: np.ndarray,
-               R: np.ndarray, Js: list[np.ndarray], rows: np.ndarray | None, S: float) -> np.ndarray:
-    """Multipliers (λ, μ_J) of child cones from their parent's: its μ, and λ that gives back its q.
-
-    The parent's bound ‖q_P‖ holds on a child, and so does the same q there: with the
-    parent's μ on the child's crossing rows and λ = Rᵀ(q_P − q₀) (q₀: the child's q at λ = 0),
-    q = q₀ + Mᵀλ = q_P, and λ ≥ 0 because at each ray of the child the parent's linear
-    over-estimate lies above the child's terms (their interpolation is exact at a ray; a row
-    fixed on the child enters exactly, below the parent's μ-term on that side). Rounding
-    may leave λ slightly negative: it is clipped (any λ ≥ 0 is valid; the bound is recomputed).
-    At rank 5 the 25 iterations from the cold start left thin children (‖R⁻¹‖ ~ 1e3) at
-    bounds 30-50 % above their parent's, and the search split them for nothing.
-    """
-    q_par, mu_par = start                  # q_par: NaN rows for cones without a parent's data
-    has = np.all(np.isfinite(q_par), axis=1)
-    x = x0.copy()
-    r = R.shape[1]
-    for k in np.flatnonzero(has):
-        J = Js[k]
-        x[k, r:r + len(J)] = mu_par[k, J if rows is None else rows[k, J]]
-    q0 = S * (np.matmul(B[:, :, r:], x[:, r:, None])[:, :, 0] - target)
-    lam = np.maximum(np.einsum("bjk,bj->bk", R, np.where(has[:, None], q_par - q0, 0.0)), 0.0)
-    x[:, :r] = np.where(has[:, None], lam, x0[:, :r])
-    return x
