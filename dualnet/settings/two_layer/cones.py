@@ -225,11 +225,11 @@ def _bounds(A: np.ndarray, v: np.ndarray, t: Terms, R: np.ndarray, M: np.ndarray
 
 def _vertex_bounds(A: np.ndarray, v: np.ndarray, t: Terms, R: np.ndarray, mu: np.ndarray, S: float,
                    gamma: float) -> np.ndarray:
-    """The vertex bound of :func:`_bounds` with its rounding margin (+inf for a cone wider than 2·acos(1/4)).
+    """The vertex bound of :func:`_bounds` with its rounding margin (+inf when g ≤ 1/4: a wide cone).
 
     It needs no inverse of R, so it stays tight on thin cones, where ‖R⁻¹‖ reaches 1e3 and
     the multipliers of ‖q‖ are not found in time (rank 5: a cone of 1° kept the bound 1.023
-    of an ancestor while its over-estimate peaked at 0.83, measured by CVXPY). Rounding:
+    of an ancestor while its over-estimate peaked at 0.78, by CVXPY). Rounding:
     |Δh_k| ≤ γ(2·err_k + 3S‖r_k‖) (p as in :func:`_bounds`; c, the products and the sums),
     and g and the norms to a few ε, covered by the factor 1 + γ and 4rε taken off g.
     """

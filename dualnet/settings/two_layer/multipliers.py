@@ -3,7 +3,7 @@
 For each cone the search hands over, a short batched accelerated projected gradient
 (:func:`_fista`) finds multipliers λ, μ whose bound (:func:`.cones._bounds`) orders the
 queue; cones a sharper bound may prune get more iterations, and those within ``POLISH`` of
-the threshold a BVLS polish (:func:`_multipliers`). :func:`_evaluate` is one task of this
+the threshold a BVLS polish (:func:`_multipliers`), when the search asks (``sharpen``). :func:`_evaluate` is one task of this
 work, run in-process or on an executor.
 """
 
@@ -21,8 +21,8 @@ ITERS = 150
 #: projected-gradient iterations every cone gets (enough to order the queue)
 ITERS_OPEN = 25
 #: cones with h_low ≤ threshold < bound ≤ SHARPEN × threshold get ITERS more (they may be pruned)
-#: when they reach the top of the queue; within 5 % as the polish: farther, the longer solves (2-3 %
-#: gained at rank 5) left the cone above the threshold and cost 1.13 for 1.07 in ρ̄/ρ (rank 5, 15 s)
+#: when they reach the top of the queue. Within 5 %: farther, the longer solves (2-3 % gained at
+#: rank 5) left the cone above the threshold (rank 5, n = 200, 15 s: ρ̄/β 1.13 at 1.5, 1.07 at 1.05)
 SHARPEN = 1.05
 #: cones with bound in (threshold, POLISH × threshold] get their multipliers polished by BVLS
 POLISH = 1.01
