@@ -15,6 +15,7 @@ the time. Ratios are measured in the same run as what they divide by:
 
 from __future__ import annotations
 
+import os
 import resource
 import time
 import warnings
@@ -82,10 +83,14 @@ def _low_rank(n: int, r: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 def test_proven_gap_by_rank(benchmark, n: int, r: int, limit: float, target: float) -> None:
     X, y = _low_rank(n, r, seed=r)
     benchmark.group = f"two-layer rank {r} n={n}: proven gap"
+    cpu = time.process_time()
     sol, seconds = benchmark.pedantic(_timed, args=(dn.solve, X, y),
                                       kwargs=dict(beta=0.05 * np.sqrt(n), time_limit=limit, progress=False),
                                       rounds=1, iterations=1)
-    _record(benchmark, sol, seconds, time_limit=limit, target=target)
+    # CPU seconds and the load beside the wall time: time_limit is wall time, and on a shared
+    # machine the CPU the search got decides how far the proof went.
+    _record(benchmark, sol, seconds, time_limit=limit, target=target, cpu_seconds=time.process_time() - cpu,
+            load=os.getloadavg()[0])
     assert seconds <= 1.2 * limit + 2.0
     assert sol.rel_gap <= target, sol.reason
 

@@ -37,6 +37,9 @@ class Budget:
     start: float = field(default_factory=time.perf_counter)
     #: the user's time_limit that this budget is a stage of (named in messages)
     whole: float | None = None
+    #: whether the package chose this limit (the call got no time_limit): work that only improves
+    #: with time (an anytime bound) then keeps its own cap instead of filling the budget
+    default: bool = False
 
     @property
     def deadline(self) -> float:
@@ -154,4 +157,4 @@ def default_budget(pb: Any, module: Any, where: str) -> tuple[Any, str]:
     seconds = DEFAULT_TIME[where]
     note = (f"{where}'s default time budget of {seconds:g} s (rho cannot be computed exactly here) ran out; pass "
             "time_limit= to change it")
-    return replace(pb, budget=Budget(seconds)), note
+    return replace(pb, budget=Budget(seconds, default=True)), note

@@ -3,7 +3,7 @@
 For each cone the search hands over, a short batched accelerated projected gradient
 (:func:`_fista`) finds multipliers λ, μ whose bound (:func:`.cones._bounds`) orders the
 queue; cones a sharper bound may prune get more iterations, and those within ``POLISH`` of
-the threshold a BVLS polish (:func:`_multipliers`). :func:`_evaluate` is one task of this
+the threshold a BVLS polish (:func:`_multipliers`), when the search asks (``sharpen``). :func:`_evaluate` is one task of this
 work, run in-process or on an executor.
 """
 
@@ -21,9 +21,11 @@ ITERS = 150
 #: projected-gradient iterations every cone gets (enough to order the queue)
 ITERS_OPEN = 25
 #: cones with h_low ≤ threshold < bound ≤ SHARPEN × threshold get ITERS more (they may be pruned)
-SHARPEN = 1.5
+#: when they reach the top of the queue. Within 5 %: farther, the longer solves (2-3 % gained at
+#: rank 5) left the cone above the threshold (rank 5, n = 200, 15 s: ρ̄/β 1.13 at 1.5, 1.07 at 1.05)
+SHARPEN = 1.05
 #: cones with bound in (threshold, POLISH × threshold] get their multipliers polished by BVLS
-POLISH = 1.05
+POLISH = 1.01
 #: columns μ_j solved for per round, per dimension, in the multipliers of one cone
 FREE = 3
 
@@ -139,9 +141,11 @@ def _evaluate(args: tuple) -> tuple:
     on those rows only, the others being fixed on it with their linear part ``d`` (b×r,
     Σ v_i a_i over the rows positive on the cone): the same bound as on all rows, at the
     cost of m rows. Returns (bounds, λ (b×r), [(J, μ_J)], candidates (r×k), [rows not
-    fixed], d of the rows fixed), the last two for the cone's children.
+    fixed], d of the rows fixed, h_low), the rows and d for the cone's children, h_low ≤ the
+    best bound any multipliers give (+inf for a cone too thin to bound): the search sharpens
+    a cone (``sharpen``: ITERS more iterations, then BVLS) only if h_low is below its threshold.
     """
-    A_all, u, R, sign, S, threshold, rows, valid, d = args
+    A_all, u, R, sign, S, threshold, rows, valid, d, sharpen = args
     n = A_all.shape[0]
     if rows is None:                                          # all rows (the roots)
         A, v, valid = A_all, sign[:, None] * u[None, :], True
@@ -159,7 +163,10 @@ def _evaluate(args: tuple) -> tuple:
     Ac = centre @ A.T if A.ndim == 2 else np.einsum("bmj,bj->bm", A, centre)     # b×m
     h_centre = (np.einsum("bk,bkj,bj->b", p, M, centre) + np.sum(c * centre, axis=1)
                 + np.sum(np.minimum(v, 0.0) * np.maximum(Ac, 0.0), axis=1))
-    h_rays = (_weigh(v, np.maximum(T, 0.0)) + (0.0 if d is None else np.einsum("bj,bjk->bk", d, R))).max(axis=1)
+    # f at the unit rays (R's columns are scaled by powers of two, not to unit length: f at an
+    # unscaled ray, up to √r times f at the unit one, blocked the sharpening of cones for good)
+    h_rays = ((_weigh(v, np.maximum(T, 0.0)) + (0.0 if d is None else np.einsum("bj,bjk->bk", d, R)))
+              / np.sqrt(np.sum(R * R, axis=1))).max(axis=1)
     h_low = np.maximum(h_centre, h_rays)                      # ≤ the best bound any multipliers give
     absv = np.abs(v)
     crossing = (v < 0) & (T.max(axis=2) > 0) & (T.min(axis=2) < 0)      # concave terms whose sign changes
@@ -187,17 +194,19 @@ def _evaluate(args: tuple) -> tuple:
     def bounds_of(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         for k, J in enumerate(Js):
             mu[k, J] = x[k, r:r + len(J)]
-        return _bounds(A, v, terms, M, kappa, eps_E, x[:, :r], mu, S, n)
+        return _bounds(A, v, terms, R, M, kappa, eps_E, x[:, :r], mu, S, n)
 
     bound, q = bounds_of(x)
     # Most cones are split whatever their multipliers (h_low > threshold, or a bound far above
-    # it): a short solve orders the queue. Those a sharper bound may prune get ITERS more.
-    more = ok & (h_low <= threshold) & (bound > threshold) & (bound <= SHARPEN * threshold)
+    # it): a short solve orders the queue. Those a sharper bound may prune get ITERS more, when
+    # the search asks (``sharpen``: it does so for a cone that reaches the top of its queue).
+    more = ok & (h_low <= threshold) & (bound > threshold) & (bound <= SHARPEN * threshold) & sharpen
     if np.any(more):
         x[more] = _fista(B[more], target[more], ub[more], x[more], ITERS)
         bound, q = bounds_of(x)
     lam = x[:, :r].copy()
-    polish = np.flatnonzero(ok & (bound > threshold) & (h_low <= threshold) & (bound <= POLISH * threshold))
+    polish = np.flatnonzero(ok & (bound > threshold) & (h_low <= threshold) & (bound <= POLISH * threshold)
+                            & sharpen)
     for k in polish:
         nq = np.linalg.norm(q[k])
         z = q[k] / nq if nq > 0 else centre[k]
@@ -205,7 +214,7 @@ def _evaluate(args: tuple) -> tuple:
         mu_k = mu[k].copy()
         mu_k[Js[k]] = mu_J
         one = Terms(*(a[k:k + 1] for a in terms))
-        bk, qk = _bounds(A if A.ndim == 2 else A[k:k + 1], v[k:k + 1], one, M[k:k + 1], kappa[k:k + 1],
+        bk, qk = _bounds(A if A.ndim == 2 else A[k:k + 1], v[k:k + 1], one, R[k:k + 1], M[k:k + 1], kappa[k:k + 1],
                          eps_E[k:k + 1], lam_k[None], mu_k[None], S, n)
         if bk[0] < bound[k]:
             bound[k], q[k], lam[k], mu[k] = bk[0], qk[0], lam_k, mu_k
@@ -216,4 +225,5 @@ def _evaluate(args: tuple) -> tuple:
     d_own = (0.0 if d is None else d) + _rows(np.where(pos & valid, v, 0.0), A)
     free = ~pos & ~neg & valid
     own = [np.flatnonzero(free[k]) if rows is None else rows[k][free[k]] for k in range(b)]
-    return bound, lam, sparse, np.hstack([Zq, centre.T]), own, d_own
+    return bound, lam, sparse, np.hstack([Zq, centre.T]), own, d_own, np.where(ok, h_low, np.inf)
+
