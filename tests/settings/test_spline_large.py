@@ -53,6 +53,34 @@ def test_conic_dual_known_answer_t9() -> None:
     assert direct.solve() == pytest.approx(1 / 3, abs=1e-7)
 
 
+@pytest.mark.parametrize("depth", [2, 3])
+def test_conic_dual_kept_solver_resolves_each_threshold(depth: int) -> None:
+    """Re-solves with b updated in place (the search over t) match CVXPY's program at each threshold."""
+    from dualnet.settings.spline import conic
+
+    X, Y = sine(60, 2)
+    kept = conic_dual(X, Y, depth, 0.3, 1.0)
+    kept.keep_solvers = True
+    program = spline.dual_program(X, Y, depth, 0.3, 1.0, SQ)
+    for beta in (0.3, 1.0, 0.05, 0.3):
+        kept.set_beta(beta, 1.0)
+        program.threshold.value = beta
+        assert kept.solve() == pytest.approx(program.solve(solver="CLARABEL"), rel=1e-7, abs=1e-9)
+        # interior-point solutions of a projection agree to the solvers' tolerance (as above)
+        assert np.max(np.abs(kept.U - program.U)) <= 1e-4 * max(1.0, float(np.max(np.abs(Y))))
+    assert list(kept._solvers) == [conic.STATIC_REGULARIZATION]        # one solver, updated three times
+
+    class Refusing:                       # a solver whose update fails: a new one is built and kept
+        def update(self, **data: object) -> None:
+            raise ValueError("data update not allowed")
+
+    kept._solvers[conic.STATIC_REGULARIZATION] = Refusing()
+    kept.set_beta(1.0, 1.0)
+    program.threshold.value = 1.0
+    assert kept.solve() == pytest.approx(program.solve(solver="CLARABEL"), rel=1e-7, abs=1e-9)
+    assert not isinstance(kept._solvers[conic.STATIC_REGULARIZATION], Refusing)
+
+
 def test_conic_dual_retries_at_clarabels_default_regularization(monkeypatch: pytest.MonkeyPatch) -> None:
     """A solve that fails at the small static regularization is repeated at CLARABEL's default."""
     from dualnet.settings.spline import conic

@@ -92,11 +92,14 @@ def dual_for(pb: Problem, depth: int, t: float | None, many: bool = False) -> Du
     The direct program covers squared loss, depth 2 or one output, when no solver other
     than CLARABEL is named and ``method`` is not "cvxpy", from :data:`CONIC_MIN_SAMPLES` on,
     or at any size for ``many`` re-solves (the search over t: CVXPY's re-solve of a compiled
-    program still costs more than building and solving the direct one).
+    program still costs more than building and solving the direct one); for ``many`` the
+    direct program keeps its CLARABEL solvers and updates their b at each threshold.
     """
     if (pb.method != "cvxpy" and pb.loss.name == "squared" and pb.solver in (None, "CLARABEL")
             and (many or pb.n_samples >= CONIC_MIN_SAMPLES) and (depth == 2 or pb.n_outputs == 1)):
-        return conic_dual(pb.X, pb.Y, depth, pb.beta, t)
+        program = conic_dual(pb.X, pb.Y, depth, pb.beta, t)
+        program.keep_solvers = many
+        return program
     return dual_program(pb.X, pb.Y, depth, pb.beta, t, pb.loss)
 
 

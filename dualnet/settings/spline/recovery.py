@@ -248,7 +248,9 @@ def _spline_qp(cols: _Columns, grid: Grid, Y: np.ndarray, beta_t: float) -> tupl
     A = sp.csc_matrix((np.concatenate(cvals), (np.concatenate(rows), np.concatenate(ccols))), shape=(count, n_var))
     settings = clarabel.DefaultSettings()
     settings.verbose = False
-    solution = clarabel.DefaultSolver(sp.triu(P, format="csc"), c, A, np.zeros(count), cones, settings).solve()
+    # P's entries pair v with v, v with s or s with s, and every v index is below every s index: it is
+    # upper triangular already (CSC sums the repeated v of pieces 0 and 1; sp.triu cost a third of the solve)
+    solution = clarabel.DefaultSolver(P.tocsc(), c, A, np.zeros(count), cones, settings).solve()
     if str(solution.status) != "Solved":
         raise SolverError(f"CLARABEL (restricted primal, spline form) ended with status {solution.status}")
     x = np.asarray(solution.x, dtype=float)
