@@ -269,8 +269,10 @@ def _path(A, Y, loss, beta, pen, Dsig, S, T, dT, tight, alive, faces, value, dec
     norms, old = np.linalg.norm(new[:pen], axis=0), np.linalg.norm(T[:pen], axis=0)
     gone = np.flatnonzero(alive & (norms <= 1e-9 * old))
     new[:, gone], alive[gone] = 0.0, False                      # the group reached zero: it leaves
-    # The faces of the groups that bent past the step are undone (the others' are those of their last bend).
-    faces.update(tight, np.flatnonzero(np.any((times[1:] > best_t) & (times[1:] < np.inf), axis=0)))
+    # Every group that bends on the path gets its faces recomputed, those within the step too: keeping
+    # the within-step ones as of their last bend took 4x the path steps on rank 3, n = 2000 (the
+    # masters 64 s of CPU against 14 s).
+    faces.update(tight, np.flatnonzero(np.any(times[1:] < np.inf, axis=0)))
     return new, best_t > 0, bool(np.any(tight != before))
 
 
