@@ -233,7 +233,8 @@ def solve(X: Any, y: Any, *, beta: float | None = None, depth: int = 2, activati
         Seconds the call may take. When it runs out the best network and the best proven
         lower bound found so far are returned, and ``reason`` says so. None: no limit where
         ρ is computed exactly; where it is not (two-layer ReLU beyond enumeration), 16 times
-        one seeding training within 30-180 s, or 120 s with ``init``.
+        one seeding training within 30-120 s (180 s where branch and bound can prove the
+        optimum), or 120 s with ``init``.
     weight_decay : float, optional
         Instead of ``beta``: the ``weight_decay`` of ``torch.optim.SGD``/``Adam`` under
         PyTorch's conventions, translated by :func:`dualnet.beta_from_torch` (β = wd/s with

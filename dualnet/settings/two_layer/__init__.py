@@ -346,8 +346,13 @@ def fit(pb: Problem) -> Fit:
 #: The default time budget of a call whose oracle cannot be exact (no ``time_limit`` given): this many
 #: times one seeding training's measured time, within [DEFAULT_MIN_TIME, DEFAULT_MAX_TIME] seconds.
 #: Tied to the training time, it grows with the problem: a small table gets half a minute at most (less
-#: when the search ends early), a large one three minutes.
-DEFAULT_TRAININGS, DEFAULT_MIN_TIME, DEFAULT_MAX_TIME = 16, 30.0, 180.0
+#: when the search ends early), a large one two minutes. The cap is what a user would give 2 000 Adam
+#: steps of a width-200 network on n = 20 000, d = 50 (168 s on a quiet core); measured there, the
+#: answer at 100, 130 and 180 s was 134.459, 134.442 and 134.434 against Adam's 135.298.
+DEFAULT_TRAININGS, DEFAULT_MIN_TIME, DEFAULT_MAX_TIME = 16, 30.0, 120.0
+#: The default budget where branch and bound backs the oracle: the loop ends at a proof, so the time
+#: is spent only where the proof needs it (rank 3, n = 2000: 31 s of CPU; 70-90 s of wall clock at load 4-6)
+DEFAULT_PROOF_TIME = 180.0
 #: The default budget of a warm start (``init`` given, no seeding training to measure the problem by)
 DEFAULT_INIT_TIME = 120.0
 
@@ -359,7 +364,7 @@ def _seeding(pb: Problem, opts: dict[str, Any], reason: str) -> tuple[list, Budg
     run) and, without ``time_limit``, no budget: it runs to convergence, a proof. Otherwise up
     to ``SEED_RUNS`` L-BFGS trainings within a quarter of the budget, which is the call's
     ``time_limit`` or, without one, ``DEFAULT_TRAININGS`` times the first training's time
-    (clipped to [``DEFAULT_MIN_TIME``, ``DEFAULT_MAX_TIME``] s; ``DEFAULT_MAX_TIME`` where branch
+    (clipped to [``DEFAULT_MIN_TIME``, ``DEFAULT_MAX_TIME``] s; ``DEFAULT_PROOF_TIME`` where branch
     and bound backs the oracle, as the loop then ends at a proof). A warm start (``init``) is
     not seeded; without ``time_limit`` it gets ``DEFAULT_INIT_TIME``.
     """
@@ -370,17 +375,17 @@ def _seeding(pb: Problem, opts: dict[str, Any], reason: str) -> tuple[list, Budg
         return [], Budget(DEFAULT_INIT_TIME, default=True), (
             f"the default time budget of {DEFAULT_INIT_TIME:g} s of a warm start (the oracle cannot be exact "
             "here) ran out; pass time_limit= to change it")
-    whole = pb.budget if given else Budget(DEFAULT_MAX_TIME)
+    whole = pb.budget if given else Budget(DEFAULT_PROOF_TIME)
     seed = opts["seed"]
     seeds = seed_runs(pb.X, pb.Y, pb.beta, pb.loss, [seed], pb.bias, whole.sub(0.25))
     default = ""
     proving = pb.n_outputs == 1 and not pb.bias and _bnb_rank(geometry(pb.X).A, opts["max_patterns"])
     if not given and proving:
         # Branch and bound backs the oracle: the loop ends at a proof, so a larger budget costs time
-        # only where the proof needs it (measured: rank 3, n = 2000 needs 38 s of CPU, while 16
-        # trainings on a quiet machine came to 79 s, of which the loop got 59 and stopped uncertified).
-        whole = Budget(DEFAULT_MAX_TIME, start=whole.start, default=True)
-        default = (f"the default time budget of {DEFAULT_MAX_TIME:g} s (branch and bound proves the optimum "
+        # only where the proof needs it (rank 3, n = 2000: 31 s of CPU, 70-90 s of wall clock at load
+        # 4-6, while 16 trainings on a quiet machine came to 79 s and left the loop 59 s).
+        whole = Budget(DEFAULT_PROOF_TIME, start=whole.start, default=True)
+        default = (f"the default time budget of {DEFAULT_PROOF_TIME:g} s (branch and bound proves the optimum "
                    "here, given time) ran out; pass time_limit= to change it")
     elif not given:
         limit = min(DEFAULT_MAX_TIME, max(DEFAULT_MIN_TIME, DEFAULT_TRAININGS * (time.perf_counter() - whole.start)))
