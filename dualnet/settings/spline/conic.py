@@ -140,10 +140,7 @@ class ConicDual:
             raise SolverError("the conic dual has not been solved")
         m, K = self.grid.m, self.Y.shape[1]
         G = self._x[:m * K].reshape(m, K)
-        counts = np.bincount(self.grid.group, minlength=m).astype(float)[:, None]
-        sums = np.zeros((m, K))
-        np.add.at(sums, self.grid.group, self.Y)
-        return self.Y + ((G - sums) / counts)[self.grid.group]
+        return self.Y + ((G - self.grid.sums(self.Y)) / self.grid.counts[:, None])[self.grid.group]
 
 
 def conic_dual(X: np.ndarray, Y: np.ndarray, depth: int, beta: float, t: float | None) -> ConicDual:
@@ -172,9 +169,7 @@ def conic_dual(X: np.ndarray, Y: np.ndarray, depth: int, beta: float, t: float |
         raise InputError(f"The 'Y' parameter of conic_dual has {K} columns, but at depth={depth} the direct conic "
                          "dual covers one output only (the deep constraint is pairwise for several outputs). Use "
                          "dualnet.settings.spline.dual_program for several outputs.")
-    counts = np.bincount(grid.group, minlength=m).astype(float)
-    sums = np.zeros((m, K))
-    np.add.at(sums, grid.group, Y)
+    counts, sums = grid.counts, grid.sums(Y)
     # variable layout, row-major in (position, output): G (m·K), P ((m−1)·K), l_2..l_m ((m−1)·K), [lo, hi]
     nG, nP = m * K, (m - 1) * K
     g_idx = np.arange(nG).reshape(m, K)

@@ -228,8 +228,7 @@ class _Search:
         cost = penalty / beta_t
         value = loss + 0.5 * beta * L * cost ** (2.0 / L)
         if family == "ramps" and self.grid.m >= 2:
-            counts = np.bincount(self.grid.group, minlength=self.grid.m)[:, None]
-            F = self.grid.sums(Y - U) / counts
+            F = self.grid.means(Y - U)
             slopes = np.diff(F, axis=0) / self.grid.gaps[:, None]
             jumps = np.linalg.norm(np.diff(slopes, axis=0, prepend=0.0, append=0.0), axis=1)
             jumps = jumps[jumps > 1e-2 * jumps.max(initial=0.0)]

@@ -34,11 +34,20 @@ class Grid:
     def gaps(self) -> np.ndarray:
         return np.diff(self.knots)
 
+    @property
+    def counts(self) -> np.ndarray:
+        """Samples at each ξ_k (floats, every one ≥ 1), shape (m,)."""
+        return np.bincount(self.group, minlength=self.m).astype(float)
+
     def sums(self, U: np.ndarray) -> np.ndarray:
         """Σ of the rows of U over the samples at each ξ_k, shape (m, K)."""
         G = np.zeros((self.m, U.shape[1]))
         np.add.at(G, self.group, U)
         return G
+
+    def means(self, U: np.ndarray) -> np.ndarray:
+        """Mean of the rows of U over the samples at each ξ_k, shape (m, K)."""
+        return self.sums(U) / self.counts[:, None]
 
     def aggregation(self) -> sp.csr_matrix:
         """The m×n 0/1 matrix that sums samples per distinct input (n nonzeros)."""

@@ -37,7 +37,7 @@ def interpolation_value(x: np.ndarray, y: np.ndarray, depth: int = 2, t: float =
     2.0
     """
     grid = make_grid(np.asarray(x, dtype=float).reshape(-1, 1))
-    F = grid.sums(np.asarray(y, dtype=float).reshape(-1, 1))[:, 0] / np.bincount(grid.group)
+    F = grid.means(np.asarray(y, dtype=float).reshape(-1, 1))[:, 0]
     if grid.m == 1:
         return 0.0
     s = np.diff(F) / grid.gaps
@@ -135,7 +135,7 @@ def min_norm_interpolant(x: Any, y: Any, *, depth: int = 2, t: float = 1.0, meth
     method = check_choice(method, "method", ("closed-form", "cvxpy"), "min_norm_interpolant")
     solver = check_solver(solver, "min_norm_interpolant")
     grid = make_grid(X)
-    values = grid.sums(Y) / np.bincount(grid.group, minlength=grid.m)[:, None]
+    values = grid.means(Y)
     spread = np.abs(Y - values[grid.group])
     if np.any(spread > 1e-12 * max(1.0, float(np.max(np.abs(Y))))):
         i = int(np.argmax(spread))

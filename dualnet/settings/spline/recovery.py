@@ -159,7 +159,7 @@ def _least_squares(cols: _Columns, grid: Grid, Y: np.ndarray) -> tuple[np.ndarra
 
 def _gram(cols: _Columns, grid: Grid, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Gram matrix of [1, ramp columns] and its product with Y, from the columns on the grid (m ≤ MAX_PAIRWISE)."""
-    counts = np.bincount(grid.group, minlength=grid.m).astype(float)
+    counts = grid.counts
     M = np.hstack([np.ones((grid.m, 1)), cols.on_grid(grid)])
     return M.T @ (counts[:, None] * M), M.T @ grid.sums(Y)
 
@@ -184,7 +184,7 @@ def _spline_qp(cols: _Columns, grid: Grid, Y: np.ndarray, beta_t: float) -> tupl
     pos = np.array([lab[1] for lab in cols.labels], dtype=np.int64)
     anchors, at = np.unique(pos, return_inverse=True)         # breakpoints a_1..a_q; atom j sits at anchors[at[j]]
     q = anchors.size
-    counts = np.bincount(grid.group, minlength=grid.m).astype(float)
+    counts = grid.counts
     sums = grid.sums(Y)
     piece = np.searchsorted(anchors, np.arange(grid.m), side="right")   # 0..q for every grid point
     anchor = grid.knots[anchors[np.maximum(piece, 1) - 1]]
