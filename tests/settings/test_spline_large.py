@@ -105,8 +105,8 @@ def test_conic_dual_retries_at_clarabels_default_regularization(monkeypatch: pyt
         direct.solve()
     assert len(calls) == 2
     calls.clear()                         # several outputs (second-order cones): the default only
-    monkeypatch.setattr(conic.ConicDual, "_clarabel",
-                        lambda self, regularization: calls.append(regularization) or clarabel_solve(self, regularization))
+    monkeypatch.setattr(conic.ConicDual, "_clarabel", lambda self, regularization:
+                        calls.append(regularization) or clarabel_solve(self, regularization))
     X, Y = sine(30, 4, outputs=2)
     assert conic_dual(X, Y, 2, 0.3, None).solve() > 0 and calls == [None]
 

@@ -231,7 +231,7 @@ def test_thin_cone_bound_is_tight():
 
 
 def test_vertex_bound_holds_on_random_cones():
-    """max f over cone ∩ ball ≤ the bound, for cones of every width the vertex bound accepts.
+    """The maximum of f over cone ∩ ball is at most the bound, for cones of every width the vertex bound accepts.
 
     Sampled maxima (a lower estimate of the max) on random cones around random directions, with
     default multipliers and random μ in [0, 1] on the crossing concave rows.

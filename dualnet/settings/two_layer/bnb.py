@@ -5,10 +5,11 @@ The bound a cone's multipliers prove, and the check of a whole certificate, live
 each is bisected at the edge where the interpolation over-estimates most (:func:`_edges`),
 and a cone whose bound is at most incumbent·(1 + rtol) is pruned. Every cone's multipliers
 come from a short batched accelerated projected gradient; those a sharper bound may prune
-get a longer one and BVLS when they reach the top of the queue. The incumbent climbs by a short ascent from the best cones'
-maximizers. The bound is anytime: the maximum over all leaves (open or pruned) is valid
-whenever the search stops. As a cutting plane's oracle it answers "is ρ ≤ floor?" and
-starts from the leaves of the previous round's tree (``floor``, ``warm`` of :func:`rho_bound`).
+get a longer one and BVLS when they reach the top of the queue. The incumbent climbs by a
+short ascent from the best cones' maximizers. The bound is anytime: the maximum over all
+leaves (open or pruned) is valid whenever the search stops. As a cutting plane's oracle it
+answers "is ρ ≤ floor?" and starts from the leaves of the previous round's tree (``floor``,
+``warm`` of :func:`rho_bound`).
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 For each cone the search hands over, a short batched accelerated projected gradient
 (:func:`_fista`) finds multipliers λ, μ whose bound (:func:`.cones._bounds`) orders the
 queue; cones a sharper bound may prune get more iterations, and those within ``POLISH`` of
-the threshold a BVLS polish (:func:`_multipliers`), when the search asks (``sharpen``). :func:`_evaluate` is one task of this
-work, run in-process or on an executor.
+the threshold a BVLS polish (:func:`_multipliers`), when the search asks (``sharpen``).
+:func:`_evaluate` is one task of this work, run in-process or on an executor.
 """
 
 from __future__ import annotations
@@ -177,7 +177,9 @@ def _evaluate(args: tuple) -> tuple:
     x0 = np.zeros((b, r + m))
     B[:, :, :r] = np.transpose(M, (0, 2, 1)) / S
     ub[:, :r] = np.inf
+
     def rows_of(k: int) -> np.ndarray:
+        """Cone k's rows: all of A, or its own (b×m×r)."""
         return A if A.ndim == 2 else A[k]
 
     for k, J in enumerate(Js):
